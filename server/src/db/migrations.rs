@@ -1,0 +1,46 @@
+//! Embedded migrations, applied at start-up under a lock so that several
+//! servers starting at once on a fresh database run them exactly once.
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tracing::info;
+
+use crate::error::StartupError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// Key of the PostgreSQL advisory lock held while migrating ("mlmeta").
+const POSTGRES_MIGRATION_LOCK: i64 = 0x6d6c_6d65_7461;
+
+/// Runs pending SQLite migrations inside one `BEGIN IMMEDIATE` transaction:
+/// the write lock makes a second server wait, then find nothing to do.
+pub fn run_sqlite(conn: &mut SqliteConnection) -> Result<(), StartupError> {
+    let applied = conn.immediate_transaction(|conn| {
+        conn.run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|versions| versions.len())
+            .map_err(|e| StartupError::Migration(e.to_string()))
+    })?;
+    info!(applied, "SQLite migrations up to date");
+    Ok(())
+}
+
+/// Runs pending PostgreSQL migrations while holding a session advisory
+/// lock; `conn` must not come from the pool (the lock is per session).
+pub fn run_postgres(conn: &mut PgConnection) -> Result<(), StartupError> {
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({POSTGRES_MIGRATION_LOCK})"))
+        .map_err(|e| StartupError::Migration(format!("taking the migration lock: {e}")))?;
+    let result = conn
+        .run_pending_migrations(POSTGRES_MIGRATIONS)
+        .map(|versions| versions.len())
+        .map_err(|e| StartupError::Migration(e.to_string()));
+    let unlocked = conn
+        .batch_execute(&format!("SELECT pg_advisory_unlock({POSTGRES_MIGRATION_LOCK})"))
+        .map_err(|e| StartupError::Migration(format!("releasing the migration lock: {e}")));
+    let applied = result?;
+    unlocked?;
+    info!(applied, "PostgreSQL migrations up to date");
+    Ok(())
+}

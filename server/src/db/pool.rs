@@ -1,0 +1,131 @@
+//! The connection type over both backends and its r2d2 pool. The variant
+//! is built from the URL scheme (never by trial), and SQLite connections
+//! get their pragmas when they are created.
+
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::connection::{SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{Error as R2d2Error, ManageConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use tracing::info;
+
+use super::{DatabaseUrl, migrations, redact};
+use crate::config::Config;
+use crate::error::StartupError;
+
+/// How long a caller waits for a pooled connection before the call fails
+/// with UNAVAILABLE.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long SQLite waits for another writer's lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
+
+/// A connection to either backend. Queries written with diesel's DSL run on
+/// it directly; backend-specific statements match the variant.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// PostgreSQL.
+    Postgres(PgConnection),
+    /// SQLite.
+    Sqlite(SqliteConnection),
+}
+
+/// The pool every request takes its connection from.
+pub type DbPool = Pool<DbConnectionManager>;
+
+/// Opens connections of the backend named by the database URL.
+#[derive(Debug)]
+pub struct DbConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for DbConnectionManager {
+    type Connection = DbConnection;
+    type Error = R2d2Error;
+
+    fn connect(&self) -> Result<DbConnection, R2d2Error> {
+        match &self.url {
+            DatabaseUrl::Sqlite { path } => {
+                let mut conn = SqliteConnection::establish(path).map_err(R2d2Error::ConnectionError)?;
+                set_sqlite_pragmas(&mut conn).map_err(R2d2Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres { url } => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(R2d2Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), R2d2Error> {
+        conn.batch_execute("SELECT 1").map_err(R2d2Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+/// Connects to the database named in `config`, applies pending migrations
+/// (once, even when several servers start together) and builds the pool.
+pub fn open_pool(config: &Config) -> Result<DbPool, StartupError> {
+    let url = DatabaseUrl::parse(&config.database_url)?;
+    let connect_error = |message: String| StartupError::Connect {
+        url: redact(&config.database_url),
+        message,
+    };
+    match &url {
+        DatabaseUrl::Sqlite { path } => {
+            let mut conn = SqliteConnection::establish(path).map_err(|e| connect_error(e.to_string()))?;
+            set_sqlite_pragmas(&mut conn).map_err(|e| connect_error(e.to_string()))?;
+            enable_wal(&mut conn).map_err(|e| connect_error(e.to_string()))?;
+            migrations::run_sqlite(&mut conn)?;
+        }
+        DatabaseUrl::Postgres { url } => {
+            // A connection of its own: the migration lock is per session.
+            let mut conn = PgConnection::establish(url).map_err(|e| connect_error(e.to_string()))?;
+            migrations::run_postgres(&mut conn)?;
+        }
+    }
+    let pool = Pool::builder()
+        .max_size(config.pool_size)
+        .min_idle(Some(1))
+        .connection_timeout(CONNECTION_TIMEOUT)
+        .build(DbConnectionManager { url })
+        .map_err(|e| connect_error(e.to_string()))?;
+    info!(url = %redact(&config.database_url), pool_size = config.pool_size, "database ready");
+    Ok(pool)
+}
+
+/// WAL lets readers run beside the writer. The setting persists in the
+/// file; switching needs a moment without other connections, so a server
+/// starting beside others retries briefly.
+fn enable_wal(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    let mut attempt = 0;
+    loop {
+        match conn.batch_execute("PRAGMA journal_mode = WAL;") {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < 50 => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "retrying PRAGMA journal_mode = WAL");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Per-connection SQLite settings (they do not persist in the file).
+fn set_sqlite_pragmas(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    // synchronous = NORMAL in WAL mode: a committed transaction survives a
+    // crash of the process (it is in the WAL file); only a power loss or OS
+    // crash can lose the last transactions before a checkpoint.
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+         PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA cache_size = -8192;
+         PRAGMA temp_store = MEMORY;"
+    ))
+}

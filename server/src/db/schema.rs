@@ -1,0 +1,56 @@
+//! Diesel table definitions, identical for both backends (only types common
+//! to SQLite and PostgreSQL are used).
+
+diesel::table! {
+    /// Datablobs and model templates (`kind` tells which).
+    components (id) {
+        id -> BigInt,
+        kind -> Text,
+        name -> Text,
+        group_name -> Text,
+        hyperparams -> Text,
+        created_at -> BigInt,
+        last_modified_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Models: one template trained on one datablob.
+    models (id) {
+        id -> BigInt,
+        name -> Text,
+        model_class_name -> Text,
+        datablob_id -> BigInt,
+        model_template_id -> BigInt,
+        created_at -> BigInt,
+        last_modified_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// One row per epoch; `metrics` is encoded by `store::metrics_codec`.
+    epochs (model_id, epoch_num) {
+        model_id -> BigInt,
+        epoch_num -> BigInt,
+        metrics -> Binary,
+        steps_per_epoch -> Nullable<BigInt>,
+        validation_steps_per_epoch -> Nullable<BigInt>,
+        recorded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Per model and metric: the best non-NaN values in both directions.
+    metric_summaries (model_id, metric_name) {
+        model_id -> BigInt,
+        metric_name -> Text,
+        max_value -> Double,
+        max_epoch_num -> BigInt,
+        min_value -> Double,
+        min_epoch_num -> BigInt,
+    }
+}
+
+diesel::joinable!(epochs -> models (model_id));
+diesel::joinable!(metric_summaries -> models (model_id));
+diesel::allow_tables_to_appear_in_same_query!(components, models, epochs, metric_summaries);

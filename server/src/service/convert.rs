@@ -1,0 +1,356 @@
+//! Translation between protobuf messages and store records. Incoming
+//! messages are validated here, with field paths in every error.
+
+use mlmeta_proto as pb;
+use prost_types::Timestamp;
+
+use crate::error::Error;
+use crate::store::records::{
+    BestModel, Component, ComponentFilter, Direction, Epoch, EpochFilter, LeaderboardRow, Model, ModelFilter,
+    NewComponent, NewEpoch, NewModel, PageRequest,
+};
+use crate::validate;
+
+type Result<T> = std::result::Result<T, Error>;
+
+/// A datablob or template from a put request (`field` is its path).
+pub fn new_component(
+    field: &str,
+    name: &str,
+    group_name: &str,
+    hyperparams_json: &str,
+) -> Result<NewComponent> {
+    validate::name(&format!("{field}.name"), name)?;
+    validate::name(&format!("{field}.group_name"), group_name)?;
+    let hyperparams = validate::hyperparams(&format!("{field}.hyperparams_json"), hyperparams_json)?;
+    Ok(NewComponent {
+        name: name.to_owned(),
+        group_name: group_name.to_owned(),
+        hyperparams,
+    })
+}
+
+/// The required message field `field`.
+pub fn required<T>(field: &str, value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| Error::invalid(field, "is required"))
+}
+
+/// A model from a put request.
+pub fn new_model(model: pb::Model) -> Result<NewModel> {
+    validate::name("model.name", &model.name)?;
+    validate::name("model.model_class_name", &model.model_class_name)?;
+    validate::name("model.datablob_name", &model.datablob_name)?;
+    validate::name("model.model_template_name", &model.model_template_name)?;
+    Ok(NewModel {
+        name: model.name,
+        model_class_name: model.model_class_name,
+        datablob_name: model.datablob_name,
+        model_template_name: model.model_template_name,
+    })
+}
+
+/// The epochs of an insert request, all validated (any error rejects the
+/// whole request before anything is written).
+pub fn new_epochs(request: pb::InsertEpochsRequest) -> Result<Vec<NewEpoch>> {
+    if request.epochs.len() > validate::MAX_EPOCHS_PER_REQUEST {
+        return Err(Error::invalid(
+            "epochs",
+            format!(
+                "one request may carry at most {} epochs, got {}; split it into several requests",
+                validate::MAX_EPOCHS_PER_REQUEST,
+                request.epochs.len()
+            ),
+        ));
+    }
+    let mut last_valid_model_name: Option<String> = None;
+    request
+        .epochs
+        .into_iter()
+        .enumerate()
+        .map(|(i, epoch)| {
+            // Trainers send runs of one model: check each name once per run.
+            if last_valid_model_name.as_deref() != Some(epoch.model_name.as_str()) {
+                validate::name(&format!("epochs[{i}].model_name"), &epoch.model_name)?;
+                last_valid_model_name = Some(epoch.model_name.clone());
+            }
+            new_epoch(i, epoch)
+        })
+        .collect()
+}
+
+fn new_epoch(i: usize, epoch: pb::Epoch) -> Result<NewEpoch> {
+    validate::non_negative(&format!("epochs[{i}].epoch_num"), epoch.epoch_num)?;
+    if let Some(steps) = epoch.steps_per_epoch {
+        validate::non_negative(&format!("epochs[{i}].steps_per_epoch"), steps)?;
+    }
+    if let Some(steps) = epoch.validation_steps_per_epoch {
+        validate::non_negative(&format!("epochs[{i}].validation_steps_per_epoch"), steps)?;
+    }
+    if epoch.metrics.len() > validate::MAX_METRICS_PER_EPOCH {
+        return Err(Error::invalid(
+            format!("epochs[{i}].metrics"),
+            format!(
+                "must hold at most {} metrics, got {}",
+                validate::MAX_METRICS_PER_EPOCH,
+                epoch.metrics.len()
+            ),
+        ));
+    }
+    for name in epoch.metrics.keys() {
+        validate::name(&format!("epochs[{i}].metrics[{name:?}] (metric name)"), name)?;
+    }
+    Ok(NewEpoch {
+        model_name: epoch.model_name,
+        epoch_num: epoch.epoch_num,
+        metrics: epoch.metrics,
+        steps_per_epoch: epoch.steps_per_epoch,
+        validation_steps_per_epoch: epoch.validation_steps_per_epoch,
+    })
+}
+
+/// A datablob or template filter (`None` does not filter).
+pub fn component_filter(field: &str, filter: Option<pb::GroupedFilter>) -> Result<ComponentFilter> {
+    let filter = filter.unwrap_or_default();
+    validate::filter_values(&format!("{field}.names"), &filter.names)?;
+    validate::filter_values(&format!("{field}.group_names"), &filter.group_names)?;
+    Ok(ComponentFilter {
+        names: filter.names,
+        group_names: filter.group_names,
+    })
+}
+
+/// A model filter (`None` does not filter).
+pub fn model_filter(filter: Option<pb::ModelFilter>) -> Result<ModelFilter> {
+    let filter = filter.unwrap_or_default();
+    let lists = [
+        ("filter.names", &filter.names),
+        ("filter.datablob_names", &filter.datablob_names),
+        ("filter.datablob_group_names", &filter.datablob_group_names),
+        ("filter.model_template_names", &filter.model_template_names),
+        (
+            "filter.model_template_group_names",
+            &filter.model_template_group_names,
+        ),
+    ];
+    for (field, values) in lists {
+        validate::filter_values(field, values)?;
+    }
+    Ok(ModelFilter {
+        names: filter.names,
+        datablob: ComponentFilter {
+            names: filter.datablob_names,
+            group_names: filter.datablob_group_names,
+        },
+        model_template: ComponentFilter {
+            names: filter.model_template_names,
+            group_names: filter.model_template_group_names,
+        },
+    })
+}
+
+/// The epochs to list.
+pub fn epoch_filter(request: &pb::ListEpochsRequest) -> Result<EpochFilter> {
+    validate::filter_values("model_names", &request.model_names)?;
+    if let (Some(min), Some(max)) = (request.min_epoch_num, request.max_epoch_num) {
+        if min > max {
+            return Err(Error::invalid(
+                "min_epoch_num",
+                format!("must be <= max_epoch_num, got {min} > {max}"),
+            ));
+        }
+    }
+    Ok(EpochFilter {
+        model_names: request.model_names.clone(),
+        min_epoch_num: request.min_epoch_num,
+        max_epoch_num: request.max_epoch_num,
+    })
+}
+
+/// Page size and token of a listing request.
+pub fn page(page_size: u32, page_token: String) -> Result<PageRequest> {
+    Ok(PageRequest {
+        size: validate::page_size("page_size", page_size)?,
+        token: page_token,
+    })
+}
+
+/// Metric name and direction of a best-model or leaderboard request.
+pub fn ranking(metric_name: &str, direction: i32) -> Result<Direction> {
+    validate::name("metric_name", metric_name)?;
+    match pb::MetricDirection::try_from(direction) {
+        Ok(pb::MetricDirection::Max) => Ok(Direction::Max),
+        Ok(pb::MetricDirection::Min) => Ok(Direction::Min),
+        Ok(pb::MetricDirection::Unspecified) => Err(Error::invalid(
+            "direction",
+            "is required: METRIC_DIRECTION_MAX or METRIC_DIRECTION_MIN",
+        )),
+        Err(_) => Err(Error::invalid(
+            "direction",
+            format!("unknown value {direction}: use METRIC_DIRECTION_MAX (1) or METRIC_DIRECTION_MIN (2)"),
+        )),
+    }
+}
+
+/// `top_k`: 0 means 1, at most [`validate::MAX_TOP_K`].
+pub fn top_k(value: u32) -> Result<usize> {
+    match usize::try_from(value) {
+        Ok(0) => Ok(1),
+        Ok(k) if k <= validate::MAX_TOP_K => Ok(k),
+        _ => Err(Error::invalid(
+            "top_k",
+            format!("must be at most {}, got {value}", validate::MAX_TOP_K),
+        )),
+    }
+}
+
+/// Microseconds since the Unix epoch as a protobuf timestamp.
+pub fn timestamp(micros: i64) -> Option<Timestamp> {
+    Some(Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        // The remainder is below 1,000,000, so times 1,000 fits an i32.
+        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
+    })
+}
+
+pub fn datablob(c: Component) -> pb::DataBlob {
+    pb::DataBlob {
+        name: c.name,
+        group_name: c.group_name,
+        hyperparams_json: c.hyperparams,
+        created_at: timestamp(c.created_at),
+        last_modified_at: timestamp(c.last_modified_at),
+    }
+}
+
+pub fn model_template(c: Component) -> pb::ModelTemplate {
+    pb::ModelTemplate {
+        name: c.name,
+        group_name: c.group_name,
+        hyperparams_json: c.hyperparams,
+        created_at: timestamp(c.created_at),
+        last_modified_at: timestamp(c.last_modified_at),
+    }
+}
+
+pub fn model(m: Model) -> pb::Model {
+    pb::Model {
+        name: m.name,
+        model_class_name: m.model_class_name,
+        datablob_name: m.datablob_name,
+        model_template_name: m.model_template_name,
+        created_at: timestamp(m.created_at),
+        last_modified_at: timestamp(m.last_modified_at),
+    }
+}
+
+pub fn epoch(e: Epoch) -> pb::Epoch {
+    pb::Epoch {
+        model_name: e.model_name,
+        epoch_num: e.epoch_num,
+        metrics: e.metrics,
+        steps_per_epoch: e.steps_per_epoch,
+        validation_steps_per_epoch: e.validation_steps_per_epoch,
+        recorded_at: timestamp(e.recorded_at),
+    }
+}
+
+pub fn best_model(b: BestModel) -> pb::BestModel {
+    pb::BestModel {
+        model: Some(model(b.model)),
+        datablob: Some(datablob(b.datablob)),
+        model_template: Some(model_template(b.model_template)),
+        best_epoch: Some(epoch(b.best_epoch)),
+        metric_value: b.metric_value,
+    }
+}
+
+pub fn leaderboard_row(r: LeaderboardRow) -> pb::LeaderboardRow {
+    pb::LeaderboardRow {
+        model: Some(model(r.model)),
+        datablob: Some(datablob(r.datablob)),
+        model_template: Some(model_template(r.model_template)),
+        best_epoch_num: r.best_epoch_num,
+        best_value: r.best_value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_split_micros() {
+        assert_eq!(
+            timestamp(1_500_000),
+            Some(Timestamp {
+                seconds: 1,
+                nanos: 500_000_000
+            })
+        );
+        assert_eq!(
+            timestamp(-1),
+            Some(Timestamp {
+                seconds: -1,
+                nanos: 999_999_000
+            })
+        );
+    }
+
+    #[test]
+    fn directions() {
+        assert_eq!(ranking("m", 1).unwrap(), Direction::Max);
+        assert_eq!(ranking("m", 2).unwrap(), Direction::Min);
+        assert!(
+            ranking("m", 0)
+                .unwrap_err()
+                .to_string()
+                .starts_with("direction: is required")
+        );
+        assert!(
+            ranking("m", 7)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown value 7")
+        );
+        assert!(ranking("", 1).unwrap_err().to_string().starts_with("metric_name"));
+    }
+
+    #[test]
+    fn oversized_epoch_requests_name_the_limit() {
+        let request = pb::InsertEpochsRequest {
+            epochs: vec![pb::Epoch::default(); validate::MAX_EPOCHS_PER_REQUEST + 1],
+        };
+        let message = new_epochs(request).unwrap_err().to_string();
+        assert!(message.contains("at most 100000 epochs, got 100001"), "{message}");
+    }
+
+    #[test]
+    fn invalid_epochs_name_their_index() {
+        let epoch = |name: &str, num: i64| pb::Epoch {
+            model_name: name.into(),
+            epoch_num: num,
+            ..Default::default()
+        };
+        let error = new_epochs(pb::InsertEpochsRequest {
+            epochs: vec![epoch("m", 0), epoch("m", -1)],
+        })
+        .unwrap_err();
+        assert!(error.to_string().starts_with("epochs[1].epoch_num: must be >= 0"));
+        let error = new_epochs(pb::InsertEpochsRequest {
+            epochs: vec![epoch("m", 0), epoch("", 1)],
+        })
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("epochs[1].model_name: must not be empty")
+        );
+        let mut bad_metric = epoch("m", 0);
+        bad_metric.metrics.insert(String::new(), 1.0);
+        let error = new_epochs(pb::InsertEpochsRequest {
+            epochs: vec![bad_metric],
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("metric name"), "{error}");
+    }
+}

@@ -1,0 +1,251 @@
+//! The `mlmeta.v1.MetadataService` implementation. Each handler converts
+//! the request (validating it), makes one store call on a blocking thread,
+//! and converts the result; errors become statuses in `error.rs`.
+
+mod convert;
+
+use mlmeta_proto as pb;
+use mlmeta_proto::metadata_service_server::MetadataService;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::store::records::{ComponentKind, InsertCounts};
+
+/// The gRPC service over a [`Store`].
+pub struct MetadataApi {
+    store: Store,
+}
+
+impl MetadataApi {
+    /// Serves `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Runs a synchronous store call off the async worker threads.
+    async fn run<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || call(&store)).await?
+    }
+}
+
+type Reply<T> = std::result::Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl MetadataService for MetadataApi {
+    async fn put_data_blob(
+        &self,
+        request: Request<pb::PutDataBlobRequest>,
+    ) -> Reply<pb::PutDataBlobResponse> {
+        let request = request.into_inner();
+        let datablob = convert::required("datablob", request.datablob)?;
+        let new = convert::new_component(
+            "datablob",
+            &datablob.name,
+            &datablob.group_name,
+            &datablob.hyperparams_json,
+        )?;
+        let ignore_existing = request.ignore_existing;
+        let put = self
+            .run(move |store| store.put_component(ComponentKind::DataBlob, &new, ignore_existing))
+            .await?;
+        Ok(Response::new(pb::PutDataBlobResponse {
+            datablob: Some(convert::datablob(put.record)),
+            already_existed: put.already_existed,
+        }))
+    }
+
+    async fn put_model_template(
+        &self,
+        request: Request<pb::PutModelTemplateRequest>,
+    ) -> Reply<pb::PutModelTemplateResponse> {
+        let request = request.into_inner();
+        let template = convert::required("model_template", request.model_template)?;
+        let new = convert::new_component(
+            "model_template",
+            &template.name,
+            &template.group_name,
+            &template.hyperparams_json,
+        )?;
+        let ignore_existing = request.ignore_existing;
+        let put = self
+            .run(move |store| store.put_component(ComponentKind::ModelTemplate, &new, ignore_existing))
+            .await?;
+        Ok(Response::new(pb::PutModelTemplateResponse {
+            model_template: Some(convert::model_template(put.record)),
+            already_existed: put.already_existed,
+        }))
+    }
+
+    async fn put_model(&self, request: Request<pb::PutModelRequest>) -> Reply<pb::PutModelResponse> {
+        let request = request.into_inner();
+        let new = convert::new_model(convert::required("model", request.model)?)?;
+        let ignore_existing = request.ignore_existing;
+        let put = self
+            .run(move |store| store.put_model(&new, ignore_existing))
+            .await?;
+        Ok(Response::new(pb::PutModelResponse {
+            model: Some(convert::model(put.record)),
+            already_existed: put.already_existed,
+        }))
+    }
+
+    async fn insert_epochs(
+        &self,
+        request: Request<pb::InsertEpochsRequest>,
+    ) -> Reply<pb::InsertEpochsResponse> {
+        let epochs = convert::new_epochs(request.into_inner())?;
+        let counts = self.run(move |store| store.insert_epochs(&epochs)).await?;
+        Ok(Response::new(counts_reply(counts)))
+    }
+
+    async fn stream_epochs(
+        &self,
+        request: Request<Streaming<pb::InsertEpochsRequest>>,
+    ) -> Reply<pb::InsertEpochsResponse> {
+        let mut stream = request.into_inner();
+        let mut total = InsertCounts::default();
+        let mut message_index = 0_u64;
+        while let Some(message) = stream.message().await? {
+            let stored = async {
+                let epochs = convert::new_epochs(message)?;
+                self.run(move |store| store.insert_epochs(&epochs)).await
+            }
+            .await;
+            match stored {
+                Ok(counts) => total += counts,
+                Err(error) => return Err(stream_failure(error, message_index, total)),
+            }
+            message_index += 1;
+        }
+        Ok(Response::new(counts_reply(total)))
+    }
+
+    async fn list_data_blobs(
+        &self,
+        request: Request<pb::ListDataBlobsRequest>,
+    ) -> Reply<pb::ListDataBlobsResponse> {
+        let request = request.into_inner();
+        let filter = convert::component_filter("filter", request.filter)?;
+        let page = convert::page(request.page_size, request.page_token)?;
+        let page = self
+            .run(move |store| store.list_components(ComponentKind::DataBlob, &filter, &page))
+            .await?;
+        Ok(Response::new(pb::ListDataBlobsResponse {
+            datablobs: page.items.into_iter().map(convert::datablob).collect(),
+            next_page_token: page.next_token,
+        }))
+    }
+
+    async fn list_model_templates(
+        &self,
+        request: Request<pb::ListModelTemplatesRequest>,
+    ) -> Reply<pb::ListModelTemplatesResponse> {
+        let request = request.into_inner();
+        let filter = convert::component_filter("filter", request.filter)?;
+        let page = convert::page(request.page_size, request.page_token)?;
+        let page = self
+            .run(move |store| store.list_components(ComponentKind::ModelTemplate, &filter, &page))
+            .await?;
+        Ok(Response::new(pb::ListModelTemplatesResponse {
+            model_templates: page.items.into_iter().map(convert::model_template).collect(),
+            next_page_token: page.next_token,
+        }))
+    }
+
+    async fn list_models(&self, request: Request<pb::ListModelsRequest>) -> Reply<pb::ListModelsResponse> {
+        let request = request.into_inner();
+        let filter = convert::model_filter(request.filter)?;
+        let page = convert::page(request.page_size, request.page_token)?;
+        let page = self.run(move |store| store.list_models(&filter, &page)).await?;
+        Ok(Response::new(pb::ListModelsResponse {
+            models: page.items.into_iter().map(convert::model).collect(),
+            next_page_token: page.next_token,
+        }))
+    }
+
+    async fn list_epochs(&self, request: Request<pb::ListEpochsRequest>) -> Reply<pb::ListEpochsResponse> {
+        let request = request.into_inner();
+        let filter = convert::epoch_filter(&request)?;
+        let page = convert::page(request.page_size, request.page_token)?;
+        let page = self.run(move |store| store.list_epochs(&filter, &page)).await?;
+        Ok(Response::new(pb::ListEpochsResponse {
+            epochs: page.items.into_iter().map(convert::epoch).collect(),
+            next_page_token: page.next_token,
+        }))
+    }
+
+    async fn get_current_epoch(
+        &self,
+        request: Request<pb::GetCurrentEpochRequest>,
+    ) -> Reply<pb::GetCurrentEpochResponse> {
+        let model_name = request.into_inner().model_name;
+        crate::validate::name("model_name", &model_name)?;
+        let current = self.run(move |store| store.current_epoch(&model_name)).await?;
+        Ok(Response::new(pb::GetCurrentEpochResponse {
+            current_epoch: current.unwrap_or(0),
+            model_exists: current.is_some(),
+        }))
+    }
+
+    async fn get_best_model(
+        &self,
+        request: Request<pb::GetBestModelRequest>,
+    ) -> Reply<pb::GetBestModelResponse> {
+        let request = request.into_inner();
+        let direction = convert::ranking(&request.metric_name, request.direction)?;
+        let filter = convert::model_filter(request.filter)?;
+        let top_k = convert::top_k(request.top_k)?;
+        let metric_name = request.metric_name;
+        let best = self
+            .run(move |store| store.best_models(&metric_name, direction, &filter, top_k))
+            .await?;
+        Ok(Response::new(pb::GetBestModelResponse {
+            models: best.into_iter().map(convert::best_model).collect(),
+        }))
+    }
+
+    async fn get_leaderboard(
+        &self,
+        request: Request<pb::GetLeaderboardRequest>,
+    ) -> Reply<pb::GetLeaderboardResponse> {
+        let request = request.into_inner();
+        let direction = convert::ranking(&request.metric_name, request.direction)?;
+        let filter = convert::model_filter(request.filter)?;
+        let page = convert::page(request.page_size, request.page_token)?;
+        let metric_name = request.metric_name;
+        let page = self
+            .run(move |store| store.leaderboard(&metric_name, direction, &filter, &page))
+            .await?;
+        Ok(Response::new(pb::GetLeaderboardResponse {
+            rows: page.items.into_iter().map(convert::leaderboard_row).collect(),
+            next_page_token: page.next_token,
+        }))
+    }
+}
+
+fn counts_reply(counts: InsertCounts) -> pb::InsertEpochsResponse {
+    pb::InsertEpochsResponse {
+        inserted: counts.inserted,
+        skipped: counts.skipped,
+    }
+}
+
+/// The status of a stream that failed at message `index`: the error of that
+/// message, and what the messages before it stored (they stay committed).
+fn stream_failure(error: Error, index: u64, stored: InsertCounts) -> Status {
+    let status = Status::from(error);
+    Status::new(
+        status.code(),
+        format!(
+            "stream message {index}: {} (messages before it stayed committed: {} epochs inserted, {} skipped; re-sending them is harmless)",
+            status.message(),
+            stored.inserted,
+            stored.skipped
+        ),
+    )
+}

@@ -1,0 +1,149 @@
+//! Datablobs and model templates (the `components` table).
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::page_token;
+use super::records::{
+    Component, ComponentFilter, ComponentKind, NewComponent, Page, PageRequest, Put, now_micros,
+};
+use super::{into_page, on_backend, page_limit};
+use crate::db::DbConnection;
+use crate::db::schema::components;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = components)]
+pub(super) struct ComponentRow {
+    pub id: i64,
+    name: String,
+    group_name: String,
+    hyperparams: String,
+    created_at: i64,
+    last_modified_at: i64,
+}
+
+impl From<ComponentRow> for Component {
+    fn from(row: ComponentRow) -> Self {
+        Self {
+            name: row.name,
+            group_name: row.group_name,
+            hyperparams: row.hyperparams,
+            created_at: row.created_at,
+            last_modified_at: row.last_modified_at,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = components)]
+struct NewComponentRow<'a> {
+    kind: &'a str,
+    name: &'a str,
+    group_name: &'a str,
+    hyperparams: &'a str,
+    created_at: i64,
+    last_modified_at: i64,
+}
+
+/// Inserts `new` unless its name is taken; an identical stored record (or
+/// `ignore_existing`) is success, a different one ALREADY_EXISTS.
+pub fn put(
+    conn: &mut DbConnection,
+    kind: ComponentKind,
+    new: &NewComponent,
+    ignore_existing: bool,
+) -> Result<Put<Component>> {
+    let now = now_micros();
+    let row = NewComponentRow {
+        kind: kind.as_column(),
+        name: &new.name,
+        group_name: &new.group_name,
+        hyperparams: &new.hyperparams,
+        created_at: now,
+        last_modified_at: now,
+    };
+    let inserted = on_backend!(conn, |c| diesel::insert_into(components::table)
+        .values(&row)
+        .on_conflict((components::kind, components::name))
+        .do_nothing()
+        .execute(c))?;
+    let stored = find(conn, kind, &new.name)?
+        .ok_or_else(|| Error::Corrupt(format!("{} {:?} vanished after insert", kind.label(), new.name)))?;
+    let stored = Component::from(stored);
+    let already_existed = inserted == 0;
+    let identical = stored.group_name == new.group_name && stored.hyperparams == new.hyperparams;
+    if already_existed && !identical && !ignore_existing {
+        return Err(Error::AlreadyExists(format!(
+            "a different {} named {:?} already exists (group_name {:?}, hyperparams {}); records are immutable: use another name, or set ignore_existing to keep the stored one",
+            kind.label(),
+            new.name,
+            stored.group_name,
+            stored.hyperparams
+        )));
+    }
+    Ok(Put {
+        record: stored,
+        already_existed,
+    })
+}
+
+/// The stored component of `kind` named `name`.
+pub(super) fn find(conn: &mut DbConnection, kind: ComponentKind, name: &str) -> Result<Option<ComponentRow>> {
+    Ok(components::table
+        .filter(components::kind.eq(kind.as_column()))
+        .filter(components::name.eq(name))
+        .select(ComponentRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Components by id (any kind), for attaching to models.
+pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64, Component>> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(super::MAX_BINDS_PER_LIST) {
+        let rows: Vec<ComponentRow> = components::table
+            .filter(components::id.eq_any(chunk))
+            .select(ComponentRow::as_select())
+            .load(conn)?;
+        found.extend(rows.into_iter().map(|row| (row.id, Component::from(row))));
+    }
+    Ok(found)
+}
+
+/// One page of components of `kind`, by name.
+pub fn list(
+    conn: &mut DbConnection,
+    kind: ComponentKind,
+    filter: &ComponentFilter,
+    page: &PageRequest,
+) -> Result<Page<Component>> {
+    let query_id = page_token::fingerprint(&format!("components|{kind:?}|{filter:?}"));
+    let after: Option<String> = page_token::decode(query_id, &page.token)?;
+    let mut query = components::table
+        .filter(components::kind.eq(kind.as_column()))
+        .select(ComponentRow::as_select())
+        .order(components::name.asc())
+        .limit(page_limit(page))
+        .into_boxed();
+    if !filter.names.is_empty() {
+        query = query.filter(components::name.eq_any(&filter.names));
+    }
+    if !filter.group_names.is_empty() {
+        query = query.filter(components::group_name.eq_any(&filter.group_names));
+    }
+    if let Some(after) = &after {
+        query = query.filter(components::name.gt(after));
+    }
+    let rows = query.load(conn)?;
+    into_page(
+        rows,
+        page.size,
+        |row| page_token::encode(query_id, &row.name),
+        |rows| Ok(rows.into_iter().map(Component::from).collect()),
+    )
+}

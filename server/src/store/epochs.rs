@@ -1,0 +1,298 @@
+//! Epochs (the `epochs` table): bulk insert that skips stored
+//! (model, epoch_num) pairs, listing, current epoch.
+
+use std::collections::HashSet;
+
+use diesel::dsl::max;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Binary, Nullable};
+use diesel::sqlite::SqliteConnection;
+
+use super::records::{Epoch, EpochFilter, InsertCounts, NewEpoch, Page, PageRequest, now_micros};
+use super::{corrupt, into_page, metrics_codec, models, page_limit, page_token, summaries};
+use crate::db::DbConnection;
+use crate::db::schema::{epochs, models as models_table};
+use crate::error::{Error, Result};
+
+/// Rows per INSERT statement on SQLite: 6 parameters per row must stay
+/// within SQLite's 32,766.
+const SQLITE_ROWS_PER_INSERT: usize = 5_000;
+/// Rows per INSERT on PostgreSQL (arrays, so no parameter limit; this only
+/// bounds the size of one statement).
+const POSTGRES_ROWS_PER_INSERT: usize = 20_000;
+
+#[derive(Insertable)]
+#[diesel(table_name = epochs)]
+#[diesel(treat_none_as_default_value = false)]
+struct EpochRow {
+    model_id: i64,
+    epoch_num: i64,
+    metrics: Vec<u8>,
+    steps_per_epoch: Option<i64>,
+    validation_steps_per_epoch: Option<i64>,
+    recorded_at: i64,
+}
+
+/// An epoch of the request, with its model resolved.
+#[derive(Clone, Copy)]
+pub(super) struct Resolved<'a> {
+    pub model_id: i64,
+    pub epoch: &'a NewEpoch,
+}
+
+/// Inserts `new` in the caller's transaction. Unknown models fail the
+/// whole request; stored (model, epoch_num) pairs and repeats within the
+/// request are skipped and counted.
+pub fn insert(conn: &mut DbConnection, new: &[NewEpoch]) -> Result<InsertCounts> {
+    if new.is_empty() {
+        return Ok(InsertCounts::default());
+    }
+    let mut names: Vec<&str> = new.iter().map(|epoch| epoch.model_name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let ids = models::ids_by_name(conn, &names)?;
+    let mut candidates = Vec::with_capacity(new.len());
+    for (index, epoch) in new.iter().enumerate() {
+        let Some(&model_id) = ids.get(&epoch.model_name) else {
+            return Err(Error::NotFound(format!(
+                "epochs[{index}].model_name: model {:?} does not exist; put the model first (nothing from this request was stored)",
+                epoch.model_name
+            )));
+        };
+        candidates.push(Resolved { model_id, epoch });
+    }
+    // Sorted by key, so concurrent PostgreSQL writers take row locks in one
+    // order (no deadlocks); the stable sort keeps the first of repeats.
+    candidates.sort_by_key(|c| (c.model_id, c.epoch.epoch_num));
+    candidates.dedup_by_key(|c| (c.model_id, c.epoch.epoch_num));
+
+    let now = now_micros();
+    let inserted = match conn {
+        DbConnection::Sqlite(c) => insert_new_sqlite(c, &candidates, now)?,
+        DbConnection::Postgres(c) => insert_new_postgres(c, &candidates, now)?,
+    };
+    summaries::record(conn, &inserted)?;
+    touch_models(conn, &inserted, now)?;
+    let inserted_count = inserted.len() as u64;
+    Ok(InsertCounts {
+        inserted: inserted_count,
+        skipped: new.len() as u64 - inserted_count,
+    })
+}
+
+fn row(candidate: &Resolved<'_>, now: i64) -> EpochRow {
+    EpochRow {
+        model_id: candidate.model_id,
+        epoch_num: candidate.epoch.epoch_num,
+        metrics: metrics_codec::encode(&candidate.epoch.metrics),
+        steps_per_epoch: candidate.epoch.steps_per_epoch,
+        validation_steps_per_epoch: candidate.epoch.validation_steps_per_epoch,
+        recorded_at: now,
+    }
+}
+
+/// SQLite: the transaction holds the write lock, so the epochs already
+/// stored cannot change between looking them up and inserting the rest.
+fn insert_new_sqlite<'a>(
+    conn: &mut SqliteConnection,
+    candidates: &[Resolved<'a>],
+    now: i64,
+) -> Result<Vec<Resolved<'a>>> {
+    let mut fresh = Vec::with_capacity(candidates.len());
+    for group in candidates.chunk_by(|a, b| a.model_id == b.model_id) {
+        let (first, last) = (group[0].epoch.epoch_num, group[group.len() - 1].epoch.epoch_num);
+        let stored: HashSet<i64> = epochs::table
+            .filter(epochs::model_id.eq(group[0].model_id))
+            .filter(epochs::epoch_num.between(first, last))
+            .select(epochs::epoch_num)
+            .load::<i64>(conn)?
+            .into_iter()
+            .collect();
+        fresh.extend(
+            group
+                .iter()
+                .filter(|c| !stored.contains(&c.epoch.epoch_num))
+                .copied(),
+        );
+    }
+    for chunk in fresh.chunks(SQLITE_ROWS_PER_INSERT) {
+        let rows: Vec<EpochRow> = chunk.iter().map(|c| row(c, now)).collect();
+        diesel::insert_into(epochs::table).values(&rows).execute(conn)?;
+    }
+    Ok(fresh)
+}
+
+#[derive(QueryableByName)]
+struct InsertedKey {
+    #[diesel(sql_type = BigInt)]
+    model_id: i64,
+    #[diesel(sql_type = BigInt)]
+    epoch_num: i64,
+}
+
+/// PostgreSQL: one `INSERT … SELECT FROM unnest(arrays)` per chunk (far
+/// faster than a VALUES list), `ON CONFLICT DO NOTHING` so that writers
+/// racing on the same epochs skip instead of failing, and `RETURNING` to
+/// learn exactly which rows this transaction stored.
+fn insert_new_postgres<'a>(
+    conn: &mut PgConnection,
+    candidates: &[Resolved<'a>],
+    now: i64,
+) -> Result<Vec<Resolved<'a>>> {
+    let mut fresh = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(POSTGRES_ROWS_PER_INSERT) {
+        let model_ids: Vec<i64> = chunk.iter().map(|c| c.model_id).collect();
+        let epoch_nums: Vec<i64> = chunk.iter().map(|c| c.epoch.epoch_num).collect();
+        let blobs: Vec<Vec<u8>> = chunk
+            .iter()
+            .map(|c| metrics_codec::encode(&c.epoch.metrics))
+            .collect();
+        let steps: Vec<Option<i64>> = chunk.iter().map(|c| c.epoch.steps_per_epoch).collect();
+        let validation_steps: Vec<Option<i64>> =
+            chunk.iter().map(|c| c.epoch.validation_steps_per_epoch).collect();
+        let keys: Vec<InsertedKey> = diesel::sql_query(
+            "INSERT INTO epochs (model_id, epoch_num, metrics, steps_per_epoch, validation_steps_per_epoch, recorded_at) \
+             SELECT u.model_id, u.epoch_num, u.metrics, u.steps, u.validation_steps, $6 \
+             FROM unnest($1::int8[], $2::int8[], $3::bytea[], $4::int8[], $5::int8[]) \
+                  AS u(model_id, epoch_num, metrics, steps, validation_steps) \
+             ON CONFLICT (model_id, epoch_num) DO NOTHING \
+             RETURNING model_id, epoch_num",
+        )
+        .bind::<Array<BigInt>, _>(&model_ids)
+        .bind::<Array<BigInt>, _>(&epoch_nums)
+        .bind::<Array<Binary>, _>(&blobs)
+        .bind::<Array<Nullable<BigInt>>, _>(&steps)
+        .bind::<Array<Nullable<BigInt>>, _>(&validation_steps)
+        .bind::<BigInt, _>(now)
+        .load(conn)?;
+        let stored: HashSet<(i64, i64)> = keys.into_iter().map(|k| (k.model_id, k.epoch_num)).collect();
+        fresh.extend(
+            chunk
+                .iter()
+                .filter(|c| stored.contains(&(c.model_id, c.epoch.epoch_num)))
+                .copied(),
+        );
+    }
+    Ok(fresh)
+}
+
+/// Moves `last_modified_at` of the models that received epochs, one
+/// statement per model in id order (a fixed lock order for PostgreSQL).
+fn touch_models(conn: &mut DbConnection, inserted: &[Resolved<'_>], now: i64) -> Result<()> {
+    let mut ids: Vec<i64> = inserted.iter().map(|c| c.model_id).collect();
+    ids.dedup();
+    for id in ids {
+        diesel::update(models_table::table.filter(models_table::id.eq(id)))
+            .set(models_table::last_modified_at.eq(now))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+type EpochTuple = (String, i64, Vec<u8>, Option<i64>, Option<i64>, i64);
+
+/// One page of epochs, by model name then epoch_num.
+pub fn list(conn: &mut DbConnection, filter: &EpochFilter, page: &PageRequest) -> Result<Page<Epoch>> {
+    let query_id = page_token::fingerprint(&format!("epochs|{filter:?}"));
+    let after: Option<(String, i64)> = page_token::decode(query_id, &page.token)?;
+    let mut query = epochs::table
+        .inner_join(models_table::table)
+        .select((
+            models_table::name,
+            epochs::epoch_num,
+            epochs::metrics,
+            epochs::steps_per_epoch,
+            epochs::validation_steps_per_epoch,
+            epochs::recorded_at,
+        ))
+        .order((models_table::name.asc(), epochs::epoch_num.asc()))
+        .limit(page_limit(page))
+        .into_boxed();
+    if !filter.model_names.is_empty() {
+        query = query.filter(models_table::name.eq_any(&filter.model_names));
+    }
+    if let Some(min) = filter.min_epoch_num {
+        query = query.filter(epochs::epoch_num.ge(min));
+    }
+    if let Some(max) = filter.max_epoch_num {
+        query = query.filter(epochs::epoch_num.le(max));
+    }
+    if let Some((name, epoch_num)) = &after {
+        // `name >= x` first so that the model-name index bounds the scan.
+        query = query.filter(
+            models_table::name
+                .ge(name)
+                .and(models_table::name.gt(name).or(epochs::epoch_num.gt(epoch_num))),
+        );
+    }
+    let rows: Vec<EpochTuple> = query.load(conn)?;
+    into_page(
+        rows,
+        page.size,
+        |row| page_token::encode(query_id, &(&row.0, row.1)),
+        |rows| rows.into_iter().map(epoch_from_tuple).collect(),
+    )
+}
+
+pub(super) fn epoch_from_tuple(row: EpochTuple) -> Result<Epoch> {
+    let (model_name, epoch_num, metrics, steps_per_epoch, validation_steps_per_epoch, recorded_at) = row;
+    let metrics = metrics_codec::decode(&metrics)
+        .map_err(|e| corrupt(&format!("metrics of {model_name:?} epoch {epoch_num}"), e))?;
+    Ok(Epoch {
+        model_name,
+        epoch_num,
+        metrics,
+        steps_per_epoch,
+        validation_steps_per_epoch,
+        recorded_at,
+    })
+}
+
+/// Stored epochs by (model id, epoch_num), with their model's name.
+pub(super) fn by_keys(conn: &mut DbConnection, keys: &[(i64, i64)]) -> Result<Vec<((i64, i64), Epoch)>> {
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(1_000) {
+        let mut query = epochs::table
+            .inner_join(models_table::table)
+            .select((
+                epochs::model_id,
+                (
+                    models_table::name,
+                    epochs::epoch_num,
+                    epochs::metrics,
+                    epochs::steps_per_epoch,
+                    epochs::validation_steps_per_epoch,
+                    epochs::recorded_at,
+                ),
+            ))
+            .into_boxed();
+        for &(model_id, epoch_num) in chunk {
+            query = query.or_filter(epochs::model_id.eq(model_id).and(epochs::epoch_num.eq(epoch_num)));
+        }
+        let rows: Vec<(i64, EpochTuple)> = query.load(conn)?;
+        for (model_id, tuple) in rows {
+            let key = (model_id, tuple.1);
+            found.push((key, epoch_from_tuple(tuple)?));
+        }
+    }
+    Ok(found)
+}
+
+/// Highest epoch_num of the model: `None` when the model does not exist,
+/// `Some(0)` when it has no epochs.
+pub fn current(conn: &mut DbConnection, model_name: &str) -> Result<Option<i64>> {
+    let Some(model_id) = models_table::table
+        .filter(models_table::name.eq(model_name))
+        .select(models_table::id)
+        .first::<i64>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let highest: Option<i64> = epochs::table
+        .filter(epochs::model_id.eq(model_id))
+        .select(max(epochs::epoch_num))
+        .first(conn)?;
+    Ok(Some(highest.unwrap_or(0)))
+}

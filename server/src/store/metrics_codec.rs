@@ -1,0 +1,108 @@
+//! The `epochs.metrics` blob: an epoch's metrics in one compact value, so a
+//! bulk insert writes one row per epoch, and NaN/±Inf keep their exact bits
+//! on both backends (SQLite turns a NaN REAL into NULL).
+//!
+//! Layout, all little-endian: a version byte (1); then per metric, in name
+//! order: the name's length (u16), the name (UTF-8), the value's bits (u64).
+
+use super::records::Metrics;
+
+const VERSION: u8 = 1;
+
+/// Encodes `metrics` (names are at most 255 bytes, checked by validation).
+pub fn encode(metrics: &Metrics) -> Vec<u8> {
+    let size = 1 + metrics.keys().map(|name| 2 + name.len() + 8).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.push(VERSION);
+    for (name, value) in metrics {
+        let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&name.as_bytes()[..usize::from(len)]);
+        out.extend_from_slice(&value.to_bits().to_le_bytes());
+    }
+    out
+}
+
+/// Decodes a blob written by [`encode`].
+pub fn decode(bytes: &[u8]) -> Result<Metrics, String> {
+    let (&version, mut rest) = bytes
+        .split_first()
+        .ok_or_else(|| "empty metrics blob".to_owned())?;
+    if version != VERSION {
+        return Err(format!("unknown metrics blob version {version}"));
+    }
+    let mut metrics = Metrics::new();
+    while !rest.is_empty() {
+        let (len, tail) = take::<2>(rest)?;
+        let len = usize::from(u16::from_le_bytes(len));
+        if tail.len() < len {
+            return Err("truncated metric name".to_owned());
+        }
+        let (name, tail) = tail.split_at(len);
+        let name = std::str::from_utf8(name).map_err(|e| format!("metric name: {e}"))?;
+        let (bits, tail) = take::<8>(tail)?;
+        metrics.insert(name.to_owned(), f64::from_bits(u64::from_le_bytes(bits)));
+        rest = tail;
+    }
+    Ok(metrics)
+}
+
+fn take<const N: usize>(bytes: &[u8]) -> Result<([u8; N], &[u8]), String> {
+    if bytes.len() < N {
+        return Err("truncated metrics blob".to_owned());
+    }
+    let (head, tail) = bytes.split_at(N);
+    let mut array = [0; N];
+    array.copy_from_slice(head);
+    Ok((array, tail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_value_bit_for_bit() {
+        let values = [
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(0x7ff8_dead_beef_0001),
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE / 2.0,
+            f64::MAX,
+            f64::MIN,
+            0.1,
+        ];
+        let metrics: Metrics = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("m{i}-é"), *v))
+            .collect();
+        let decoded = decode(&encode(&metrics)).unwrap();
+        assert_eq!(decoded.len(), metrics.len());
+        for (name, value) in &metrics {
+            assert_eq!(decoded[name].to_bits(), value.to_bits(), "{name}");
+        }
+    }
+
+    #[test]
+    fn empty_metrics_round_trip() {
+        assert_eq!(decode(&encode(&Metrics::new())).unwrap(), Metrics::new());
+    }
+
+    #[test]
+    fn corrupt_blobs_are_errors_not_panics() {
+        for blob in [
+            &[][..],
+            &[2],
+            &[1, 5, 0, b'a'],
+            &[1, 1, 0, b'a', 0, 0],
+            &[1, 1, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0],
+        ] {
+            assert!(decode(blob).is_err(), "{blob:?}");
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The storage layer: every SQL statement of the server lives below this
+//! module, and it is the only place that tells the backends apart.
+//!
+//! [`Store`] methods are synchronous (diesel is): callers on the async
+//! runtime run them on blocking threads.
+
+mod components;
+mod epochs;
+mod metrics_codec;
+mod models;
+mod page_token;
+pub mod records;
+mod summaries;
+
+use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+
+use crate::config::Config;
+use crate::db::{DbConnection, DbPool, open_pool};
+use crate::error::{Error, Result, StartupError};
+use records::{
+    BestModel, Component, ComponentFilter, ComponentKind, Direction, Epoch, EpochFilter, InsertCounts,
+    LeaderboardRow, Model, ModelFilter, NewComponent, NewEpoch, NewModel, Page, PageRequest, Put,
+};
+
+/// Runs `$body` with `$c` bound to the concrete connection of whichever
+/// backend `$conn` holds; for statements the multi-backend connection does
+/// not support (upserts, bulk inserts). Both arms share the same code.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            crate::db::DbConnection::Sqlite($c) => $body,
+            crate::db::DbConnection::Postgres($c) => $body,
+        }
+    };
+}
+use on_backend;
+
+/// Handle to the database; cheap to clone (it holds a connection pool).
+#[derive(Clone)]
+pub struct Store {
+    pool: DbPool,
+}
+
+impl Store {
+    /// Opens the configured database, applying pending migrations.
+    pub fn open(config: &Config) -> Result<Self, StartupError> {
+        Ok(Self {
+            pool: open_pool(config)?,
+        })
+    }
+
+    /// Stores a datablob or model template.
+    pub fn put_component(
+        &self,
+        kind: ComponentKind,
+        new: &NewComponent,
+        ignore_existing: bool,
+    ) -> Result<Put<Component>> {
+        self.write(|conn| components::put(conn, kind, new, ignore_existing))
+    }
+
+    /// Stores a model.
+    pub fn put_model(&self, new: &NewModel, ignore_existing: bool) -> Result<Put<Model>> {
+        self.write(|conn| models::put(conn, new, ignore_existing))
+    }
+
+    /// Inserts epochs, all or nothing, skipping stored (model, epoch_num).
+    pub fn insert_epochs(&self, epochs: &[NewEpoch]) -> Result<InsertCounts> {
+        self.write(|conn| epochs::insert(conn, epochs))
+    }
+
+    /// Lists datablobs or model templates by name.
+    pub fn list_components(
+        &self,
+        kind: ComponentKind,
+        filter: &ComponentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Component>> {
+        self.read(|conn| components::list(conn, kind, filter, page))
+    }
+
+    /// Lists models by name.
+    pub fn list_models(&self, filter: &ModelFilter, page: &PageRequest) -> Result<Page<Model>> {
+        self.read(|conn| models::list(conn, filter, page))
+    }
+
+    /// Lists epochs by model name, then epoch_num.
+    pub fn list_epochs(&self, filter: &EpochFilter, page: &PageRequest) -> Result<Page<Epoch>> {
+        self.read(|conn| epochs::list(conn, filter, page))
+    }
+
+    /// Highest stored epoch_num of a model (`None` when the model does not
+    /// exist, `Some(0)` when it has no epochs).
+    pub fn current_epoch(&self, model_name: &str) -> Result<Option<i64>> {
+        self.read(|conn| epochs::current(conn, model_name))
+    }
+
+    /// The `top_k` best models by one metric, best first.
+    pub fn best_models(
+        &self,
+        metric_name: &str,
+        direction: Direction,
+        filter: &ModelFilter,
+        top_k: usize,
+    ) -> Result<Vec<BestModel>> {
+        self.read(|conn| summaries::best_models(conn, metric_name, direction, filter, top_k))
+    }
+
+    /// Every matching model's best value of one metric, best first.
+    pub fn leaderboard(
+        &self,
+        metric_name: &str,
+        direction: Direction,
+        filter: &ModelFilter,
+        page: &PageRequest,
+    ) -> Result<Page<LeaderboardRow>> {
+        self.read(|conn| summaries::leaderboard(conn, metric_name, direction, filter, page))
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut conn = self.pool.get()?;
+        f(&mut conn)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut conn = self.pool.get()?;
+        write_transaction(&mut conn, f)
+    }
+}
+
+/// Runs `f` in one transaction. On SQLite it starts with `BEGIN IMMEDIATE`:
+/// taking the write lock up front means a read-then-write transaction never
+/// fails with "database is locked" halfway (other writers wait on
+/// `busy_timeout` instead).
+fn write_transaction<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T>,
+) -> Result<T> {
+    match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback_error) = Manager::rollback_transaction(conn) {
+                tracing::warn!(%rollback_error, "rollback failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Turns `size + 1` rows fetched for a page into the page: the extra row
+/// only tells that another page follows, whose token is the last kept row's
+/// sort key.
+fn into_page<R, T>(
+    mut rows: Vec<R>,
+    size: usize,
+    token_of: impl Fn(&R) -> String,
+    convert: impl FnOnce(Vec<R>) -> Result<Vec<T>>,
+) -> Result<Page<T>> {
+    let next_token = if rows.len() > size {
+        rows.truncate(size);
+        rows.last().map(token_of).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(Page {
+        items: convert(rows)?,
+        next_token,
+    })
+}
+
+/// `LIMIT` for a page: one row more than asked, to know if another follows.
+fn page_limit(page: &PageRequest) -> i64 {
+    i64::try_from(page.size).unwrap_or(i64::MAX - 1) + 1
+}
+
+/// Most values bound in one `IN (...)` list: within SQLite's 32,766
+/// parameters with room for the rest of the statement.
+const MAX_BINDS_PER_LIST: usize = 10_000;
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> Error {
+    Error::Corrupt(format!("{what}: {error}"))
+}

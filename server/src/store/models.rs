@@ -1,0 +1,233 @@
+//! Models (the `models` table): each names one datablob and one template.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::components;
+use super::page_token;
+use super::records::{
+    Component, ComponentKind, Model, ModelFilter, NewModel, Page, PageRequest, Put, now_micros,
+};
+use super::{MAX_BINDS_PER_LIST, into_page, on_backend, page_limit};
+use crate::db::DbConnection;
+use crate::db::schema::models;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = models)]
+pub(super) struct ModelRow {
+    pub id: i64,
+    pub name: String,
+    model_class_name: String,
+    pub datablob_id: i64,
+    pub model_template_id: i64,
+    created_at: i64,
+    last_modified_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = models)]
+struct NewModelRow<'a> {
+    name: &'a str,
+    model_class_name: &'a str,
+    datablob_id: i64,
+    model_template_id: i64,
+    created_at: i64,
+    last_modified_at: i64,
+}
+
+/// Inserts `new` unless its name is taken (same rules as components); its
+/// datablob and template must exist.
+pub fn put(conn: &mut DbConnection, new: &NewModel, ignore_existing: bool) -> Result<Put<Model>> {
+    let datablob = components::find(conn, ComponentKind::DataBlob, &new.datablob_name)?;
+    let template = components::find(conn, ComponentKind::ModelTemplate, &new.model_template_name)?;
+    let (datablob, template) = match (datablob, template) {
+        (Some(datablob), Some(template)) => (datablob, template),
+        (datablob, template) => {
+            let mut missing = Vec::new();
+            if datablob.is_none() {
+                missing.push(format!("datablob {:?} (model.datablob_name)", new.datablob_name));
+            }
+            if template.is_none() {
+                missing.push(format!(
+                    "model template {:?} (model.model_template_name)",
+                    new.model_template_name
+                ));
+            }
+            return Err(Error::FailedPrecondition(format!(
+                "model {:?} needs {} to be stored first",
+                new.name,
+                missing.join(" and ")
+            )));
+        }
+    };
+    let now = now_micros();
+    let row = NewModelRow {
+        name: &new.name,
+        model_class_name: &new.model_class_name,
+        datablob_id: datablob.id,
+        model_template_id: template.id,
+        created_at: now,
+        last_modified_at: now,
+    };
+    let inserted = on_backend!(conn, |c| diesel::insert_into(models::table)
+        .values(&row)
+        .on_conflict(models::name)
+        .do_nothing()
+        .execute(c))?;
+    let stored: ModelRow = models::table
+        .filter(models::name.eq(&new.name))
+        .select(ModelRow::as_select())
+        .first(conn)?;
+    let already_existed = inserted == 0;
+    let identical = stored.model_class_name == new.model_class_name
+        && stored.datablob_id == datablob.id
+        && stored.model_template_id == template.id;
+    let record = with_components(conn, vec![stored])?
+        .pop()
+        .map(|(model, _, _)| model)
+        .ok_or_else(|| Error::Corrupt(format!("model {:?} vanished after insert", new.name)))?;
+    if already_existed && !identical && !ignore_existing {
+        return Err(Error::AlreadyExists(format!(
+            "a different model named {:?} already exists (model_class_name {:?}, datablob {:?}, model template {:?}); use another name, or set ignore_existing to keep the stored one",
+            new.name, record.model_class_name, record.datablob_name, record.model_template_name
+        )));
+    }
+    Ok(Put {
+        record,
+        already_existed,
+    })
+}
+
+/// Ids of the named models; names that are not stored are missing from
+/// the map.
+pub(super) fn ids_by_name(conn: &mut DbConnection, names: &[&str]) -> Result<HashMap<String, i64>> {
+    let mut found = HashMap::with_capacity(names.len());
+    for chunk in names.chunks(MAX_BINDS_PER_LIST) {
+        let rows: Vec<(i64, String)> = models::table
+            .filter(models::name.eq_any(chunk))
+            .select((models::id, models::name))
+            .load(conn)?;
+        found.extend(rows.into_iter().map(|(id, name)| (name, id)));
+    }
+    Ok(found)
+}
+
+/// Models by id.
+pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64, ModelRow>> {
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_BINDS_PER_LIST) {
+        let rows: Vec<ModelRow> = models::table
+            .filter(models::id.eq_any(chunk))
+            .select(ModelRow::as_select())
+            .load(conn)?;
+        found.extend(rows.into_iter().map(|row| (row.id, row)));
+    }
+    Ok(found)
+}
+
+/// Narrows a boxed query that has the `models` columns in scope to the
+/// models matching a `ModelFilter`. A macro because the query types are
+/// unnameable, and because a boxed subquery cannot be nested in a boxed
+/// query over the multi-backend connection (the component subqueries here
+/// stay unboxed: their "no filter" case is a bound `true`).
+macro_rules! filter_models {
+    ($query:expr, $filter:expr) => {{
+        use diesel::IntoSql as _;
+        use diesel::sql_types::Bool;
+        use $crate::db::schema::{components as c, models as m};
+        use $crate::store::records::ComponentKind;
+        let filter: &$crate::store::records::ModelFilter = $filter;
+        let mut query = $query;
+        if !filter.names.is_empty() {
+            query = query.filter(m::name.eq_any(&filter.names));
+        }
+        for (kind, wanted) in [
+            (ComponentKind::DataBlob, &filter.datablob),
+            (ComponentKind::ModelTemplate, &filter.model_template),
+        ] {
+            if wanted.names.is_empty() && wanted.group_names.is_empty() {
+                continue;
+            }
+            let ids = c::table
+                .select(c::id)
+                .filter(c::kind.eq(kind.as_column()))
+                .filter(
+                    c::name
+                        .eq_any(&wanted.names)
+                        .or(wanted.names.is_empty().into_sql::<Bool>()),
+                )
+                .filter(
+                    c::group_name
+                        .eq_any(&wanted.group_names)
+                        .or(wanted.group_names.is_empty().into_sql::<Bool>()),
+                );
+            query = match kind {
+                ComponentKind::DataBlob => query.filter(m::datablob_id.eq_any(ids)),
+                ComponentKind::ModelTemplate => query.filter(m::model_template_id.eq_any(ids)),
+            };
+        }
+        query
+    }};
+}
+pub(super) use filter_models;
+
+/// One page of models matching `filter`, by name.
+pub fn list(conn: &mut DbConnection, filter: &ModelFilter, page: &PageRequest) -> Result<Page<Model>> {
+    let query_id = page_token::fingerprint(&format!("models|{filter:?}"));
+    let after: Option<String> = page_token::decode(query_id, &page.token)?;
+    let query = models::table
+        .select(ModelRow::as_select())
+        .order(models::name.asc())
+        .limit(page_limit(page))
+        .into_boxed();
+    let mut query = filter_models!(query, filter);
+    if let Some(after) = &after {
+        query = query.filter(models::name.gt(after));
+    }
+    let rows = query.load(conn)?;
+    into_page(
+        rows,
+        page.size,
+        |row| page_token::encode(query_id, &row.name),
+        |rows| {
+            Ok(with_components(conn, rows)?
+                .into_iter()
+                .map(|(model, _, _)| model)
+                .collect())
+        },
+    )
+}
+
+/// Attaches each model's datablob and template (loaded in one query).
+pub(super) fn with_components(
+    conn: &mut DbConnection,
+    rows: Vec<ModelRow>,
+) -> Result<Vec<(Model, Component, Component)>> {
+    let ids: Vec<i64> = rows
+        .iter()
+        .flat_map(|row| [row.datablob_id, row.model_template_id])
+        .collect();
+    let found = components::by_ids(conn, &ids)?;
+    rows.into_iter()
+        .map(|row| {
+            let component = |id: i64| {
+                found.get(&id).cloned().ok_or_else(|| {
+                    Error::Corrupt(format!("model {:?} refers to missing component {id}", row.name))
+                })
+            };
+            let datablob = component(row.datablob_id)?;
+            let template = component(row.model_template_id)?;
+            let model = Model {
+                name: row.name,
+                model_class_name: row.model_class_name,
+                datablob_name: datablob.name.clone(),
+                model_template_name: template.name.clone(),
+                created_at: row.created_at,
+                last_modified_at: row.last_modified_at,
+            };
+            Ok((model, datablob, template))
+        })
+        .collect()
+}

@@ -1,0 +1,199 @@
+//! Plain records that the store reads and writes: validated inputs come in,
+//! records with server-set timestamps go out. No protobuf or SQL types.
+
+use std::collections::BTreeMap;
+
+/// Metric name → value.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// Datablobs and model templates have one shape; this tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComponentKind {
+    /// A dataset.
+    DataBlob,
+    /// A model architecture.
+    ModelTemplate,
+}
+
+impl ComponentKind {
+    /// Value of the `components.kind` column.
+    pub fn as_column(self) -> &'static str {
+        match self {
+            Self::DataBlob => "datablob",
+            Self::ModelTemplate => "model_template",
+        }
+    }
+
+    /// Name for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::DataBlob => "datablob",
+            Self::ModelTemplate => "model template",
+        }
+    }
+}
+
+/// A datablob or model template to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewComponent {
+    pub name: String,
+    pub group_name: String,
+    /// Canonical JSON text of an object (keys sorted).
+    pub hyperparams: String,
+}
+
+/// A stored datablob or model template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    pub name: String,
+    pub group_name: String,
+    /// Canonical JSON text of an object.
+    pub hyperparams: String,
+    /// Microseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Microseconds since the Unix epoch.
+    pub last_modified_at: i64,
+}
+
+/// A model to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewModel {
+    pub name: String,
+    pub model_class_name: String,
+    pub datablob_name: String,
+    pub model_template_name: String,
+}
+
+/// A stored model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    pub name: String,
+    pub model_class_name: String,
+    pub datablob_name: String,
+    pub model_template_name: String,
+    /// Microseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Microseconds since the Unix epoch; moves when epochs arrive.
+    pub last_modified_at: i64,
+}
+
+/// The outcome of a put: the stored record, and whether it was there before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Put<T> {
+    pub record: T,
+    pub already_existed: bool,
+}
+
+/// An epoch to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEpoch {
+    pub model_name: String,
+    pub epoch_num: i64,
+    pub metrics: Metrics,
+    pub steps_per_epoch: Option<i64>,
+    pub validation_steps_per_epoch: Option<i64>,
+}
+
+/// A stored epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Epoch {
+    pub model_name: String,
+    pub epoch_num: i64,
+    pub metrics: Metrics,
+    pub steps_per_epoch: Option<i64>,
+    pub validation_steps_per_epoch: Option<i64>,
+    /// Microseconds since the Unix epoch.
+    pub recorded_at: i64,
+}
+
+/// What an epoch insert did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InsertCounts {
+    pub inserted: u64,
+    pub skipped: u64,
+}
+
+impl std::ops::AddAssign for InsertCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.inserted += other.inserted;
+        self.skipped += other.skipped;
+    }
+}
+
+/// Filter over datablobs or templates; empty lists do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ComponentFilter {
+    pub names: Vec<String>,
+    pub group_names: Vec<String>,
+}
+
+/// Filter over models; lists combine with AND, empty lists do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ModelFilter {
+    pub names: Vec<String>,
+    pub datablob: ComponentFilter,
+    pub model_template: ComponentFilter,
+}
+
+/// Which epochs to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct EpochFilter {
+    /// All models when empty.
+    pub model_names: Vec<String>,
+    pub min_epoch_num: Option<i64>,
+    pub max_epoch_num: Option<i64>,
+}
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Higher is better.
+    Max,
+    /// Lower is better.
+    Min,
+}
+
+/// Which page of a listing to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Rows per page, already validated.
+    pub size: usize,
+    /// Token from the previous page; empty for the first page.
+    pub token: String,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Empty on the last page.
+    pub next_token: String,
+}
+
+/// A model with its best epoch on one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BestModel {
+    pub model: Model,
+    pub datablob: Component,
+    pub model_template: Component,
+    pub best_epoch: Epoch,
+    pub metric_value: f64,
+}
+
+/// One model's best value of one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaderboardRow {
+    pub model: Model,
+    pub datablob: Component,
+    pub model_template: Component,
+    pub best_epoch_num: i64,
+    pub best_value: f64,
+}
+
+/// Now, in microseconds since the Unix epoch.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,299 @@
+//! Per model and metric, the best non-NaN value in each direction with the
+//! lowest epoch reaching it (the `metric_summaries` table). Maintained in
+//! the epoch-insert transaction, so best-model and leaderboard queries read
+//! one indexed row per model instead of scanning epochs.
+
+use std::collections::HashMap;
+
+use diesel::dsl::case_when;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use super::epochs::{self, Resolved};
+use super::records::{BestModel, Direction, LeaderboardRow, ModelFilter, Page, PageRequest};
+use super::{into_page, models, on_backend, page_limit, page_token};
+use crate::db::DbConnection;
+use crate::db::schema::{metric_summaries as ms, models as models_table};
+use crate::error::{Error, Result};
+
+/// Rows per upsert: 6 parameters per row within SQLite's 32,766.
+const ROWS_PER_UPSERT: usize = 5_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Insertable)]
+#[diesel(table_name = ms)]
+#[diesel(treat_none_as_default_value = false)]
+struct SummaryRow<'a> {
+    model_id: i64,
+    metric_name: &'a str,
+    max_value: f64,
+    max_epoch_num: i64,
+    min_value: f64,
+    min_epoch_num: i64,
+}
+
+impl SummaryRow<'_> {
+    /// Folds in one more (value, epoch) of the same model and metric with
+    /// the same rules as the SQL merge in [`record`].
+    fn merge(&mut self, value: f64, epoch_num: i64) {
+        if value > self.max_value || (value == self.max_value && epoch_num < self.max_epoch_num) {
+            self.max_value = value;
+            self.max_epoch_num = epoch_num;
+        }
+        if value < self.min_value || (value == self.min_value && epoch_num < self.min_epoch_num) {
+            self.min_value = value;
+            self.min_epoch_num = epoch_num;
+        }
+    }
+}
+
+/// Folds newly inserted epochs into the summaries. NaN is never best, so it
+/// is left out. Rows are merged in SQL (not read-modify-write) so that
+/// concurrent PostgreSQL transactions on the same model cannot lose each
+/// other's best values; they are written in key order, avoiding deadlocks.
+pub(super) fn record(conn: &mut DbConnection, inserted: &[Resolved<'_>]) -> Result<()> {
+    let mut best: HashMap<(i64, &str), SummaryRow<'_>> = HashMap::new();
+    for candidate in inserted {
+        let epoch_num = candidate.epoch.epoch_num;
+        for (name, &value) in &candidate.epoch.metrics {
+            if value.is_nan() {
+                continue;
+            }
+            best.entry((candidate.model_id, name.as_str()))
+                .and_modify(|row| row.merge(value, epoch_num))
+                .or_insert(SummaryRow {
+                    model_id: candidate.model_id,
+                    metric_name: name,
+                    max_value: value,
+                    max_epoch_num: epoch_num,
+                    min_value: value,
+                    min_epoch_num: epoch_num,
+                });
+        }
+    }
+    let mut rows: Vec<SummaryRow<'_>> = best.into_values().collect();
+    rows.sort_unstable_by(|a, b| (a.model_id, a.metric_name).cmp(&(b.model_id, b.metric_name)));
+
+    let new_max_wins = excluded(ms::max_value)
+        .gt(ms::max_value)
+        .or(excluded(ms::max_value)
+            .eq(ms::max_value)
+            .and(excluded(ms::max_epoch_num).lt(ms::max_epoch_num)));
+    let new_min_wins = excluded(ms::min_value)
+        .lt(ms::min_value)
+        .or(excluded(ms::min_value)
+            .eq(ms::min_value)
+            .and(excluded(ms::min_epoch_num).lt(ms::min_epoch_num)));
+    for chunk in rows.chunks(ROWS_PER_UPSERT) {
+        on_backend!(&mut *conn, |c| diesel::insert_into(ms::table)
+            .values(chunk)
+            .on_conflict((ms::model_id, ms::metric_name))
+            .do_update()
+            .set((
+                ms::max_value.eq(case_when(new_max_wins, excluded(ms::max_value)).otherwise(ms::max_value)),
+                ms::max_epoch_num
+                    .eq(case_when(new_max_wins, excluded(ms::max_epoch_num)).otherwise(ms::max_epoch_num)),
+                ms::min_value.eq(case_when(new_min_wins, excluded(ms::min_value)).otherwise(ms::min_value)),
+                ms::min_epoch_num
+                    .eq(case_when(new_min_wins, excluded(ms::min_epoch_num)).otherwise(ms::min_epoch_num)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// One model's best (value, epoch) of the metric, in ranking order.
+#[derive(Debug, Clone, PartialEq)]
+struct Ranked {
+    model_id: i64,
+    value: f64,
+    epoch_num: i64,
+    model_name: String,
+}
+
+/// Sort key of a ranked row in a page token; the value as bits, since JSON
+/// has no NaN or infinities.
+type RankKey = (u64, i64, String);
+
+/// Models matching `filter` that have a non-NaN value of `metric_name`,
+/// best first: by value, then lower epoch_num, then model name. Starts
+/// after `after` and returns at most `limit` rows.
+fn ranked(
+    conn: &mut DbConnection,
+    metric_name: &str,
+    direction: Direction,
+    filter: &ModelFilter,
+    after: Option<&RankKey>,
+    limit: i64,
+) -> Result<Vec<Ranked>> {
+    // The value and epoch columns depend on the direction, so the query is
+    // spelled out once per direction; `$better` compares a row to the key
+    // of the previous page's last row.
+    macro_rules! ranked_by {
+        ($value:expr, $epoch:expr, $order:ident, $better:ident) => {{
+            let mut query = ms::table
+                .inner_join(models_table::table)
+                .filter(ms::metric_name.eq(metric_name))
+                .select((ms::model_id, $value, $epoch, models_table::name))
+                .order(($value.$order(), $epoch.asc(), models_table::name.asc()))
+                .limit(limit)
+                .into_boxed();
+            query = models::filter_models!(query, filter);
+            if let Some((bits, epoch_num, name)) = after {
+                let value = f64::from_bits(*bits);
+                query = query.filter(
+                    $value.$better(value).or($value.eq(value).and(
+                        $epoch
+                            .gt(epoch_num)
+                            .or($epoch.eq(epoch_num).and(models_table::name.gt(name))),
+                    )),
+                );
+            }
+            query.load::<(i64, f64, i64, String)>(conn)?
+        }};
+    }
+    let rows = match direction {
+        Direction::Max => ranked_by!(ms::max_value, ms::max_epoch_num, desc, lt),
+        Direction::Min => ranked_by!(ms::min_value, ms::min_epoch_num, asc, gt),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(model_id, value, epoch_num, model_name)| Ranked {
+            model_id,
+            value,
+            epoch_num,
+            model_name,
+        })
+        .collect())
+}
+
+/// The `top_k` best models by `metric_name`; NOT_FOUND when none has it.
+pub fn best_models(
+    conn: &mut DbConnection,
+    metric_name: &str,
+    direction: Direction,
+    filter: &ModelFilter,
+    top_k: usize,
+) -> Result<Vec<BestModel>> {
+    let limit = i64::try_from(top_k).unwrap_or(i64::MAX);
+    let ranked = ranked(conn, metric_name, direction, filter, None, limit)?;
+    if ranked.is_empty() {
+        let scope = if *filter == ModelFilter::default() {
+            "no model"
+        } else {
+            "no model matching the filter"
+        };
+        return Err(Error::NotFound(format!(
+            "{scope} has a value for metric {metric_name:?} (NaN values do not count)"
+        )));
+    }
+    let keys: Vec<(i64, i64)> = ranked.iter().map(|r| (r.model_id, r.epoch_num)).collect();
+    let mut best_epochs: HashMap<(i64, i64), _> = epochs::by_keys(conn, &keys)?.into_iter().collect();
+    let hydrated = hydrate(conn, &ranked)?;
+    ranked
+        .iter()
+        .zip(hydrated)
+        .map(|(r, (model, datablob, model_template))| {
+            let best_epoch = best_epochs.remove(&(r.model_id, r.epoch_num)).ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "best epoch {} of model {:?} is missing",
+                    r.epoch_num, r.model_name
+                ))
+            })?;
+            Ok(BestModel {
+                model,
+                datablob,
+                model_template,
+                best_epoch,
+                metric_value: r.value,
+            })
+        })
+        .collect()
+}
+
+/// One page of every matching model's best value of `metric_name`.
+pub fn leaderboard(
+    conn: &mut DbConnection,
+    metric_name: &str,
+    direction: Direction,
+    filter: &ModelFilter,
+    page: &PageRequest,
+) -> Result<Page<LeaderboardRow>> {
+    let query_id = page_token::fingerprint(&format!("leaderboard|{metric_name:?}|{direction:?}|{filter:?}"));
+    let after: Option<RankKey> = page_token::decode(query_id, &page.token)?;
+    let rows = ranked(
+        conn,
+        metric_name,
+        direction,
+        filter,
+        after.as_ref(),
+        page_limit(page),
+    )?;
+    into_page(
+        rows,
+        page.size,
+        |r| page_token::encode(query_id, &(r.value.to_bits(), r.epoch_num, &r.model_name)),
+        |rows| {
+            let hydrated = hydrate(conn, &rows)?;
+            Ok(rows
+                .into_iter()
+                .zip(hydrated)
+                .map(|(r, (model, datablob, model_template))| LeaderboardRow {
+                    model,
+                    datablob,
+                    model_template,
+                    best_epoch_num: r.epoch_num,
+                    best_value: r.value,
+                })
+                .collect())
+        },
+    )
+}
+
+/// The model, datablob and template of each ranked row, in the same order.
+fn hydrate(
+    conn: &mut DbConnection,
+    ranked: &[Ranked],
+) -> Result<
+    Vec<(
+        super::records::Model,
+        super::records::Component,
+        super::records::Component,
+    )>,
+> {
+    let ids: Vec<i64> = ranked.iter().map(|r| r.model_id).collect();
+    let mut rows = models::by_ids(conn, &ids)?;
+    let ordered = ranked
+        .iter()
+        .map(|r| {
+            rows.remove(&r.model_id)
+                .ok_or_else(|| Error::Corrupt(format!("summary of missing model {}", r.model_id)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    models::with_components(conn, ordered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_best_value_and_lowest_epoch() {
+        let mut row = SummaryRow {
+            model_id: 1,
+            metric_name: "m",
+            max_value: 0.5,
+            max_epoch_num: 3,
+            min_value: 0.5,
+            min_epoch_num: 3,
+        };
+        row.merge(0.5, 1);
+        assert_eq!((row.max_epoch_num, row.min_epoch_num), (1, 1));
+        row.merge(0.9, 7);
+        row.merge(0.1, 9);
+        row.merge(0.9, 8);
+        assert_eq!((row.max_value, row.max_epoch_num), (0.9, 7));
+        assert_eq!((row.min_value, row.min_epoch_num), (0.1, 9));
+        row.merge(f64::INFINITY, 10);
+        assert_eq!(row.max_value, f64::INFINITY);
+    }
+}

@@ -1,0 +1,31 @@
+//! Test harness of mlmeta's integration tests.
+//!
+//! - [`TestServer`]: a real mlmeta server, started in-process on an
+//!   ephemeral loopback port, over a fresh SQLite file
+//!   ([`TestServer::sqlite`]) or a fresh PostgreSQL database
+//!   ([`TestServer::postgres`]), stopped (and its database removed) when
+//!   dropped.
+//! - [`backend_tests!`]: writes each test body once and instantiates it
+//!   as `sqlite::NAME` and `postgres::NAME`, each bounded in time.
+//! - [`records`]: builders of API records; [`calls`]: calls that follow
+//!   pages, status assertions and store snapshots.
+//! - [`process`]: the real `mlmeta-server` binary as a child process.
+//!
+//! PostgreSQL is reached through `MLMETA_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). When it is unreachable,
+//! PostgreSQL tests print a notice and pass as skipped, unless
+//! `MLMETA_REQUIRE_POSTGRES=1`, which makes them fail instead.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod calls;
+mod macros;
+pub mod postgres;
+pub mod process;
+pub mod records;
+mod server;
+
+pub use calls::Client;
+pub use macros::{DEFAULT_TEST_TIMEOUT, run_bounded};
+pub use postgres::TestDatabase;
+pub use server::{TestServer, wait_healthy};

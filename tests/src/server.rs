@@ -1,0 +1,186 @@
+//! [`TestServer`]: the real server, in-process, on a fresh database.
+
+use std::time::Duration;
+
+use mlmeta_proto::metadata_service_client::MetadataServiceClient;
+use mlmeta_server::{Config, MAX_MESSAGE_BYTES};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::calls::Client;
+use crate::postgres::TestDatabase;
+
+/// How long a server may take to start (open its database, migrate) and
+/// report SERVING.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Name under which the server reports the metadata service's health.
+pub const SERVICE_NAME: &str = "mlmeta.v1.MetadataService";
+
+/// The database behind a [`TestServer`], kept alive as long as it (only
+/// its `Drop` matters: removing the directory or the database).
+#[derive(Debug)]
+#[allow(dead_code)]
+enum Backing {
+    Sqlite(TempDir),
+    Postgres(TestDatabase),
+}
+
+/// A running in-process mlmeta server on its own fresh database.
+///
+/// Dropping it asks the server to stop and removes its database (the
+/// temporary directory of SQLite, or the PostgreSQL database).
+#[derive(Debug)]
+pub struct TestServer {
+    url: String,
+    database_url: String,
+    channel: Channel,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    // Dropped after the fields above (declaration order): server first.
+    backing: Backing,
+}
+
+impl TestServer {
+    /// A server on `sqlite://<fresh temp dir>/mlmeta.db`.
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let database_url = format!("sqlite://{}", dir.path().join("mlmeta.db").display());
+        Self::start(database_url, Backing::Sqlite(dir)).await
+    }
+
+    /// A server on a fresh PostgreSQL database (see
+    /// [`TestDatabase::create`]); `None` when PostgreSQL is unreachable
+    /// and not required.
+    pub async fn postgres() -> Option<Self> {
+        let database = TestDatabase::create().await?;
+        let database_url = database.url().to_owned();
+        Some(Self::start(database_url, Backing::Postgres(database)).await)
+    }
+
+    async fn start(database_url: String, backing: Backing) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral loopback port");
+        let addr = listener.local_addr().expect("local address of the listener");
+        let mut config = Config::for_database(database_url.clone());
+        config.listen = addr;
+        config.shutdown_grace_secs = 1;
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.await;
+            };
+            if let Err(error) = mlmeta_server::serve(config, listener, stopped).await {
+                panic!("the server on {addr} failed: {error}");
+            }
+        });
+        let url = format!("http://{addr}");
+        let channel = Endpoint::from_shared(url.clone())
+            .expect("a valid endpoint URL")
+            .connect_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        let mut server = Self {
+            url,
+            database_url,
+            channel,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            backing,
+        };
+        server.wait_until_ready().await;
+        server
+    }
+
+    async fn wait_until_ready(&mut self) {
+        let channel = self.channel.clone();
+        let task = self.task.as_mut().expect("server task");
+        tokio::select! {
+            ready = wait_healthy(channel, STARTUP_TIMEOUT) => {
+                if let Err(error) = ready {
+                    panic!("server on {} ({}) not ready: {error}", self.url, self.database_url);
+                }
+            }
+            ended = task => {
+                let why = match ended {
+                    Ok(()) => "it stopped".to_owned(),
+                    Err(error) => error.to_string(),
+                };
+                panic!("server on {} ({}) ended before it was ready: {why}", self.url, self.database_url);
+            }
+        }
+    }
+
+    /// A client of the server, with message size limits raised to
+    /// [`MAX_MESSAGE_BYTES`] both ways. Clients share one HTTP/2
+    /// connection; each may be used concurrently with the others.
+    pub fn client(&self) -> Client {
+        MetadataServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// The server's address as an `http://127.0.0.1:PORT` URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database URL the server was started with.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// Whether this server runs on PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backing, Backing::Postgres(_))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // Stop at once rather than after the grace period: the database
+            // goes away right after this.
+            task.abort();
+        }
+    }
+}
+
+/// Waits until the gRPC health service on `channel` reports the metadata
+/// service SERVING, retrying while the server is still starting.
+///
+/// Returns the last error seen when `limit` runs out first.
+pub async fn wait_healthy(channel: Channel, limit: Duration) -> Result<(), String> {
+    let mut health = HealthClient::new(channel);
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let request = HealthCheckRequest {
+            service: SERVICE_NAME.to_owned(),
+        };
+        let attempt = tokio::time::timeout(Duration::from_secs(5), health.check(request)).await;
+        let last = match attempt {
+            Ok(Ok(response)) => {
+                let status = response.into_inner().status;
+                if status == ServingStatus::Serving as i32 {
+                    return Ok(());
+                }
+                format!("health status {status}")
+            }
+            Ok(Err(status)) => format!("health check failed: {status}"),
+            Err(_) => "health check timed out".to_owned(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("not SERVING within {limit:?}: {last}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,174 @@
+//! Concurrent writes: idempotency holds under races (one record per name,
+//! each epoch inserted once, counts adding up).
+
+use futures::future::join_all;
+use mlmeta_proto::Model;
+use mlmeta_tests::calls::{self, Snapshot, epochs_of, list_all_datablobs, list_all_models};
+use mlmeta_tests::records::{datablob, epoch, insert, model, put_datablob, put_model};
+use mlmeta_tests::{TestServer, backend_tests};
+use tonic::Code;
+
+backend_tests! {
+    concurrent_identical_puts_store_one_record,
+    concurrent_conflicting_puts_have_one_winner,
+    concurrent_overlapping_epoch_inserts_count_each_epoch_once,
+}
+
+const TASKS: usize = 8;
+
+async fn concurrent_identical_puts_store_one_record(server: TestServer) {
+    let calls = (0..TASKS).map(|_| {
+        let mut client = server.client();
+        async move {
+            client
+                .put_data_blob(put_datablob(datablob("d", "g", r#"{"a": [1, 2.5]}"#), false))
+                .await
+                .map(|r| r.into_inner())
+        }
+    });
+    let results = join_all(calls).await;
+    let mut fresh = 0;
+    let mut stored = Vec::new();
+    for result in results {
+        let response = result.unwrap_or_else(|s| panic!("concurrent identical PutDataBlob failed: {s}"));
+        fresh += usize::from(!response.already_existed);
+        stored.push(response.datablob);
+    }
+    assert_eq!(
+        fresh, 1,
+        "exactly one of {TASKS} identical puts stores the record"
+    );
+    assert!(
+        stored.windows(2).all(|w| w[0] == w[1]),
+        "every response carries the same record"
+    );
+
+    let mut client = server.client();
+    calls::put_template(&mut client, "t", "g", "{}").await;
+    let calls = (0..TASKS).map(|_| {
+        let mut client = server.client();
+        async move {
+            client
+                .put_model(put_model(model("m", "d", "t"), false))
+                .await
+                .map(|r| r.into_inner())
+        }
+    });
+    let fresh: usize = join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| {
+            usize::from(
+                !r.unwrap_or_else(|s| panic!("concurrent PutModel: {s}"))
+                    .already_existed,
+            )
+        })
+        .sum();
+    assert_eq!(fresh, 1, "exactly one of {TASKS} identical model puts stores it");
+    assert_eq!(list_all_datablobs(&mut client, None, 0).await.len(), 1);
+    assert_eq!(list_all_models(&mut client, None, 0).await.len(), 1);
+}
+
+async fn concurrent_conflicting_puts_have_one_winner(server: TestServer) {
+    let calls = (0..TASKS).map(|i| {
+        let mut client = server.client();
+        async move {
+            let blob = datablob("d", &format!("group-{i}"), "{}");
+            (i, client.put_data_blob(put_datablob(blob, false)).await)
+        }
+    });
+    let mut winners = Vec::new();
+    for (i, result) in join_all(calls).await {
+        match result {
+            Ok(response) => {
+                assert!(
+                    !response.get_ref().already_existed,
+                    "task {i}: a differing record cannot be already_existed"
+                );
+                winners.push(format!("group-{i}"));
+            }
+            Err(status) => assert_eq!(status.code(), Code::AlreadyExists, "task {i}: {status}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one conflicting put wins: {winners:?}");
+    let mut client = server.client();
+    let stored = list_all_datablobs(&mut client, None, 0).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].group_name, winners[0],
+        "the stored record is the winner's"
+    );
+
+    // Models whose classes differ, on the same name.
+    calls::put_template(&mut client, "t", "g", "{}").await;
+    let calls = (0..TASKS).map(|i| {
+        let mut client = server.client();
+        async move {
+            let m = Model {
+                model_class_name: format!("class-{i}"),
+                ..model("m", "d", "t")
+            };
+            client.put_model(put_model(m, false)).await
+        }
+    });
+    let ok = join_all(calls)
+        .await
+        .into_iter()
+        .filter(|r| match r {
+            Ok(_) => true,
+            Err(status) => {
+                assert_eq!(status.code(), Code::AlreadyExists, "{status}");
+                false
+            }
+        })
+        .count();
+    assert_eq!(ok, 1, "exactly one conflicting model put wins");
+    let before = Snapshot::take(&mut client).await;
+    assert_eq!(before.models.len(), 1);
+}
+
+async fn concurrent_overlapping_epoch_inserts_count_each_epoch_once(server: TestServer) {
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    calls::seed_model(&mut client, "n").await;
+    // Task i sends epochs i*25 .. i*25+200 of both models: overlapping.
+    let calls = (0..TASKS).map(|i| {
+        let mut client = server.client();
+        async move {
+            let start = (i * 25) as i64;
+            let epochs: Vec<_> = (start..start + 200)
+                .flat_map(|n| {
+                    [
+                        epoch("m", n, &[("loss", n as f64)]),
+                        epoch("n", n, &[("loss", -(n as f64))]),
+                    ]
+                })
+                .collect();
+            if i % 2 == 0 {
+                client.insert_epochs(insert(epochs)).await.map(|r| r.into_inner())
+            } else {
+                let messages: Vec<_> = epochs.chunks(50).map(|c| insert(c.to_vec())).collect();
+                client
+                    .stream_epochs(futures::stream::iter(messages))
+                    .await
+                    .map(|r| r.into_inner())
+            }
+        }
+    });
+    let mut inserted = 0;
+    let mut skipped = 0;
+    for result in join_all(calls).await {
+        let response = result.unwrap_or_else(|s| panic!("concurrent epoch insert failed: {s}"));
+        inserted += response.inserted;
+        skipped += response.skipped;
+    }
+    let distinct = 2 * (25 * (TASKS as u64 - 1) + 200);
+    assert_eq!(inserted, distinct, "each distinct epoch counted inserted once");
+    assert_eq!(inserted + skipped, 2 * 200 * TASKS as u64);
+    let stored = epochs_of(&mut client, &[]).await;
+    assert_eq!(stored.len() as u64, distinct);
+    for e in &stored {
+        let sign = if e.model_name == "m" { 1.0 } else { -1.0 };
+        assert_eq!(e.metrics["loss"], sign * e.epoch_num as f64);
+    }
+}

@@ -1,0 +1,21 @@
+//! mlmeta's API integration tests, one binary: each backend test runs as
+//! `MODULE::sqlite::NAME` and `MODULE::postgres::NAME` against a fresh
+//! in-process server; `binary::*` runs the real `mlmeta-server` binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod best;
+mod binary;
+mod bruteforce;
+mod bulk;
+mod concurrency;
+mod epochs;
+mod floats;
+mod hostile;
+mod hyperparams;
+mod leaderboard;
+mod list;
+mod pagination;
+mod put;
+mod stream;
+mod validation;
