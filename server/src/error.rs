@@ -56,6 +56,10 @@ pub enum Error {
     /// The database cannot be reached or is overloaded; retrying may help.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The transaction lost a race with another one (PostgreSQL deadlock or
+    /// serialization failure); running it again will succeed.
+    #[error("transaction conflict: {0}")]
+    Conflict(String),
     /// Stored data could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -77,6 +81,13 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether running the same transaction again will likely succeed.
+    pub fn is_transient_conflict(&self) -> bool {
+        matches!(self, Self::Conflict(_))
+    }
+}
+
 impl From<DieselError> for Error {
     fn from(error: DieselError) -> Self {
         match &error {
@@ -84,7 +95,10 @@ impl From<DieselError> for Error {
                 Self::Unavailable(info.message().to_owned())
             }
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
-                Self::Unavailable(format!("transaction conflict, retry: {}", info.message()))
+                Self::Conflict(info.message().to_owned())
+            }
+            DieselError::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
+                Self::Conflict(info.message().to_owned())
             }
             DieselError::DatabaseError(_, info)
                 if info.message().contains("database is locked")
@@ -117,6 +131,7 @@ impl From<Error> for Status {
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Unavailable(_) => Code::Unavailable,
+            Error::Conflict(_) => Code::Aborted,
             Error::Corrupt(_) | Error::Database(_) | Error::Task(_) => Code::Internal,
         };
         if code == Code::Internal {

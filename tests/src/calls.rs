@@ -245,6 +245,10 @@ pub async fn full_leaderboard(client: &mut Client, request: GetLeaderboardReques
     all
 }
 
+/// An epoch as (model_name, epoch_num, metric name -> value bits), so
+/// that NaN compares equal to itself.
+pub type EpochKey = (String, i64, Vec<(String, u64)>);
+
 /// Everything stored, for checking that a rejected write changed nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -256,7 +260,7 @@ pub struct Snapshot {
     pub models: Vec<Model>,
     /// Every epoch, by model name then epoch_num, with metric values as
     /// bits (so NaN compares equal to itself).
-    pub epochs: Vec<(String, i64, Vec<(String, u64)>)>,
+    pub epochs: Vec<EpochKey>,
 }
 
 impl Snapshot {

@@ -44,3 +44,38 @@ pub fn run_postgres(conn: &mut PgConnection) -> Result<(), StartupError> {
     info!(applied, "PostgreSQL migrations up to date");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn folders(backend: &str) -> BTreeSet<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../migrations")
+            .join(backend);
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let sqlite = folders("sqlite");
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, folders("postgres"));
+        for name in &sqlite {
+            for backend in ["sqlite", "postgres"] {
+                for file in ["up.sql", "down.sql"] {
+                    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../migrations")
+                        .join(backend)
+                        .join(name)
+                        .join(file);
+                    assert!(path.is_file(), "{} is missing", path.display());
+                }
+            }
+        }
+    }
+}

@@ -73,14 +73,19 @@ pub fn put(
         .ok_or_else(|| Error::Corrupt(format!("{} {:?} vanished after insert", kind.label(), new.name)))?;
     let stored = Component::from(stored);
     let already_existed = inserted == 0;
-    let identical = stored.group_name == new.group_name && stored.hyperparams == new.hyperparams;
-    if already_existed && !identical && !ignore_existing {
+    let mut differences = Vec::new();
+    if stored.group_name != new.group_name {
+        differences.push(format!("group_name (stored {:?})", stored.group_name));
+    }
+    if stored.hyperparams != new.hyperparams {
+        differences.push("hyperparams_json".to_owned());
+    }
+    if already_existed && !differences.is_empty() && !ignore_existing {
         return Err(Error::AlreadyExists(format!(
-            "a different {} named {:?} already exists (group_name {:?}, hyperparams {}); records are immutable: use another name, or set ignore_existing to keep the stored one",
+            "{} {:?} already exists with a different {}; records are immutable: use another name, or set ignore_existing to keep the stored one",
             kind.label(),
             new.name,
-            stored.group_name,
-            stored.hyperparams
+            differences.join(" and ")
         )));
     }
     Ok(Put {

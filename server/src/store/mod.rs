@@ -12,6 +12,8 @@ mod page_token;
 pub mod records;
 mod summaries;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 
 use crate::config::Config;
@@ -35,17 +37,32 @@ macro_rules! on_backend {
 }
 use on_backend;
 
+/// How often a PostgreSQL write transaction that lost a deadlock or
+/// serialization race is retried before the error reaches the caller.
+const CONFLICT_RETRIES: u32 = 5;
+
 /// Handle to the database; cheap to clone (it holds a connection pool).
 #[derive(Clone)]
 pub struct Store {
     pool: DbPool,
+    /// Serializes this process's SQLite writers: SQLite admits one writer at
+    /// a time anyway, and waiting here is fair and immediate where waiting
+    /// in SQLite's busy handler means sleeping and polling.
+    /// `None` on PostgreSQL, which takes concurrent writers.
+    sqlite_writer: Option<Arc<Mutex<()>>>,
 }
 
 impl Store {
     /// Opens the configured database, applying pending migrations.
     pub fn open(config: &Config) -> Result<Self, StartupError> {
+        let pool = open_pool(config)?;
+        let is_sqlite = matches!(
+            *pool.get().map_err(|e| StartupError::Task(e.to_string()))?,
+            DbConnection::Sqlite(_)
+        );
         Ok(Self {
-            pool: open_pool(config)?,
+            pool,
+            sqlite_writer: is_sqlite.then(Arc::default),
         })
     }
 
@@ -122,9 +139,25 @@ impl Store {
         f(&mut conn)
     }
 
-    fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+    fn write<T>(&self, f: impl Fn(&mut DbConnection) -> Result<T>) -> Result<T> {
+        if let Some(writer) = &self.sqlite_writer {
+            // A poisoned lock only means another writer panicked; the
+            // database itself is consistent (its transaction rolled back).
+            let _writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut conn = self.pool.get()?;
+            return write_transaction(&mut conn, &f);
+        }
         let mut conn = self.pool.get()?;
-        write_transaction(&mut conn, f)
+        let mut attempt = 0;
+        loop {
+            match write_transaction(&mut conn, &f) {
+                Err(error) if error.is_transient_conflict() && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(%error, attempt, "retrying write transaction");
+                }
+                result => return result,
+            }
+        }
     }
 }
 

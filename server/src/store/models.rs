@@ -81,17 +81,27 @@ pub fn put(conn: &mut DbConnection, new: &NewModel, ignore_existing: bool) -> Re
         .select(ModelRow::as_select())
         .first(conn)?;
     let already_existed = inserted == 0;
-    let identical = stored.model_class_name == new.model_class_name
-        && stored.datablob_id == datablob.id
-        && stored.model_template_id == template.id;
+    let mut differences = Vec::new();
+    if stored.model_class_name != new.model_class_name {
+        differences.push(format!("model_class_name (stored {:?})", stored.model_class_name));
+    }
+    if stored.datablob_id != datablob.id {
+        differences.push("datablob_name".to_owned());
+    }
+    if stored.model_template_id != template.id {
+        differences.push("model_template_name".to_owned());
+    }
     let record = with_components(conn, vec![stored])?
         .pop()
         .map(|(model, _, _)| model)
         .ok_or_else(|| Error::Corrupt(format!("model {:?} vanished after insert", new.name)))?;
-    if already_existed && !identical && !ignore_existing {
+    if already_existed && !differences.is_empty() && !ignore_existing {
         return Err(Error::AlreadyExists(format!(
-            "a different model named {:?} already exists (model_class_name {:?}, datablob {:?}, model template {:?}); use another name, or set ignore_existing to keep the stored one",
-            new.name, record.model_class_name, record.datablob_name, record.model_template_name
+            "model {:?} already exists with a different {} (stored: datablob {:?}, model template {:?}); records are immutable: use another name, or set ignore_existing to keep the stored one",
+            new.name,
+            differences.join(" and "),
+            record.datablob_name,
+            record.model_template_name
         )));
     }
     Ok(Put {

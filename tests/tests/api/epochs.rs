@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mlmeta_proto::{Epoch, GetCurrentEpochRequest};
-use mlmeta_tests::calls::{self, Client, Snapshot, epochs_of, expect_status, insert_epochs};
+use mlmeta_tests::calls::{self, Client, EpochKey, Snapshot, epochs_of, expect_status, insert_epochs};
 use mlmeta_tests::records::{epoch, insert};
 use mlmeta_tests::{TestServer, backend_tests};
 use tonic::Code;
@@ -22,7 +22,7 @@ backend_tests! {
 }
 
 /// (model, epoch_num, metrics as bits) of each epoch.
-fn keys(epochs: &[Epoch]) -> Vec<(String, i64, Vec<(String, u64)>)> {
+fn keys(epochs: &[Epoch]) -> Vec<EpochKey> {
     epochs
         .iter()
         .map(|e| {

@@ -1,0 +1,77 @@
+//! Latency percentiles, computed by sorting the measured durations.
+
+use std::time::Duration;
+
+/// Durations of individual calls.
+#[derive(Debug, Default, Clone)]
+pub struct Latencies {
+    samples: Vec<Duration>,
+}
+
+impl Latencies {
+    /// An empty set with room for `n` samples.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            samples: Vec::with_capacity(n),
+        }
+    }
+
+    /// Adds one call's duration.
+    pub fn push(&mut self, sample: Duration) {
+        self.samples.push(sample);
+    }
+
+    /// Adds all samples of `other`.
+    pub fn extend(&mut self, other: Latencies) {
+        self.samples.extend(other.samples);
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// The `p`-th percentile (0 < p <= 100, nearest rank); zero when empty.
+    pub fn percentile(&mut self, p: f64) -> Duration {
+        if self.samples.is_empty() {
+            return Duration::ZERO;
+        }
+        self.samples.sort_unstable();
+        let n = self.samples.len();
+        let rank = ((p / 100.0) * n as f64).ceil() as usize;
+        self.samples[rank.clamp(1, n) - 1]
+    }
+}
+
+/// A duration in microseconds, as a float.
+pub fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// A duration in milliseconds, as a float.
+pub fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// `count` per second of `elapsed` (zero when nothing elapsed).
+pub fn rate(count: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut l = Latencies::default();
+        for ms in (1..=100).rev() {
+            l.push(Duration::from_millis(ms));
+        }
+        assert_eq!(l.percentile(50.0), Duration::from_millis(50));
+        assert_eq!(l.percentile(99.0), Duration::from_millis(99));
+        assert_eq!(l.percentile(100.0), Duration::from_millis(100));
+        assert_eq!(Latencies::default().percentile(50.0), Duration::ZERO);
+    }
+}
