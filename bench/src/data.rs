@@ -71,14 +71,21 @@ pub async fn setup_models(
     n_groups: usize,
 ) -> BenchResult<ModelSet> {
     let n_groups = n_groups.max(1);
-    let groups: Vec<String> = (0..n_groups).map(|g| format!("{tag}-{prefix}-group-{g}")).collect();
-    let blobs: Vec<String> = (0..n_groups).map(|g| format!("{tag}-{prefix}-data-{g}")).collect();
+    let groups: Vec<String> = (0..n_groups)
+        .map(|g| format!("{tag}-{prefix}-group-{g}"))
+        .collect();
+    let blobs: Vec<String> = (0..n_groups)
+        .map(|g| format!("{tag}-{prefix}-data-{g}"))
+        .collect();
     let templates: Vec<String> = (0..2).map(|t| format!("{tag}-{prefix}-tmpl-{t}")).collect();
     for (g, (blob, group)) in blobs.iter().zip(&groups).enumerate() {
         let datablob = DataBlob {
             name: blob.clone(),
             group_name: group.clone(),
-            hyperparams_json: format!(r#"{{"rows": {}, "source": "synthetic", "shuffle": true}}"#, 10_000 * (g + 1)),
+            hyperparams_json: format!(
+                r#"{{"rows": {}, "source": "synthetic", "shuffle": true}}"#,
+                10_000 * (g + 1)
+            ),
             ..Default::default()
         };
         client
@@ -245,7 +252,9 @@ pub async fn send_batches(
         })
         .buffer_unordered(in_flight.max(1));
     while let Some((n, took, result)) = responses.next().await {
-        let response = result.map_err(|s| format!("InsertEpochs of {n} epochs: {s}"))?.into_inner();
+        let response = result
+            .map_err(|s| format!("InsertEpochs of {n} epochs: {s}"))?
+            .into_inner();
         outcome.latencies.push(took);
         outcome.epochs += n;
         outcome.inserted += response.inserted;
@@ -259,7 +268,7 @@ pub async fn send_batches(
 /// requests in flight; fails unless every epoch was inserted.
 pub async fn populate(
     client: &Client,
-    gen: &MetricGen,
+    metrics: &MetricGen,
     tag: &str,
     prefix: &str,
     models: usize,
@@ -267,7 +276,7 @@ pub async fn populate(
     batch: usize,
 ) -> BenchResult<ModelSet> {
     let set = setup_models(client, tag, prefix, models, 4).await?;
-    let outcome = send_batches(client, gen.requests(&set, epochs, batch), 2).await?;
+    let outcome = send_batches(client, metrics.requests(&set, epochs, batch), 2).await?;
     let expected = (models * epochs) as u64;
     if outcome.inserted != expected {
         return Err(format!(
@@ -356,20 +365,20 @@ mod tests {
 
     #[test]
     fn epochs_are_deterministic_and_complete() {
-        let gen = MetricGen::new(1);
+        let metrics = MetricGen::new(1);
         let s = set(2);
-        let a = gen.epoch(&s, 1, 5, 10);
-        assert_eq!(a, gen.epoch(&s, 1, 5, 10));
+        let a = metrics.epoch(&s, 1, 5, 10);
+        assert_eq!(a, metrics.epoch(&s, 1, 5, 10));
         assert_eq!(a.metrics.len(), METRICS.len());
         assert!(a.metrics.values().all(|v| v.is_finite()));
-        assert_ne!(a.metrics, gen.epoch(&s, 0, 5, 10).metrics);
+        assert_ne!(a.metrics, metrics.epoch(&s, 0, 5, 10).metrics);
     }
 
     #[test]
     fn requests_cover_every_epoch_once_in_batches() {
-        let gen = MetricGen::new(1);
+        let metrics = MetricGen::new(1);
         let s = set(3);
-        let requests: Vec<_> = gen.requests(&s, 7, 4).collect();
+        let requests: Vec<_> = metrics.requests(&s, 7, 4).collect();
         assert_eq!(requests.len(), 6);
         assert!(requests.iter().all(|r| r.epochs.len() <= 4));
         let mut all: Vec<(String, i64)> = requests

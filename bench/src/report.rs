@@ -65,7 +65,10 @@ impl Report {
     /// Prints the report on stdout: the table, or JSON when `json`.
     pub fn print(&self, json: bool) {
         if json {
-            println!("{}", serde_json::to_string_pretty(&self.to_json()).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&self.to_json()).unwrap_or_default()
+            );
         } else {
             print!("{}", self.to_table());
         }
@@ -138,7 +141,9 @@ impl Report {
             format!("{}\n", s.trim_end())
         };
         out.push_str(&line(header));
-        out.push_str(&line(widths.map(|w| "-".repeat(w)).each_ref().map(String::as_str)));
+        out.push_str(&line(
+            widths.map(|w| "-".repeat(w)).each_ref().map(String::as_str),
+        ));
         for row in &rows {
             out.push_str(&line(row.each_ref().map(String::as_str)));
         }
@@ -162,18 +167,14 @@ fn format_value(value: f64) -> String {
     let abs = value.abs();
     if abs >= 1_000.0 || value.fract() == 0.0 {
         let rounded = value.round() as i64;
-        let digits = rounded.unsigned_abs().to_string();
-        let mut grouped = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                grouped.push(',');
-            }
-            grouped.push(c);
-        }
+        let digits: Vec<char> = rounded.unsigned_abs().to_string().chars().rev().collect();
+        let groups: Vec<String> = digits.chunks(3).map(|g| g.iter().rev().collect()).collect();
+        let grouped = groups.into_iter().rev().collect::<Vec<_>>().join(",");
         if rounded < 0 {
-            grouped.insert(0, '-');
+            format!("-{grouped}")
+        } else {
+            grouped
         }
-        grouped
     } else if abs >= 10.0 {
         format!("{value:.1}")
     } else {

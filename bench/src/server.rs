@@ -90,7 +90,8 @@ impl Target {
             Backend::Postgres => {
                 let admin_url =
                     std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-                let db = PostgresDatabase::create(&admin_url, &format!("mlmeta_bench_{}", std::process::id()))?;
+                let db =
+                    PostgresDatabase::create(&admin_url, &format!("mlmeta_bench_{}", std::process::id()))?;
                 let url = with_database(&admin_url, &db.name)?;
                 (url, Some(db), "postgres")
             }
@@ -150,12 +151,17 @@ impl Target {
 
     /// An error when the spawned server is no longer running.
     pub fn check_alive(&mut self) -> BenchResult<()> {
-        if let Some(spawned) = &mut self.spawned
-            && let Some(status) = spawned.child.try_wait()?
-        {
-            return Err(format!("mlmeta-server exited ({status}); its log ends with:\n{}", spawned.log_tail()).into());
+        let Some(spawned) = &mut self.spawned else {
+            return Ok(());
+        };
+        match spawned.child.try_wait()? {
+            Some(status) => Err(format!(
+                "mlmeta-server exited ({status}); its log ends with:\n{}",
+                spawned.log_tail()
+            )
+            .into()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Waits until the spawned server answers a cheap call.
@@ -174,7 +180,10 @@ impl Target {
             }
             if start.elapsed() > READY_TIMEOUT {
                 let tail = self.spawned.as_ref().map(Spawned::log_tail).unwrap_or_default();
-                return Err(format!("mlmeta-server not ready after {READY_TIMEOUT:?}; its log ends with:\n{tail}").into());
+                return Err(format!(
+                    "mlmeta-server not ready after {READY_TIMEOUT:?}; its log ends with:\n{tail}"
+                )
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -230,7 +239,10 @@ impl PostgresDatabase {
 
 impl Drop for PostgresDatabase {
     fn drop(&mut self) {
-        if let Err(error) = psql(&self.admin_url, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)) {
+        if let Err(error) = psql(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
             eprintln!("warning: cannot drop database {}: {error}", self.name);
         }
     }
@@ -246,15 +258,24 @@ fn psql(url: &str, sql: &str) -> BenchResult<()> {
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!("psql `{sql}` failed: {}", String::from_utf8_lossy(&output.stderr).trim()).into())
+        Err(format!(
+            "psql `{sql}` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+        .into())
     }
 }
 
 /// `url` with its database (path) replaced by `db`, keeping any query.
 fn with_database(url: &str, db: &str) -> BenchResult<String> {
-    let scheme_end = url.find("://").ok_or_else(|| format!("{POSTGRES_URL_VAR} is not a URL: {url}"))? + 3;
+    let scheme_end = url
+        .find("://")
+        .ok_or_else(|| format!("{POSTGRES_URL_VAR} is not a URL: {url}"))?
+        + 3;
     let (base, query) = url.split_at(url.find('?').unwrap_or(url.len()));
-    let authority_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     Ok(format!("{}/{db}{query}", &base[..authority_end]))
 }
 
@@ -272,8 +293,14 @@ mod tests {
     #[test]
     fn database_is_replaced_in_urls() {
         let cases = [
-            ("postgres://postgres@127.0.0.1:5432/postgres", "postgres://postgres@127.0.0.1:5432/x"),
-            ("postgres://u:p@h/db?sslmode=disable", "postgres://u:p@h/x?sslmode=disable"),
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "postgres://postgres@127.0.0.1:5432/x",
+            ),
+            (
+                "postgres://u:p@h/db?sslmode=disable",
+                "postgres://u:p@h/x?sslmode=disable",
+            ),
             ("postgresql://h:1", "postgresql://h:1/x"),
         ];
         for (url, expected) in cases {

@@ -26,11 +26,6 @@ impl Latencies {
         self.samples.extend(other.samples);
     }
 
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        self.samples.len()
-    }
-
     /// The `p`-th percentile (0 < p <= 100, nearest rank); zero when empty.
     pub fn percentile(&mut self, p: f64) -> Duration {
         if self.samples.is_empty() {

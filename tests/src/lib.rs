@@ -10,6 +10,12 @@
 //! - [`records`]: builders of API records; [`calls`]: calls that follow
 //!   pages, status assertions and store snapshots.
 //! - [`process`]: the real `mlmeta-server` binary as a child process.
+//! - [`wire`]: raw protobuf bytes over gRPC, for values prost cannot
+//!   encode (`-0.0`).
+//!
+//! Run everything with `cargo nextest run -p mlmeta-tests` (the binary
+//! tests build `mlmeta-server` first when needed); one backend with
+//! `-E 'test(/::sqlite::/)'` or `-E 'test(/::postgres::/)'`.
 //!
 //! PostgreSQL is reached through `MLMETA_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). When it is unreachable,
@@ -24,6 +30,7 @@ pub mod postgres;
 pub mod process;
 pub mod records;
 mod server;
+pub mod wire;
 
 pub use calls::Client;
 pub use macros::{DEFAULT_TEST_TIMEOUT, run_bounded};

@@ -34,14 +34,22 @@ impl TestDatabase {
     /// Returns `None` after a notice on stderr when PostgreSQL cannot be
     /// reached, unless [`REQUIRE_POSTGRES_VAR`] is `1`: then it panics.
     pub async fn create() -> Option<Self> {
+        Self::create_with("").await
+    }
+
+    /// Like [`TestDatabase::create`], with `options` appended to the
+    /// `CREATE DATABASE` statement (for example
+    /// `LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8' TEMPLATE template0`).
+    pub async fn create_with(options: &str) -> Option<Self> {
         let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
         let name = unique_name();
         let task = {
             let admin_url = admin_url.clone();
             let name = name.clone();
+            let options = options.to_owned();
             tokio::task::spawn_blocking(move || -> Result<(), String> {
                 let mut conn = PgConnection::establish(&admin_url).map_err(|e| e.to_string())?;
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\" {options}"))
                     .execute(&mut conn)
                     .map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
                 Ok(())
@@ -59,7 +67,9 @@ impl TestDatabase {
             }
             Err(error) => {
                 let message = format!(
-                    "PostgreSQL at {admin_url} is unusable ({error}); set {POSTGRES_URL_VAR} to a reachable server"
+                    "PostgreSQL at {} is unusable ({}); set {POSTGRES_URL_VAR} to a reachable server",
+                    redact(&admin_url),
+                    error.trim().replace('\n', " ")
                 );
                 if std::env::var(REQUIRE_POSTGRES_VAR).as_deref() == Ok("1") {
                     panic!("{message} ({REQUIRE_POSTGRES_VAR}=1, so this is a failure)");
@@ -115,6 +125,22 @@ fn unique_name() -> String {
     )
 }
 
+/// `url` with the password of its user info (if any) masked, for messages.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!("{}{}:***{}", &url[..scheme_end], &rest[..colon], &rest[at..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// `url` with its database (path) replaced by `database`, keeping the
 /// user, host, port and query parameters.
 pub fn with_database(url: &str, database: &str) -> String {
@@ -136,7 +162,17 @@ pub fn with_database(url: &str, database: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{redact, with_database};
+
+    #[test]
+    fn redacts_only_the_password() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgres://h/db?x=a:b@c"), "postgres://h/db?x=a:b@c");
+    }
 
     #[test]
     fn replaces_only_the_database() {

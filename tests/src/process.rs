@@ -178,9 +178,17 @@ impl ServerProcess {
 
     /// Starts the binary on a free port with `--database-url url`.
     pub fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[])
+    }
+
+    /// Starts the binary on a free port with `--database-url url` and
+    /// `extra` arguments.
+    pub fn start_with(database_url: &str, extra: &[&str]) -> Self {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        Self::spawn(&["--database-url", database_url, "--listen", &listen], None, port)
+        let mut args = vec!["--database-url", database_url, "--listen", &listen];
+        args.extend_from_slice(extra);
+        Self::spawn(&args, None, port)
     }
 
     /// `http://127.0.0.1:PORT` of this server.

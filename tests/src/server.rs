@@ -60,8 +60,14 @@ impl TestServer {
     /// and not required.
     pub async fn postgres() -> Option<Self> {
         let database = TestDatabase::create().await?;
+        Some(Self::on_postgres(database).await)
+    }
+
+    /// A server on the given (fresh) PostgreSQL database, dropped with the
+    /// server.
+    pub async fn on_postgres(database: TestDatabase) -> Self {
         let database_url = database.url().to_owned();
-        Some(Self::start(database_url, Backing::Postgres(database)).await)
+        Self::start(database_url, Backing::Postgres(database)).await
     }
 
     async fn start(database_url: String, backing: Backing) -> Self {
@@ -124,6 +130,12 @@ impl TestServer {
         MetadataServiceClient::new(self.channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// The channel behind [`TestServer::client`], for raw calls (see
+    /// [`crate::wire`]).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// The server's address as an `http://127.0.0.1:PORT` URL.

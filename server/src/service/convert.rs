@@ -20,8 +20,8 @@ pub fn new_component(
     group_name: &str,
     hyperparams_json: &str,
 ) -> Result<NewComponent> {
-    validate::name(&format!("{field}.name"), name)?;
-    validate::name(&format!("{field}.group_name"), group_name)?;
+    validate::name(|| format!("{field}.name"), name)?;
+    validate::name(|| format!("{field}.group_name"), group_name)?;
     let hyperparams = validate::hyperparams(&format!("{field}.hyperparams_json"), hyperparams_json)?;
     Ok(NewComponent {
         name: name.to_owned(),
@@ -70,7 +70,7 @@ pub fn new_epochs(request: pb::InsertEpochsRequest) -> Result<Vec<NewEpoch>> {
         .map(|(i, epoch)| {
             // Trainers send runs of one model: check each name once per run.
             if last_valid_model_name.as_deref() != Some(epoch.model_name.as_str()) {
-                validate::name(&format!("epochs[{i}].model_name"), &epoch.model_name)?;
+                validate::name(|| format!("epochs[{i}].model_name"), &epoch.model_name)?;
                 last_valid_model_name = Some(epoch.model_name.clone());
             }
             new_epoch(i, epoch)
@@ -79,12 +79,12 @@ pub fn new_epochs(request: pb::InsertEpochsRequest) -> Result<Vec<NewEpoch>> {
 }
 
 fn new_epoch(i: usize, epoch: pb::Epoch) -> Result<NewEpoch> {
-    validate::non_negative(&format!("epochs[{i}].epoch_num"), epoch.epoch_num)?;
+    validate::non_negative(|| format!("epochs[{i}].epoch_num"), epoch.epoch_num)?;
     if let Some(steps) = epoch.steps_per_epoch {
-        validate::non_negative(&format!("epochs[{i}].steps_per_epoch"), steps)?;
+        validate::non_negative(|| format!("epochs[{i}].steps_per_epoch"), steps)?;
     }
     if let Some(steps) = epoch.validation_steps_per_epoch {
-        validate::non_negative(&format!("epochs[{i}].validation_steps_per_epoch"), steps)?;
+        validate::non_negative(|| format!("epochs[{i}].validation_steps_per_epoch"), steps)?;
     }
     if epoch.metrics.len() > validate::MAX_METRICS_PER_EPOCH {
         return Err(Error::invalid(
@@ -97,7 +97,7 @@ fn new_epoch(i: usize, epoch: pb::Epoch) -> Result<NewEpoch> {
         ));
     }
     for name in epoch.metrics.keys() {
-        validate::name(&format!("epochs[{i}].metrics[{name:?}] (metric name)"), name)?;
+        validate::name(|| format!("epochs[{i}].metrics[{name:?}] (metric name)"), name)?;
     }
     Ok(NewEpoch {
         model_name: epoch.model_name,
@@ -151,13 +151,13 @@ pub fn model_filter(filter: Option<pb::ModelFilter>) -> Result<ModelFilter> {
 /// The epochs to list.
 pub fn epoch_filter(request: &pb::ListEpochsRequest) -> Result<EpochFilter> {
     validate::filter_values("model_names", &request.model_names)?;
-    if let (Some(min), Some(max)) = (request.min_epoch_num, request.max_epoch_num) {
-        if min > max {
-            return Err(Error::invalid(
-                "min_epoch_num",
-                format!("must be <= max_epoch_num, got {min} > {max}"),
-            ));
-        }
+    if let (Some(min), Some(max)) = (request.min_epoch_num, request.max_epoch_num)
+        && min > max
+    {
+        return Err(Error::invalid(
+            "min_epoch_num",
+            format!("must be <= max_epoch_num, got {min} > {max}"),
+        ));
     }
     Ok(EpochFilter {
         model_names: request.model_names.clone(),

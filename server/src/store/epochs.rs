@@ -252,7 +252,9 @@ pub(super) fn epoch_from_tuple(row: EpochTuple) -> Result<Epoch> {
 /// Stored epochs by (model id, epoch_num), with their model's name.
 pub(super) fn by_keys(conn: &mut DbConnection, keys: &[(i64, i64)]) -> Result<Vec<((i64, i64), Epoch)>> {
     let mut found = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(1_000) {
+    // Each key adds OR-ed terms; 200 keeps SQLite within its expression
+    // depth limit of 1,000.
+    for chunk in keys.chunks(200) {
         let mut query = epochs::table
             .inner_join(models_table::table)
             .select((

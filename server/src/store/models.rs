@@ -114,6 +114,16 @@ pub fn put(conn: &mut DbConnection, new: &NewModel, ignore_existing: bool) -> Re
 /// the map.
 pub(super) fn ids_by_name(conn: &mut DbConnection, names: &[&str]) -> Result<HashMap<String, i64>> {
     let mut found = HashMap::with_capacity(names.len());
+    if let [name] = names {
+        // The trainer's case; `=` keeps the statement cacheable.
+        let id = models::table
+            .filter(models::name.eq(name))
+            .select(models::id)
+            .first::<i64>(conn)
+            .optional()?;
+        found.extend(id.map(|id| ((*name).to_owned(), id)));
+        return Ok(found);
+    }
     for chunk in names.chunks(MAX_BINDS_PER_LIST) {
         let rows: Vec<(i64, String)> = models::table
             .filter(models::name.eq_any(chunk))

@@ -19,6 +19,7 @@ backend_tests! {
     best_model_honours_filters,
     no_model_with_the_metric_is_not_found,
     invalid_best_model_requests_are_rejected,
+    top_k_1000_over_more_than_1000_models => 600,
 }
 
 async fn get_best(client: &mut Client, request: GetBestModelRequest) -> Vec<BestModel> {
@@ -427,4 +428,62 @@ async fn invalid_best_model_requests_are_rejected(server: TestServer) {
     before
         .assert_unchanged(&mut client, "invalid GetBestModel requests")
         .await;
+}
+
+async fn top_k_1000_over_more_than_1000_models(server: TestServer) {
+    let mut client = server.client();
+    calls::put_datablob(&mut client, "d", "g", "{}").await;
+    calls::put_template(&mut client, "t", "g", "{}").await;
+    let count = 1_050_i64;
+    let names: Vec<String> = (0..count).map(|i| format!("m{i:04}")).collect();
+    // Puts in parallel batches to keep this quick.
+    for batch in names.chunks(50) {
+        let puts = batch.iter().map(|name| {
+            let mut client = server.client();
+            async move { calls::put_model(&mut client, name, "d", "t").await }
+        });
+        futures::future::join_all(puts).await;
+    }
+    // Model i: best value i at epoch i % 7, a worse one at epoch 100.
+    let mut epochs = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        epochs.push(epoch(name, i as i64 % 7, &[("acc", i as f64), ("other", 1.0)]));
+        epochs.push(epoch(name, 100, &[("acc", -1.0)]));
+    }
+    insert_epochs(&mut client, epochs).await;
+
+    let results = get_best(&mut client, best("acc", Max, 1_000)).await;
+    let want: Vec<(String, i64, u64)> = (0..count)
+        .rev()
+        .take(1_000)
+        .map(|i| row(&format!("m{i:04}"), i % 7, i as f64))
+        .collect();
+    assert_eq!(summary(&results), want, "top 1,000 by MAX");
+    for r in &results {
+        let metrics = &r.best_epoch.as_ref().unwrap().metrics;
+        assert_eq!(metrics.len(), 2, "all metrics of the best epoch");
+    }
+    let results = get_best(&mut client, best("acc", Min, 1_000)).await;
+    assert_eq!(results.len(), 1_000);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.metric_value == -1.0 && r.best_epoch.as_ref().unwrap().epoch_num == 100)
+    );
+    let names_in_order: Vec<String> = results
+        .iter()
+        .map(|r| r.model.as_ref().unwrap().name.clone())
+        .collect();
+    assert_eq!(
+        names_in_order,
+        names[..1_000].to_vec(),
+        "MIN ties broken by model name"
+    );
+
+    let board = calls::full_leaderboard(
+        &mut client,
+        mlmeta_tests::records::leaderboard("acc", Max, 10_000),
+    )
+    .await;
+    assert_eq!(board.len(), count as usize);
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use mlmeta_proto::{Epoch, GetBestModelRequest, GetLeaderboardRequest, MetricDirection, ModelFilter};
 use mlmeta_tests::calls::{self, Client, expect_status, full_leaderboard, insert_epochs};
-use mlmeta_tests::records::{best, epoch, leaderboard, strings};
+use mlmeta_tests::records::{best, epoch, insert, leaderboard, strings};
 use mlmeta_tests::{TestServer, backend_tests};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -231,9 +231,45 @@ async fn seed(client: &mut Client, world: &World) {
             sent.push(e);
         }
     }
-    sent.shuffle(&mut StdRng::seed_from_u64(99));
+    // In random order and in batches, so that stored best values are
+    // merged with later ones (equal values arriving at lower epochs too),
+    // half of the batches through StreamEpochs.
+    let mut rng = StdRng::seed_from_u64(99);
+    sent.shuffle(&mut rng);
+    // Re-sent epochs with values that would win everything: skipped, so
+    // they must change nothing.
+    let decoys: Vec<Epoch> = sent
+        .iter()
+        .step_by(15)
+        .map(|e| {
+            let mut decoy = e.clone();
+            for (k, value) in decoy.metrics.iter_mut() {
+                *value = if k.as_str() == "m0" { f64::INFINITY } else { -1e300 };
+            }
+            decoy
+        })
+        .collect();
     let count = sent.len() as u64;
-    assert_eq!(insert_epochs(client, sent).await, (count, 0));
+    let mut inserted = 0;
+    for (i, batch) in sent.chunks(170).enumerate() {
+        if i % 2 == 0 {
+            let (new, skipped) = insert_epochs(client, batch.to_vec()).await;
+            assert_eq!(skipped, 0);
+            inserted += new;
+        } else {
+            let messages: Vec<_> = batch.chunks(40).map(|c| insert(c.to_vec())).collect();
+            let response = client
+                .stream_epochs(futures::stream::iter(messages))
+                .await
+                .unwrap_or_else(|s| panic!("StreamEpochs: {s}"))
+                .into_inner();
+            assert_eq!(response.skipped, 0);
+            inserted += response.inserted;
+        }
+    }
+    assert_eq!(inserted, count);
+    let decoy_count = decoys.len() as u64;
+    assert_eq!(insert_epochs(client, decoys).await, (0, decoy_count));
 }
 
 async fn best_model_and_leaderboard_match_brute_force(server: TestServer) {

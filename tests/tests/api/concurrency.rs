@@ -2,9 +2,9 @@
 //! each epoch inserted once, counts adding up).
 
 use futures::future::join_all;
-use mlmeta_proto::Model;
+use mlmeta_proto::{MetricDirection, Model};
 use mlmeta_tests::calls::{self, Snapshot, epochs_of, list_all_datablobs, list_all_models};
-use mlmeta_tests::records::{datablob, epoch, insert, model, put_datablob, put_model};
+use mlmeta_tests::records::{best, datablob, epoch, insert, model, put_datablob, put_model};
 use mlmeta_tests::{TestServer, backend_tests};
 use tonic::Code;
 
@@ -170,5 +170,35 @@ async fn concurrent_overlapping_epoch_inserts_count_each_epoch_once(server: Test
     for e in &stored {
         let sign = if e.model_name == "m" { 1.0 } else { -1.0 };
         assert_eq!(e.metrics["loss"], sign * e.epoch_num as f64);
+    }
+    // Best values merged from the concurrent writers.
+    let last = (25 * (TASKS - 1) + 199) as i64;
+    for (direction, want) in [
+        (
+            MetricDirection::Max,
+            vec![("m", last, last as f64), ("n", 0, 0.0)],
+        ),
+        (
+            MetricDirection::Min,
+            vec![("n", last, -(last as f64)), ("m", 0, 0.0)],
+        ),
+    ] {
+        let found = client
+            .get_best_model(best("loss", direction, 10))
+            .await
+            .unwrap()
+            .into_inner()
+            .models;
+        let got: Vec<(&str, i64, f64)> = found
+            .iter()
+            .map(|b| {
+                (
+                    b.model.as_ref().unwrap().name.as_str(),
+                    b.best_epoch.as_ref().unwrap().epoch_num,
+                    b.metric_value,
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{direction:?} after concurrent inserts");
     }
 }

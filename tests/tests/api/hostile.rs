@@ -38,6 +38,7 @@ const HOSTILE: &[&str] = &[
     "/* comment */",
     "zero\u{200b}width",
     "e\u{301}",
+    "\u{e9}",
     "{\"json\": [1]}",
 ];
 

@@ -11,6 +11,7 @@ backend_tests! {
     nested_hyperparams_round_trip_with_number_types,
     empty_hyperparams_mean_an_empty_object,
     large_integers_round_trip_exactly,
+    integers_beyond_64_bits_round_trip_exactly,
     exponent_floats_stay_floats,
     string_escapes_round_trip,
     deeply_nested_hyperparams_round_trip,
@@ -204,4 +205,21 @@ async fn deeply_nested_hyperparams_round_trip(server: TestServer) {
     let sent = format!(r#"{{"root": {text}}}"#);
     let returned = round_trip(&server, "d", &sent).await;
     assert_eq!(json(&returned), json(&sent), "nested value changed");
+}
+
+async fn integers_beyond_64_bits_round_trip_exactly(server: TestServer) {
+    // Valid JSON integers that fit neither i64 nor u64 (Python's json
+    // writes such ints); they must not turn into (rounded) floats.
+    let sent = r#"{"u64_max_plus_one": 18446744073709551616, "huge": 123456789012345678901234567890, "neg_huge": -98765432109876543210}"#;
+    let returned = round_trip(&server, "d", sent).await;
+    for (key, digits) in [
+        ("u64_max_plus_one", "18446744073709551616"),
+        ("huge", "123456789012345678901234567890"),
+        ("neg_huge", "-98765432109876543210"),
+    ] {
+        assert!(
+            returned.contains(digits),
+            "{key}: integer {digits} not returned as written: {returned}"
+        );
+    }
 }

@@ -203,6 +203,24 @@ async fn epochs_filter_by_models_and_inclusive_range(server: TestServer) {
     assert_eq!(all[5].metrics["loss"], -5.0);
 }
 
+/// PostgreSQL orders names as SQLite does (by code point) even when the
+/// database's default collation is a natural-language one (ICU en-US,
+/// where "a" < "B").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_is_by_code_point_on_an_icu_postgres_database() {
+    let options = "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8' TEMPLATE template0";
+    let Some(database) = mlmeta_tests::TestDatabase::create_with(options).await else {
+        return;
+    };
+    let server = TestServer::on_postgres(database).await;
+    mlmeta_tests::run_bounded(
+        "ordering_on_icu",
+        mlmeta_tests::DEFAULT_TEST_TIMEOUT,
+        ordering_is_by_code_point_on_every_backend(server),
+    )
+    .await;
+}
+
 async fn ordering_is_by_code_point_on_every_backend(server: TestServer) {
     let mut client = server.client();
     let names = [

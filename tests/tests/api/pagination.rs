@@ -19,6 +19,9 @@ backend_tests! {
     page_size_over_10000_is_invalid,
     following_tokens_yields_every_row_once_in_order,
     garbage_page_tokens_are_invalid,
+    pages_stay_exact_when_rows_arrive_between_pages,
+    page_size_may_change_between_pages,
+    token_for_another_filter_is_invalid,
 }
 
 async fn default_page_size_is_100(server: TestServer) {
@@ -305,4 +308,198 @@ async fn garbage_page_tokens_are_invalid(server: TestServer) {
             .await;
         expect_status(result, Code::InvalidArgument, &["token"]);
     }
+}
+
+async fn pages_stay_exact_when_rows_arrive_between_pages(server: TestServer) {
+    let mut client = server.client();
+    for i in 0..12 {
+        calls::put_datablob(&mut client, &format!("d{i:02}"), "g", "{}").await;
+    }
+    calls::seed_model(&mut client, "m").await;
+    insert_epochs(
+        &mut client,
+        (0..12).map(|n| epoch("m", n * 10, &[("loss", 1.0)])).collect(),
+    )
+    .await;
+
+    // First page of 5, then rows sorting before and after the cursor.
+    let first = client
+        .list_data_blobs(ListDataBlobsRequest {
+            page_size: 5,
+            ..ListDataBlobsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    calls::put_datablob(&mut client, "a-before", "g", "{}").await;
+    calls::put_datablob(&mut client, "d02x", "g", "{}").await;
+    calls::put_datablob(&mut client, "z-after", "g", "{}").await;
+    let mut names: Vec<String> = first.datablobs.into_iter().map(|d| d.name).collect();
+    let mut token = first.next_page_token;
+    while !token.is_empty() {
+        let page = client
+            .list_data_blobs(ListDataBlobsRequest {
+                page_size: 5,
+                page_token: token,
+                ..ListDataBlobsRequest::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        names.extend(page.datablobs.into_iter().map(|d| d.name));
+        token = page.next_page_token;
+        assert!(names.len() < 100, "tokens loop");
+    }
+    let mut want: Vec<String> = (0..12).map(|i| format!("d{i:02}")).collect();
+    want.extend(["m-data".to_owned(), "z-after".to_owned()]);
+    assert_eq!(
+        names, want,
+        "rows before the cursor must neither repeat nor shift the pages"
+    );
+
+    // Epochs: a new epoch before the cursor, one after.
+    let first = client
+        .list_epochs(ListEpochsRequest {
+            page_size: 5,
+            ..ListEpochsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    insert_epochs(
+        &mut client,
+        vec![epoch("m", 5, &[("loss", 1.0)]), epoch("m", 115, &[("loss", 1.0)])],
+    )
+    .await;
+    let mut nums: Vec<i64> = first.epochs.iter().map(|e| e.epoch_num).collect();
+    let mut token = first.next_page_token;
+    while !token.is_empty() {
+        let page = client
+            .list_epochs(ListEpochsRequest {
+                page_size: 5,
+                page_token: token,
+                ..ListEpochsRequest::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        nums.extend(page.epochs.iter().map(|e| e.epoch_num));
+        token = page.next_page_token;
+        assert!(nums.len() < 100, "tokens loop");
+    }
+    let mut want: Vec<i64> = (0..12).map(|n| n * 10).collect();
+    want.push(115);
+    assert_eq!(
+        nums, want,
+        "epochs before the cursor must neither repeat nor shift the pages"
+    );
+}
+
+async fn page_size_may_change_between_pages(server: TestServer) {
+    let mut client = server.client();
+    seed_many(&mut client).await;
+    let all = list_all_datablobs(&mut client, None, 10_000).await;
+    let all_epochs = calls::epochs_of(&mut client, &[]).await;
+    let sizes = [2_u32, 5, 1, 7, 3, 10_000];
+    let mut got = Vec::new();
+    let mut token = String::new();
+    for size in sizes.iter().cycle().take(100) {
+        let page = client
+            .list_data_blobs(ListDataBlobsRequest {
+                page_size: *size,
+                page_token: token,
+                ..ListDataBlobsRequest::default()
+            })
+            .await
+            .unwrap_or_else(|s| panic!("page of {size} after a page of another size: {s}"))
+            .into_inner();
+        got.extend(page.datablobs);
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(got, all);
+    let mut got = Vec::new();
+    let mut token = String::new();
+    for size in sizes.iter().cycle().take(100) {
+        let page = client
+            .list_epochs(ListEpochsRequest {
+                page_size: *size,
+                page_token: token,
+                ..ListEpochsRequest::default()
+            })
+            .await
+            .unwrap_or_else(|s| panic!("epoch page of {size} after a page of another size: {s}"))
+            .into_inner();
+        got.extend(page.epochs);
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(got, all_epochs);
+}
+
+async fn token_for_another_filter_is_invalid(server: TestServer) {
+    let mut client = server.client();
+    seed_many(&mut client).await;
+    let first = client
+        .list_data_blobs(ListDataBlobsRequest {
+            page_size: 2,
+            ..ListDataBlobsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let result = client
+        .list_data_blobs(ListDataBlobsRequest {
+            filter: Some(GroupedFilter {
+                names: vec![],
+                group_names: strings(&["three"]),
+            }),
+            page_size: 2,
+            page_token: first.next_page_token.clone(),
+        })
+        .await;
+    expect_status(result, Code::InvalidArgument, &["token"]);
+    // A datablob token is not a template token either.
+    let result = client
+        .list_model_templates(ListModelTemplatesRequest {
+            page_size: 2,
+            page_token: first.next_page_token,
+            ..ListModelTemplatesRequest::default()
+        })
+        .await;
+    expect_status(result, Code::InvalidArgument, &["token"]);
+    let first = client
+        .list_epochs(ListEpochsRequest {
+            page_size: 2,
+            min_epoch_num: Some(1),
+            ..ListEpochsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let result = client
+        .list_epochs(ListEpochsRequest {
+            page_size: 2,
+            min_epoch_num: Some(2),
+            page_token: first.next_page_token,
+            ..ListEpochsRequest::default()
+        })
+        .await;
+    expect_status(result, Code::InvalidArgument, &["token"]);
+    let first = client
+        .get_leaderboard(leaderboard("acc", MetricDirection::Max, 2))
+        .await
+        .unwrap()
+        .into_inner();
+    let result = client
+        .get_leaderboard(GetLeaderboardRequest {
+            page_token: first.next_page_token,
+            ..leaderboard("acc", MetricDirection::Min, 2)
+        })
+        .await;
+    expect_status(result, Code::InvalidArgument, &["token"]);
 }

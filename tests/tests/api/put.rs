@@ -123,7 +123,11 @@ async fn reput_identical_records_reports_already_existed(server: TestServer) {
     let mut client = server.client();
     let first_blob = client
         .put_data_blob(put_datablob(
-            datablob("d", "g", r#"{"a": 1, "b": {"c": [1, 2.5]}}"#),
+            datablob(
+                "d",
+                "g",
+                r#"{"a": 1, "b": {"c": [1, 2.5], "x": {"p": 1, "q": "r"}}}"#,
+            ),
             false,
         ))
         .await
@@ -143,7 +147,11 @@ async fn reput_identical_records_reports_already_existed(server: TestServer) {
     // Same records; hyperparams with other key order and whitespace.
     let again_blob = client
         .put_data_blob(put_datablob(
-            datablob("d", "g", "{\"b\":{\"c\":[1,2.5]},\n \"a\":1}"),
+            datablob(
+                "d",
+                "g",
+                "{\"b\":{\"x\":{\"q\":\"r\",\"p\":1},\"c\":[1,2.5]},\n \"a\":1}",
+            ),
             false,
         ))
         .await
@@ -186,6 +194,7 @@ async fn different_records_under_existing_names_are_already_exists(server: TestS
     calls::put_datablob(&mut client, "d2", "g", "{}").await;
     calls::put_template(&mut client, "t", "g", r#"{"a": 1}"#).await;
     calls::put_template(&mut client, "t2", "g", "{}").await;
+    calls::put_template(&mut client, "t-list", "g", r#"{"l": [1, 2]}"#).await;
     calls::put_model(&mut client, "m", "d", "t").await;
     let before = Snapshot::take(&mut client).await;
 
@@ -194,6 +203,7 @@ async fn different_records_under_existing_names_are_already_exists(server: TestS
         datablob("d", "g", r#"{"a": 2}"#),
         datablob("d", "g", r#"{"a": 1, "b": 1}"#),
         datablob("d", "g", "{}"),
+        datablob("d", "g", r#"{"a": [1]}"#),
     ] {
         let result = client.put_data_blob(put_datablob(blob.clone(), false)).await;
         expect_status(result, Code::AlreadyExists, &[]);
@@ -201,6 +211,8 @@ async fn different_records_under_existing_names_are_already_exists(server: TestS
     for tmpl in [
         template("t", "other", r#"{"a": 1}"#),
         template("t", "g", r#"{"a": "1"}"#),
+        template("t-list", "g", r#"{"l": [2, 1]}"#),
+        template("t-list", "g", r#"{"l": [1, 2, 2]}"#),
     ] {
         let result = client.put_model_template(put_template(tmpl, false)).await;
         expect_status(result, Code::AlreadyExists, &[]);
@@ -277,6 +289,15 @@ async fn ignore_existing_returns_stored_record_untouched(server: TestServer) {
     assert_eq!(response.model, stored_model, "response carries the stored model");
 
     before.assert_unchanged(&mut client, "ignore_existing puts").await;
+
+    // ignore_existing with an identical record: already_existed too.
+    let response = client
+        .put_data_blob(put_datablob(datablob("d", "g", r#"{"a": 1}"#), true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(response.already_existed);
+    assert_eq!(response.datablob, blob);
 }
 
 async fn ignore_existing_stores_new_records(server: TestServer) {
