@@ -1,0 +1,250 @@
+//! [`ClientBuilder`]: the connection settings of a [`Client`].
+
+use std::fmt;
+use std::time::Duration;
+
+use mlmeta_proto::metadata_service_client::MetadataServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::limits::{MAX_MESSAGE_BYTES, MAX_PAGE_SIZE};
+use crate::retry::RetryPolicy;
+
+/// Rows asked for per page when following page tokens, unless set.
+pub const DEFAULT_PAGE_SIZE: u32 = 1_000;
+/// Time a connection attempt may take, unless set.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Interval of HTTP/2 keep-alive pings on an open connection, which
+/// notice a peer that vanished without closing it.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Time a keep-alive ping may go unanswered before the connection counts
+/// as broken.
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings of a [`Client`]: timeouts, retries, paging and a bearer token.
+///
+/// Every connection has `TCP_NODELAY` set and accepts and sends messages up
+/// to the server's 64 MiB limit.
+///
+/// ```
+/// use std::time::Duration;
+/// use mlmeta_client::{Client, RetryPolicy};
+///
+/// # async fn example() -> Result<(), mlmeta_client::Error> {
+/// let client = Client::builder("http://127.0.0.1:50051")
+///     .connect_timeout(Duration::from_secs(2))
+///     .timeout(Duration::from_secs(30))
+///     .retry(RetryPolicy::for_duration(Duration::from_secs(60)))
+///     .page_size(5_000)
+///     .connect_lazy()?; // connects on first use
+/// # let _ = client;
+/// # Ok(())
+/// # }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(example()).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct ClientBuilder {
+    url: String,
+    connect_timeout: Duration,
+    timeout: Option<Duration>,
+    bearer_token: Option<String>,
+    retry: RetryPolicy,
+    page_size: u32,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
+            .field("retry", &self.retry)
+            .field("page_size", &self.page_size)
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// Settings for the server at `url` (`http://HOST:PORT`; a bare
+    /// `HOST:PORT` means `http://HOST:PORT`), all others at their defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: None,
+            bearer_token: None,
+            retry: RetryPolicy::none(),
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+
+    /// Time a connection attempt may take. Default 5 s.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time each call may take (each page of a listing, each request of a
+    /// bulk insert) before it fails with [`Error::DeadlineExceeded`].
+    /// Default: no limit. The [`EpochWriter`](crate::EpochWriter) has its
+    /// own limit per attempt.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sends `authorization: Bearer <token>` with every call.
+    #[must_use]
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.bearer_token = Some(token.into());
+        self
+    }
+
+    /// How calls retry transient failures. Default [`RetryPolicy::none`]:
+    /// each call is made once and its error returned. Every call is safe
+    /// to retry (writes are idempotent), but a put retried after its first
+    /// attempt was stored reports `already_existed = true`.
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Rows asked for per page when following page tokens (1 to 10,000).
+    /// Default 1,000. A listing stream holds at most one page in memory.
+    #[must_use]
+    pub fn page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    /// Connects now; fails with [`Error::Unavailable`] when the server
+    /// cannot be reached. The connection is re-established by itself if it
+    /// breaks later.
+    pub async fn connect(self) -> Result<Client> {
+        let endpoint = self.endpoint()?;
+        let channel = endpoint.connect().await?;
+        self.finish(channel)
+    }
+
+    /// A client that connects on its first call (and reconnects after
+    /// failures), so it can be made before the server is up. Needs a Tokio
+    /// runtime.
+    pub fn connect_lazy(self) -> Result<Client> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Config(
+                "connect_lazy must be called within a Tokio runtime".into(),
+            ));
+        }
+        let channel = self.endpoint()?.connect_lazy();
+        self.finish(channel)
+    }
+
+    fn endpoint(&self) -> Result<Endpoint> {
+        let url = if self.url.contains("://") {
+            self.url.clone()
+        } else {
+            format!("http://{}", self.url)
+        };
+        if !url.starts_with("http://") {
+            return Err(Error::Config(format!(
+                "server URL {:?}: only http://HOST:PORT is supported (TLS is not implemented yet)",
+                self.url
+            )));
+        }
+        let endpoint = Endpoint::from_shared(url)
+            .map_err(|e| Error::Config(format!("server URL {:?}: {e}", self.url)))?
+            .user_agent(concat!("mlmeta-client/", env!("CARGO_PKG_VERSION")))
+            .map_err(|e| Error::Config(format!("user agent: {e}")))?;
+        Ok(endpoint
+            .tcp_nodelay(true)
+            .connect_timeout(self.connect_timeout)
+            .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT))
+    }
+
+    fn finish(self, channel: Channel) -> Result<Client> {
+        if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
+            return Err(Error::Config(format!(
+                "page_size must be 1 to {MAX_PAGE_SIZE}, got {}",
+                self.page_size
+            )));
+        }
+        let authorization = self
+            .bearer_token
+            .map(|token| {
+                let mut value: MetadataValue<Ascii> = format!("Bearer {token}")
+                    .parse()
+                    .map_err(|_| Error::Config("the bearer token must be printable ASCII".into()))?;
+                value.set_sensitive(true);
+                Ok::<_, Error>(value)
+            })
+            .transpose()?;
+        let grpc = MetadataServiceClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(Client::from_parts(
+            grpc,
+            authorization,
+            self.timeout,
+            self.retry,
+            self.page_size,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_settings_are_config_errors() {
+        let https = ClientBuilder::new("https://example.invalid:443").connect_lazy();
+        assert!(matches!(https, Err(Error::Config(m)) if m.contains("TLS")));
+        let garbage = ClientBuilder::new("http://exa mple").connect_lazy();
+        assert!(matches!(garbage, Err(Error::Config(_))));
+        let page = ClientBuilder::new("http://127.0.0.1:1")
+            .page_size(10_001)
+            .connect_lazy();
+        assert!(matches!(page, Err(Error::Config(m)) if m.contains("page_size")));
+        let token = ClientBuilder::new("http://127.0.0.1:1")
+            .bearer_token("a\nb")
+            .connect_lazy();
+        assert!(matches!(token, Err(Error::Config(m)) if m.contains("token")));
+    }
+
+    #[tokio::test]
+    async fn a_bare_address_means_http() {
+        assert!(ClientBuilder::new("127.0.0.1:50051").connect_lazy().is_ok());
+    }
+
+    #[test]
+    fn lazy_connection_needs_a_runtime() {
+        let outside = ClientBuilder::new("http://127.0.0.1:1").connect_lazy();
+        assert!(matches!(outside, Err(Error::Config(m)) if m.contains("Tokio")));
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let text = format!("{:?}", ClientBuilder::new("x").bearer_token("secret"));
+        assert!(!text.contains("secret") && text.contains("redacted"));
+    }
+
+    #[tokio::test]
+    async fn connecting_to_nothing_is_unavailable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let result = ClientBuilder::new(format!("http://127.0.0.1:{port}"))
+            .connect_timeout(Duration::from_secs(1))
+            .connect()
+            .await;
+        assert!(matches!(result, Err(Error::Unavailable { .. })), "{result:?}");
+    }
+}

@@ -1,0 +1,339 @@
+//! [`Client`]: connection, puts, bulk epoch inserts, queries and the
+//! call plumbing (retries, token, time limit); listings are in `listing.rs`.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mlmeta_proto as pb;
+use mlmeta_proto::metadata_service_client::MetadataServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
+use tonic::{Response, Status};
+
+use crate::builder::ClientBuilder;
+use crate::convert;
+use crate::error::{Error, Result};
+use crate::filter::ModelFilter;
+use crate::limits::{MAX_EPOCHS_PER_REQUEST, REQUEST_BYTE_BUDGET, Requests};
+use crate::retry::{self, RetryPolicy};
+use crate::types::{
+    BestModel, CurrentEpoch, DataBlob, Direction, InsertCounts, Model, ModelTemplate, NewEpoch, Put,
+};
+use crate::writer::{EpochWriter, WriterOptions};
+
+/// The generated client this one wraps.
+pub(crate) type Grpc = MetadataServiceClient<Channel>;
+
+/// A client of an mlmeta server.
+///
+/// Cheap to clone (clones share one HTTP/2 connection) and usable from
+/// many tasks at once: every method takes `&self`. Must be used within a
+/// Tokio runtime.
+///
+/// ```no_run
+/// use mlmeta_client::{Client, DataBlob, Direction, Model, ModelFilter, ModelTemplate, NewEpoch};
+/// use serde_json::json;
+///
+/// # async fn example() -> mlmeta_client::Result<()> {
+/// let client = Client::connect("http://127.0.0.1:50051").await?;
+/// client.put_datablob(&DataBlob::new("mnist", "images", json!({"rows": 60000})), false).await?;
+/// client.put_model_template(&ModelTemplate::new("mlp", "dense", json!({"layers": 2})), false).await?;
+/// client.put_model(&Model::new("run-1", "Mlp", "mnist", "mlp"), false).await?;
+///
+/// let epochs = (0..100).map(|i| NewEpoch::new(i, [("loss", 1.0 / (i + 1) as f64)]));
+/// let counts = client.insert_epochs("run-1", epochs).await?;
+/// assert_eq!(counts.inserted + counts.skipped, 100);
+///
+/// let best = client.best_model("loss", Direction::Min, &ModelFilter::default()).await?;
+/// println!("{} at epoch {}: {}", best.model.name, best.best_epoch.epoch_num, best.metric_value);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    grpc: Grpc,
+    authorization: Option<MetadataValue<Ascii>>,
+    timeout: Option<Duration>,
+    retry: RetryPolicy,
+    page_size: u32,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("timeout", &self.inner.timeout)
+            .field("retry", &self.inner.retry)
+            .field("page_size", &self.inner.page_size)
+            .field(
+                "bearer_token",
+                &self.inner.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to the server at `url` (`http://HOST:PORT`) with the
+    /// default settings (see [`ClientBuilder`]).
+    pub async fn connect(url: impl Into<String>) -> Result<Self> {
+        ClientBuilder::new(url).connect().await
+    }
+
+    /// Settings for a client of the server at `url`.
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
+
+    pub(crate) fn from_parts(
+        grpc: Grpc,
+        authorization: Option<MetadataValue<Ascii>>,
+        timeout: Option<Duration>,
+        retry: RetryPolicy,
+        page_size: u32,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                grpc,
+                authorization,
+                timeout,
+                retry,
+                page_size,
+            }),
+        }
+    }
+
+    /// Stores a datablob. Putting an identical record again succeeds with
+    /// `already_existed`; a different record under an existing name is
+    /// [`Error::AlreadyExists`] unless `ignore_existing`, which leaves the
+    /// stored one untouched and returns it.
+    pub async fn put_datablob(&self, datablob: &DataBlob, ignore_existing: bool) -> Result<Put<DataBlob>> {
+        let request = pb::PutDataBlobRequest {
+            datablob: Some(convert::datablob_to_pb(datablob)?),
+            ignore_existing,
+        };
+        let response = self
+            .unary(request, |mut grpc, r| async move { grpc.put_data_blob(r).await })
+            .await?;
+        Ok(Put {
+            record: convert::datablob(response.datablob)?,
+            already_existed: response.already_existed,
+        })
+    }
+
+    /// Stores a model template, with the rules of
+    /// [`Client::put_datablob`].
+    pub async fn put_model_template(
+        &self,
+        template: &ModelTemplate,
+        ignore_existing: bool,
+    ) -> Result<Put<ModelTemplate>> {
+        let request = pb::PutModelTemplateRequest {
+            model_template: Some(convert::template_to_pb(template)?),
+            ignore_existing,
+        };
+        let response = self
+            .unary(
+                request,
+                |mut grpc, r| async move { grpc.put_model_template(r).await },
+            )
+            .await?;
+        Ok(Put {
+            record: convert::template(response.model_template)?,
+            already_existed: response.already_existed,
+        })
+    }
+
+    /// Stores a model, with the rules of [`Client::put_datablob`]. Its
+    /// datablob and template must exist ([`Error::FailedPrecondition`]
+    /// otherwise).
+    pub async fn put_model(&self, model: &Model, ignore_existing: bool) -> Result<Put<Model>> {
+        let request = pb::PutModelRequest {
+            model: Some(convert::model_to_pb(model)),
+            ignore_existing,
+        };
+        let response = self
+            .unary(request, |mut grpc, r| async move { grpc.put_model(r).await })
+            .await?;
+        Ok(Put {
+            record: convert::model(response.model)?,
+            already_existed: response.already_existed,
+        })
+    }
+
+    /// Stores any number of epochs of model `model_name`, in requests
+    /// under the server's limits (at most 100,000 epochs and 16 MiB each),
+    /// sent one after the other as `epochs` yields them. Returns the summed
+    /// counts: epochs already stored are skipped, never overwritten, so
+    /// sending the same epochs again is harmless.
+    ///
+    /// Each request is stored all or nothing. If one fails, the error is
+    /// returned and the requests before it stay stored; calling again with
+    /// the same epochs completes the work (the stored ones count as
+    /// skipped). An unknown model is [`Error::NotFound`].
+    pub async fn insert_epochs(
+        &self,
+        model_name: &str,
+        epochs: impl IntoIterator<Item = NewEpoch>,
+    ) -> Result<InsertCounts> {
+        let messages = epochs.into_iter().map(|e| convert::epoch_to_pb(model_name, e));
+        let mut total = InsertCounts::default();
+        for request in Requests::new(messages, MAX_EPOCHS_PER_REQUEST, REQUEST_BYTE_BUDGET) {
+            let response = self
+                .unary(
+                    pb::InsertEpochsRequest { epochs: request },
+                    |mut grpc, r| async move { grpc.insert_epochs(r).await },
+                )
+                .await?;
+            total += convert::counts(&response);
+        }
+        Ok(total)
+    }
+
+    /// The highest epoch number stored for `model_name`, and whether the
+    /// model exists.
+    pub async fn current_epoch(&self, model_name: &str) -> Result<CurrentEpoch> {
+        let request = pb::GetCurrentEpochRequest {
+            model_name: model_name.to_owned(),
+        };
+        let response = self
+            .unary(
+                request,
+                |mut grpc, r| async move { grpc.get_current_epoch(r).await },
+            )
+            .await?;
+        Ok(CurrentEpoch {
+            epoch_num: response.current_epoch,
+            model_exists: response.model_exists,
+        })
+    }
+
+    /// The model matching `filter` with the best value of `metric`
+    /// (NaN is never best; ties go to the lower epoch number, then the
+    /// model name). [`Error::NotFound`] when no matching model has the
+    /// metric.
+    pub async fn best_model(
+        &self,
+        metric: &str,
+        direction: Direction,
+        filter: &ModelFilter,
+    ) -> Result<BestModel> {
+        self.best_models(metric, direction, filter, 1)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::InvalidResponse("GetBestModel returned no model".into()))
+    }
+
+    /// The `top_k` (1 to 1,000) best models by `metric`, best first (see
+    /// [`Client::best_model`]); fewer when fewer models have the metric.
+    pub async fn best_models(
+        &self,
+        metric: &str,
+        direction: Direction,
+        filter: &ModelFilter,
+        top_k: u32,
+    ) -> Result<Vec<BestModel>> {
+        let request = pb::GetBestModelRequest {
+            metric_name: metric.to_owned(),
+            direction: convert::direction(direction),
+            filter: Some(convert::model_filter(filter)),
+            top_k,
+        };
+        let response = self
+            .unary(request, |mut grpc, r| async move { grpc.get_best_model(r).await })
+            .await?;
+        convert::all(response.models, convert::best_model)
+    }
+
+    /// A background writer of epochs of `model_name` with the default
+    /// [`WriterOptions`] (see [`EpochWriter`]). Needs a Tokio runtime.
+    pub fn epoch_writer(&self, model_name: impl Into<String>) -> Result<EpochWriter> {
+        self.epoch_writer_with(model_name, WriterOptions::default())
+    }
+
+    /// A background writer of epochs of `model_name` with `options`.
+    pub fn epoch_writer_with(
+        &self,
+        model_name: impl Into<String>,
+        options: WriterOptions,
+    ) -> Result<EpochWriter> {
+        EpochWriter::start(self.clone(), model_name.into(), options)
+    }
+
+    /// Rows asked for per page when following page tokens.
+    pub(crate) fn page_size(&self) -> u32 {
+        self.inner.page_size
+    }
+
+    /// One InsertEpochs call, without retries, with its own time limit
+    /// (the writer retries by itself).
+    pub(crate) async fn insert_once(
+        &self,
+        epochs: Vec<pb::Epoch>,
+        timeout: Duration,
+    ) -> Result<InsertCounts> {
+        let mut request = self.request(pb::InsertEpochsRequest { epochs });
+        let limit = self.inner.timeout.map_or(timeout, |t| t.min(timeout));
+        request.set_timeout(limit);
+        let mut grpc = self.inner.grpc.clone();
+        // The transport enforces the deadline; this bounds a call stuck
+        // elsewhere (say, in sending the request) too.
+        match tokio::time::timeout(limit, grpc.insert_epochs(request)).await {
+            Ok(Ok(response)) => Ok(convert::counts(&response.into_inner())),
+            Ok(Err(status)) => Err(Error::from(status)),
+            Err(_) => Err(Error::DeadlineExceeded {
+                message: format!("InsertEpochs took over {limit:?}"),
+            }),
+        }
+    }
+
+    /// `message` as a request with the client's token and time limit.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.inner.authorization {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
+        if let Some(timeout) = self.inner.timeout {
+            request.set_timeout(timeout);
+        }
+        request
+    }
+
+    /// Makes one call (`call(grpc, request)`), retried by the client's
+    /// policy; returns the response message.
+    pub(crate) async fn unary<Req, Resp, F, Fut>(&self, message: Req, call: F) -> Result<Resp>
+    where
+        Req: Clone,
+        F: Fn(Grpc, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = std::result::Result<Response<Resp>, Status>>,
+    {
+        let policy = self.inner.retry;
+        // Without retries the message is moved, not copied.
+        let mut kept = Some(message);
+        retry::run(
+            &policy,
+            || {
+                let message = if policy.retries() {
+                    kept.clone()
+                } else {
+                    kept.take()
+                };
+                let attempt = message.map(|m| call(self.inner.grpc.clone(), self.request(m)));
+                async move {
+                    match attempt {
+                        Some(attempt) => attempt.await.map(Response::into_inner).map_err(Error::from),
+                        None => Err(Error::Config("a call was attempted twice without retries".into())),
+                    }
+                }
+            },
+            |error, retry, delay| tracing::debug!(%error, retry, ?delay, "retrying a call"),
+        )
+        .await
+    }
+}
