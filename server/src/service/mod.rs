@@ -1,5 +1,6 @@
 //! The `mlmeta.v1.MetadataService` implementation. Each handler converts
-//! the request (validating it), makes one store call on a blocking thread,
+//! the request (validating it), makes one store call (on a blocking thread,
+//! except epoch inserts, which queue for the group-commit writers),
 //! and converts the result; errors become statuses in `error.rs`.
 
 mod convert;
@@ -99,7 +100,7 @@ impl MetadataService for MetadataApi {
         request: Request<pb::InsertEpochsRequest>,
     ) -> Reply<pb::InsertEpochsResponse> {
         let epochs = convert::new_epochs(request.into_inner())?;
-        let counts = self.run(move |store| store.insert_epochs(&epochs)).await?;
+        let counts = self.store.insert_epochs(epochs).await?;
         Ok(Response::new(counts_reply(counts)))
     }
 
@@ -113,7 +114,7 @@ impl MetadataService for MetadataApi {
         while let Some(message) = stream.message().await? {
             let stored = async {
                 let epochs = convert::new_epochs(message)?;
-                self.run(move |store| store.insert_epochs(&epochs)).await
+                self.store.insert_epochs(epochs).await
             }
             .await;
             match stored {

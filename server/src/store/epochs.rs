@@ -1,69 +1,67 @@
 //! Epochs (the `epochs` table): bulk insert that skips stored
 //! (model, epoch_num) pairs, listing, current epoch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::dsl::max;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Binary, Nullable};
 use diesel::sqlite::SqliteConnection;
 
+use super::models::ModelIds;
+use super::prepared::{EpochRow, PgInsertEpochs, SqliteInsertEpoch};
 use super::records::{Epoch, EpochFilter, InsertCounts, NewEpoch, Page, PageRequest, now_micros};
-use super::{corrupt, into_page, metrics_codec, models, page_limit, page_token, summaries};
+use super::{corrupt, into_page, metrics_codec, page_limit, page_token, summaries};
 use crate::db::DbConnection;
 use crate::db::schema::{epochs, models as models_table};
 use crate::error::{Error, Result};
 
-/// Rows per INSERT statement on SQLite: 6 parameters per row must stay
-/// within SQLite's 32,766.
-const SQLITE_ROWS_PER_INSERT: usize = 5_000;
 /// Rows per INSERT on PostgreSQL (arrays, so no parameter limit; this only
 /// bounds the size of one statement).
 const POSTGRES_ROWS_PER_INSERT: usize = 20_000;
 
-#[derive(Insertable)]
-#[diesel(table_name = epochs)]
-#[diesel(treat_none_as_default_value = false)]
-struct EpochRow {
-    model_id: i64,
-    epoch_num: i64,
-    metrics: Vec<u8>,
-    steps_per_epoch: Option<i64>,
-    validation_steps_per_epoch: Option<i64>,
-    recorded_at: i64,
-}
-
-/// An epoch of the request, with its model resolved.
+/// An epoch of one of the requests, with its model resolved.
 #[derive(Clone, Copy)]
 pub(super) struct Resolved<'a> {
     pub model_id: i64,
     pub epoch: &'a NewEpoch,
+    /// Index of the request it came from.
+    pub request: usize,
 }
 
-/// Inserts `new` in the caller's transaction. Unknown models fail the
-/// whole request; stored (model, epoch_num) pairs and repeats within the
-/// request are skipped and counted.
-pub fn insert(conn: &mut DbConnection, new: &[NewEpoch]) -> Result<InsertCounts> {
-    if new.is_empty() {
-        return Ok(InsertCounts::default());
-    }
-    let mut names: Vec<&str> = new.iter().map(|epoch| epoch.model_name.as_str()).collect();
+/// Inserts the epochs of several requests in the caller's transaction
+/// (group commit). Each request gets its own outcome: one naming an unknown
+/// model is rejected whole and leaves the others alone. Stored
+/// (model, epoch_num) pairs, repeats within a request and epochs an earlier
+/// request of the batch already carries are skipped and counted.
+///
+/// An `Err` means the transaction must roll back.
+pub fn insert(
+    conn: &mut DbConnection,
+    model_ids: &ModelIds,
+    requests: &[&[NewEpoch]],
+) -> Result<Vec<Result<InsertCounts>>> {
+    let mut names: Vec<&str> = requests
+        .iter()
+        .flat_map(|epochs| epochs.iter().map(|epoch| epoch.model_name.as_str()))
+        .collect();
     names.sort_unstable();
     names.dedup();
-    let ids = models::ids_by_name(conn, &names)?;
-    let mut candidates = Vec::with_capacity(new.len());
-    for (index, epoch) in new.iter().enumerate() {
-        let Some(&model_id) = ids.get(&epoch.model_name) else {
-            return Err(Error::NotFound(format!(
-                "epochs[{index}].model_name: model {:?} does not exist; put the model first (nothing from this request was stored)",
-                epoch.model_name
-            )));
-        };
-        candidates.push(Resolved { model_id, epoch });
+    let ids = model_ids.get(conn, &names)?;
+
+    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut candidates = Vec::with_capacity(requests.iter().map(|epochs| epochs.len()).sum());
+    for (request, epochs) in requests.iter().enumerate() {
+        outcomes.push(
+            resolve(&ids, request, epochs, &mut candidates).map(|()| InsertCounts {
+                inserted: 0,
+                skipped: epochs.len() as u64,
+            }),
+        );
     }
     // Sorted by key, so concurrent PostgreSQL writers take row locks in one
-    // order (no deadlocks); the stable sort keeps the first of repeats.
+    // order (no deadlocks); the stable sort keeps the first of repeats,
+    // which is the earliest request's.
     candidates.sort_by_key(|c| (c.model_id, c.epoch.epoch_num));
     candidates.dedup_by_key(|c| (c.model_id, c.epoch.epoch_num));
 
@@ -74,11 +72,39 @@ pub fn insert(conn: &mut DbConnection, new: &[NewEpoch]) -> Result<InsertCounts>
     };
     summaries::record(conn, &inserted)?;
     touch_models(conn, &inserted, now)?;
-    let inserted_count = inserted.len() as u64;
-    Ok(InsertCounts {
-        inserted: inserted_count,
-        skipped: new.len() as u64 - inserted_count,
-    })
+    for candidate in &inserted {
+        if let Some(Ok(counts)) = outcomes.get_mut(candidate.request) {
+            counts.inserted += 1;
+            counts.skipped -= 1;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Appends the epochs of one request to `candidates`, or none of them if
+/// one names a model that does not exist.
+fn resolve<'a>(
+    ids: &HashMap<String, i64>,
+    request: usize,
+    epochs: &'a [NewEpoch],
+    candidates: &mut Vec<Resolved<'a>>,
+) -> Result<()> {
+    let first = candidates.len();
+    for (index, epoch) in epochs.iter().enumerate() {
+        let Some(&model_id) = ids.get(&epoch.model_name) else {
+            candidates.truncate(first);
+            return Err(Error::NotFound(format!(
+                "epochs[{index}].model_name: model {:?} does not exist; put the model first (nothing from this request was stored)",
+                epoch.model_name
+            )));
+        };
+        candidates.push(Resolved {
+            model_id,
+            epoch,
+            request,
+        });
+    }
+    Ok(())
 }
 
 fn row(candidate: &Resolved<'_>, now: i64) -> EpochRow {
@@ -109,25 +135,17 @@ fn insert_new_sqlite<'a>(
             .load::<i64>(conn)?
             .into_iter()
             .collect();
-        fresh.extend(
-            group
-                .iter()
-                .filter(|c| !stored.contains(&c.epoch.epoch_num))
-                .copied(),
-        );
-    }
-    for chunk in fresh.chunks(SQLITE_ROWS_PER_INSERT) {
-        let rows: Vec<EpochRow> = chunk.iter().map(|c| row(c, now)).collect();
-        diesel::insert_into(epochs::table).values(&rows).execute(conn)?;
+        for candidate in group.iter().filter(|c| !stored.contains(&c.epoch.epoch_num)) {
+            SqliteInsertEpoch(&row(candidate, now)).execute(conn)?;
+            fresh.push(*candidate);
+        }
     }
     Ok(fresh)
 }
 
-#[derive(QueryableByName)]
+#[derive(Queryable)]
 struct InsertedKey {
-    #[diesel(sql_type = BigInt)]
     model_id: i64,
-    #[diesel(sql_type = BigInt)]
     epoch_num: i64,
 }
 
@@ -144,27 +162,21 @@ fn insert_new_postgres<'a>(
     for chunk in candidates.chunks(POSTGRES_ROWS_PER_INSERT) {
         let model_ids: Vec<i64> = chunk.iter().map(|c| c.model_id).collect();
         let epoch_nums: Vec<i64> = chunk.iter().map(|c| c.epoch.epoch_num).collect();
-        let blobs: Vec<Vec<u8>> = chunk
+        let metrics: Vec<Vec<u8>> = chunk
             .iter()
             .map(|c| metrics_codec::encode(&c.epoch.metrics))
             .collect();
         let steps: Vec<Option<i64>> = chunk.iter().map(|c| c.epoch.steps_per_epoch).collect();
         let validation_steps: Vec<Option<i64>> =
             chunk.iter().map(|c| c.epoch.validation_steps_per_epoch).collect();
-        let keys: Vec<InsertedKey> = diesel::sql_query(
-            "INSERT INTO epochs (model_id, epoch_num, metrics, steps_per_epoch, validation_steps_per_epoch, recorded_at) \
-             SELECT u.model_id, u.epoch_num, u.metrics, u.steps, u.validation_steps, $6 \
-             FROM unnest($1::int8[], $2::int8[], $3::bytea[], $4::int8[], $5::int8[]) \
-                  AS u(model_id, epoch_num, metrics, steps, validation_steps) \
-             ON CONFLICT (model_id, epoch_num) DO NOTHING \
-             RETURNING model_id, epoch_num",
-        )
-        .bind::<Array<BigInt>, _>(&model_ids)
-        .bind::<Array<BigInt>, _>(&epoch_nums)
-        .bind::<Array<Binary>, _>(&blobs)
-        .bind::<Array<Nullable<BigInt>>, _>(&steps)
-        .bind::<Array<Nullable<BigInt>>, _>(&validation_steps)
-        .bind::<BigInt, _>(now)
+        let keys: Vec<InsertedKey> = PgInsertEpochs {
+            model_ids: &model_ids,
+            epoch_nums: &epoch_nums,
+            metrics: &metrics,
+            steps_per_epoch: &steps,
+            validation_steps_per_epoch: &validation_steps,
+            recorded_at: now,
+        }
         .load(conn)?;
         let stored: HashSet<(i64, i64)> = keys.into_iter().map(|k| (k.model_id, k.epoch_num)).collect();
         fresh.extend(

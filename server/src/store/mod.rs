@@ -2,13 +2,17 @@
 //! module, and it is the only place that tells the backends apart.
 //!
 //! [`Store`] methods are synchronous (diesel is): callers on the async
-//! runtime run them on blocking threads.
+//! runtime run them on blocking threads. The exception is
+//! [`Store::insert_epochs`], which hands its work to the group-commit
+//! writer threads and waits for their answer asynchronously.
 
 mod components;
 mod epochs;
+mod group_commit;
 mod metrics_codec;
 mod models;
 mod page_token;
+mod prepared;
 pub mod records;
 mod summaries;
 
@@ -19,6 +23,7 @@ use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager}
 use crate::config::Config;
 use crate::db::{DbConnection, DbPool, open_pool};
 use crate::error::{Error, Result, StartupError};
+use group_commit::GroupCommit;
 use records::{
     BestModel, Component, ComponentFilter, ComponentKind, Direction, Epoch, EpochFilter, InsertCounts,
     LeaderboardRow, Model, ModelFilter, NewComponent, NewEpoch, NewModel, Page, PageRequest, Put,
@@ -41,9 +46,17 @@ use on_backend;
 /// serialization race is retried before the error reaches the caller.
 const CONFLICT_RETRIES: u32 = 5;
 
-/// Handle to the database; cheap to clone (it holds a connection pool).
+/// Handle to the database; cheap to clone (it holds a connection pool and
+/// the queue of the epoch writers).
 #[derive(Clone)]
 pub struct Store {
+    database: Database,
+    epoch_writers: Arc<GroupCommit>,
+}
+
+/// The connection pool and the way to run reads and writes on it.
+#[derive(Clone)]
+pub(crate) struct Database {
     pool: DbPool,
     /// Serializes this process's SQLite writers: SQLite admits one writer at
     /// a time anyway, and waiting here is fair and immediate where waiting
@@ -60,9 +73,22 @@ impl Store {
             *pool.get().map_err(|e| StartupError::Task(e.to_string()))?,
             DbConnection::Sqlite(_)
         );
-        Ok(Self {
+        let database = Database {
             pool,
             sqlite_writer: is_sqlite.then(Arc::default),
+        };
+        // SQLite has one writer at a time anyway; PostgreSQL overlaps the
+        // commits (WAL flushes) of a few, leaving most connections to readers.
+        let writers = if is_sqlite {
+            1
+        } else {
+            (config.pool_size as usize / 2).clamp(1, 4)
+        };
+        let epoch_writers = GroupCommit::start(database.clone(), writers)
+            .map_err(|e| StartupError::Task(format!("cannot start the epoch writer threads: {e}")))?;
+        Ok(Self {
+            database,
+            epoch_writers: Arc::new(epoch_writers),
         })
     }
 
@@ -81,9 +107,10 @@ impl Store {
         self.write(|conn| models::put(conn, new, ignore_existing))
     }
 
-    /// Inserts epochs, all or nothing, skipping stored (model, epoch_num).
-    pub fn insert_epochs(&self, epochs: &[NewEpoch]) -> Result<InsertCounts> {
-        self.write(|conn| epochs::insert(conn, epochs))
+    /// Inserts epochs, all or nothing, skipping stored (model, epoch_num);
+    /// returns once they are committed (group commit: see `group_commit.rs`).
+    pub async fn insert_epochs(&self, epochs: Vec<NewEpoch>) -> Result<InsertCounts> {
+        self.epoch_writers.insert(epochs).await
     }
 
     /// Lists datablobs or model templates by name.
@@ -134,6 +161,16 @@ impl Store {
         self.read(|conn| summaries::leaderboard(conn, metric_name, direction, filter, page))
     }
 
+    fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        self.database.read(f)
+    }
+
+    fn write<T>(&self, f: impl Fn(&mut DbConnection) -> Result<T>) -> Result<T> {
+        self.database.write(f)
+    }
+}
+
+impl Database {
     fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         let mut conn = self.pool.get()?;
         f(&mut conn)

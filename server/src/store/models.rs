@@ -1,6 +1,7 @@
 //! Models (the `models` table): each names one datablob and one template.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 use diesel::prelude::*;
 
@@ -112,7 +113,47 @@ pub fn put(conn: &mut DbConnection, new: &NewModel, ignore_existing: bool) -> Re
 
 /// Ids of the named models; names that are not stored are missing from
 /// the map.
-pub(super) fn ids_by_name(conn: &mut DbConnection, names: &[&str]) -> Result<HashMap<String, i64>> {
+/// Names a [`ModelIds`] remembers at most; it starts over when full.
+const MODEL_IDS_REMEMBERED: usize = 100_000;
+
+/// Model ids by name, remembered across epoch inserts. A model is never
+/// renamed or deleted, so an id once read stays right; a trainer's
+/// request then skips the lookup.
+#[derive(Default)]
+pub(super) struct ModelIds {
+    known: Mutex<HashMap<String, i64>>,
+}
+
+impl ModelIds {
+    /// Ids of those of `names` that name a model.
+    pub(super) fn get(&self, conn: &mut DbConnection, names: &[&str]) -> Result<HashMap<String, i64>> {
+        let mut found = HashMap::with_capacity(names.len());
+        let mut unknown = Vec::new();
+        {
+            let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+            for &name in names {
+                match known.get(name) {
+                    Some(&id) => {
+                        found.insert(name.to_owned(), id);
+                    }
+                    None => unknown.push(name),
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            let loaded = ids_by_name(conn, &unknown)?;
+            let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+            if known.len() + loaded.len() > MODEL_IDS_REMEMBERED {
+                known.clear();
+            }
+            known.extend(loaded.iter().map(|(name, &id)| (name.clone(), id)));
+            found.extend(loaded);
+        }
+        Ok(found)
+    }
+}
+
+fn ids_by_name(conn: &mut DbConnection, names: &[&str]) -> Result<HashMap<String, i64>> {
     let mut found = HashMap::with_capacity(names.len());
     if let [name] = names {
         // The trainer's case; `=` keeps the statement cacheable.

@@ -5,35 +5,27 @@
 
 use std::collections::HashMap;
 
-use diesel::dsl::case_when;
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 
 use super::epochs::{self, Resolved};
+use super::prepared::{PgMergeSummaries, SqliteMergeSummary, SummaryRow};
 use super::records::{BestModel, Direction, LeaderboardRow, ModelFilter, Page, PageRequest};
-use super::{into_page, models, on_backend, page_limit, page_token};
+use super::{MAX_BINDS_PER_LIST, into_page, models, page_limit, page_token};
 use crate::db::DbConnection;
 use crate::db::schema::{metric_summaries as ms, models as models_table};
 use crate::error::{Error, Result};
 
-/// Rows per upsert: 6 parameters per row within SQLite's 32,766.
-const ROWS_PER_UPSERT: usize = 5_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Insertable)]
-#[diesel(table_name = ms)]
-#[diesel(treat_none_as_default_value = false)]
-struct SummaryRow<'a> {
-    model_id: i64,
-    metric_name: &'a str,
-    max_value: f64,
-    max_epoch_num: i64,
-    min_value: f64,
-    min_epoch_num: i64,
-}
-
 impl SummaryRow<'_> {
+    /// Whether merging `self` into `stored` would change either side.
+    fn improves_on(&self, stored: &SummaryRow<'_>) -> bool {
+        self.max_value > stored.max_value
+            || (self.max_value == stored.max_value && self.max_epoch_num < stored.max_epoch_num)
+            || self.min_value < stored.min_value
+            || (self.min_value == stored.min_value && self.min_epoch_num < stored.min_epoch_num)
+    }
+
     /// Folds in one more (value, epoch) of the same model and metric with
-    /// the same rules as the SQL merge in [`record`].
+    /// the same rules as the SQL merge (`prepared::merge_summary!`).
     fn merge(&mut self, value: f64, epoch_num: i64) {
         if value > self.max_value || (value == self.max_value && epoch_num < self.max_epoch_num) {
             self.max_value = value;
@@ -72,33 +64,89 @@ pub(super) fn record(conn: &mut DbConnection, inserted: &[Resolved<'_>]) -> Resu
     }
     let mut rows: Vec<SummaryRow<'_>> = best.into_values().collect();
     rows.sort_unstable_by(|a, b| (a.model_id, a.metric_name).cmp(&(b.model_id, b.metric_name)));
+    let rows = improving(conn, rows)?;
+    if rows.is_empty() {
+        return Ok(());
+    }
 
-    let new_max_wins = excluded(ms::max_value)
-        .gt(ms::max_value)
-        .or(excluded(ms::max_value)
-            .eq(ms::max_value)
-            .and(excluded(ms::max_epoch_num).lt(ms::max_epoch_num)));
-    let new_min_wins = excluded(ms::min_value)
-        .lt(ms::min_value)
-        .or(excluded(ms::min_value)
-            .eq(ms::min_value)
-            .and(excluded(ms::min_epoch_num).lt(ms::min_epoch_num)));
-    for chunk in rows.chunks(ROWS_PER_UPSERT) {
-        on_backend!(&mut *conn, |c| diesel::insert_into(ms::table)
-            .values(chunk)
-            .on_conflict((ms::model_id, ms::metric_name))
-            .do_update()
-            .set((
-                ms::max_value.eq(case_when(new_max_wins, excluded(ms::max_value)).otherwise(ms::max_value)),
-                ms::max_epoch_num
-                    .eq(case_when(new_max_wins, excluded(ms::max_epoch_num)).otherwise(ms::max_epoch_num)),
-                ms::min_value.eq(case_when(new_min_wins, excluded(ms::min_value)).otherwise(ms::min_value)),
-                ms::min_epoch_num
-                    .eq(case_when(new_min_wins, excluded(ms::min_epoch_num)).otherwise(ms::min_epoch_num)),
-            ))
-            .execute(c))?;
+    match conn {
+        DbConnection::Sqlite(c) => {
+            for row in &rows {
+                SqliteMergeSummary(row).execute(c)?;
+            }
+        }
+        DbConnection::Postgres(c) => {
+            PgMergeSummaries {
+                model_ids: &rows.iter().map(|r| r.model_id).collect::<Vec<_>>(),
+                metric_names: &rows.iter().map(|r| r.metric_name).collect::<Vec<_>>(),
+                max_values: &rows.iter().map(|r| r.max_value).collect::<Vec<_>>(),
+                max_epoch_nums: &rows.iter().map(|r| r.max_epoch_num).collect::<Vec<_>>(),
+                min_values: &rows.iter().map(|r| r.min_value).collect::<Vec<_>>(),
+                min_epoch_nums: &rows.iter().map(|r| r.min_epoch_num).collect::<Vec<_>>(),
+            }
+            .execute(c)?;
+        }
     }
     Ok(())
+}
+
+type StoredSummary = (i64, String, f64, i64, f64, i64);
+
+/// Keeps the rows that improve on the stored summary in some direction:
+/// reading the stored rows costs far less than a merge that changes
+/// nothing. Summaries only ever improve, so a row that does not beat a
+/// committed value cannot beat a later one either; rows that pass still go
+/// through the merge in SQL, which settles races between writers.
+fn improving<'a>(conn: &mut DbConnection, mut rows: Vec<SummaryRow<'a>>) -> Result<Vec<SummaryRow<'a>>> {
+    let mut model_ids: Vec<i64> = rows.iter().map(|row| row.model_id).collect();
+    model_ids.dedup();
+    let columns = (
+        ms::model_id,
+        ms::metric_name,
+        ms::max_value,
+        ms::max_epoch_num,
+        ms::min_value,
+        ms::min_epoch_num,
+    );
+    let mut stored: Vec<StoredSummary> = Vec::with_capacity(rows.len());
+    if let [model_id] = model_ids[..] {
+        // One trainer's request; `=` keeps the statement cacheable.
+        stored = ms::table
+            .filter(ms::model_id.eq(model_id))
+            .select(columns)
+            .load(conn)?;
+    } else {
+        for chunk in model_ids.chunks(MAX_BINDS_PER_LIST) {
+            stored.extend(
+                ms::table
+                    .filter(ms::model_id.eq_any(chunk))
+                    .select(columns)
+                    .load::<StoredSummary>(conn)?,
+            );
+        }
+    }
+    let stored: HashMap<(i64, String), SummaryRow<'_>> = stored
+        .iter()
+        .map(
+            |(model_id, name, max_value, max_epoch_num, min_value, min_epoch_num)| {
+                let row = SummaryRow {
+                    model_id: *model_id,
+                    metric_name: name,
+                    max_value: *max_value,
+                    max_epoch_num: *max_epoch_num,
+                    min_value: *min_value,
+                    min_epoch_num: *min_epoch_num,
+                };
+                ((*model_id, name.clone()), row)
+            },
+        )
+        .collect();
+    rows.retain(|row| {
+        stored
+            .get(&(row.model_id, row.metric_name.to_owned()))
+            .is_none_or(|old| row.improves_on(old))
+    });
+    Ok(rows)
 }
 
 /// One model's best (value, epoch) of the metric, in ranking order.

@@ -12,6 +12,7 @@ backend_tests! {
     concurrent_identical_puts_store_one_record,
     concurrent_conflicting_puts_have_one_winner,
     concurrent_overlapping_epoch_inserts_count_each_epoch_once,
+    requests_committed_together_keep_their_own_outcomes,
 }
 
 const TASKS: usize = 8;
@@ -201,4 +202,57 @@ async fn concurrent_overlapping_epoch_inserts_count_each_epoch_once(server: Test
             .collect();
         assert_eq!(got, want, "{direction:?} after concurrent inserts");
     }
+}
+
+/// Many small requests at once end up in shared (group-commit)
+/// transactions: a request naming an unknown model must fail alone, and
+/// each request's counts must be its own.
+async fn requests_committed_together_keep_their_own_outcomes(server: TestServer) {
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    const CALLS: i64 = 96;
+    // Call i stores epoch i / 2 of "m" (so pairs of calls race for one
+    // epoch); every fifth call also names a model that does not exist.
+    let calls = (0..CALLS).map(|i| {
+        let mut client = server.client();
+        async move {
+            let mut epochs = vec![epoch("m", i / 2, &[("loss", (i / 2) as f64)])];
+            if i % 5 == 0 {
+                epochs.push(epoch("ghost", i, &[("loss", 0.0)]));
+            }
+            (
+                i,
+                client.insert_epochs(insert(epochs)).await.map(|r| r.into_inner()),
+            )
+        }
+    });
+    let mut inserted_epochs = std::collections::BTreeSet::new();
+    for (i, result) in join_all(calls).await {
+        if i % 5 == 0 {
+            let status = result.expect_err("a request naming an unknown model fails");
+            assert_eq!(status.code(), Code::NotFound, "call {i}: {status:?}");
+            assert!(status.message().contains("ghost"), "call {i}: {status:?}");
+            continue;
+        }
+        let response = result.unwrap_or_else(|s| panic!("call {i} failed: {s}"));
+        assert_eq!(response.inserted + response.skipped, 1, "call {i}: {response:?}");
+        if response.inserted == 1 {
+            assert!(inserted_epochs.insert(i / 2), "epoch {} inserted twice", i / 2);
+        }
+    }
+    let stored: Vec<i64> = epochs_of(&mut client, &[])
+        .await
+        .iter()
+        .map(|e| e.epoch_num)
+        .collect();
+    assert_eq!(
+        stored,
+        inserted_epochs.iter().copied().collect::<Vec<_>>(),
+        "stored epochs are exactly those reported inserted"
+    );
+    // An epoch is missing only if both of its calls named the ghost model.
+    let expected: Vec<i64> = (0..CALLS / 2)
+        .filter(|n| (2 * n) % 5 != 0 || (2 * n + 1) % 5 != 0)
+        .collect();
+    assert_eq!(stored, expected);
 }

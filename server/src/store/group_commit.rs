@@ -1,0 +1,135 @@
+//! Group commit of epoch inserts.
+//!
+//! Every `InsertEpochs` request (and every `StreamEpochs` message) joins
+//! one queue. Writer threads take whatever has queued up and store it in
+//! one transaction, then answer each caller. Under many concurrent trainers
+//! one commit (the expensive part: the lock hand-over on SQLite, the WAL
+//! flush on PostgreSQL) then serves dozens of requests instead of one.
+//! Callers are answered only after their transaction has committed.
+//!
+//! Memory is bounded: a caller first takes room for its epochs in the
+//! queue and waits while there is none (backpressure), so the server never
+//! holds more than [`QUEUED_EPOCHS`] epochs that are not yet stored.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::Database;
+use super::epochs;
+use super::models::ModelIds;
+use super::records::{InsertCounts, NewEpoch};
+use crate::error::{Error, Result};
+
+/// Epochs queued or being written, at most; more callers wait for room.
+/// About 100 MB at 8 metrics per epoch, which is ample: one transaction
+/// takes [`BATCH_EPOCHS`].
+pub const QUEUED_EPOCHS: usize = 200_000;
+
+/// Epochs a writer gathers into one transaction before committing (more
+/// only when a single request is larger). Large enough to amortise a
+/// commit over many requests, small enough to keep latency low.
+const BATCH_EPOCHS: usize = 20_000;
+
+/// A request waiting for a writer.
+struct Job {
+    epochs: Vec<NewEpoch>,
+    reply: oneshot::Sender<Result<InsertCounts>>,
+}
+
+/// The queue in front of the writer threads; dropping it stops them once
+/// the queue is empty.
+pub(super) struct GroupCommit {
+    jobs: mpsc::UnboundedSender<Job>,
+    room: Arc<Semaphore>,
+}
+
+impl GroupCommit {
+    /// Starts `writers` threads writing into `database`.
+    pub(super) fn start(database: Database, writers: usize) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let queue = Arc::new(Mutex::new(queue));
+        let model_ids = Arc::new(ModelIds::default());
+        for number in 0..writers.max(1) {
+            let (queue, database, model_ids) = (Arc::clone(&queue), database.clone(), Arc::clone(&model_ids));
+            thread::Builder::new()
+                .name(format!("epoch-writer-{number}"))
+                .spawn(move || write_batches(&queue, &database, &model_ids))?;
+        }
+        Ok(Self {
+            jobs,
+            room: Arc::new(Semaphore::new(QUEUED_EPOCHS)),
+        })
+    }
+
+    /// Stores `epochs` as one all-or-nothing request; returns once they are
+    /// committed.
+    pub(super) async fn insert(&self, epochs: Vec<NewEpoch>) -> Result<InsertCounts> {
+        if epochs.is_empty() {
+            return Ok(InsertCounts::default());
+        }
+        // A request larger than the whole queue waits until it is empty.
+        let cost = u32::try_from(epochs.len().min(QUEUED_EPOCHS)).unwrap_or(u32::MAX);
+        let _room = self.room.acquire_many(cost).await.map_err(|_| stopped())?;
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { epochs, reply }).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> Error {
+    Error::Unavailable("the epoch writer has stopped; the server is shutting down".to_owned())
+}
+
+/// A writer thread: takes the next batch off the queue, stores it, answers.
+fn write_batches(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, database: &Database, model_ids: &ModelIds) {
+    while let Some(mut batch) = next_batch(queue) {
+        let requests: Vec<&[NewEpoch]> = batch.iter().map(|job| job.epochs.as_slice()).collect();
+        match database.write(|conn| epochs::insert(conn, model_ids, &requests)) {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    // The caller may have gone (cancelled); its epochs are stored anyway.
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(error) if batch.len() == 1 => {
+                if let Some(job) = batch.pop() {
+                    let _ = job.reply.send(Err(error));
+                }
+            }
+            // One request may have caused the failure: store each on its
+            // own, so that only that request fails.
+            Err(error) => {
+                tracing::debug!(%error, requests = batch.len(), "batch failed; writing its requests one by one");
+                for job in batch {
+                    let outcome = database
+                        .write(|conn| epochs::insert(conn, model_ids, &[&job.epochs]))
+                        .and_then(|mut outcomes| outcomes.pop().unwrap_or(Ok(InsertCounts::default())));
+                    let _ = job.reply.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+/// Waits for a job, then takes every job queued behind it up to
+/// [`BATCH_EPOCHS`] epochs. `None` once the queue is closed and empty.
+fn next_batch(queue: &Mutex<mpsc::UnboundedReceiver<Job>>) -> Option<Vec<Job>> {
+    // Writers take turns at gathering; a poisoned lock only means another
+    // writer panicked, and the queue itself is intact.
+    let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+    let first = queue.blocking_recv()?;
+    let mut epochs = first.epochs.len();
+    let mut batch = vec![first];
+    while epochs < BATCH_EPOCHS {
+        match queue.try_recv() {
+            Ok(job) => {
+                epochs += job.epochs.len();
+                batch.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}

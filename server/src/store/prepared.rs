@@ -1,0 +1,201 @@
+//! Statements of the epoch-insert path with a fixed SQL text, so that each
+//! connection prepares them once and reuses them.
+//!
+//! Diesel caches a prepared statement only when its query type has a
+//! static id; batch inserts of a `Vec` and `sql_query` never do, and
+//! preparing (parsing and planning) was a large share of a small insert.
+//! Each type here writes one fixed text with its binds.
+//!
+//! SQLite runs them once per row (a prepared step costs microseconds);
+//! PostgreSQL once per batch, with every column bound as one array and
+//! expanded by `unnest`, so the text stays the same for any number of rows.
+
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Binary, Double, Nullable, Text};
+use diesel::sqlite::Sqlite;
+use diesel::{QueryResult, RunQueryDsl};
+
+/// Implements what diesel needs to run `$name` as a cached statement on
+/// `$backend`; `$walk` writes its text and binds.
+macro_rules! prepared_statement {
+    ($name:ident on $backend:ty, |$this:ident, $out:ident| $walk:block) => {
+        impl QueryId for $name<'_> {
+            type QueryId = $name<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl QueryFragment<$backend> for $name<'_> {
+            fn walk_ast<'b>(&'b self, mut $out: AstPass<'_, 'b, $backend>) -> QueryResult<()> {
+                let $this = self;
+                $walk
+                Ok(())
+            }
+        }
+
+        impl<Conn> RunQueryDsl<Conn> for $name<'_> {}
+    };
+}
+
+/// The merge of a new (max, min) into a stored summary row: a side is
+/// replaced when the new value is better, or equal at a lower epoch. Rows
+/// improving on neither side are not touched: a no-op update would still
+/// rewrite the row and its index entries. Same text on both backends.
+macro_rules! merge_summary {
+    () => {
+        " ON CONFLICT (model_id, metric_name) DO UPDATE SET \
+    max_value = CASE WHEN excluded.max_value > metric_summaries.max_value \
+        OR (excluded.max_value = metric_summaries.max_value AND excluded.max_epoch_num < metric_summaries.max_epoch_num) \
+        THEN excluded.max_value ELSE metric_summaries.max_value END, \
+    max_epoch_num = CASE WHEN excluded.max_value > metric_summaries.max_value \
+        OR (excluded.max_value = metric_summaries.max_value AND excluded.max_epoch_num < metric_summaries.max_epoch_num) \
+        THEN excluded.max_epoch_num ELSE metric_summaries.max_epoch_num END, \
+    min_value = CASE WHEN excluded.min_value < metric_summaries.min_value \
+        OR (excluded.min_value = metric_summaries.min_value AND excluded.min_epoch_num < metric_summaries.min_epoch_num) \
+        THEN excluded.min_value ELSE metric_summaries.min_value END, \
+    min_epoch_num = CASE WHEN excluded.min_value < metric_summaries.min_value \
+        OR (excluded.min_value = metric_summaries.min_value AND excluded.min_epoch_num < metric_summaries.min_epoch_num) \
+        THEN excluded.min_epoch_num ELSE metric_summaries.min_epoch_num END \
+    WHERE excluded.max_value > metric_summaries.max_value \
+        OR (excluded.max_value = metric_summaries.max_value AND excluded.max_epoch_num < metric_summaries.max_epoch_num) \
+        OR excluded.min_value < metric_summaries.min_value \
+        OR (excluded.min_value = metric_summaries.min_value AND excluded.min_epoch_num < metric_summaries.min_epoch_num)"
+    };
+}
+
+/// One summary row to merge: a model's best values of one metric among
+/// the epochs being inserted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct SummaryRow<'a> {
+    pub model_id: i64,
+    pub metric_name: &'a str,
+    pub max_value: f64,
+    pub max_epoch_num: i64,
+    pub min_value: f64,
+    pub min_epoch_num: i64,
+}
+
+/// One epoch row to insert.
+pub(super) struct EpochRow {
+    pub model_id: i64,
+    pub epoch_num: i64,
+    pub metrics: Vec<u8>,
+    pub steps_per_epoch: Option<i64>,
+    pub validation_steps_per_epoch: Option<i64>,
+    pub recorded_at: i64,
+}
+
+/// SQLite: inserts one epoch (the caller has checked that it is new).
+pub(super) struct SqliteInsertEpoch<'a>(pub &'a EpochRow);
+
+prepared_statement!(SqliteInsertEpoch on Sqlite, |this, out| {
+    let row = this.0;
+    out.push_sql(
+        "INSERT INTO epochs (model_id, epoch_num, metrics, steps_per_epoch, validation_steps_per_epoch, recorded_at) VALUES (",
+    );
+    out.push_bind_param::<BigInt, _>(&row.model_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&row.epoch_num)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Binary, _>(&row.metrics)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&row.steps_per_epoch)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&row.validation_steps_per_epoch)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&row.recorded_at)?;
+    out.push_sql(")");
+});
+
+/// SQLite: merges one summary row.
+pub(super) struct SqliteMergeSummary<'a>(pub &'a SummaryRow<'a>);
+
+prepared_statement!(SqliteMergeSummary on Sqlite, |this, out| {
+    let row = this.0;
+    out.push_sql(
+        "INSERT INTO metric_summaries (model_id, metric_name, max_value, max_epoch_num, min_value, min_epoch_num) VALUES (",
+    );
+    out.push_bind_param::<BigInt, _>(&row.model_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&row.metric_name)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Double, _>(&row.max_value)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&row.max_epoch_num)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Double, _>(&row.min_value)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&row.min_epoch_num)?;
+    out.push_sql(")");
+    out.push_sql(merge_summary!());
+});
+
+/// PostgreSQL: inserts many epochs, skipping (model, epoch_num) pairs that
+/// are stored already (racing writers skip instead of failing), and returns
+/// the keys of the rows it stored.
+pub(super) struct PgInsertEpochs<'a> {
+    pub model_ids: &'a [i64],
+    pub epoch_nums: &'a [i64],
+    pub metrics: &'a [Vec<u8>],
+    pub steps_per_epoch: &'a [Option<i64>],
+    pub validation_steps_per_epoch: &'a [Option<i64>],
+    pub recorded_at: i64,
+}
+
+impl Query for PgInsertEpochs<'_> {
+    type SqlType = (BigInt, BigInt);
+}
+
+prepared_statement!(PgInsertEpochs on Pg, |this, out| {
+    out.push_sql(
+        "INSERT INTO epochs (model_id, epoch_num, metrics, steps_per_epoch, validation_steps_per_epoch, recorded_at) \
+         SELECT u.model_id, u.epoch_num, u.metrics, u.steps, u.validation_steps, ",
+    );
+    out.push_bind_param::<BigInt, _>(&this.recorded_at)?;
+    out.push_sql(" FROM unnest(");
+    out.push_bind_param::<Array<BigInt>, _>(&this.model_ids)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.epoch_nums)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Binary>, _>(&this.metrics)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Nullable<BigInt>>, _>(&this.steps_per_epoch)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Nullable<BigInt>>, _>(&this.validation_steps_per_epoch)?;
+    out.push_sql(
+        ") AS u(model_id, epoch_num, metrics, steps, validation_steps) \
+         ON CONFLICT (model_id, epoch_num) DO NOTHING \
+         RETURNING model_id, epoch_num",
+    );
+});
+
+/// PostgreSQL: merges many summary rows (distinct keys, in key order so
+/// that concurrent writers lock rows in one order).
+pub(super) struct PgMergeSummaries<'a> {
+    pub model_ids: &'a [i64],
+    pub metric_names: &'a [&'a str],
+    pub max_values: &'a [f64],
+    pub max_epoch_nums: &'a [i64],
+    pub min_values: &'a [f64],
+    pub min_epoch_nums: &'a [i64],
+}
+
+prepared_statement!(PgMergeSummaries on Pg, |this, out| {
+    out.push_sql(
+        "INSERT INTO metric_summaries (model_id, metric_name, max_value, max_epoch_num, min_value, min_epoch_num) \
+         SELECT * FROM unnest(",
+    );
+    out.push_bind_param::<Array<BigInt>, _>(&this.model_ids)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Text>, _>(&this.metric_names)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Double>, _>(&this.max_values)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.max_epoch_nums)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Double>, _>(&this.min_values)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.min_epoch_nums)?;
+    out.push_sql(")");
+    out.push_sql(merge_summary!());
+});
