@@ -1,0 +1,396 @@
+//! The command line, as clap definitions only: every doc comment here is
+//! `--help` text. The commands themselves are in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mlmeta_client::{Direction, EpochFilter, ModelFilter};
+use serde_json::Value;
+
+const MAIN_HELP: &str = "\
+Examples:
+  mlmeta add datablob mnist-v1 --group mnist --hyperparams '{\"batch_size\": 128}'
+  mlmeta add template cnn-small --group cnn
+  mlmeta add model cnn-small-mnist-1 --class KerasModel --datablob mnist-v1 --template cnn-small
+  mlmeta add epochs cnn-small-mnist-1 --file epochs.csv
+  mlmeta best --metric val_accuracy --max
+  mlmeta leaderboard --metric val_loss --min --datablob-group mnist --format csv
+
+Exit status:
+  0  success
+  1  error (server unreachable, invalid arguments or input, refused request)
+  2  not found (no such model, no model has the metric)";
+
+const BEST_HELP: &str = "\
+Examples:
+  mlmeta best --metric val_accuracy --max
+  mlmeta best --metric val_loss --min --top 5 --datablob-group mnist --format json
+
+Exits with status 2 when no matching model has a value for the metric.";
+
+const LEADERBOARD_HELP: &str = "\
+Examples:
+  mlmeta leaderboard --metric val_accuracy --max
+  mlmeta leaderboard --metric val_loss --min --template-group cnn --format csv > board.csv
+
+Hyperparameters become columns `datablob.<key>` and `template.<key>`
+(nested keys joined with dots). Exits with status 2 when no matching model
+has a value for the metric.";
+
+const LIST_HELP: &str = "\
+Examples:
+  mlmeta list datablobs --datablob-group mnist
+  mlmeta list models --template cnn-small --format json
+  mlmeta list epochs --model cnn-small-mnist-1 --from 10 --to 20";
+
+const CURRENT_EPOCH_HELP: &str = "\
+Example:
+  mlmeta current-epoch cnn-small-mnist-1
+
+Prints 0 for a model without epochs; exits with status 2 when the model
+does not exist.";
+
+const ADD_HELP: &str = "\
+Examples:
+  mlmeta add datablob mnist-v1 --group mnist --hyperparams '{\"batch_size\": 128}'
+  mlmeta add template cnn-small --group cnn --hyperparams '{\"layers\": {\"conv\": 3}}'
+  mlmeta add model cnn-small-mnist-1 --class KerasModel --datablob mnist-v1 --template cnn-small
+  mlmeta add epochs cnn-small-mnist-1 --file epochs.csv";
+
+const ADD_EPOCHS_HELP: &str = "\
+Examples:
+  mlmeta add epochs cnn-small-mnist-1 --file epochs.csv
+  mlmeta add epochs cnn-small-mnist-1 --file epochs.jsonl
+  python train.py | mlmeta add epochs cnn-small-mnist-1 --file -
+
+CSV: a header `epoch,<metric>,<metric>...`, then one epoch per line; an
+empty cell means the epoch lacks that metric.
+JSON Lines: one `{\"epoch\": 3, \"metrics\": {\"loss\": 0.2}}` per line
+(optional `steps_per_epoch`, `validation_steps_per_epoch`).
+Values may be NaN, inf or -inf (in JSON also the strings \"NaN\", \"inf\",
+\"-inf\", or Python's bare NaN/Infinity). The format is taken from the
+extension (.csv, .jsonl, .ndjson, .json), else from the first character.
+The file is read and sent in chunks, so its size does not matter.
+Epoch numbers already stored are skipped, never overwritten: importing the
+same file again is harmless and reports them as skipped.";
+
+/// Command-line client of mlmeta, the training-metadata service.
+#[derive(Debug, Parser)]
+#[command(name = "mlmeta", version, after_help = MAIN_HELP)]
+pub struct Cli {
+    /// URL of the mlmeta server.
+    #[arg(
+        long,
+        global = true,
+        env = "MLMETA_SERVER",
+        default_value = "http://127.0.0.1:50051",
+        value_name = "URL"
+    )]
+    pub server: String,
+
+    /// Output format: aligned columns, one JSON document (non-finite
+    /// numbers as the strings "NaN", "inf", "-inf"), or CSV with a header.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Columns aligned for a terminal.
+    Table,
+    /// One JSON document.
+    Json,
+    /// CSV with a header line.
+    Csv,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The best model(s) by a metric, with their datablob, template and
+    /// hyperparameters.
+    #[command(after_help = BEST_HELP)]
+    Best(BestArgs),
+    /// Every matching model with its best value and epoch of a metric,
+    /// best first.
+    #[command(after_help = LEADERBOARD_HELP)]
+    Leaderboard(RankArgs),
+    /// List datablobs, templates, models or epochs.
+    #[command(subcommand, after_help = LIST_HELP)]
+    List(ListCommand),
+    /// The highest epoch number stored for a model.
+    #[command(after_help = CURRENT_EPOCH_HELP)]
+    CurrentEpoch(CurrentEpochArgs),
+    /// Store a datablob, template or model, or import epochs from a file.
+    #[command(subcommand, after_help = ADD_HELP)]
+    Add(AddCommand),
+}
+
+/// A metric, its direction and the models to rank.
+#[derive(Debug, Args)]
+pub struct RankArgs {
+    /// Metric to rank by.
+    #[arg(long, value_name = "NAME")]
+    pub metric: String,
+    /// Which way the metric improves.
+    #[command(flatten)]
+    pub direction: DirectionArgs,
+    /// Which models take part.
+    #[command(flatten)]
+    pub filter: ModelFilterArgs,
+}
+
+/// Arguments of `best`.
+#[derive(Debug, Args)]
+pub struct BestArgs {
+    /// The metric, direction and filters.
+    #[command(flatten)]
+    pub rank: RankArgs,
+    /// How many models to print, best first (1 to 1000).
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub top: u32,
+}
+
+/// Exactly one of `--max` and `--min`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct DirectionArgs {
+    /// Higher is better (accuracy).
+    #[arg(long)]
+    pub max: bool,
+    /// Lower is better (loss).
+    #[arg(long)]
+    pub min: bool,
+}
+
+impl DirectionArgs {
+    /// The direction chosen (clap makes sure exactly one flag is set).
+    pub fn direction(&self) -> Direction {
+        if self.max { Direction::Max } else { Direction::Min }
+    }
+}
+
+/// Filters over models: the lists combine with AND; repeating a flag
+/// matches any of its values.
+#[derive(Debug, Args)]
+pub struct ModelFilterArgs {
+    /// Only models trained on this datablob (repeatable).
+    #[arg(long = "datablob", value_name = "NAME")]
+    pub datablobs: Vec<String>,
+    /// Only models trained on a datablob of this group (repeatable).
+    #[arg(long = "datablob-group", value_name = "G")]
+    pub datablob_groups: Vec<String>,
+    /// Only models of this template (repeatable).
+    #[arg(long = "template", value_name = "NAME")]
+    pub templates: Vec<String>,
+    /// Only models of a template of this group (repeatable).
+    #[arg(long = "template-group", value_name = "G")]
+    pub template_groups: Vec<String>,
+}
+
+impl ModelFilterArgs {
+    /// The filter to send.
+    pub fn to_filter(&self) -> ModelFilter {
+        ModelFilter::default()
+            .datablob_names(self.datablobs.iter().cloned())
+            .datablob_group_names(self.datablob_groups.iter().cloned())
+            .model_template_names(self.templates.iter().cloned())
+            .model_template_group_names(self.template_groups.iter().cloned())
+    }
+
+    /// Whether any filter is given.
+    pub fn is_empty(&self) -> bool {
+        self.to_filter() == ModelFilter::default()
+    }
+}
+
+/// `list` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Datablobs (datasets), by name.
+    #[command(after_help = "Example:\n  mlmeta list datablobs --datablob-group mnist --format json")]
+    Datablobs {
+        /// Only this datablob (repeatable).
+        #[arg(long = "datablob", value_name = "NAME")]
+        names: Vec<String>,
+        /// Only datablobs of this group (repeatable).
+        #[arg(long = "datablob-group", value_name = "G")]
+        groups: Vec<String>,
+    },
+    /// Model templates (architectures), by name.
+    #[command(after_help = "Example:\n  mlmeta list templates --template-group cnn")]
+    Templates {
+        /// Only this template (repeatable).
+        #[arg(long = "template", value_name = "NAME")]
+        names: Vec<String>,
+        /// Only templates of this group (repeatable).
+        #[arg(long = "template-group", value_name = "G")]
+        groups: Vec<String>,
+    },
+    /// Models, by name.
+    #[command(after_help = "Example:\n  mlmeta list models --datablob-group mnist --template cnn-small")]
+    Models {
+        /// Only this model (repeatable).
+        #[arg(long = "model", value_name = "NAME")]
+        names: Vec<String>,
+        /// The datablob and template filters.
+        #[command(flatten)]
+        filter: ModelFilterArgs,
+    },
+    /// Epochs with one column per metric, by model then epoch number.
+    #[command(
+        after_help = "Example:\n  mlmeta list epochs --model cnn-small-mnist-1 --from 10 --to 20 --format csv"
+    )]
+    Epochs(EpochArgs),
+}
+
+/// Filters of `list epochs`.
+#[derive(Debug, Args)]
+pub struct EpochArgs {
+    /// Only epochs of this model (repeatable); all models when absent.
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// Only epochs numbered N or more.
+    #[arg(long, value_name = "N")]
+    pub from: Option<i64>,
+    /// Only epochs numbered N or less.
+    #[arg(long, value_name = "N")]
+    pub to: Option<i64>,
+}
+
+impl EpochArgs {
+    /// The filter to send.
+    pub fn to_filter(&self) -> EpochFilter {
+        EpochFilter {
+            model_names: self.models.clone(),
+            min_epoch_num: self.from,
+            max_epoch_num: self.to,
+        }
+    }
+}
+
+/// Arguments of `current-epoch`.
+#[derive(Debug, Args)]
+pub struct CurrentEpochArgs {
+    /// The model.
+    #[arg(value_name = "MODEL")]
+    pub model: String,
+}
+
+/// `add` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AddCommand {
+    /// Store a datablob (a dataset).
+    #[command(
+        after_help = "Example:\n  mlmeta add datablob mnist-v1 --group mnist --hyperparams '{\"batch_size\": 128, \"augment\": {\"flip\": true}}'"
+    )]
+    Datablob(AddGroupedArgs),
+    /// Store a model template (an architecture).
+    #[command(
+        after_help = "Example:\n  mlmeta add template cnn-small --group cnn --hyperparams '{\"layers\": 4}'"
+    )]
+    Template(AddGroupedArgs),
+    /// Store a model: one template trained on one datablob (both must exist).
+    #[command(
+        after_help = "Example:\n  mlmeta add model cnn-small-mnist-1 --class KerasModel --datablob mnist-v1 --template cnn-small\n\nExits with status 2 when the datablob or the template does not exist."
+    )]
+    Model(AddModelArgs),
+    /// Import epochs of a model from a CSV or JSON Lines file.
+    #[command(after_help = ADD_EPOCHS_HELP)]
+    Epochs(AddEpochsArgs),
+}
+
+/// Arguments of `add datablob` and `add template`.
+#[derive(Debug, Args)]
+pub struct AddGroupedArgs {
+    /// Unique name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Group name.
+    #[arg(long, value_name = "G")]
+    pub group: String,
+    /// Hyperparameters, a JSON object.
+    #[arg(long, value_name = "JSON", default_value = "{}", value_parser = json_object)]
+    pub hyperparams: Value,
+    /// Succeed when a different record already has the name, leaving it as
+    /// it is (otherwise that is an error).
+    #[arg(long)]
+    pub ignore_existing: bool,
+}
+
+/// Arguments of `add model`.
+#[derive(Debug, Args)]
+pub struct AddModelArgs {
+    /// Unique name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Class of the model (free text).
+    #[arg(long, value_name = "C")]
+    pub class: String,
+    /// Name of the datablob it is trained on.
+    #[arg(long, value_name = "D")]
+    pub datablob: String,
+    /// Name of its model template.
+    #[arg(long, value_name = "T")]
+    pub template: String,
+    /// Succeed when a different model already has the name, leaving it as
+    /// it is (otherwise that is an error).
+    #[arg(long)]
+    pub ignore_existing: bool,
+}
+
+/// Arguments of `add epochs`.
+#[derive(Debug, Args)]
+pub struct AddEpochsArgs {
+    /// The model the epochs belong to (it must exist).
+    #[arg(value_name = "MODEL")]
+    pub model: String,
+    /// CSV or JSON Lines file; `-` reads standard input.
+    #[arg(long, value_name = "PATH")]
+    pub file: PathBuf,
+}
+
+/// Parses `--hyperparams`: a JSON object.
+fn json_object(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err("expected a JSON object, like '{\"lr\": 0.01}'".to_owned()),
+        Err(error) => Err(format!("not valid JSON: {error}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn hyperparams_must_be_an_object() {
+        assert!(json_object(r#"{"a": {"b": 1}}"#).is_ok());
+        assert!(json_object("[1]").unwrap_err().contains("object"));
+        assert!(json_object("{").unwrap_err().contains("JSON"));
+    }
+
+    #[test]
+    fn exactly_one_direction() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        assert!(parse(&["mlmeta", "best", "--metric", "x"]).is_err());
+        assert!(parse(&["mlmeta", "best", "--metric", "x", "--max", "--min"]).is_err());
+        let cli = parse(&["mlmeta", "best", "--metric", "x", "--min"]).unwrap();
+        match cli.command {
+            Command::Best(best) => assert_eq!(best.rank.direction.direction(), Direction::Min),
+            other => panic!("{other:?}"),
+        }
+    }
+}

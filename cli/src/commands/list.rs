@@ -1,0 +1,153 @@
+//! `mlmeta list datablobs|templates|models|epochs`.
+
+use std::collections::BTreeSet;
+
+use mlmeta_client::{Client, DataBlob, Epoch, GroupedFilter, Model, ModelTemplate};
+use serde_json::Value;
+
+use crate::args::ListCommand;
+use crate::error::CliError;
+use crate::output::json::{EpochJson, GroupedJson, ModelJson};
+use crate::output::{Cell, Render, Table, format_time};
+
+/// Fetches the whole listing (every page).
+pub async fn run(client: &Client, command: &ListCommand) -> Result<Box<dyn Render>, CliError> {
+    Ok(match command {
+        ListCommand::Datablobs { names, groups } => {
+            let filter = grouped_filter(names, groups);
+            Box::new(Datablobs(client.list_datablobs(&filter).await?))
+        }
+        ListCommand::Templates { names, groups } => {
+            let filter = grouped_filter(names, groups);
+            Box::new(Templates(client.list_model_templates(&filter).await?))
+        }
+        ListCommand::Models { names, filter } => {
+            let filter = filter.to_filter().names(names.iter().cloned());
+            Box::new(Models(client.list_models(&filter).await?))
+        }
+        ListCommand::Epochs(args) => Box::new(Epochs(client.list_epochs(&args.to_filter()).await?)),
+    })
+}
+
+/// The filter of `list datablobs|templates`.
+fn grouped_filter(names: &[String], groups: &[String]) -> GroupedFilter {
+    GroupedFilter::default()
+        .names(names.iter().cloned())
+        .group_names(groups.iter().cloned())
+}
+
+const GROUPED_COLUMNS: [&str; 5] = ["name", "group", "hyperparams", "created_at", "last_modified_at"];
+
+fn grouped_row(json: &GroupedJson<'_>) -> Vec<Cell> {
+    vec![
+        Cell::from(json.name),
+        Cell::from(json.group_name),
+        // Compact JSON: one cell, one line.
+        Cell::Text(json.hyperparams.to_string()),
+        Cell::Text(json.created_at.clone()),
+        Cell::Text(json.last_modified_at.clone()),
+    ]
+}
+
+struct Datablobs(Vec<DataBlob>);
+
+impl Render for Datablobs {
+    fn table(&self) -> Table {
+        let mut table = Table::new(GROUPED_COLUMNS);
+        table.rows = self.0.iter().map(|b| grouped_row(&b.into())).collect();
+        table
+    }
+
+    fn json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(self.0.iter().map(GroupedJson::from).collect::<Vec<_>>())
+    }
+}
+
+struct Templates(Vec<ModelTemplate>);
+
+impl Render for Templates {
+    fn table(&self) -> Table {
+        let mut table = Table::new(GROUPED_COLUMNS);
+        table.rows = self.0.iter().map(|t| grouped_row(&t.into())).collect();
+        table
+    }
+
+    fn json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(self.0.iter().map(GroupedJson::from).collect::<Vec<_>>())
+    }
+}
+
+struct Models(Vec<Model>);
+
+impl Render for Models {
+    fn table(&self) -> Table {
+        let mut table = Table::new([
+            "name",
+            "class",
+            "datablob",
+            "template",
+            "created_at",
+            "last_modified_at",
+        ]);
+        table.rows = self
+            .0
+            .iter()
+            .map(|m| {
+                vec![
+                    Cell::from(m.name.as_str()),
+                    Cell::from(m.model_class_name.as_str()),
+                    Cell::from(m.datablob_name.as_str()),
+                    Cell::from(m.model_template_name.as_str()),
+                    Cell::Text(format_time(m.created_at)),
+                    Cell::Text(format_time(m.last_modified_at)),
+                ]
+            })
+            .collect();
+        table
+    }
+
+    fn json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(self.0.iter().map(ModelJson::from).collect::<Vec<_>>())
+    }
+}
+
+struct Epochs(Vec<Epoch>);
+
+impl Render for Epochs {
+    /// `model, epoch`, one column per metric any listed epoch has (sorted),
+    /// then the step counts when any epoch has them.
+    fn table(&self) -> Table {
+        let metrics: BTreeSet<&String> = self.0.iter().flat_map(|e| e.metrics.keys()).collect();
+        let steps = self.0.iter().any(|e| e.steps_per_epoch.is_some());
+        let validation_steps = self.0.iter().any(|e| e.validation_steps_per_epoch.is_some());
+        let mut table = Table::new(["model", "epoch"]);
+        table.columns.extend(metrics.iter().map(|m| (*m).clone()));
+        if steps {
+            table.columns.push("steps_per_epoch".into());
+        }
+        if validation_steps {
+            table.columns.push("validation_steps_per_epoch".into());
+        }
+        let count = |n: Option<i64>| n.map_or(Cell::Empty, Cell::Int);
+        for epoch in &self.0 {
+            let mut row = vec![Cell::from(epoch.model_name.as_str()), Cell::Int(epoch.epoch_num)];
+            row.extend(
+                metrics
+                    .iter()
+                    .map(|m| epoch.metrics.get(*m).map_or(Cell::Empty, |v| Cell::Float(*v))),
+            );
+            if steps {
+                row.push(count(epoch.steps_per_epoch));
+            }
+            if validation_steps {
+                row.push(count(epoch.validation_steps_per_epoch));
+            }
+            table.rows.push(row);
+        }
+        table
+    }
+
+    fn json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(self.0.iter().map(EpochJson::from).collect::<Vec<_>>())
+    }
+}

@@ -1,0 +1,5 @@
+//! The `mlmeta` binary; everything is in the library.
+
+fn main() -> std::process::ExitCode {
+    mlmeta_cli::main().into()
+}

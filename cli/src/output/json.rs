@@ -1,0 +1,153 @@
+//! The records of the `json` format: their field names are a public
+//! contract, so they are spelled here, apart from the client's types.
+//! Field names follow the gRPC API (`group_name`, `epoch_num`, ...).
+
+use std::collections::BTreeMap;
+
+use mlmeta_client::{DataBlob, Epoch, Metrics, Model, ModelTemplate};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use super::format_time;
+
+/// A metric value: a JSON number when finite, else `"NaN"`, `"inf"` or
+/// `"-inf"` (JSON has no such numbers, and `null` would lose which one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricValue(pub f64);
+
+impl Serialize for MetricValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_finite() {
+            serializer.serialize_f64(self.0)
+        } else {
+            serializer.serialize_str(&super::format_f64(self.0))
+        }
+    }
+}
+
+/// Metrics as a JSON object of [`MetricValue`]s.
+pub fn metrics(metrics: &Metrics) -> BTreeMap<&str, MetricValue> {
+    metrics
+        .iter()
+        .map(|(k, v)| (k.as_str(), MetricValue(*v)))
+        .collect()
+}
+
+/// A datablob or a model template.
+#[derive(Debug, Serialize)]
+pub struct GroupedJson<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its group.
+    pub group_name: &'a str,
+    /// Its hyperparameters, as stored.
+    pub hyperparams: &'a Value,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub last_modified_at: String,
+}
+
+impl<'a> From<&'a DataBlob> for GroupedJson<'a> {
+    fn from(b: &'a DataBlob) -> Self {
+        Self {
+            name: &b.name,
+            group_name: &b.group_name,
+            hyperparams: &b.hyperparams,
+            created_at: format_time(b.created_at),
+            last_modified_at: format_time(b.last_modified_at),
+        }
+    }
+}
+
+impl<'a> From<&'a ModelTemplate> for GroupedJson<'a> {
+    fn from(t: &'a ModelTemplate) -> Self {
+        Self {
+            name: &t.name,
+            group_name: &t.group_name,
+            hyperparams: &t.hyperparams,
+            created_at: format_time(t.created_at),
+            last_modified_at: format_time(t.last_modified_at),
+        }
+    }
+}
+
+/// A model.
+#[derive(Debug, Serialize)]
+pub struct ModelJson<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its class.
+    pub model_class_name: &'a str,
+    /// Its datablob's name.
+    pub datablob_name: &'a str,
+    /// Its template's name.
+    pub model_template_name: &'a str,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub last_modified_at: String,
+}
+
+impl<'a> From<&'a Model> for ModelJson<'a> {
+    fn from(m: &'a Model) -> Self {
+        Self {
+            name: &m.name,
+            model_class_name: &m.model_class_name,
+            datablob_name: &m.datablob_name,
+            model_template_name: &m.model_template_name,
+            created_at: format_time(m.created_at),
+            last_modified_at: format_time(m.last_modified_at),
+        }
+    }
+}
+
+/// An epoch.
+#[derive(Debug, Serialize)]
+pub struct EpochJson<'a> {
+    /// Its model's name.
+    pub model_name: &'a str,
+    /// Its number.
+    pub epoch_num: i64,
+    /// Its metrics.
+    pub metrics: BTreeMap<&'a str, MetricValue>,
+    /// Training steps, or `null`.
+    pub steps_per_epoch: Option<i64>,
+    /// Validation steps, or `null`.
+    pub validation_steps_per_epoch: Option<i64>,
+    /// RFC 3339, UTC.
+    pub recorded_at: String,
+}
+
+impl<'a> From<&'a Epoch> for EpochJson<'a> {
+    fn from(e: &'a Epoch) -> Self {
+        Self {
+            model_name: &e.model_name,
+            epoch_num: e.epoch_num,
+            metrics: metrics(&e.metrics),
+            steps_per_epoch: e.steps_per_epoch,
+            validation_steps_per_epoch: e.validation_steps_per_epoch,
+            recorded_at: format_time(e.recorded_at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_metrics_are_strings() {
+        let values: Metrics = [
+            ("a".to_owned(), 0.1),
+            ("b".to_owned(), f64::NAN),
+            ("c".to_owned(), f64::INFINITY),
+            ("d".to_owned(), f64::NEG_INFINITY),
+            ("e".to_owned(), 1.0),
+        ]
+        .into_iter()
+        .collect();
+        let text = serde_json::to_string(&metrics(&values)).unwrap();
+        assert_eq!(text, r#"{"a":0.1,"b":"NaN","c":"inf","d":"-inf","e":1.0}"#);
+    }
+}

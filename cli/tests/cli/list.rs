@@ -1,0 +1,224 @@
+//! `mlmeta list datablobs|templates|models|epochs` in every format, with
+//! filters.
+
+use mlmeta_tests::{TestServer, backend_tests};
+use serde_json::{Value, json};
+
+use crate::support::{csv_rows, mlmeta, seed};
+
+backend_tests! {
+    list_records_in_every_format,
+    list_epochs_with_one_column_per_metric,
+}
+
+/// The first `n` columns of each CSV row (timestamps come after).
+fn leading(csv: &str, n: usize) -> Vec<Vec<String>> {
+    csv_rows(csv).into_iter().map(|r| r[..n].to_vec()).collect()
+}
+
+async fn list_records_in_every_format(server: TestServer) {
+    seed(&server).await;
+    let list = |what: &str| mlmeta(&server).args(["list", what]);
+
+    let table = list("datablobs").run().await.ok();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(lines[0].starts_with("name     group  hyperparams"), "{table}");
+    assert!(
+        lines[0].ends_with("created_at            last_modified_at"),
+        "{table}"
+    );
+    assert!(lines[1].starts_with("-------  -----  ---"), "{table}");
+    assert!(
+        lines[2].starts_with("cifar    cifar  {\"batch_size\":64}"),
+        "{table}"
+    );
+    assert!(
+        lines[3].starts_with("mnist-a  mnist  {\"aug\":{\"flip\":true},\"batch_size\":128}"),
+        "{table}"
+    );
+
+    let csv = list("datablobs")
+        .args(["--datablob-group", "mnist"])
+        .format("csv")
+        .run()
+        .await
+        .ok();
+    let rows = csv_rows(&csv);
+    assert_eq!(
+        rows[0],
+        ["name", "group", "hyperparams", "created_at", "last_modified_at"]
+    );
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1][..2], ["mnist-a", "mnist"]);
+    // The hyperparameters' JSON has commas: the field is quoted.
+    assert!(
+        csv.contains(r#","{""aug"":{""flip"":true},""batch_size"":128}","#),
+        "{csv}"
+    );
+
+    let doc = list("datablobs")
+        .args(["--datablob", "cifar"])
+        .format("json")
+        .run()
+        .await
+        .json();
+    assert_eq!(doc.as_array().unwrap().len(), 1);
+    assert_eq!(doc[0]["name"], "cifar");
+    assert_eq!(doc[0]["hyperparams"], json!({"batch_size": 64}));
+
+    let csv = list("templates").format("csv").run().await.ok();
+    assert_eq!(
+        leading(&csv, 2),
+        [["name", "group"], ["cnn", "conv"], ["mlp", "dense"]]
+    );
+    let doc = list("templates")
+        .args(["--template-group", "conv"])
+        .format("json")
+        .run()
+        .await
+        .json();
+    assert_eq!(doc[0]["hyperparams"], json!({"layers": 4, "opt": {"lr": 0.001}}));
+    assert_eq!(doc.as_array().unwrap().len(), 1);
+
+    let table = list("models")
+        .args(["--datablob-group", "mnist"])
+        .run()
+        .await
+        .ok();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(
+        lines[0].starts_with("name         class  datablob  template  created_at"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("m-cnn-mnist  Net    mnist-a   cnn       20"),
+        "{table}"
+    );
+    assert!(
+        lines[3].starts_with("m-mlp-mnist  Net    mnist-a   mlp       20"),
+        "{table}"
+    );
+    let csv = list("models")
+        .args(["--template", "mlp"])
+        .format("csv")
+        .run()
+        .await
+        .ok();
+    assert_eq!(
+        leading(&csv, 4),
+        [
+            ["name", "class", "datablob", "template"],
+            ["m-empty", "Net", "cifar", "mlp"],
+            ["m-mlp-mnist", "Net", "mnist-a", "mlp"],
+        ]
+    );
+    let doc = list("models")
+        .args(["--model", "m-empty", "--model", "m-cnn-cifar"])
+        .format("json")
+        .run()
+        .await
+        .json();
+    let names: Vec<&str> = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["m-cnn-cifar", "m-empty"]);
+    assert_eq!(doc[0]["model_template_name"], "cnn");
+
+    // Nothing matching is an empty listing, not an error.
+    assert_eq!(
+        list("models")
+            .args(["--model", "none"])
+            .format("json")
+            .run()
+            .await
+            .json(),
+        json!([])
+    );
+    assert_eq!(
+        list("models")
+            .args(["--model", "none"])
+            .format("csv")
+            .run()
+            .await
+            .ok(),
+        "name,class,datablob,template,created_at,last_modified_at\n"
+    );
+}
+
+async fn list_epochs_with_one_column_per_metric(server: TestServer) {
+    seed(&server).await;
+    let epochs = || mlmeta(&server).args(["list", "epochs"]);
+    let table = epochs()
+        .args(["--model", "m-cnn-mnist", "--model", "m-mlp-mnist"])
+        .run()
+        .await
+        .ok();
+    assert_eq!(
+        table,
+        "\
+model        epoch  loss  val_accuracy         steps_per_epoch
+-----------  -----  ----  -------------------  ---------------
+m-cnn-mnist      0   1.0                  0.5
+m-cnn-mnist      1   0.3                 0.91              100
+m-cnn-mnist      2  0.25                  NaN
+m-mlp-mnist      0   inf  0.30000000000000004
+m-mlp-mnist      1   0.5   0.9100000000000001
+"
+    );
+
+    let csv = epochs().format("csv").run().await.ok();
+    assert_eq!(
+        csv,
+        "\
+model,epoch,grad,loss,val_accuracy,steps_per_epoch
+m-cnn-cifar,0,,2.0,0.3,
+m-cnn-cifar,1,1e-7,-inf,,
+m-cnn-mnist,0,,1.0,0.5,
+m-cnn-mnist,1,,0.3,0.91,100
+m-cnn-mnist,2,,0.25,NaN,
+m-mlp-mnist,0,,inf,0.30000000000000004,
+m-mlp-mnist,1,,0.5,0.9100000000000001,
+"
+    );
+
+    let doc = epochs()
+        .args(["--model", "m-cnn-mnist", "--from", "1", "--to", "2"])
+        .format("json")
+        .run()
+        .await
+        .json();
+    let rows = doc.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["model_name"], "m-cnn-mnist");
+    assert_eq!(rows[0]["epoch_num"], 1);
+    assert_eq!(rows[0]["steps_per_epoch"], 100);
+    assert_eq!(rows[0]["validation_steps_per_epoch"], Value::Null);
+    assert_eq!(rows[0]["metrics"]["val_accuracy"].as_f64(), Some(0.91));
+    // Non-finite values are strings, so the document stays valid JSON.
+    assert_eq!(rows[1]["metrics"]["val_accuracy"], "NaN");
+    let doc = epochs()
+        .args(["--model", "m-mlp-mnist", "--to", "0"])
+        .format("json")
+        .run()
+        .await
+        .json();
+    assert_eq!(doc[0]["metrics"]["loss"], "inf");
+    assert_eq!(doc[0]["metrics"]["val_accuracy"].as_f64(), Some(0.1 + 0.2));
+    let doc = epochs()
+        .args(["--model", "m-cnn-cifar", "--from", "1"])
+        .format("json")
+        .run()
+        .await
+        .json();
+    assert_eq!(doc[0]["metrics"]["loss"], "-inf");
+
+    assert_eq!(
+        epochs().args(["--model", "m-empty"]).run().await.ok(),
+        "model  epoch\n-----  -----\n"
+    );
+}

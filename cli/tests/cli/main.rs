@@ -1,0 +1,13 @@
+//! Integration tests of the `mlmeta` binary, one test binary: each backend
+//! test runs as `MODULE::sqlite::NAME` and `MODULE::postgres::NAME`, runs
+//! the real `mlmeta` executable against a fresh in-process server (the
+//! `mlmeta-tests` harness) and checks what it prints and how it exits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod add;
+mod import;
+mod list;
+mod offline;
+mod ranking;
+mod support;
