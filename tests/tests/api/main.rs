@@ -17,5 +17,6 @@ mod leaderboard;
 mod list;
 mod pagination;
 mod put;
+mod replicas;
 mod stream;
 mod validation;
