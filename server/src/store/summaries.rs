@@ -125,7 +125,7 @@ fn improving<'a>(conn: &mut DbConnection, mut rows: Vec<SummaryRow<'a>>) -> Resu
             );
         }
     }
-    let stored: HashMap<(i64, String), SummaryRow<'_>> = stored
+    let stored: HashMap<(i64, &str), SummaryRow<'_>> = stored
         .iter()
         .map(
             |(model_id, name, max_value, max_epoch_num, min_value, min_epoch_num)| {
@@ -137,13 +137,13 @@ fn improving<'a>(conn: &mut DbConnection, mut rows: Vec<SummaryRow<'a>>) -> Resu
                     min_value: *min_value,
                     min_epoch_num: *min_epoch_num,
                 };
-                ((*model_id, name.clone()), row)
+                ((*model_id, name.as_str()), row)
             },
         )
         .collect();
     rows.retain(|row| {
         stored
-            .get(&(row.model_id, row.metric_name.to_owned()))
+            .get(&(row.model_id, row.metric_name))
             .is_none_or(|old| row.improves_on(old))
     });
     Ok(rows)
