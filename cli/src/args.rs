@@ -88,6 +88,43 @@ pub struct Cli {
     )]
     pub server: String,
 
+    /// Bearer token for a server started with --auth-tokens (prefer the
+    /// environment variable: command lines are visible to other users).
+    #[arg(
+        long,
+        global = true,
+        env = "MLMETA_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+
+    /// PEM file of the CA to trust for an https:// server (default: the
+    /// system's CAs).
+    #[arg(long, global = true, env = "MLMETA_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// PEM client certificate, for a server that requires one (mutual
+    /// TLS; needs --client-key).
+    #[arg(
+        long,
+        global = true,
+        env = "MLMETA_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+
+    /// PEM private key of --client-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "MLMETA_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
+
     /// Output format: aligned columns, one JSON document (non-finite
     /// numbers as the strings "NaN", "inf", "-inf"), or CSV with a header.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]

@@ -31,6 +31,12 @@ pub enum CliError {
         /// The server's message.
         message: String,
     },
+    /// The server wants a (different) token.
+    #[error("{message} (set --token or MLMETA_TOKEN)")]
+    Unauthenticated {
+        /// The server's message.
+        message: String,
+    },
     /// Any other failure of a call.
     #[error("{0}")]
     Client(#[from] ClientError),
@@ -76,6 +82,7 @@ impl CliError {
                     Self::NotFound(message)
                 }
                 ClientError::AlreadyExists { message } => Self::AlreadyExists { message },
+                ClientError::Unauthenticated { message } => Self::Unauthenticated { message },
                 other => Self::Client(other),
             },
             other => other,

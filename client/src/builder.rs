@@ -1,11 +1,12 @@
 //! [`ClientBuilder`]: the connection settings of a [`Client`].
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use mlmeta_proto::metadata_service_client::MetadataServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -23,9 +24,12 @@ const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// as broken.
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Settings of a [`Client`]: timeouts, retries, paging and a bearer token.
+/// Settings of a [`Client`]: TLS, a bearer token, timeouts, retries and
+/// paging.
 ///
-/// Every connection has `TCP_NODELAY` set and accepts and sends messages up
+/// An `https://` URL connects with TLS, trusting the system's CA
+/// certificates unless [`ca_certificate_file`](Self::ca_certificate_file)
+/// names the CA to trust instead. Every connection has `TCP_NODELAY` set and accepts and sends messages up
 /// to the server's 64 MiB limit.
 ///
 /// ```
@@ -40,6 +44,13 @@ const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 ///     .page_size(5_000)
 ///     .connect_lazy()?; // connects on first use
 /// # let _ = client;
+///
+/// // A server with TLS and tokens:
+/// let secure = Client::builder("https://mlmeta.example.com:50051")
+///     .ca_certificate_file("/etc/mlmeta/ca.pem")
+///     .token("mlm_...")
+///     .connect_lazy()?;
+/// # let _ = secure;
 /// # Ok(())
 /// # }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(example()).unwrap();
@@ -50,8 +61,28 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     timeout: Option<Duration>,
     bearer_token: Option<String>,
+    ca_certificate: Option<PemSource>,
+    identity: Option<(PemSource, PemSource)>,
+    tls_domain: Option<String>,
     retry: RetryPolicy,
     page_size: u32,
+}
+
+/// PEM data given inline or as a file read at connect time.
+#[derive(Clone)]
+enum PemSource {
+    Inline(Vec<u8>),
+    File(PathBuf),
+}
+
+impl PemSource {
+    fn read(&self, what: &str) -> Result<Vec<u8>> {
+        match self {
+            Self::Inline(pem) => Ok(pem.clone()),
+            Self::File(path) => std::fs::read(path)
+                .map_err(|e| Error::Config(format!("cannot read the {what} {}: {e}", path.display()))),
+        }
+    }
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -60,7 +91,10 @@ impl fmt::Debug for ClientBuilder {
             .field("url", &self.url)
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
-            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
+            .field("token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
+            .field("ca_certificate", &self.ca_certificate.is_some())
+            .field("identity", &self.identity.as_ref().map(|_| "<redacted>"))
+            .field("tls_domain", &self.tls_domain)
             .field("retry", &self.retry)
             .field("page_size", &self.page_size)
             .finish()
@@ -68,14 +102,18 @@ impl fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Settings for the server at `url` (`http://HOST:PORT`; a bare
-    /// `HOST:PORT` means `http://HOST:PORT`), all others at their defaults.
+    /// Settings for the server at `url` (`http://HOST:PORT`, or
+    /// `https://HOST:PORT` for TLS; a bare `HOST:PORT` means
+    /// `http://HOST:PORT`), all others at their defaults.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: None,
             bearer_token: None,
+            ca_certificate: None,
+            identity: None,
+            tls_domain: None,
             retry: RetryPolicy::none(),
             page_size: DEFAULT_PAGE_SIZE,
         }
@@ -98,10 +136,55 @@ impl ClientBuilder {
         self
     }
 
-    /// Sends `authorization: Bearer <token>` with every call.
+    /// Sends `authorization: Bearer <token>` with every call, for a
+    /// server started with `--auth-tokens`. The token is marked sensitive
+    /// and never shown by `Debug`.
     #[must_use]
-    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+    pub fn token(mut self, token: impl Into<String>) -> Self {
         self.bearer_token = Some(token.into());
+        self
+    }
+
+    /// Trusts only the CA certificate(s) in this PEM data for an
+    /// `https://` server, instead of the system's CAs.
+    #[must_use]
+    pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificate = Some(PemSource::Inline(pem.into()));
+        self
+    }
+
+    /// Like [`ca_certificate`](Self::ca_certificate), from a PEM file read
+    /// when connecting.
+    #[must_use]
+    pub fn ca_certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_certificate = Some(PemSource::File(path.into()));
+        self
+    }
+
+    /// Presents this client certificate and key (PEM) to a server that
+    /// requires client certificates (mutual TLS).
+    #[must_use]
+    pub fn identity(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        self.identity = Some((
+            PemSource::Inline(cert_pem.into()),
+            PemSource::Inline(key_pem.into()),
+        ));
+        self
+    }
+
+    /// Like [`identity`](Self::identity), from PEM files read when
+    /// connecting.
+    #[must_use]
+    pub fn identity_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.identity = Some((PemSource::File(cert.into()), PemSource::File(key.into())));
+        self
+    }
+
+    /// The name the server's certificate must carry, when it differs from
+    /// the URL's host (say, connecting by IP address).
+    #[must_use]
+    pub fn tls_domain(mut self, name: impl Into<String>) -> Self {
+        self.tls_domain = Some(name.into());
         self
     }
 
@@ -151,21 +234,51 @@ impl ClientBuilder {
         } else {
             format!("http://{}", self.url)
         };
-        if !url.starts_with("http://") {
+        let https = url.starts_with("https://");
+        if !https && !url.starts_with("http://") {
             return Err(Error::Config(format!(
-                "server URL {:?}: only http://HOST:PORT is supported (TLS is not implemented yet)",
+                "server URL {:?}: use http://HOST:PORT or https://HOST:PORT",
                 self.url
             )));
         }
-        let endpoint = Endpoint::from_shared(url)
+        let tls_settings =
+            self.ca_certificate.is_some() || self.identity.is_some() || self.tls_domain.is_some();
+        if !https && tls_settings {
+            return Err(Error::Config(format!(
+                "server URL {:?}: a CA certificate, client identity or TLS domain needs an https:// URL",
+                self.url
+            )));
+        }
+        let mut endpoint = Endpoint::from_shared(url)
             .map_err(|e| Error::Config(format!("server URL {:?}: {e}", self.url)))?
             .user_agent(concat!("mlmeta-client/", env!("CARGO_PKG_VERSION")))
             .map_err(|e| Error::Config(format!("user agent: {e}")))?;
+        if https {
+            endpoint = endpoint
+                .tls_config(self.tls_config()?)
+                .map_err(|e| Error::Config(format!("TLS settings: {}", crate::error::chain(&e))))?;
+        }
         Ok(endpoint
             .tcp_nodelay(true)
             .connect_timeout(self.connect_timeout)
             .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
             .keep_alive_timeout(KEEP_ALIVE_TIMEOUT))
+    }
+
+    fn tls_config(&self) -> Result<ClientTlsConfig> {
+        let mut config = ClientTlsConfig::new();
+        config = match &self.ca_certificate {
+            Some(source) => config.ca_certificate(Certificate::from_pem(source.read("CA certificate")?)),
+            None => config.with_native_roots(),
+        };
+        if let Some((cert, key)) = &self.identity {
+            let identity = Identity::from_pem(cert.read("client certificate")?, key.read("client key")?);
+            config = config.identity(identity);
+        }
+        if let Some(domain) = &self.tls_domain {
+            config = config.domain_name(domain.clone());
+        }
+        Ok(config)
     }
 
     fn finish(self, channel: Channel) -> Result<Client> {
@@ -204,8 +317,16 @@ mod tests {
 
     #[tokio::test]
     async fn bad_settings_are_config_errors() {
-        let https = ClientBuilder::new("https://example.invalid:443").connect_lazy();
-        assert!(matches!(https, Err(Error::Config(m)) if m.contains("TLS")));
+        let ftp = ClientBuilder::new("ftp://example.invalid:443").connect_lazy();
+        assert!(matches!(ftp, Err(Error::Config(m)) if m.contains("https://")));
+        let ca_on_http = ClientBuilder::new("http://127.0.0.1:1")
+            .ca_certificate_file("ca.pem")
+            .connect_lazy();
+        assert!(matches!(ca_on_http, Err(Error::Config(m)) if m.contains("needs an https:// URL")));
+        let missing_ca = ClientBuilder::new("https://127.0.0.1:1")
+            .ca_certificate_file("/nonexistent/ca.pem")
+            .connect_lazy();
+        assert!(matches!(missing_ca, Err(Error::Config(m)) if m.contains("/nonexistent/ca.pem")));
         let garbage = ClientBuilder::new("http://exa mple").connect_lazy();
         assert!(matches!(garbage, Err(Error::Config(_))));
         let page = ClientBuilder::new("http://127.0.0.1:1")
@@ -213,7 +334,7 @@ mod tests {
             .connect_lazy();
         assert!(matches!(page, Err(Error::Config(m)) if m.contains("page_size")));
         let token = ClientBuilder::new("http://127.0.0.1:1")
-            .bearer_token("a\nb")
+            .token("a\nb")
             .connect_lazy();
         assert!(matches!(token, Err(Error::Config(m)) if m.contains("token")));
     }
@@ -231,7 +352,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_token() {
-        let text = format!("{:?}", ClientBuilder::new("x").bearer_token("secret"));
+        let text = format!("{:?}", ClientBuilder::new("x").token("secret"));
         assert!(!text.contains("secret") && text.contains("redacted"));
     }
 

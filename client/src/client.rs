@@ -70,16 +70,14 @@ impl fmt::Debug for Client {
             .field("timeout", &self.inner.timeout)
             .field("retry", &self.inner.retry)
             .field("page_size", &self.inner.page_size)
-            .field(
-                "bearer_token",
-                &self.inner.authorization.as_ref().map(|_| "<redacted>"),
-            )
+            .field("token", &self.inner.authorization.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
-    /// Connects to the server at `url` (`http://HOST:PORT`) with the
+    /// Connects to the server at `url` (`http://HOST:PORT` or
+    /// `https://HOST:PORT`, the latter trusting the system's CAs) with the
     /// default settings (see [`ClientBuilder`]).
     pub async fn connect(url: impl Into<String>) -> Result<Self> {
         ClientBuilder::new(url).connect().await

@@ -87,7 +87,31 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
-    /// Any other gRPC status (INTERNAL, UNAUTHENTICATED, ...).
+    /// UNAUTHENTICATED: the server wants a token
+    /// ([`ClientBuilder::token`](crate::ClientBuilder::token)) and got
+    /// none, or one it does not know.
+    #[error("unauthenticated: {message}")]
+    Unauthenticated {
+        /// The server's message.
+        message: String,
+    },
+    /// PERMISSION_DENIED: the token is valid but its scope does not allow
+    /// the call (a `read` token on a write).
+    #[error("permission denied: {message}")]
+    PermissionDenied {
+        /// The server's message.
+        message: String,
+    },
+    /// RESOURCE_EXHAUSTED: a server limit was reached (too many calls in
+    /// progress, or a request over the server's size limit). Transient:
+    /// the call limit clears, and the client keeps its own requests well
+    /// under the default size limit.
+    #[error("resource exhausted: {message}")]
+    ResourceExhausted {
+        /// The server's message.
+        message: String,
+    },
+    /// Any other gRPC status (INTERNAL, UNIMPLEMENTED, ...).
     #[error("{code:?}: {message}")]
     Other {
         /// The status code.
@@ -127,7 +151,10 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable { .. } | Self::DeadlineExceeded { .. } | Self::Aborted { .. }
+            Self::Unavailable { .. }
+                | Self::DeadlineExceeded { .. }
+                | Self::Aborted { .. }
+                | Self::ResourceExhausted { .. }
         )
     }
 
@@ -143,6 +170,9 @@ impl Error {
             Self::Unavailable { .. } => Code::Unavailable,
             Self::DeadlineExceeded { .. } => Code::DeadlineExceeded,
             Self::Aborted { .. } => Code::Aborted,
+            Self::Unauthenticated { .. } => Code::Unauthenticated,
+            Self::PermissionDenied { .. } => Code::PermissionDenied,
+            Self::ResourceExhausted { .. } => Code::ResourceExhausted,
             Self::Other { code, .. } => *code,
             Self::Config(_) | Self::InvalidResponse(_) | Self::BufferFull { .. } | Self::WriterStopped => {
                 return None;
@@ -167,6 +197,9 @@ impl From<Status> for Error {
             Code::DeadlineExceeded => Self::DeadlineExceeded { message },
             Code::Cancelled if timed_out(&status) => Self::DeadlineExceeded { message },
             Code::Aborted => Self::Aborted { message },
+            Code::Unauthenticated => Self::Unauthenticated { message },
+            Code::PermissionDenied => Self::PermissionDenied { message },
+            Code::ResourceExhausted => Self::ResourceExhausted { message },
             // A connection that broke mid-call surfaces as UNKNOWN,
             // INTERNAL or CANCELLED with a transport error as its cause.
             Code::Unknown | Code::Internal | Code::Cancelled if transport_failure => {
@@ -202,7 +235,7 @@ fn describe(status: &Status) -> String {
 }
 
 /// `error` and its sources, joined by ": ", without repeats.
-fn chain(error: &(dyn StdError + 'static)) -> String {
+pub(crate) fn chain(error: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(error);
     while let Some(error) = next {
@@ -244,6 +277,9 @@ mod tests {
             (Status::unavailable("db down"), "server unavailable: db down"),
             (Status::deadline_exceeded("slow"), "deadline exceeded: slow"),
             (Status::aborted("conflict"), "aborted: conflict"),
+            (Status::unauthenticated("no token"), "unauthenticated: no token"),
+            (Status::permission_denied("read"), "permission denied: read"),
+            (Status::resource_exhausted("busy"), "resource exhausted: busy"),
         ];
         for (status, text) in cases {
             let code = status.code();
@@ -267,7 +303,10 @@ mod tests {
         assert!(Error::from(Status::unavailable("x")).is_transient());
         assert!(Error::from(Status::deadline_exceeded("x")).is_transient());
         assert!(Error::from(Status::aborted("x")).is_transient());
+        assert!(Error::from(Status::resource_exhausted("x")).is_transient());
         for status in [
+            Status::unauthenticated("x"),
+            Status::permission_denied("x"),
             Status::invalid_argument("x"),
             Status::not_found("x"),
             Status::already_exists("x"),

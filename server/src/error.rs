@@ -30,6 +30,28 @@ pub enum StartupError {
     /// A start-up task panicked or was cancelled.
     #[error("start-up task failed: {0}")]
     Task(String),
+    /// A TLS file named in the configuration cannot be read.
+    #[error("cannot read {flag} {path}: {source}")]
+    TlsFile {
+        /// The flag that names the file.
+        flag: &'static str,
+        /// The file.
+        path: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The TLS certificate, key or client CA is not usable.
+    #[error("invalid TLS configuration (--tls-cert, --tls-key, --tls-client-ca): {0}")]
+    Tls(String),
+    /// The tokens file is not usable.
+    #[error(transparent)]
+    Tokens(#[from] crate::security::tokens::TokensFileError),
+    /// Listening beyond loopback without tokens was not explicitly allowed.
+    #[error(
+        "refusing to serve {0} without authentication: pass --auth-tokens FILE, \
+         or --allow-unauthenticated to let anyone who can reach this address read and write"
+    )]
+    Unauthenticated(String),
 }
 
 impl From<DieselError> for StartupError {
@@ -69,6 +91,18 @@ pub enum Error {
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// The call carries no valid token.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The call's token lacks the scope the call needs.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A server limit (message size, concurrent calls) was reached.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// The call ran past the server's deadline.
+    #[error("{0}")]
+    DeadlineExceeded(String),
 }
 
 /// Result of a request-serving operation.
@@ -132,6 +166,10 @@ impl From<Error> for Status {
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Unavailable(_) => Code::Unavailable,
             Error::Conflict(_) => Code::Aborted,
+            Error::Unauthenticated(_) => Code::Unauthenticated,
+            Error::PermissionDenied(_) => Code::PermissionDenied,
+            Error::ResourceExhausted(_) => Code::ResourceExhausted,
+            Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Error::Corrupt(_) | Error::Database(_) | Error::Task(_) => Code::Internal,
         };
         if code == Code::Internal {

@@ -8,11 +8,13 @@
 pub mod config;
 mod db;
 mod error;
+pub mod security;
 mod service;
 mod store;
 mod validate;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use mlmeta_proto::metadata_service_server::MetadataServiceServer;
 use tokio::net::TcpListener;
@@ -20,15 +22,17 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
-pub use config::Config;
+pub use config::{Command, Config};
 pub use error::StartupError;
 
+use crate::security::{CallGuard, Tokens};
 use crate::service::MetadataApi;
 use crate::store::Store;
 
-/// Largest encoded request or response message the server accepts or sends.
-/// Fits a full bulk request of 100,000 epochs with a dozen metrics each.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest encoded response message the server sends, and the default
+/// largest request ([`Config::max_request_bytes`]). Fits a full bulk
+/// request of 100,000 epochs with a dozen metrics each.
+pub const MAX_MESSAGE_BYTES: usize = config::DEFAULT_MAX_REQUEST_BYTES;
 
 /// Opens the database (applying pending migrations), then serves gRPC on
 /// `listener` until `shutdown` resolves. After that, in-flight calls get
@@ -38,6 +42,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| StartupError::Task(e.to_string()))?;
+    let tokens = config.auth_tokens.as_deref().map(Tokens::load).transpose()?;
+    check_exposure(&config, local_addr, tokens.as_ref())?;
+    let tls = config.tls_files().map(|files| files.load()).transpose()?;
+    let guard = CallGuard::new(tokens, config.call_limits());
+    let max_request_bytes = config.max_request_bytes;
     let grace = config.shutdown_grace();
     let store = tokio::task::spawn_blocking(move || Store::open(&config))
         .await
@@ -52,10 +64,9 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let metadata = MetadataServiceServer::new(MetadataApi::new(store))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(max_request_bytes)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
 
-    let local_addr = listener.local_addr().ok();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
@@ -63,7 +74,14 @@ pub async fn serve(
         info!("shutdown requested: finishing in-flight calls");
         let _ = stopping_tx.send(());
     };
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|error| StartupError::Tls(error_chain(&error)))?;
+    }
+    let server = builder
+        .layer(guard)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(metadata)
@@ -75,15 +93,48 @@ pub async fn serve(
         }
     };
 
-    if let Some(addr) = local_addr {
-        info!(%addr, "serving mlmeta.v1.MetadataService");
-    }
+    info!(addr = %local_addr, "serving mlmeta.v1.MetadataService");
     tokio::select! {
         result = server => result?,
         () = grace_expired => warn!(?grace, "in-flight calls still running after the grace period; stopping anyway"),
     }
     info!("server stopped");
     Ok(())
+}
+
+/// Refuses to serve a non-loopback address to anyone at all unless that was
+/// asked for explicitly; warns where tokens would cross the network in clear.
+fn check_exposure(config: &Config, addr: SocketAddr, tokens: Option<&Tokens>) -> Result<(), StartupError> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    match tokens {
+        None if !config.allow_unauthenticated => Err(StartupError::Unauthenticated(addr.to_string())),
+        None => {
+            warn!(%addr, "serving a non-loopback address WITHOUT authentication (--allow-unauthenticated): anyone who can reach it may read and write");
+            Ok(())
+        }
+        Some(_) if config.tls_cert.is_none() => {
+            warn!(%addr, "tokens are required but TLS is off: tokens and data cross the network in clear (set --tls-cert and --tls-key)");
+            Ok(())
+        }
+        Some(tokens) => {
+            info!(%addr, tokens = tokens.len(), "serving with TLS and bearer tokens");
+            Ok(())
+        }
+    }
+}
+
+/// An error and its sources on one line (rustls' reasons sit in sources).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -1,7 +1,9 @@
+use std::io::Read as _;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mlmeta_server::{Config, serve, shutdown_signal};
+use mlmeta_server::security::tokens::{generate_token, tokens_file_line};
+use mlmeta_server::{Command, Config, serve, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -10,6 +12,9 @@ async fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let config = Config::parse();
+    if let Some(Command::HashToken { name, scope, stdin }) = &config.command {
+        return hash_token(name, (*scope).into(), *stdin);
+    }
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -21,6 +26,34 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `mlmeta-server hash-token`: the line for the tokens file on stdout (so
+/// `>> tokens.txt` appends it), a generated token on stderr.
+fn hash_token(name: &str, scope: mlmeta_server::security::Scope, from_stdin: bool) -> ExitCode {
+    let token = if from_stdin {
+        let mut text = String::new();
+        if let Err(error) = std::io::stdin().read_to_string(&mut text) {
+            eprintln!("error: cannot read the token from stdin: {error}");
+            return ExitCode::FAILURE;
+        }
+        text.trim().to_owned()
+    } else {
+        generate_token()
+    };
+    match tokens_file_line(name, scope, &token) {
+        Ok(line) => {
+            if !from_stdin {
+                eprintln!("token (give it to the client; it is not stored anywhere): {token}");
+            }
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(rule) => {
+            eprintln!("error: {rule}");
             ExitCode::FAILURE
         }
     }

@@ -10,6 +10,7 @@
 //! - [`records`]: builders of API records; [`calls`]: calls that follow
 //!   pages, status assertions and store snapshots.
 //! - [`process`]: the real `mlmeta-server` binary as a child process.
+//! - [`tls`]: a throwaway CA with server and client certificates.
 //! - [`wire`]: raw protobuf bytes over gRPC, for values prost cannot
 //!   encode (`-0.0`).
 //!
@@ -30,9 +31,10 @@ pub mod postgres;
 pub mod process;
 pub mod records;
 mod server;
+pub mod tls;
 pub mod wire;
 
 pub use calls::Client;
 pub use macros::{DEFAULT_TEST_TIMEOUT, run_bounded};
 pub use postgres::TestDatabase;
-pub use server::{TestServer, wait_healthy};
+pub use server::{Backend, TestServer, wait_healthy};

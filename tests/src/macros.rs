@@ -68,6 +68,44 @@ macro_rules! backend_tests {
     };
 }
 
+/// Like [`backend_tests!`](crate::backend_tests), for bodies that start
+/// their own servers: each name must be an `async fn NAME(backend:
+/// Backend)`, called once with [`Backend::Sqlite`](crate::Backend) and once
+/// with `Backend::Postgres`, within [`DEFAULT_TEST_TIMEOUT`] or the seconds
+/// after `=>`. The body skips PostgreSQL itself when
+/// [`TestServer::with`](crate::TestServer::with) returns `None`.
+#[macro_export]
+macro_rules! backend_tests_with_setup {
+    ($($name:ident $(=> $secs:expr)?),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::run_bounded(
+                        concat!("sqlite::", stringify!($name)),
+                        $crate::__test_limit!($($secs)?),
+                        super::$name($crate::Backend::Sqlite),
+                    )
+                    .await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::run_bounded(
+                        concat!("postgres::", stringify!($name)),
+                        $crate::__test_limit!($($secs)?),
+                        super::$name($crate::Backend::Postgres),
+                    )
+                    .await;
+                }
+            )*
+        }
+    };
+}
+
 /// The time limit of one [`backend_tests!`](crate::backend_tests) entry.
 #[doc(hidden)]
 #[macro_export]

@@ -8,7 +8,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -30,6 +30,15 @@ pub const SERVICE_NAME: &str = "mlmeta.v1.MetadataService";
 enum Backing {
     Sqlite(TempDir),
     Postgres(TestDatabase),
+}
+
+/// Which database a [`TestServer`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
 }
 
 /// A running in-process mlmeta server on its own fresh database.
@@ -70,7 +79,40 @@ impl TestServer {
         Self::start(database_url, Backing::Postgres(database)).await
     }
 
+    /// A server on a fresh database of `backend`, its [`Config`] changed
+    /// by `configure` first. With `tls` (the server must then be configured
+    /// for TLS), the harness's own channel connects over
+    /// `https://127.0.0.1:PORT` with it. `None` when PostgreSQL is
+    /// unreachable and not required.
+    pub async fn with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+        tls: Option<ClientTlsConfig>,
+    ) -> Option<Self> {
+        let (database_url, backing) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("create a temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("mlmeta.db").display());
+                (url, Backing::Sqlite(dir))
+            }
+            Backend::Postgres => {
+                let database = TestDatabase::create().await?;
+                (database.url().to_owned(), Backing::Postgres(database))
+            }
+        };
+        Some(Self::start_configured(database_url, backing, configure, tls).await)
+    }
+
     async fn start(database_url: String, backing: Backing) -> Self {
+        Self::start_configured(database_url, backing, |_| {}, None).await
+    }
+
+    async fn start_configured(
+        database_url: String,
+        backing: Backing,
+        configure: impl FnOnce(&mut Config),
+        tls: Option<ClientTlsConfig>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind an ephemeral loopback port");
@@ -78,6 +120,7 @@ impl TestServer {
         let mut config = Config::for_database(database_url.clone());
         config.listen = addr;
         config.shutdown_grace_secs = 1;
+        configure(&mut config);
         let (shutdown, stop) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let stopped = async move {
@@ -87,11 +130,17 @@ impl TestServer {
                 panic!("the server on {addr} failed: {error}");
             }
         });
-        let url = format!("http://{addr}");
-        let channel = Endpoint::from_shared(url.clone())
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{addr}");
+        let mut endpoint = Endpoint::from_shared(url.clone())
             .expect("a valid endpoint URL")
-            .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(tls) = tls {
+            endpoint = endpoint
+                .tls_config(tls)
+                .expect("a usable client TLS configuration");
+        }
+        let channel = endpoint.connect_lazy();
         let mut server = Self {
             url,
             database_url,
@@ -138,7 +187,8 @@ impl TestServer {
         self.channel.clone()
     }
 
-    /// The server's address as an `http://127.0.0.1:PORT` URL.
+    /// The server's address as an `http://127.0.0.1:PORT` URL
+    /// (`https://` when started with TLS).
     pub fn url(&self) -> &str {
         &self.url
     }

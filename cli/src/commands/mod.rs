@@ -22,10 +22,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the command `cli` names against its server.
 pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
-    let client = Client::builder(&cli.server)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .connect()
-        .await?;
+    let mut builder = Client::builder(&cli.server).connect_timeout(CONNECT_TIMEOUT);
+    if let Some(token) = &cli.token {
+        builder = builder.token(token);
+    }
+    if let Some(ca) = &cli.ca_cert {
+        builder = builder.ca_certificate_file(ca);
+    }
+    if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
+        builder = builder.identity_files(cert, key);
+    }
+    let client = builder.connect().await?;
     match &cli.command {
         Command::Best(args) => best::run(&client, args).await,
         Command::Leaderboard(args) => leaderboard::run(&client, args).await,

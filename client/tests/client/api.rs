@@ -224,7 +224,7 @@ async fn metric_values_round_trip_bit_for_bit(server: TestServer) {
 
 async fn one_client_serves_many_tasks_at_once(server: TestServer) {
     let client = Client::builder(server.url())
-        .bearer_token("not-checked-by-the-server")
+        .token("not-checked-by-the-server")
         .timeout(Duration::from_secs(30))
         .connect()
         .await

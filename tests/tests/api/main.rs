@@ -18,5 +18,6 @@ mod list;
 mod pagination;
 mod put;
 mod replicas;
+mod security;
 mod stream;
 mod validation;

@@ -1,0 +1,10 @@
+//! Who may call the server and how much: TLS, bearer tokens with scopes,
+//! and limits on calls.
+
+mod guard;
+mod tls;
+pub mod tokens;
+
+pub use guard::{CallGuard, CallLimits};
+pub use tls::TlsFiles;
+pub use tokens::{Scope, Tokens};

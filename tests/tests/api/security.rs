@@ -1,0 +1,478 @@
+//! Who may call and how much: bearer tokens and their scopes, the open
+//! health check, reflection, the request size limit, the concurrency cap,
+//! the per-call deadline, and the refusal to serve a non-loopback address
+//! to everyone by accident.
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::{Connection as _, PgConnection, RunQueryDsl as _, SqliteConnection};
+use futures::StreamExt as _;
+use mlmeta_proto::{GetBestModelRequest, InsertEpochsRequest, ListModelsRequest, MetricDirection};
+use mlmeta_server::Config;
+use mlmeta_server::security::Scope;
+use mlmeta_server::security::tokens::tokens_file_line;
+use mlmeta_tests::calls::{self, expect_status};
+use mlmeta_tests::records::{datablob, epoch, insert, put_datablob};
+use mlmeta_tests::{Backend, TestServer, backend_tests_with_setup, wait_healthy};
+use tempfile::TempDir;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Request};
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+backend_tests_with_setup! {
+    tokens_decide_who_may_read_and_write,
+    health_answers_without_a_token_and_reflection_needs_one,
+    oversized_requests_are_resource_exhausted,
+    calls_over_the_concurrency_cap_are_refused,
+    slow_calls_hit_the_deadline_and_their_writes_still_land => 60,
+}
+
+const WRITE_TOKEN: &str = "write-token-Zm9vYmFyYmF6cXV4";
+const READ_TOKEN: &str = "read-token-cXV4YmF6YmFyZm9v";
+
+/// A tokens file with a `write` token named `trainer` and a `read` token
+/// named `dashboard`.
+fn tokens_file() -> (TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.txt");
+    let text = format!(
+        "# test tokens\n{}\n{}\n",
+        tokens_file_line("trainer", Scope::Write, WRITE_TOKEN).unwrap(),
+        tokens_file_line("dashboard", Scope::Read, READ_TOKEN).unwrap(),
+    );
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// `message` with `authorization: Bearer <token>`.
+fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+async fn server_with_tokens(backend: Backend, tokens: &Path) -> Option<TestServer> {
+    let tokens = tokens.to_path_buf();
+    TestServer::with(backend, |config| config.auth_tokens = Some(tokens), None).await
+}
+
+fn list_models() -> ListModelsRequest {
+    ListModelsRequest::default()
+}
+
+async fn tokens_decide_who_may_read_and_write(backend: Backend) {
+    let (_dir, tokens) = tokens_file();
+    let Some(server) = server_with_tokens(backend, &tokens).await else {
+        return;
+    };
+    let mut client = server.client();
+
+    // No token, a malformed header, an unknown token: UNAUTHENTICATED,
+    // for reads and writes alike, and nothing is written.
+    expect_status(
+        client.list_models(list_models()).await,
+        Code::Unauthenticated,
+        &["token"],
+    );
+    let blob = || put_datablob(datablob("d", "g", "{}"), false);
+    expect_status(
+        client.put_data_blob(blob()).await,
+        Code::Unauthenticated,
+        &["token"],
+    );
+    let mut basic = Request::new(list_models());
+    basic
+        .metadata_mut()
+        .insert("authorization", "Basic dXNlcjpwYXNz".parse().unwrap());
+    expect_status(
+        client.list_models(basic).await,
+        Code::Unauthenticated,
+        &["Bearer"],
+    );
+    let unknown = with_token(blob(), "write-token-Zm9vYmFyYmF6cXV5");
+    expect_status(
+        client.put_data_blob(unknown).await,
+        Code::Unauthenticated,
+        &["not valid"],
+    );
+    let prefix = with_token(blob(), &WRITE_TOKEN[..WRITE_TOKEN.len() - 1]);
+    expect_status(
+        client.put_data_blob(prefix).await,
+        Code::Unauthenticated,
+        &["not valid"],
+    );
+
+    // A read token reads, and every write is PERMISSION_DENIED naming the
+    // token, its scope and the method.
+    client
+        .list_models(with_token(list_models(), READ_TOKEN))
+        .await
+        .unwrap();
+    let best = GetBestModelRequest {
+        metric_name: "loss".into(),
+        direction: MetricDirection::Min as i32,
+        ..Default::default()
+    };
+    expect_status(
+        client.get_best_model(with_token(best, READ_TOKEN)).await,
+        Code::NotFound,
+        &["loss"],
+    );
+    expect_status(
+        client.put_data_blob(with_token(blob(), READ_TOKEN)).await,
+        Code::PermissionDenied,
+        &["dashboard", "scope read", "PutDataBlob", "needs scope write"],
+    );
+    let epochs = || insert(vec![epoch("m", 0, &[("loss", 1.0)])]);
+    expect_status(
+        client.insert_epochs(with_token(epochs(), READ_TOKEN)).await,
+        Code::PermissionDenied,
+        &["InsertEpochs"],
+    );
+    let stream = futures::stream::iter(vec![epochs()]);
+    expect_status(
+        client.stream_epochs(with_token(stream, READ_TOKEN)).await,
+        Code::PermissionDenied,
+        &["StreamEpochs"],
+    );
+
+    // A write token writes and reads.
+    client
+        .put_data_blob(with_token(blob(), WRITE_TOKEN))
+        .await
+        .unwrap();
+    let listed = client
+        .list_data_blobs(with_token(Default::default(), WRITE_TOKEN))
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = listed.datablobs.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["d"], "only the write token's put was stored");
+    let unknown_model = client.insert_epochs(with_token(epochs(), WRITE_TOKEN)).await;
+    expect_status(unknown_model, Code::NotFound, &["m"]);
+}
+
+async fn health_answers_without_a_token_and_reflection_needs_one(backend: Backend) {
+    let (_dir, tokens) = tokens_file();
+    let Some(server) = server_with_tokens(backend, &tokens).await else {
+        return;
+    };
+    wait_healthy(server.channel(), Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    let list_services = || ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut reflection = ServerReflectionClient::new(server.channel());
+    let refused = reflection
+        .server_reflection_info(futures::stream::iter(vec![list_services()]))
+        .await;
+    expect_status(refused, Code::Unauthenticated, &["token"]);
+
+    let request = with_token(futures::stream::iter(vec![list_services()]), READ_TOKEN);
+    let mut answers = reflection
+        .server_reflection_info(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("expected a list of services, got {answer:?}");
+    };
+    let services: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for expected in ["mlmeta.v1.MetadataService", "grpc.health.v1.Health"] {
+        assert!(services.contains(&expected), "{services:?}");
+    }
+}
+
+async fn oversized_requests_are_resource_exhausted(backend: Backend) {
+    const LIMIT: usize = 64 * 1024;
+    let Some(server) = TestServer::with(backend, |config| config.max_request_bytes = LIMIT, None).await
+    else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    let epochs = |from: i64, count: i64| {
+        insert(
+            (from..from + count)
+                .map(|n| epoch("m", n, &[("a_rather_long_metric_name", 0.5)]))
+                .collect(),
+        )
+    };
+
+    let fits = calls::insert_epochs(&mut client, epochs(0, 10).epochs).await;
+    assert_eq!(fits, (10, 0));
+    let too_big = epochs(10, 3_000);
+    assert!(prost::Message::encoded_len(&too_big) > LIMIT);
+    expect_status(
+        client.insert_epochs(too_big).await,
+        Code::ResourceExhausted,
+        &["too large", "65536"],
+    );
+
+    // Mid-stream: the first message is stored, the oversized one refused.
+    let stream = futures::stream::iter(vec![epochs(20, 5), epochs(30, 3_000)]);
+    expect_status(
+        client.stream_epochs(stream).await,
+        Code::ResourceExhausted,
+        &["too large"],
+    );
+
+    let stored = calls::epochs_of(&mut client, &["m"]).await;
+    let nums: Vec<i64> = stored.iter().map(|e| e.epoch_num).collect();
+    assert_eq!(
+        nums,
+        (0..10).chain(20..25).collect::<Vec<_>>(),
+        "nothing of a refused message is stored"
+    );
+}
+
+async fn calls_over_the_concurrency_cap_are_refused(backend: Backend) {
+    let Some(server) = TestServer::with(backend, |config| config.max_concurrent_calls = 2, None).await else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+
+    // Two trainers hold a StreamEpochs call open each.
+    let mut senders = Vec::new();
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let (sender, receiver) = mpsc::channel::<InsertEpochsRequest>(4);
+        let mut client = server.client();
+        streams.push(tokio::spawn(async move {
+            client.stream_epochs(ReceiverStream::new(receiver)).await
+        }));
+        senders.push(sender);
+    }
+    for (index, sender) in senders.iter().enumerate() {
+        sender
+            .send(insert(vec![epoch("m", index as i64, &[("loss", 1.0)])]))
+            .await
+            .unwrap();
+    }
+    // Both calls are being handled (and hold their permits) once their
+    // first epochs are stored. Watching the database directly keeps this
+    // wait from taking permits itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while stored_epoch_rows(server.database_url()) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the streams' first messages were never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = client.list_models(list_models()).await;
+    expect_status(
+        refused,
+        Code::ResourceExhausted,
+        &["limit of 2 concurrent calls", "--max-concurrent-calls"],
+    );
+    // Health checks are exempt: orchestrators must see a busy server as up.
+    wait_healthy(server.channel(), Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    drop(senders);
+    for stream in streams {
+        let counts = stream.await.unwrap().unwrap().into_inner();
+        assert_eq!((counts.inserted, counts.skipped), (1, 0));
+    }
+    client.list_models(list_models()).await.unwrap();
+}
+
+/// Rows in the epochs table, counted with a connection of our own.
+fn stored_epoch_rows(database_url: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rows: i64,
+    }
+    let query = diesel::sql_query("SELECT COUNT(*) AS rows FROM epochs");
+    let counted: Vec<Count> = match database_url.strip_prefix("sqlite://") {
+        Some(path) => query
+            .load(&mut SqliteConnection::establish(path).unwrap())
+            .unwrap(),
+        None => query
+            .load(&mut PgConnection::establish(database_url).unwrap())
+            .unwrap(),
+    };
+    counted[0].rows
+}
+
+/// Holds the database's write lock from outside the server, so that writes
+/// wait for it.
+enum WriteLock {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl WriteLock {
+    fn take(server: &TestServer) -> Self {
+        let url = server.database_url();
+        match url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut conn = SqliteConnection::establish(path).unwrap();
+                diesel::sql_query("BEGIN IMMEDIATE").execute(&mut conn).unwrap();
+                Self::Sqlite(conn)
+            }
+            None => {
+                let mut conn = PgConnection::establish(url).unwrap();
+                diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
+                diesel::sql_query("LOCK TABLE epochs IN EXCLUSIVE MODE")
+                    .execute(&mut conn)
+                    .unwrap();
+                Self::Postgres(conn)
+            }
+        }
+    }
+
+    fn release(self) {
+        let rollback = diesel::sql_query("ROLLBACK");
+        match self {
+            Self::Sqlite(mut conn) => rollback.execute(&mut conn).unwrap(),
+            Self::Postgres(mut conn) => rollback.execute(&mut conn).unwrap(),
+        };
+    }
+}
+
+async fn slow_calls_hit_the_deadline_and_their_writes_still_land(backend: Backend) {
+    let Some(server) = TestServer::with(backend, |config| config.call_timeout_secs = 1, None).await else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    let epochs = || insert((0..5).map(|n| epoch("m", n, &[("loss", 1.0)])).collect());
+
+    let lock = WriteLock::take(&server);
+    let started = std::time::Instant::now();
+    let late = client.insert_epochs(epochs()).await;
+    expect_status(
+        late,
+        Code::DeadlineExceeded,
+        &["deadline of 1s", "--call-timeout-secs"],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused after {:?}",
+        started.elapsed()
+    );
+    // Reads do not wait for the write lock.
+    client.list_models(list_models()).await.unwrap();
+    lock.release();
+
+    // The write was already queued: it lands, and retrying it (the right
+    // reaction to DEADLINE_EXCEEDED) stores nothing twice.
+    let mut stored = Vec::new();
+    for _ in 0..100 {
+        stored = calls::epochs_of(&mut client, &["m"]).await;
+        if stored.len() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored.len(), 5);
+    let retried = client.insert_epochs(epochs()).await.unwrap().into_inner();
+    assert_eq!((retried.inserted, retried.skipped), (0, 5));
+}
+
+/// Serves on `listen` with `configure`, returning the start-up error, or
+/// `None` when the server came up (it is then stopped).
+async fn start_on(listen: &str, configure: impl FnOnce(&mut Config)) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_database(format!("sqlite://{}", dir.path().join("m.db").display()));
+    configure(&mut config);
+    let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(mlmeta_server::serve(config, listener, async move {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect_lazy();
+    let up = wait_healthy(channel, Duration::from_secs(3));
+    tokio::pin!(server);
+    tokio::select! {
+        ended = &mut server => Some(ended.unwrap().unwrap_err().to_string()),
+        ready = up => {
+            ready.unwrap();
+            let _ = stop.send(());
+            server.await.unwrap().unwrap();
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_non_loopback_address_needs_tokens_or_an_explicit_opt_out() {
+    let refused = start_on("0.0.0.0:0", |_| {}).await.expect("refused to start");
+    assert!(
+        refused.contains("without authentication") && refused.contains("--allow-unauthenticated"),
+        "{refused}"
+    );
+    assert_eq!(
+        start_on("0.0.0.0:0", |c| c.allow_unauthenticated = true).await,
+        None
+    );
+    let (_dir, tokens) = tokens_file();
+    assert_eq!(
+        start_on("0.0.0.0:0", |c| c.auth_tokens = Some(tokens)).await,
+        None
+    );
+    assert_eq!(
+        start_on("127.0.0.1:0", |_| {}).await,
+        None,
+        "loopback needs no opt-out"
+    );
+}
+
+#[tokio::test]
+async fn unusable_security_files_stop_the_start_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.txt");
+    let error = start_on("127.0.0.1:0", |c| c.auth_tokens = Some(missing.clone()))
+        .await
+        .unwrap();
+    assert!(
+        error.contains("tokens file") && error.contains("missing.txt"),
+        "{error}"
+    );
+
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "trainer admin sha256:00\n").unwrap();
+    let error = start_on("127.0.0.1:0", |c| c.auth_tokens = Some(bad.clone()))
+        .await
+        .unwrap();
+    assert!(error.contains("line 1") && error.contains("scope"), "{error}");
+
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let error = start_on("127.0.0.1:0", |c| {
+        c.tls_cert = Some(garbage.clone());
+        c.tls_key = Some(garbage.clone());
+    })
+    .await
+    .unwrap();
+    assert!(error.contains("TLS"), "{error}");
+    let error = start_on("127.0.0.1:0", |c| {
+        c.tls_cert = Some(missing.clone());
+        c.tls_key = Some(missing.clone());
+    })
+    .await
+    .unwrap();
+    assert!(
+        error.contains("--tls-cert") && error.contains("missing.txt"),
+        "{error}"
+    );
+}
