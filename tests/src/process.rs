@@ -146,12 +146,17 @@ impl ServerProcess {
     /// `MLMETA_*` variable inherited and `RUST_LOG=info`.
     /// `port` is where it is expected to listen.
     pub fn spawn(args: &[&str], dir: Option<&Path>, port: u16) -> Self {
+        Self::spawn_logging(args, dir, port, "info")
+    }
+
+    /// [`spawn`](Self::spawn) with `RUST_LOG=rust_log`.
+    pub fn spawn_logging(args: &[&str], dir: Option<&Path>, port: u16, rust_log: &str) -> Self {
         let stderr = NamedTempFile::new().expect("temporary file for stderr");
         let stdout = NamedTempFile::new().expect("temporary file for stdout");
         let mut command = Command::new(server_binary());
         command
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::from(
                 File::create(stdout.path()).expect("open stdout file"),

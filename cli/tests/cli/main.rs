@@ -10,4 +10,5 @@ mod import;
 mod list;
 mod offline;
 mod ranking;
+mod security;
 mod support;

@@ -21,7 +21,8 @@ pub struct Cmd {
 }
 
 impl Cmd {
-    /// No arguments yet, and no `MLMETA_SERVER` from the environment.
+    /// No arguments yet, and no `MLMETA_*` connection setting from the
+    /// environment.
     pub fn new() -> Self {
         Self {
             args: Vec::new(),
@@ -64,6 +65,10 @@ impl Cmd {
         command
             .args(&self.args)
             .env_remove("MLMETA_SERVER")
+            .env_remove("MLMETA_TOKEN")
+            .env_remove("MLMETA_CA_CERT")
+            .env_remove("MLMETA_CLIENT_CERT")
+            .env_remove("MLMETA_CLIENT_KEY")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()

@@ -9,6 +9,7 @@ mod api;
 mod errors;
 mod listing;
 mod restart;
+mod security;
 mod support;
 mod writer;
 mod writer_offline;

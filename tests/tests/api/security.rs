@@ -13,6 +13,7 @@ use mlmeta_server::Config;
 use mlmeta_server::security::Scope;
 use mlmeta_server::security::tokens::tokens_file_line;
 use mlmeta_tests::calls::{self, expect_status};
+use mlmeta_tests::process::{ServerProcess, free_port, server_binary};
 use mlmeta_tests::records::{datablob, epoch, insert, put_datablob};
 use mlmeta_tests::{Backend, TestServer, backend_tests_with_setup, wait_healthy};
 use tempfile::TempDir;
@@ -474,5 +475,137 @@ async fn unusable_security_files_stop_the_start_naming_the_file() {
     assert!(
         error.contains("--tls-cert") && error.contains("missing.txt"),
         "{error}"
+    );
+}
+
+/// Runs `mlmeta-server hash-token` with `args` (and `stdin`); returns its
+/// stdout and stderr.
+fn hash_token(args: &[&str], stdin: Option<&str>) -> (String, String) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(server_binary())
+        .arg("hash-token")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "hash-token {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// The binary end to end: `hash-token` makes the tokens file, the server
+/// honours it, and no token value reaches the log, even at debug level.
+#[tokio::test]
+async fn binary_tokens_from_hash_token_work_and_never_reach_the_log() {
+    let (line, shown) = hash_token(&["--name", "trainer", "--scope", "write"], None);
+    let write_token = shown.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(write_token.starts_with("mlm_"), "{shown}");
+    assert!(
+        line.starts_with("trainer write sha256:") && !line.contains(&write_token),
+        "{line}"
+    );
+    let read_token = "a-token-chosen-by-the-operator-42";
+    let (read_line, quiet) = hash_token(
+        &["--name", "dashboard", "--scope", "read", "--stdin"],
+        Some(read_token),
+    );
+    assert!(quiet.is_empty(), "a token from stdin is not echoed: {quiet}");
+    assert_eq!(
+        read_line.trim(),
+        tokens_file_line("dashboard", Scope::Read, read_token).unwrap()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.txt");
+    std::fs::write(&tokens, format!("{line}{read_line}")).unwrap();
+    let database = format!("sqlite://{}", dir.path().join("m.db").display());
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "--database-url",
+        &database,
+        "--listen",
+        &listen,
+        "--auth-tokens",
+        tokens.to_str().unwrap(),
+    ];
+    let mut server = ServerProcess::spawn_logging(&args, None, port, "debug");
+    server.wait_healthy(Duration::from_secs(60)).await.unwrap();
+    let mut client = server.client();
+
+    let blob = || put_datablob(datablob("d", "g", "{}"), false);
+    client
+        .put_data_blob(with_token(blob(), &write_token))
+        .await
+        .unwrap();
+    let denied = client.put_data_blob(with_token(blob(), read_token)).await;
+    expect_status(denied, Code::PermissionDenied, &["dashboard"]);
+    let bad_token = "mlm_guessed-token-that-must-not-be-logged";
+    expect_status(
+        client.list_models(with_token(list_models(), bad_token)).await,
+        Code::Unauthenticated,
+        &[],
+    );
+
+    let log = server.stderr();
+    assert!(
+        log.contains("dashboard"),
+        "the debug log names refused tokens by name:\n{log}"
+    );
+    for secret in [write_token.as_str(), read_token, bad_token] {
+        assert!(!log.contains(secret), "token {secret} appears in the log:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn binary_refuses_a_non_loopback_address_without_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("m.db").display());
+    let port = free_port();
+    let listen = format!("0.0.0.0:{port}");
+    let mut server = ServerProcess::spawn(&["--database-url", &database, "--listen", &listen], None, port);
+    let status = server
+        .wait_exit(Duration::from_secs(30))
+        .await
+        .expect("the server exits");
+    assert!(!status.success());
+    let log = server.stderr();
+    assert!(
+        log.contains("--allow-unauthenticated") && log.contains("--auth-tokens"),
+        "{log}"
+    );
+    assert!(
+        !dir.path().join("m.db").exists(),
+        "refused before touching the database"
+    );
+
+    let args = [
+        "--database-url",
+        &database,
+        "--listen",
+        &listen,
+        "--allow-unauthenticated",
+    ];
+    let mut open = ServerProcess::spawn(&args, None, port);
+    open.wait_healthy(Duration::from_secs(60)).await.unwrap();
+    assert!(
+        open.stderr().contains("WITHOUT authentication"),
+        "{}",
+        open.stderr()
     );
 }
