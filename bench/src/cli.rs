@@ -11,8 +11,8 @@ use crate::BenchResult;
 #[command(
     name = "mlmeta-bench",
     version,
-    about = "Benchmarks an mlmeta server: bulk ingest, best-model queries, streaming trainers, concurrent writers, listings.",
-    after_help = "Examples:\n  mlmeta-bench --spawn sqlite\n  mlmeta-bench --spawn postgres --workload bulk --json\n  mlmeta-bench --server http://127.0.0.1:50051 --workload best --scale large"
+    about = "Benchmarks an mlmeta server: bulk ingest (against the raw database floor), best-model queries, streaming trainers, concurrent writers, listings.",
+    after_help = "Examples:\n  mlmeta-bench --spawn sqlite\n  mlmeta-bench --spawn postgres --workload raw,bulk --json\n  mlmeta-bench --spawn sqlite --workload concurrent --writers 64 --processes 4\n  mlmeta-bench --server http://127.0.0.1:50051 --workload best --scale large"
 )]
 pub struct Args {
     /// Benchmark an already running server at this URL (e.g.
@@ -30,21 +30,25 @@ pub struct Args {
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
 
-    /// Which workload to run; `all` runs bulk, best, stream, concurrent and
-    /// list in this order.
-    #[arg(long, value_enum, default_value_t = Workload::All)]
-    pub workload: Workload,
+    /// Workloads to run, comma-separated; they always run in the order
+    /// raw, bulk, best, stream, concurrent, list. `all` is every one
+    /// (`raw` only when the harness spawns the server: it needs to know
+    /// the backend).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    pub workload: Vec<Workload>,
 
-    /// Models of the `bulk` workload (and models per datablob group in
-    /// `list`).
+    /// Models of the `raw` and `bulk` workloads (and models per datablob
+    /// group in `list`).
     #[arg(long, default_value_t = 100)]
     pub models: usize,
 
-    /// Epochs per model in `bulk` (and of the listed model in `list`).
+    /// Epochs per model in `raw` and `bulk` (and of the listed model in
+    /// `list`).
     #[arg(long, default_value_t = 1_000)]
     pub epochs: usize,
 
-    /// Epochs per InsertEpochs request in `bulk` (at most 100,000).
+    /// Epochs per InsertEpochs request in `bulk`, and per transaction in
+    /// `raw` (at most 100,000).
     #[arg(long, default_value_t = 1_000)]
     pub batch: usize,
 
@@ -64,6 +68,13 @@ pub struct Args {
     #[arg(long, default_value_t = 300)]
     pub writer_epochs: usize,
 
+    /// OS processes the writers of `concurrent` run in: 1 runs them as
+    /// tasks of this process; more re-runs this binary that many times,
+    /// each child with an equal share of the writers (never more processes
+    /// than writers).
+    #[arg(long, default_value_t = 1)]
+    pub processes: usize,
+
     /// Timed calls per query kind in `best` and `list`.
     #[arg(long, default_value_t = 200)]
     pub calls: usize,
@@ -75,6 +86,11 @@ pub struct Args {
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    /// Internal: run as a writer process of `--processes`: read the job
+    /// (JSON) on stdin, print results (JSON) on stdout.
+    #[arg(long, hide = true)]
+    pub writer_process: bool,
 }
 
 /// A database backend the harness can spawn the server on.
@@ -86,11 +102,24 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// Name as printed in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
 /// Which workload(s) to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum Workload {
     /// Every workload, in the order below.
     All,
+    /// The floor: the bulk rows written straight into a fresh database
+    /// with diesel, in this process, no gRPC.
+    Raw,
     /// Batched InsertEpochs, 2 requests in flight and sequential.
     Bulk,
     /// GetBestModel latency (on the bulk data).
@@ -104,24 +133,11 @@ pub enum Workload {
 }
 
 impl Workload {
-    /// The workloads this choice runs, in order.
-    pub fn expand(self) -> Vec<Workload> {
-        match self {
-            Workload::All => vec![
-                Workload::Bulk,
-                Workload::Best,
-                Workload::Stream,
-                Workload::Concurrent,
-                Workload::List,
-            ],
-            one => vec![one],
-        }
-    }
-
     /// Name as printed in the report.
     pub fn name(self) -> &'static str {
         match self {
             Workload::All => "all",
+            Workload::Raw => "raw",
             Workload::Bulk => "bulk",
             Workload::Best => "best",
             Workload::Stream => "stream",
@@ -153,6 +169,31 @@ impl Args {
         }
     }
 
+    /// The workloads to run, in their fixed order (so `raw` runs before
+    /// `bulk`, which reports its ratio to it), each once.
+    pub fn workloads(&self) -> Vec<Workload> {
+        let all = self.workload.contains(&Workload::All);
+        let mut chosen: Vec<Workload> = if all {
+            let mut every = vec![
+                Workload::Bulk,
+                Workload::Best,
+                Workload::Stream,
+                Workload::Concurrent,
+                Workload::List,
+            ];
+            if self.spawn_backend().is_some() {
+                every.push(Workload::Raw);
+            }
+            every.extend(self.workload.iter().filter(|w| **w != Workload::All));
+            every
+        } else {
+            self.workload.clone()
+        };
+        chosen.sort_unstable();
+        chosen.dedup();
+        chosen
+    }
+
     /// Rejects sizes the workloads cannot run with.
     pub fn check(&self) -> BenchResult<()> {
         let positive = [
@@ -174,6 +215,43 @@ impl Args {
         if self.writers.is_empty() || self.writers.contains(&0) {
             return Err("--writers must list counts of at least 1".into());
         }
+        if self.processes == 0 {
+            return Err("--processes must be at least 1".into());
+        }
+        if self.workload.contains(&Workload::Raw) && self.spawn_backend().is_none() {
+            return Err(
+                "the raw workload needs the backend: use --spawn sqlite|postgres, not --server".into(),
+            );
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("mlmeta-bench").chain(flags.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn workloads_run_in_fixed_order_once() {
+        assert_eq!(
+            parse(&["--workload", "bulk,raw,bulk"]).workloads(),
+            [Workload::Raw, Workload::Bulk]
+        );
+        let all = parse(&[]).workloads();
+        assert_eq!(all.first(), Some(&Workload::Raw));
+        assert_eq!(all.len(), 6);
+        let external = parse(&["--server", "http://127.0.0.1:1"]);
+        assert!(!external.workloads().contains(&Workload::Raw));
+        assert!(external.check().is_ok());
+        assert!(
+            parse(&["--server", "http://127.0.0.1:1", "--workload", "raw"])
+                .check()
+                .is_err()
+        );
+        assert!(parse(&["--processes", "0"]).check().is_err());
     }
 }

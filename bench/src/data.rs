@@ -55,6 +55,18 @@ pub struct ModelSet {
 }
 
 impl ModelSet {
+    /// The set [`setup_models`] stores for these arguments, without storing
+    /// anything: same names, groups and key (so the same metric values).
+    pub fn planned(tag: &str, prefix: &str, n_models: usize, n_groups: usize) -> Self {
+        Self {
+            key: fnv1a(prefix.as_bytes()),
+            names: (0..n_models).map(|i| format!("{tag}-{prefix}-m{i:05}")).collect(),
+            groups: (0..n_groups.max(1))
+                .map(|g| format!("{tag}-{prefix}-group-{g}"))
+                .collect(),
+        }
+    }
+
     /// Number of models.
     pub fn len(&self) -> usize {
         self.names.len()
@@ -70,15 +82,13 @@ pub async fn setup_models(
     n_models: usize,
     n_groups: usize,
 ) -> BenchResult<ModelSet> {
-    let n_groups = n_groups.max(1);
-    let groups: Vec<String> = (0..n_groups)
-        .map(|g| format!("{tag}-{prefix}-group-{g}"))
-        .collect();
+    let set = ModelSet::planned(tag, prefix, n_models, n_groups);
+    let n_groups = set.groups.len();
     let blobs: Vec<String> = (0..n_groups)
         .map(|g| format!("{tag}-{prefix}-data-{g}"))
         .collect();
     let templates: Vec<String> = (0..2).map(|t| format!("{tag}-{prefix}-tmpl-{t}")).collect();
-    for (g, (blob, group)) in blobs.iter().zip(&groups).enumerate() {
+    for (g, (blob, group)) in blobs.iter().zip(&set.groups).enumerate() {
         let datablob = DataBlob {
             name: blob.clone(),
             group_name: group.clone(),
@@ -113,8 +123,7 @@ pub async fn setup_models(
             .await
             .map_err(|s| format!("PutModelTemplate {name}: {s}"))?;
     }
-    let names: Vec<String> = (0..n_models).map(|i| format!("{tag}-{prefix}-m{i:05}")).collect();
-    stream::iter(names.iter().enumerate())
+    stream::iter(set.names.iter().enumerate())
         .map(|(i, name)| {
             let mut client = client.clone();
             let model = Model {
@@ -138,11 +147,7 @@ pub async fn setup_models(
         .buffer_unordered(SETUP_IN_FLIGHT)
         .try_collect::<()>()
         .await?;
-    Ok(ModelSet {
-        key: fnv1a(prefix.as_bytes()),
-        names,
-        groups,
-    })
+    Ok(set)
 }
 
 /// Seeded generator of plausible training curves: every model has a
@@ -157,6 +162,11 @@ impl MetricGen {
     /// model's index and the epoch number.
     pub fn new(seed: u64) -> Self {
         Self { seed }
+    }
+
+    /// The seed it was made with.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// Epoch `num` of model `index` of `set`, out of `total` epochs.

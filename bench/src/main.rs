@@ -1,8 +1,10 @@
 //! `mlmeta-bench`: the benchmark harness of mlmeta.
 //!
 //! It drives a real `mlmeta-server` over loopback gRPC with five workloads
-//! (`bulk`, `best`, `stream`, `concurrent`, `list`) and prints one table (or,
-//! with `--json`, one JSON document) of figures.
+//! (`bulk`, `best`, `stream`, `concurrent`, `list`), measures the floor
+//! `raw` (the bulk rows written straight into a fresh database with
+//! diesel, no gRPC) and prints one table (or, with `--json`, one JSON
+//! document) of figures.
 //!
 //! Run it in release, against a server it spawns itself on a fresh database:
 //!
@@ -11,12 +13,17 @@
 //! target/release/mlmeta-bench --spawn sqlite
 //! target/release/mlmeta-bench --spawn postgres        # uses MLMETA_BENCH_POSTGRES_URL
 //! target/release/mlmeta-bench --server http://127.0.0.1:50051 --workload best --json
+//! target/release/mlmeta-bench --spawn sqlite --workload raw,bulk
+//! target/release/mlmeta-bench --workload concurrent --writers 64 --processes 4
 //! ```
 //!
 //! `--spawn` runs the `mlmeta-server` binary found next to this one (or
 //! `--server-bin`), on a temporary SQLite file or on a new PostgreSQL
 //! database `mlmeta_bench_<pid>` that is dropped at the end, and reports the
-//! server's peak RSS after each workload. `--help` lists every knob.
+//! server's peak RSS after each workload. `raw` opens its own fresh
+//! database of the same backend (`mlmeta_raw_<pid>` on PostgreSQL).
+//! `--processes N` runs the concurrent writers in N child processes of this
+//! binary (the hidden `--writer-process` mode). `--help` lists every knob.
 
 mod cli;
 mod client;
@@ -39,6 +46,9 @@ pub type BenchResult<T> = Result<T, BenchError>;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = cli::Args::parse();
+    if args.writer_process {
+        return workloads::writers::child_main().await;
+    }
     let json = args.json;
     match workloads::run(args).await {
         Ok(report) => {

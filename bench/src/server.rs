@@ -82,20 +82,8 @@ impl Target {
             .into());
         }
         let dir = tempfile::Builder::new().prefix("mlmeta-bench-").tempdir()?;
-        let (database_url, postgres, backend_name) = match backend {
-            Backend::Sqlite => {
-                let path = dir.path().join("bench.db");
-                (format!("sqlite://{}", path.display()), None, "sqlite")
-            }
-            Backend::Postgres => {
-                let admin_url =
-                    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-                let db =
-                    PostgresDatabase::create(&admin_url, &format!("mlmeta_bench_{}", std::process::id()))?;
-                let url = with_database(&admin_url, &db.name)?;
-                (url, Some(db), "postgres")
-            }
-        };
+        let (database_url, postgres) = fresh_database(backend, dir.path(), "bench")?;
+        let backend_name = backend.name();
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = dir.path().join("server.log");
         let log_file = File::create(&log)?;
@@ -217,10 +205,33 @@ impl Drop for Spawned {
     }
 }
 
+/// A new, empty database of `backend` for one run: the SQLite file
+/// `<dir>/<name>.db` (removed with `dir`), or the PostgreSQL database
+/// `mlmeta_<name>_<pid>`, dropped with the returned guard. Returns its URL.
+pub fn fresh_database(
+    backend: Backend,
+    dir: &Path,
+    name: &str,
+) -> BenchResult<(String, Option<PostgresDatabase>)> {
+    match backend {
+        Backend::Sqlite => {
+            let path = dir.join(format!("{name}.db"));
+            Ok((format!("sqlite://{}", path.display()), None))
+        }
+        Backend::Postgres => {
+            let admin_url =
+                std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+            let db = PostgresDatabase::create(&admin_url, &format!("mlmeta_{name}_{}", std::process::id()))?;
+            let url = with_database(&admin_url, &db.name)?;
+            Ok((url, Some(db)))
+        }
+    }
+}
+
 /// A database created with `psql` for one run, dropped (with FORCE) when
 /// this is dropped.
 #[derive(Debug)]
-struct PostgresDatabase {
+pub struct PostgresDatabase {
     admin_url: String,
     name: String,
 }

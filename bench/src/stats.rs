@@ -26,6 +26,21 @@ impl Latencies {
         self.samples.extend(other.samples);
     }
 
+    /// Every sample in nanoseconds, in the order added.
+    pub fn to_nanos(&self) -> Vec<u64> {
+        self.samples
+            .iter()
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            .collect()
+    }
+
+    /// A set of samples given in nanoseconds.
+    pub fn from_nanos(nanos: &[u64]) -> Self {
+        Self {
+            samples: nanos.iter().map(|&n| Duration::from_nanos(n)).collect(),
+        }
+    }
+
     /// The `p`-th percentile (0 < p <= 100, nearest rank); zero when empty.
     pub fn percentile(&mut self, p: f64) -> Duration {
         if self.samples.is_empty() {

@@ -1,7 +1,10 @@
-//! Smoke test: the harness runs every workload at a tiny scale against a
-//! server it spawns on SQLite, exits 0 and prints every figure, in the
-//! table and in JSON. It needs `mlmeta-server` in the same target profile
-//! directory and builds it there first when it is missing.
+//! Smoke test: the harness runs every workload (the `raw` floor included)
+//! at a tiny scale against a server it spawns on SQLite, exits 0 and prints
+//! every figure, in the table and in JSON; the concurrent writers also run
+//! in 2 child processes, and `raw`, `bulk` and those writers on PostgreSQL
+//! (skipped when it is unreachable, unless `MLMETA_REQUIRE_POSTGRES=1`).
+//! It needs `mlmeta-server` in the same target profile directory and builds
+//! it there first when it is missing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,8 +17,6 @@ static SERVER_BUILD: Mutex<()> = Mutex::new(());
 
 /// Flags of a run that takes a few seconds in a debug build.
 const TINY: &[&str] = &[
-    "--spawn",
-    "sqlite",
     "--models",
     "2",
     "--epochs",
@@ -77,8 +78,14 @@ fn ensure_server_binary() {
 
 fn run_bench(extra: &[&str]) -> Output {
     ensure_server_binary();
+    let spawn: &[&str] = if extra.contains(&"--spawn") {
+        &[]
+    } else {
+        &["--spawn", "sqlite"]
+    };
     let output = Command::new(bench_binary())
         .args(TINY)
+        .args(spawn)
         .args(extra)
         .output()
         .expect("bench runs");
@@ -99,6 +106,8 @@ fn every_workload_prints_its_figures() {
     assert!(stdout.starts_with("mlmeta-bench: cores="), "{stdout}");
     for needle in [
         "backend=sqlite",
+        "2 in flight: ratio to raw floor",
+        "sequential: ratio to raw floor",
         "2 in flight: metric values/s",
         "sequential: epochs/s",
         "val_accuracy MAX top 10: p99",
@@ -113,6 +122,23 @@ fn every_workload_prints_its_figures() {
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }
+    assert_ne!(cell(&stdout, "raw", "metric values/s"), "0");
+    assert_eq!(cell(&stdout, "raw", "epochs stored (checked)"), "40");
+}
+
+/// The value printed in the table row of `workload` and `figure`.
+fn cell(table: &str, workload: &str, figure: &str) -> String {
+    table
+        .lines()
+        .map(|line| {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .find(|cells| cells.len() == 5 && cells[0] == workload && cells[2] == figure)
+        .unwrap_or_else(|| panic!("no row {workload} / {figure} in:\n{table}"))[3]
+        .to_owned()
 }
 
 #[test]
@@ -128,4 +154,82 @@ fn json_output_is_one_document() {
             .all(|r| r["workload"] == "list" && r["value"].is_number())
     );
     assert_eq!(doc["problems"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn writers_run_in_child_processes() {
+    let output = run_bench(&["--workload", "concurrent", "--writers", "1,3", "--processes", "2"]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "processes=2",
+        "W=1: epochs/s",
+        "W=3 in 2 processes: epochs/s",
+        "W=3 in 2 processes: call p99",
+        "problems: none",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+    assert_eq!(cell(&stdout, "concurrent", "W=3 in 2 processes: errors"), "0");
+    assert_eq!(
+        cell(
+            &stdout,
+            "concurrent",
+            "W=3 in 2 processes: epochs stored (checked)"
+        ),
+        "60"
+    );
+}
+
+/// Whether `psql` reaches the PostgreSQL server the bench would use; when
+/// it does not, the test is skipped with a notice, or fails when
+/// `MLMETA_REQUIRE_POSTGRES=1`.
+fn postgres_reachable() -> bool {
+    let url = std::env::var("MLMETA_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let reachable = Command::new("psql")
+        .args(["-X", "-q", "-d", &url, "-c", "SELECT 1"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !reachable {
+        assert_ne!(
+            std::env::var("MLMETA_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "PostgreSQL at {url} is unreachable and MLMETA_REQUIRE_POSTGRES=1"
+        );
+        eprintln!("SKIPPED: PostgreSQL at {url} is unreachable (set MLMETA_BENCH_POSTGRES_URL)");
+    }
+    reachable
+}
+
+#[test]
+fn raw_bulk_and_writer_processes_on_postgres() {
+    if !postgres_reachable() {
+        return;
+    }
+    let output = run_bench(&[
+        "--spawn",
+        "postgres",
+        "--workload",
+        "raw,bulk,concurrent",
+        "--processes",
+        "2",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["summary"]["backend"], "postgres");
+    let value = |figure: &str| {
+        doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["figure"] == figure)
+            .unwrap_or_else(|| panic!("no {figure:?} in {doc}"))["value"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(value("metric values/s") > 0.0);
+    assert_eq!(value("epochs stored (checked)"), 40.0);
+    assert!(value("2 in flight: ratio to raw floor") > 0.0);
+    assert_eq!(value("W=2 in 2 processes: epochs stored (checked)"), 40.0);
+    assert_eq!(doc["problems"].as_array().map(Vec::len), Some(0), "{doc}");
 }

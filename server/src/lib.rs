@@ -7,6 +7,7 @@
 
 pub mod config;
 mod db;
+pub mod embedded;
 mod error;
 pub mod security;
 mod service;

@@ -1,7 +1,8 @@
 //! `bulk`: `--models` x `--epochs` epochs with InsertEpochs in batches of
 //! `--batch`, first strictly sequential, then with 2 requests in flight
 //! (what a client library does), each on its own models; then checks that
-//! every epoch is stored.
+//! every epoch is stored. When `raw` ran, each metric values/s figure is
+//! followed by its ratio to the raw floor (1 would mean no overhead).
 
 use crate::BenchResult;
 use crate::data::{METRICS_PER_EPOCH, count_stored, send_batches, setup_models};
@@ -27,6 +28,14 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
             rate(outcome.epochs * METRICS_PER_EPOCH, outcome.elapsed),
             "values/s",
         );
+        if let Some(floor) = ctx.raw_values_per_s.filter(|v| *v > 0.0) {
+            report.add(
+                "bulk",
+                format!("{label}: ratio to raw floor"),
+                rate(outcome.epochs * METRICS_PER_EPOCH, outcome.elapsed) / floor,
+                "x raw",
+            );
+        }
         report.add(
             "bulk",
             format!("{label}: epochs/s"),

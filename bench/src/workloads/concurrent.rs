@@ -1,57 +1,43 @@
 //! `concurrent`: for each W of `--writers`, W trainers at once, each on its
 //! own connection and model, `--writer-epochs` epochs with one call per
-//! epoch; then checks that exactly the acknowledged epochs are stored.
+//! epoch, as tasks of this process or spread over `--processes` child
+//! processes; then checks that exactly the acknowledged epochs are stored.
 
 use std::sync::Arc;
-use std::time::Instant;
-
-use mlmeta_proto::InsertEpochsRequest;
-use tokio::task::JoinSet;
 
 use crate::BenchResult;
-use crate::client::{Client, connect};
-use crate::data::{MetricGen, ModelSet, setup_models, stored_epochs};
+use crate::data::{setup_models, stored_epochs};
 use crate::report::Report;
-use crate::stats::{Latencies, micros, rate};
+use crate::stats::{micros, rate};
 use crate::workloads::Ctx;
+use crate::workloads::writers::{self, WriterOutcome};
 
 /// Datablob groups of the writers' models.
 const GROUPS: usize = 4;
-
-/// What one writer did.
-#[derive(Debug, Default)]
-struct WriterOutcome {
-    /// Epoch numbers whose call succeeded.
-    acked: Vec<i64>,
-    /// Duration of every call, failed ones included.
-    latencies: Latencies,
-    /// Failed calls.
-    errors: u64,
-    /// Message of the first failure.
-    first_error: Option<String>,
-}
 
 /// Measures concurrent one-epoch-per-call writers.
 pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
     let n = ctx.args.writer_epochs;
     for &writers in &ctx.args.writers.clone() {
-        eprintln!("  {writers} writers x {n} epochs, one call per epoch");
+        let processes = ctx.args.processes.min(writers);
+        let label = if processes > 1 {
+            eprintln!("  {writers} writers in {processes} processes x {n} epochs, one call per epoch");
+            format!("W={writers} in {processes} processes")
+        } else {
+            eprintln!("  {writers} writers x {n} epochs, one call per epoch");
+            format!("W={writers}")
+        };
         let prefix = format!("conc{writers}");
         let set = Arc::new(setup_models(&ctx.client, &ctx.tag, &prefix, writers, GROUPS).await?);
-        let mut clients = Vec::with_capacity(writers);
-        for _ in 0..writers {
-            clients.push(connect(&ctx.url).await?);
-        }
-
-        let start = Instant::now();
-        let mut tasks = JoinSet::new();
-        for (index, client) in clients.into_iter().enumerate() {
-            tasks.spawn(write(client, ctx.metrics, Arc::clone(&set), index, n));
-        }
+        let (elapsed, outcomes) = if processes > 1 {
+            writers::in_processes(&ctx.url, ctx.metrics, &set, n, processes).await?
+        } else {
+            let indices: Vec<usize> = (0..writers).collect();
+            writers::in_this_process(&ctx.url, ctx.metrics, Arc::clone(&set), &indices, n).await?
+        };
         let mut total = WriterOutcome::default();
-        let mut acked = Vec::with_capacity(writers);
-        while let Some(joined) = tasks.join_next().await {
-            let (index, outcome) = joined?;
+        let mut acked = Vec::with_capacity(outcomes.len());
+        for (index, outcome) in outcomes {
             total.latencies.extend(outcome.latencies);
             total.errors += outcome.errors;
             if total.first_error.is_none() {
@@ -59,10 +45,8 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
             }
             acked.push((index, outcome.acked));
         }
-        let elapsed = start.elapsed();
 
         let acked_count: u64 = acked.iter().map(|(_, nums)| nums.len() as u64).sum();
-        let label = format!("W={writers}");
         report.add(
             "concurrent",
             format!("{label}: epochs/s"),
@@ -95,6 +79,12 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
                 total.first_error.unwrap_or_default()
             ));
         }
+        if acked.len() != writers {
+            report.problem(format!(
+                "concurrent {label}: {} of {writers} writers reported",
+                acked.len()
+            ));
+        }
 
         let stored = stored_epochs(&ctx.client, &set.names).await?;
         let stored_count: usize = stored.values().map(Vec::len).sum();
@@ -122,34 +112,4 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         }
     }
     Ok(())
-}
-
-/// One writer: `n` epochs of model `index`, one call each, in order.
-async fn write(
-    mut client: Client,
-    metrics: MetricGen,
-    set: Arc<ModelSet>,
-    index: usize,
-    n: usize,
-) -> (usize, WriterOutcome) {
-    let mut outcome = WriterOutcome {
-        latencies: Latencies::with_capacity(n),
-        ..Default::default()
-    };
-    for num in 0..n {
-        let request = InsertEpochsRequest {
-            epochs: vec![metrics.epoch(&set, index, num, n)],
-        };
-        let sent = Instant::now();
-        let result = client.insert_epochs(request).await;
-        outcome.latencies.push(sent.elapsed());
-        match result {
-            Ok(_) => outcome.acked.push(num as i64),
-            Err(status) => {
-                outcome.errors += 1;
-                outcome.first_error.get_or_insert_with(|| status.to_string());
-            }
-        }
-    }
-    (index, outcome)
 }

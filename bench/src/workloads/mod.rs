@@ -5,7 +5,9 @@ mod best;
 mod bulk;
 mod concurrent;
 mod list;
+mod raw;
 mod stream;
+pub mod writers;
 
 use std::future::Future;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -38,6 +40,9 @@ pub struct Ctx {
     /// Model sets whose epochs are stored, with their epochs per model:
     /// what `bulk` (or `best` itself) stored, queried by `best`.
     pub stored: Vec<(ModelSet, usize)>,
+    /// Metric values/s of the `raw` floor, when it ran: `bulk` reports its
+    /// ratio to it.
+    pub raw_values_per_s: Option<f64>,
 }
 
 /// Runs the workloads of `args` and returns the report (problems included;
@@ -74,6 +79,7 @@ pub async fn run(args: Args) -> BenchResult<Report> {
             .collect::<Vec<_>>()
             .join("/"),
     );
+    report.fact("processes", args.processes);
     report.fact("scale", format!("{:?}", args.scale).to_lowercase());
 
     let run_start = Instant::now();
@@ -87,12 +93,14 @@ pub async fn run(args: Args) -> BenchResult<Report> {
         client,
         args,
         stored: Vec::new(),
+        raw_values_per_s: None,
     };
-    for workload in ctx.args.workload.expand() {
+    for workload in ctx.args.workloads() {
         let name = workload.name();
         eprintln!("[{:>6.1}s] {name}", run_start.elapsed().as_secs_f64());
         let rss_reset = target.reset_peak_rss();
         let result = match workload {
+            Workload::Raw => raw::run(&mut ctx, &mut report).await,
             Workload::Bulk => bulk::run(&mut ctx, &mut report).await,
             Workload::Best => best::run(&mut ctx, &mut report).await,
             Workload::Stream => stream::run(&mut ctx, &mut report).await,
@@ -103,7 +111,8 @@ pub async fn run(args: Args) -> BenchResult<Report> {
         if let Err(error) = result {
             report.problem(format!("{name} failed: {error}"));
         }
-        if let Some(kib) = target.peak_rss_kib() {
+        // The server takes no part in `raw`.
+        if let Some(kib) = target.peak_rss_kib().filter(|_| workload != Workload::Raw) {
             let figure = if rss_reset {
                 "server peak RSS (this workload)"
             } else {

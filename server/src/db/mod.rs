@@ -5,6 +5,7 @@ mod migrations;
 mod pool;
 pub mod schema;
 
+pub(crate) use pool::connect_and_migrate;
 pub use pool::{DbConnection, DbPool, open_pool};
 
 /// Which database a URL names.

@@ -75,19 +75,8 @@ pub fn open_pool(config: &Config) -> Result<DbPool, StartupError> {
         url: redact(&config.database_url),
         message,
     };
-    match &url {
-        DatabaseUrl::Sqlite { path } => {
-            let mut conn = SqliteConnection::establish(path).map_err(|e| connect_error(e.to_string()))?;
-            set_sqlite_pragmas(&mut conn).map_err(|e| connect_error(e.to_string()))?;
-            enable_wal(&mut conn).map_err(|e| connect_error(e.to_string()))?;
-            migrations::run_sqlite(&mut conn)?;
-        }
-        DatabaseUrl::Postgres { url } => {
-            // A connection of its own: the migration lock is per session.
-            let mut conn = PgConnection::establish(url).map_err(|e| connect_error(e.to_string()))?;
-            migrations::run_postgres(&mut conn)?;
-        }
-    }
+    // A connection of its own: the PostgreSQL migration lock is per session.
+    drop(connect_and_migrate(&config.database_url)?);
     let pool = Pool::builder()
         .max_size(config.pool_size)
         .min_idle(Some(1))
@@ -100,6 +89,30 @@ pub fn open_pool(config: &Config) -> Result<DbPool, StartupError> {
         .map_err(|e| connect_error(e.to_string()))?;
     info!(url = %redact(&config.database_url), pool_size = config.pool_size, "database ready");
     Ok(pool)
+}
+
+/// Opens one connection to `database_url`, set up as the pool's are (SQLite
+/// pragmas, WAL), and applies pending migrations on it (once, even when
+/// several processes start together).
+pub(crate) fn connect_and_migrate(database_url: &str) -> Result<DbConnection, StartupError> {
+    let connect_error = |message: String| StartupError::Connect {
+        url: redact(database_url),
+        message,
+    };
+    match DatabaseUrl::parse(database_url)? {
+        DatabaseUrl::Sqlite { path } => {
+            let mut conn = SqliteConnection::establish(&path).map_err(|e| connect_error(e.to_string()))?;
+            set_sqlite_pragmas(&mut conn).map_err(|e| connect_error(e.to_string()))?;
+            enable_wal(&mut conn).map_err(|e| connect_error(e.to_string()))?;
+            migrations::run_sqlite(&mut conn)?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+        DatabaseUrl::Postgres { url } => {
+            let mut conn = PgConnection::establish(&url).map_err(|e| connect_error(e.to_string()))?;
+            migrations::run_postgres(&mut conn)?;
+            Ok(DbConnection::Postgres(conn))
+        }
+    }
 }
 
 /// WAL lets readers run beside the writer. The setting persists in the

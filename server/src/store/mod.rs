@@ -9,7 +9,7 @@
 mod components;
 mod epochs;
 mod group_commit;
-mod metrics_codec;
+pub(crate) mod metrics_codec;
 mod models;
 mod page_token;
 mod prepared;
