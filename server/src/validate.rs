@@ -39,9 +39,28 @@ impl<F: FnOnce() -> String> Field for F {
     }
 }
 
+/// Most characters of a client's string that an error message repeats:
+/// the message travels in an HTTP/2 header, and a 100 KB metric name there
+/// made the client see RESOURCE_EXHAUSTED instead of the error.
+pub const MAX_ECHOED_CHARS: usize = 64;
+
+/// Whether `value` is a valid name (see [`name`]).
+pub fn is_name(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_NAME_BYTES && !value.chars().any(char::is_control)
+}
+
+/// `value` quoted for an error message, cut after [`MAX_ECHOED_CHARS`]
+/// characters.
+pub fn echo(value: &str) -> String {
+    match value.char_indices().nth(MAX_ECHOED_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
 /// A name: 1 to 255 bytes, no control characters (which includes NUL).
 pub fn name(field: impl Field, value: &str) -> Result<(), Error> {
-    if !value.is_empty() && value.len() <= MAX_NAME_BYTES && !value.chars().any(char::is_control) {
+    if is_name(value) {
         return Ok(());
     }
     let field = field.path();

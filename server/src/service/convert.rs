@@ -97,7 +97,10 @@ fn new_epoch(i: usize, epoch: pb::Epoch) -> Result<NewEpoch> {
         ));
     }
     for name in epoch.metrics.keys() {
-        validate::name(|| format!("epochs[{i}].metrics[{name:?}] (metric name)"), name)?;
+        validate::name(
+            || format!("epochs[{i}].metrics[{}] (metric name)", validate::echo(name)),
+            name,
+        )?;
     }
     Ok(NewEpoch {
         model_name: epoch.model_name,
@@ -352,5 +355,27 @@ mod tests {
         })
         .unwrap_err();
         assert!(error.to_string().contains("metric name"), "{error}");
+    }
+
+    /// Regression: a 100 KB metric name repeated whole in the message
+    /// overflowed the HTTP/2 header that carries it (RESOURCE_EXHAUSTED).
+    #[test]
+    fn huge_metric_names_are_cut_in_messages() {
+        let mut bad_metric = pb::Epoch {
+            model_name: "m".into(),
+            ..Default::default()
+        };
+        bad_metric.metrics.insert("'".repeat(100_000), 1.0);
+        let error = new_epochs(pb::InsertEpochsRequest {
+            epochs: vec![bad_metric],
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("epochs[0].metrics[\"''''"), "{error}");
+        assert!(
+            error.contains("... (100000 bytes)] (metric name): must be at most 255 bytes"),
+            "{error}"
+        );
+        assert!(error.len() < 300, "{error}");
     }
 }

@@ -13,6 +13,7 @@ mod epochs;
 mod floats;
 mod hostile;
 mod hyperparams;
+mod injection;
 mod leaderboard;
 mod list;
 mod pagination;
