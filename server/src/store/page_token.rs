@@ -147,4 +147,70 @@ mod tests {
         assert_eq!(fingerprint(""), 0xcbf2_9ce4_8422_2325);
         assert_ne!(fingerprint("a"), fingerprint("b"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::validate::strategies::{config, hostile_string};
+
+        /// `decode` of `token` as every key type: never a panic, and any
+        /// error INVALID_ARGUMENT about the token.
+        fn decodes_or_rejects(query: u64, token: &str) -> Result<(), TestCaseError> {
+            for ok in [
+                decode::<String>(query, token).map(|k| k.is_some()),
+                decode::<(String, i64)>(query, token).map(|k| k.is_some()),
+                decode::<(u64, i64, String)>(query, token).map(|k| k.is_some()),
+            ] {
+                if let Err(error) = ok {
+                    prop_assert!(rejected::<()>(Err(error)));
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            #[test]
+            fn arbitrary_strings_are_rejected_not_panics(token in hostile_string()) {
+                decodes_or_rejects(fingerprint("q"), &token)?;
+            }
+
+            #[test]
+            fn arbitrary_bytes_are_rejected_not_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+                decodes_or_rejects(fingerprint("q"), &URL_SAFE_NO_PAD.encode(bytes))?;
+            }
+
+            /// Forged tokens with the right fingerprint: plausible keys
+            /// decode to themselves, all others are INVALID_ARGUMENT.
+            #[test]
+            fn forged_keys_decode_only_when_plausible(
+                name in hostile_string(),
+                epoch_num in any::<i64>(),
+                bits in prop_oneof![any::<u64>(), Just(f64::NAN.to_bits())],
+            ) {
+                let q = fingerprint("leaderboard");
+                let valid_name = crate::validate::is_name(&name);
+                let token = encode(q, &name);
+                match decode::<String>(q, &token) {
+                    Ok(key) => prop_assert_eq!(key, Some(name.clone()).filter(|_| valid_name)),
+                    Err(error) => prop_assert!(!valid_name && rejected::<()>(Err(error))),
+                }
+                let key = (name.clone(), epoch_num);
+                let plausible = valid_name && epoch_num >= 0;
+                match decode::<(String, i64)>(q, &encode(q, &key)) {
+                    Ok(decoded) => prop_assert_eq!(decoded, Some(key).filter(|_| plausible)),
+                    Err(error) => prop_assert!(!plausible && rejected::<()>(Err(error))),
+                }
+                let key = (bits, epoch_num, name);
+                let plausible = plausible && !f64::from_bits(bits).is_nan();
+                match decode::<(u64, i64, String)>(q, &encode(q, &key)) {
+                    Ok(decoded) => prop_assert_eq!(decoded, Some(key).filter(|_| plausible)),
+                    Err(error) => prop_assert!(!plausible && rejected::<()>(Err(error))),
+                }
+                prop_assert!(decode::<String>(q ^ 1, &token).is_err());
+            }
+        }
+    }
 }
