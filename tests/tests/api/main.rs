@@ -11,6 +11,7 @@ mod bulk;
 mod concurrency;
 mod epochs;
 mod floats;
+mod fuzz;
 mod hostile;
 mod hyperparams;
 mod injection;
