@@ -39,9 +39,28 @@ impl<F: FnOnce() -> String> Field for F {
     }
 }
 
+/// Most characters of a client's string that an error message repeats:
+/// the message travels in an HTTP/2 header, and a 100 KB metric name there
+/// made the client see RESOURCE_EXHAUSTED instead of the error.
+pub const MAX_ECHOED_CHARS: usize = 64;
+
+/// Whether `value` is a valid name (see [`name`]).
+pub fn is_name(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_NAME_BYTES && !value.chars().any(char::is_control)
+}
+
+/// `value` quoted for an error message, cut after [`MAX_ECHOED_CHARS`]
+/// characters.
+pub fn echo(value: &str) -> String {
+    match value.char_indices().nth(MAX_ECHOED_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
 /// A name: 1 to 255 bytes, no control characters (which includes NUL).
 pub fn name(field: impl Field, value: &str) -> Result<(), Error> {
-    if !value.is_empty() && value.len() <= MAX_NAME_BYTES && !value.chars().any(char::is_control) {
+    if is_name(value) {
         return Ok(());
     }
     let field = field.path();
@@ -187,5 +206,210 @@ mod tests {
         assert!(filter_values("f", &["a".into()]).is_ok());
         assert!(message(filter_values("f", &["a".into(), String::new()])).starts_with("f[1]"));
         assert!(filter_values("f", &vec!["a".to_owned(); 1_001]).is_err());
+    }
+}
+
+/// Generators of adversarial input for the property tests of this crate.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed, contextualize_config};
+
+    /// Seed of every property test, so a CI failure reproduces;
+    /// `PROPTEST_RNG_SEED` and `PROPTEST_CASES` override it and `cases`.
+    const SEED: u64 = 0x6d6c_6d65_7461;
+
+    /// A reproducible configuration of `cases` cases.
+    pub(crate) fn config(cases: u32) -> Config {
+        contextualize_config(Config {
+            cases,
+            rng_seed: RngSeed::Fixed(SEED),
+            failure_persistence: None,
+            ..Config::default()
+        })
+    }
+
+    /// Strings aimed at SQL, paths, placeholders and encodings.
+    pub(crate) const HOSTILE: &[&str] = &[
+        "",
+        "\0",
+        "a\0b",
+        "x' OR '1'='1",
+        "'; DROP TABLE models; --",
+        "\"",
+        "$1",
+        "$$",
+        "..",
+        "../../etc/passwd",
+        "%",
+        "_",
+        "\\",
+        "\n",
+        "\u{7f}",
+        "\u{85}",
+        "\u{2028}",
+        "\u{feff}",
+        "模型-ß-😀",
+        "e\u{301}",
+        "\u{10ffff}",
+    ];
+
+    /// Any string, weighted towards hostile ones and lengths near the
+    /// 255-byte name limit.
+    pub(crate) fn hostile_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(HOSTILE).prop_map(str::to_owned),
+            3 => any::<String>(),
+            2 => "[a-c'\"$%_.;\\\\ -]{1,8}",
+            2 => (prop::sample::select(vec!['x', '\'', '$', '模', '😀']), 240_usize..270)
+                .prop_map(|(c, bytes)| std::iter::repeat_n(c, bytes / c.len_utf8()).collect()),
+            1 => Just("'".repeat(100_000)),
+        ]
+    }
+
+    /// Any f64, weighted towards the values that databases mangle.
+    pub(crate) fn metric_value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            3 => any::<f64>(),
+            1 => prop::sample::select(vec![
+                f64::NAN,
+                -f64::NAN,
+                f64::from_bits(0x7ff8_dead_beef_0001),
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                -0.0,
+                0.0,
+                f64::MIN_POSITIVE / 2.0,
+                f64::MAX,
+                f64::MIN,
+            ]),
+        ]
+    }
+
+    /// A JSON value of hostile strings and numbers, nested a few levels.
+    pub(crate) fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinities", |f| f.is_finite())
+                .prop_map(Value::from),
+            hostile_string().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(hostile_string(), inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A JSON object (the shape hyperparams must have).
+    pub(crate) fn json_object() -> impl Strategy<Value = serde_json::Value> {
+        prop::collection::btree_map(hostile_string(), json_value(), 0..6)
+            .prop_map(|map| serde_json::Value::Object(map.into_iter().collect()))
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::strategies::{config, hostile_string, json_object};
+    use super::*;
+
+    fn invalid_message(error: Error) -> String {
+        match error {
+            Error::InvalidArgument(message) => message,
+            other => panic!("not INVALID_ARGUMENT: {other:?}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        #[test]
+        fn names_follow_the_documented_rule(value in hostile_string()) {
+            let valid = (1..=MAX_NAME_BYTES).contains(&value.len())
+                && !value.chars().any(|c| c.is_control());
+            prop_assert_eq!(is_name(&value), valid);
+            match name("filter.names[3]", &value) {
+                Ok(()) => prop_assert!(valid),
+                Err(error) => {
+                    prop_assert!(!valid);
+                    let message = invalid_message(error);
+                    prop_assert!(message.starts_with("filter.names[3]: "), "{}", message);
+                    prop_assert!(message.len() < 200, "{}", message);
+                }
+            }
+        }
+
+        #[test]
+        fn echo_is_short_and_lossless_when_short(value in hostile_string()) {
+            let echoed = echo(&value);
+            prop_assert!(echoed.chars().count() <= 10 * MAX_ECHOED_CHARS + 40, "{}", echoed);
+            if value.chars().count() <= MAX_ECHOED_CHARS {
+                prop_assert_eq!(echoed, format!("{value:?}"));
+            }
+        }
+
+        #[test]
+        fn arbitrary_hyperparams_text_is_canonical_or_invalid(text in hostile_string()) {
+            match hyperparams("datablob.hyperparams_json", &text) {
+                Ok(canonical) => {
+                    let value: serde_json::Value = serde_json::from_str(&canonical)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert!(value.is_object());
+                    prop_assert!(!canonical.contains('\0'));
+                    prop_assert_eq!(hyperparams("h", &canonical).ok(), Some(canonical.clone()));
+                }
+                Err(error) => {
+                    let message = invalid_message(error);
+                    prop_assert!(message.starts_with("datablob.hyperparams_json: "), "{}", message);
+                }
+            }
+        }
+
+        #[test]
+        fn hyperparams_objects_round_trip(value in json_object()) {
+            let text = value.to_string();
+            match hyperparams("h", &text) {
+                Ok(canonical) => {
+                    prop_assert!(text.len() <= MAX_HYPERPARAMS_BYTES);
+                    // NUL and other control characters stay escaped, so the
+                    // text fits a PostgreSQL column.
+                    prop_assert!(!canonical.contains('\0'));
+                    let back: serde_json::Value = serde_json::from_str(&canonical)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(back, value);
+                }
+                Err(error) => {
+                    prop_assert!(text.len() > MAX_HYPERPARAMS_BYTES, "{}", invalid_message(error));
+                }
+            }
+        }
+
+        #[test]
+        fn numbers_page_sizes_and_filters_never_panic(
+            number in any::<i64>(),
+            size in any::<u32>(),
+            values in prop::collection::vec(hostile_string(), 0..4),
+        ) {
+            prop_assert_eq!(non_negative("e", number).is_ok(), number >= 0);
+            let size_ok = size as usize <= MAX_PAGE_SIZE;
+            prop_assert_eq!(page_size("page_size", size).is_ok(), size_ok);
+            let all_names = values.iter().all(|v| is_name(v));
+            match filter_values("filter.names", &values) {
+                Ok(()) => prop_assert!(all_names),
+                Err(error) => {
+                    prop_assert!(!all_names);
+                    prop_assert!(invalid_message(error).starts_with("filter.names["));
+                }
+            }
+        }
     }
 }

@@ -97,7 +97,10 @@ fn new_epoch(i: usize, epoch: pb::Epoch) -> Result<NewEpoch> {
         ));
     }
     for name in epoch.metrics.keys() {
-        validate::name(|| format!("epochs[{i}].metrics[{name:?}] (metric name)"), name)?;
+        validate::name(
+            || format!("epochs[{i}].metrics[{}] (metric name)", validate::echo(name)),
+            name,
+        )?;
     }
     Ok(NewEpoch {
         model_name: epoch.model_name,
@@ -352,5 +355,153 @@ mod tests {
         })
         .unwrap_err();
         assert!(error.to_string().contains("metric name"), "{error}");
+    }
+
+    /// Regression: a 100 KB metric name repeated whole in the message
+    /// overflowed the HTTP/2 header that carries it (RESOURCE_EXHAUSTED).
+    #[test]
+    fn huge_metric_names_are_cut_in_messages() {
+        let mut bad_metric = pb::Epoch {
+            model_name: "m".into(),
+            ..Default::default()
+        };
+        bad_metric.metrics.insert("'".repeat(100_000), 1.0);
+        let error = new_epochs(pb::InsertEpochsRequest {
+            epochs: vec![bad_metric],
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("epochs[0].metrics[\"''''"), "{error}");
+        assert!(
+            error.contains("... (100000 bytes)] (metric name): must be at most 255 bytes"),
+            "{error}"
+        );
+        assert!(error.len() < 300, "{error}");
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::validate::strategies::{config, hostile_string, metric_value};
+
+        fn names() -> impl Strategy<Value = Vec<String>> {
+            prop::collection::vec(hostile_string(), 0..3)
+        }
+
+        fn epoch_num() -> impl Strategy<Value = i64> {
+            prop_oneof![any::<i64>(), 0_i64..4, Just(i64::MAX), Just(i64::MIN)]
+        }
+
+        fn epoch() -> impl Strategy<Value = pb::Epoch> {
+            (
+                hostile_string(),
+                epoch_num(),
+                prop::collection::btree_map(hostile_string(), metric_value(), 0..4),
+                prop::option::of(epoch_num()),
+                prop::option::of(epoch_num()),
+            )
+                .prop_map(|(model_name, epoch_num, metrics, steps, validation_steps)| {
+                    pb::Epoch {
+                        model_name,
+                        epoch_num,
+                        metrics,
+                        steps_per_epoch: steps,
+                        validation_steps_per_epoch: validation_steps,
+                        recorded_at: None,
+                    }
+                })
+        }
+
+        fn any_model_filter() -> impl Strategy<Value = pb::ModelFilter> {
+            (names(), names(), names(), names(), names()).prop_map(|(a, b, c, d, e)| pb::ModelFilter {
+                names: a,
+                datablob_names: b,
+                datablob_group_names: c,
+                model_template_names: d,
+                model_template_group_names: e,
+            })
+        }
+
+        /// An error of request conversion: INVALID_ARGUMENT "field: rule".
+        fn check_invalid(error: Error) -> std::result::Result<(), TestCaseError> {
+            match error {
+                Error::InvalidArgument(message) => {
+                    let (field, rule) = message.split_once(": ").unwrap_or_default();
+                    prop_assert!(!field.is_empty() && !rule.is_empty(), "{}", message);
+                    prop_assert!(message.len() < 1_000, "{}", message);
+                    Ok(())
+                }
+                other => Err(TestCaseError::fail(format!("not INVALID_ARGUMENT: {other:?}"))),
+            }
+        }
+
+        fn valid_epoch(epoch: &pb::Epoch) -> bool {
+            validate::is_name(&epoch.model_name)
+                && epoch.epoch_num >= 0
+                && epoch.steps_per_epoch.is_none_or(|s| s >= 0)
+                && epoch.validation_steps_per_epoch.is_none_or(|s| s >= 0)
+                && epoch.metrics.keys().all(|k| validate::is_name(k))
+        }
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            #[test]
+            fn epochs_are_accepted_exactly_when_valid(epochs in prop::collection::vec(epoch(), 0..4)) {
+                let valid = epochs.iter().all(valid_epoch);
+                match new_epochs(pb::InsertEpochsRequest { epochs: epochs.clone() }) {
+                    Ok(converted) => {
+                        prop_assert!(valid);
+                        prop_assert_eq!(converted.len(), epochs.len());
+                    }
+                    Err(error) => {
+                        prop_assert!(!valid);
+                        check_invalid(error)?;
+                    }
+                }
+            }
+
+            #[test]
+            fn filters_pages_and_rankings_are_valid_or_invalid_argument(
+                grouped in (names(), names()),
+                models in any_model_filter(),
+                bounds in (prop::option::of(epoch_num()), prop::option::of(epoch_num())),
+                page_size in prop_oneof![any::<u32>(), 0_u32..3, Just(10_000), Just(10_001)],
+                token in hostile_string(),
+                metric in hostile_string(),
+                direction in prop_oneof![any::<i32>(), 0_i32..3],
+                k in prop_oneof![any::<u32>(), Just(1_000), Just(1_001)],
+            ) {
+                let filter = pb::GroupedFilter { names: grouped.0, group_names: grouped.1 };
+                let results = [
+                    component_filter("filter", Some(filter)).map(drop),
+                    model_filter(Some(models.clone())).map(drop),
+                    epoch_filter(&pb::ListEpochsRequest {
+                        model_names: models.names,
+                        min_epoch_num: bounds.0,
+                        max_epoch_num: bounds.1,
+                        page_size,
+                        page_token: token.clone(),
+                    })
+                    .map(drop),
+                    page(page_size, token).map(drop),
+                    ranking(&metric, direction).map(drop),
+                    top_k(k).map(drop),
+                    new_model(pb::Model {
+                        name: metric.clone(),
+                        model_class_name: metric.clone(),
+                        ..pb::Model::default()
+                    })
+                    .map(drop),
+                    new_component("datablob", &metric, &metric, &metric).map(drop),
+                ];
+                for result in results {
+                    if let Err(error) = result {
+                        check_invalid(error)?;
+                    }
+                }
+            }
+        }
     }
 }

@@ -105,4 +105,42 @@ mod tests {
             assert!(decode(blob).is_err(), "{blob:?}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::validate::strategies::{config, hostile_string, metric_value};
+
+        /// Metric names as validation lets them through: 1..=255 bytes.
+        fn metrics() -> impl Strategy<Value = Metrics> {
+            let name = hostile_string().prop_filter("a valid name", |n| crate::validate::is_name(n));
+            prop::collection::btree_map(name, metric_value(), 0..16)
+        }
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            #[test]
+            fn every_value_round_trips_bit_for_bit(metrics in metrics()) {
+                let decoded = decode(&encode(&metrics)).map_err(TestCaseError::fail)?;
+                let bits = |m: &Metrics| m.iter().map(|(k, v)| (k.clone(), v.to_bits())).collect::<Vec<_>>();
+                prop_assert_eq!(bits(&decoded), bits(&metrics));
+            }
+
+            #[test]
+            fn arbitrary_blobs_decode_or_fail_without_panicking(
+                metrics in metrics(),
+                cut in any::<prop::sample::Index>(),
+                noise in prop::collection::vec(any::<u8>(), 0..32),
+            ) {
+                let blob = encode(&metrics);
+                let _ = decode(&blob[..cut.index(blob.len() + 1).min(blob.len())]);
+                let _ = decode(&noise);
+                let mut tampered = blob;
+                tampered.extend_from_slice(&noise);
+                let _ = decode(&tampered);
+            }
+        }
+    }
 }
