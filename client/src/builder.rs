@@ -29,8 +29,8 @@ const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// An `https://` URL connects with TLS, trusting the system's CA
 /// certificates unless [`ca_certificate_file`](Self::ca_certificate_file)
-/// names the CA to trust instead. Every connection has `TCP_NODELAY` set and accepts and sends messages up
-/// to the server's 64 MiB limit.
+/// names the CA to trust instead. Every connection has `TCP_NODELAY` set
+/// and accepts and sends messages up to the server's 64 MiB limit.
 ///
 /// ```
 /// use std::time::Duration;
@@ -44,16 +44,23 @@ const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 ///     .page_size(5_000)
 ///     .connect_lazy()?; // connects on first use
 /// # let _ = client;
-///
-/// // A server with TLS and tokens:
-/// let secure = Client::builder("https://mlmeta.example.com:50051")
-///     .ca_certificate_file("/etc/mlmeta/ca.pem")
-///     .token("mlm_...")
-///     .connect_lazy()?;
-/// # let _ = secure;
 /// # Ok(())
 /// # }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(example()).unwrap();
+/// ```
+///
+/// A server with TLS (a private CA) and tokens:
+///
+/// ```no_run
+/// # async fn example() -> Result<(), mlmeta_client::Error> {
+/// let client = mlmeta_client::Client::builder("https://mlmeta.example.com:50051")
+///     .ca_certificate_file("/etc/mlmeta/ca.pem")
+///     .token(std::env::var("MLMETA_TOKEN").unwrap_or_default())
+///     .connect()
+///     .await?;
+/// # let _ = client;
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct ClientBuilder {
