@@ -77,7 +77,8 @@ pub struct Config {
 
     /// Tokens file: every call (but health checks) must carry
     /// `authorization: Bearer <token>` of a token listed in it. One token
-    /// per line: `NAME read|write sha256:HEX` (see `hash-token`).
+    /// per line: `NAME read|write sha256:HEX` (see `hash-token`). SIGHUP
+    /// reloads it.
     #[arg(long, env = "MLMETA_AUTH_TOKENS")]
     pub auth_tokens: Option<PathBuf>,
 

@@ -50,6 +50,10 @@ pub async fn serve(
     check_exposure(&config, local_addr, tokens.as_ref())?;
     let tls = config.tls_files().map(|files| files.load()).transpose()?;
     let guard = CallGuard::new(tokens, config.call_limits());
+    let reloader = config
+        .auth_tokens
+        .clone()
+        .map(|path| reload_tokens_on_sighup(guard.clone(), path));
     let max_request_bytes = config.max_request_bytes;
     let grace = config.shutdown_grace();
     let store = tokio::task::spawn_blocking(move || Store::open(&config))
@@ -99,6 +103,9 @@ pub async fn serve(
         result = server => result?,
         () = grace_expired => warn!(?grace, "in-flight calls still running after the grace period; stopping anyway"),
     }
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     info!("server stopped");
     Ok(())
 }
@@ -124,6 +131,43 @@ fn check_exposure(config: &Config, addr: SocketAddr, tokens: Option<&Tokens>) ->
             Ok(())
         }
     }
+}
+
+/// Re-reads the tokens file on SIGHUP, so tokens can be added and revoked
+/// without a restart. A file that no longer parses is refused with an
+/// error in the log, and the tokens in use stay.
+#[cfg(unix)]
+fn reload_tokens_on_sighup(guard: CallGuard, path: std::path::PathBuf) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                warn!(%error, "cannot listen for SIGHUP: the tokens file will not be reloaded");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            let file = path.clone();
+            match tokio::task::spawn_blocking(move || Tokens::load(&file)).await {
+                Ok(Ok(tokens)) => {
+                    let count = tokens.len();
+                    guard.replace_tokens(tokens);
+                    info!(path = %path.display(), tokens = count, "reloaded the tokens file");
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "tokens file not reloaded; the previous tokens stay in use");
+                }
+                Err(error) => tracing::error!(%error, "tokens file reload failed"),
+            }
+        }
+    })
+}
+
+/// Without SIGHUP, the tokens file is read at start only.
+#[cfg(not(unix))]
+fn reload_tokens_on_sighup(_guard: CallGuard, _path: std::path::PathBuf) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {})
 }
 
 /// An error and its sources on one line (rustls' reasons sit in sources).

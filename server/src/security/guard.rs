@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -101,7 +101,9 @@ pub struct CallLimits {
 
 #[derive(Debug)]
 struct Policy {
-    tokens: Option<Tokens>,
+    /// `None`: no tokens asked for. Whether tokens are required is fixed
+    /// at start; which tokens can be swapped while serving.
+    tokens: Option<RwLock<Arc<Tokens>>>,
     limits: CallLimits,
     permits: Arc<Semaphore>,
 }
@@ -118,11 +120,24 @@ impl CallGuard {
     pub fn new(tokens: Option<Tokens>, limits: CallLimits) -> Self {
         Self {
             policy: Arc::new(Policy {
-                tokens,
+                tokens: tokens.map(|tokens| RwLock::new(Arc::new(tokens))),
                 limits,
                 permits: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
             }),
         }
+    }
+}
+
+impl CallGuard {
+    /// Replaces the accepted tokens (a reloaded tokens file); calls already
+    /// let in are not affected. Returns `false`, changing nothing, when the
+    /// guard was made without tokens.
+    pub fn replace_tokens(&self, tokens: Tokens) -> bool {
+        let Some(current) = &self.policy.tokens else {
+            return false;
+        };
+        *current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tokens);
+        true
     }
 }
 
@@ -209,6 +224,8 @@ impl Policy {
             return Ok(());
         };
         let token = bearer_token(headers)?;
+        // A poisoned lock still holds a whole `Arc`: the value is usable.
+        let tokens = tokens.read().unwrap_or_else(PoisonError::into_inner).clone();
         let Some(identity) = tokens.identify(token) else {
             debug!(path, "refused a call with an unknown token");
             return Err(Error::Unauthenticated("the bearer token is not valid".into()));

@@ -562,12 +562,52 @@ async fn binary_tokens_from_hash_token_work_and_never_reach_the_log() {
         &[],
     );
 
+    // Revoking and adding tokens without a restart: rewrite the file and
+    // send SIGHUP. A broken file is refused and the tokens in use stay.
+    let new_token = "a-token-added-while-serving-0042";
+    let new_line = tokens_file_line("late", Scope::Write, new_token).unwrap();
+    std::fs::write(&tokens, format!("{read_line}{new_line}\n")).unwrap();
+    server.signal("HUP");
+    let accepted = async {
+        loop {
+            if client
+                .list_models(with_token(list_models(), new_token))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), accepted)
+        .await
+        .expect("the new token is accepted");
+    let revoked = client.list_models(with_token(list_models(), &write_token)).await;
+    expect_status(revoked, Code::Unauthenticated, &["not valid"]);
+    std::fs::write(&tokens, "late admin sha256:00\n").unwrap();
+    server.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !server.stderr().contains("not reloaded") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload error logged:\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client
+        .list_models(with_token(list_models(), new_token))
+        .await
+        .unwrap();
+
     let log = server.stderr();
     assert!(
         log.contains("dashboard"),
         "the debug log names refused tokens by name:\n{log}"
     );
-    for secret in [write_token.as_str(), read_token, bad_token] {
+    assert!(log.contains("reloaded the tokens file"), "{log}");
+    for secret in [write_token.as_str(), read_token, bad_token, new_token] {
         assert!(!log.contains(secret), "token {secret} appears in the log:\n{log}");
     }
 }
