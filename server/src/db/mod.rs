@@ -5,8 +5,8 @@ mod migrations;
 mod pool;
 pub mod schema;
 
-pub(crate) use pool::connect_and_migrate;
 pub use pool::{DbConnection, DbPool, open_pool};
+pub(crate) use pool::{connect_and_migrate, sqlite_checkpointer_connection};
 
 /// Which database a URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -50,6 +50,10 @@ impl ManageConnection for DbConnectionManager {
             DatabaseUrl::Sqlite { path } => {
                 let mut conn = SqliteConnection::establish(path).map_err(R2d2Error::ConnectionError)?;
                 set_sqlite_pragmas(&mut conn).map_err(R2d2Error::QueryError)?;
+                // The store's checkpointer thread copies the WAL back in the
+                // background (store/checkpoint.rs), off the writers' path.
+                conn.batch_execute("PRAGMA wal_autocheckpoint = 0;")
+                    .map_err(R2d2Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseUrl::Postgres { url } => PgConnection::establish(url)
@@ -113,6 +117,22 @@ pub(crate) fn connect_and_migrate(database_url: &str) -> Result<DbConnection, St
             Ok(DbConnection::Postgres(conn))
         }
     }
+}
+
+/// The connection of the SQLite checkpointer thread (store/checkpoint.rs):
+/// the pool's settings, but a short busy timeout, because a checkpoint that
+/// waits for readers may be holding the writers' lock; one that gives up
+/// is retried later.
+pub(crate) fn sqlite_checkpointer_connection(path: &str) -> Result<SqliteConnection, StartupError> {
+    let connect_error = |message: String| StartupError::Connect {
+        url: format!("sqlite://{path}"),
+        message,
+    };
+    let mut conn = SqliteConnection::establish(path).map_err(|e| connect_error(e.to_string()))?;
+    set_sqlite_pragmas(&mut conn).map_err(|e| connect_error(e.to_string()))?;
+    conn.batch_execute("PRAGMA busy_timeout = 100;")
+        .map_err(|e| connect_error(e.to_string()))?;
+    Ok(conn)
 }
 
 /// WAL lets readers run beside the writer. The setting persists in the

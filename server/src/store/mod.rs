@@ -6,6 +6,7 @@
 //! [`Store::insert_epochs`], which hands its work to the group-commit
 //! writer threads and waits for their answer asynchronously.
 
+mod checkpoint;
 mod components;
 mod epochs;
 mod group_commit;
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 
 use crate::config::Config;
-use crate::db::{DbConnection, DbPool, open_pool};
+use crate::db::{DatabaseUrl, DbConnection, DbPool, open_pool};
 use crate::error::{Error, Result, StartupError};
 use group_commit::GroupCommit;
 use records::{
@@ -52,6 +53,9 @@ const CONFLICT_RETRIES: u32 = 5;
 pub struct Store {
     database: Database,
     epoch_writers: Arc<GroupCommit>,
+    /// SQLite only: copies the WAL into the database file in the
+    /// background; stops with the last clone of the store.
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 /// The connection pool and the way to run reads and writes on it.
@@ -77,6 +81,13 @@ impl Store {
             pool,
             sqlite_writer: is_sqlite.then(Arc::default),
         };
+        let checkpointer = match (&database.sqlite_writer, DatabaseUrl::parse(&config.database_url)?) {
+            (Some(writer), DatabaseUrl::Sqlite { path }) => Some(Arc::new(checkpoint::Checkpointer::start(
+                &path,
+                Arc::clone(writer),
+            )?)),
+            _ => None,
+        };
         // SQLite has one writer at a time anyway; PostgreSQL overlaps the
         // commits (WAL flushes) of a few, leaving most connections to readers.
         let writers = if is_sqlite {
@@ -89,6 +100,7 @@ impl Store {
         Ok(Self {
             database,
             epoch_writers: Arc::new(epoch_writers),
+            _checkpointer: checkpointer,
         })
     }
 

@@ -1,0 +1,137 @@
+//! Background WAL checkpoints for SQLite.
+//!
+//! With SQLite's automatic checkpoints the connection whose commit pushes
+//! the WAL past its limit copies the WAL back into the database file (and
+//! fsyncs both) inside that commit, while this process's writer lock is
+//! held: every epoch writer waits for it. Pooled connections therefore have
+//! `wal_autocheckpoint = 0`, and this thread checkpoints on a connection of
+//! its own instead:
+//!
+//! - every [`INTERVAL`], a PASSIVE checkpoint without the writer lock: it
+//!   copies what is committed so far while the writer keeps committing;
+//! - when the WAL has grown past [`RESTART_FRAMES`], a PASSIVE checkpoint
+//!   of the (short) rest while holding the writer lock, so that the WAL is
+//!   fully copied when the next writer starts, which then rewinds it to the
+//!   start (SQLite does that itself): the WAL file stays bounded under
+//!   continuous writes;
+//! - after [`IDLE_TICKS`] ticks without new commits, a TRUNCATE checkpoint,
+//!   which also shrinks the WAL file to zero bytes.
+//!
+//! Durability does not change: a commit is in the WAL (the operating
+//! system's page cache) before it is acknowledged, which is what survives a
+//! crash or SIGKILL of the process; checkpoints only move committed pages
+//! into the database file, fsyncing as `synchronous = NORMAL` prescribes.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::Integer;
+use diesel::sqlite::SqliteConnection;
+
+use crate::db::sqlite_checkpointer_connection;
+use crate::error::StartupError;
+
+/// How often the WAL is copied back into the database file.
+const INTERVAL: Duration = Duration::from_millis(50);
+
+/// WAL frames (pages) beyond which the checkpointer briefly holds the
+/// writer lock to let the WAL rewind: about 40 MB at 4 KiB pages, the limit
+/// the automatic checkpoints had.
+const RESTART_FRAMES: i32 = 10_000;
+
+/// Ticks without a new commit after which the WAL file is truncated.
+const IDLE_TICKS: u32 = 20;
+
+/// The running checkpointer; dropping it (with the last `Store`) stops the
+/// thread after a final checkpoint.
+pub(super) struct Checkpointer {
+    _stop: mpsc::Sender<()>,
+}
+
+/// One row of `PRAGMA wal_checkpoint`.
+#[derive(QueryableByName, Debug, Clone, Copy, PartialEq, Eq)]
+struct CheckpointResult {
+    /// 1 when the checkpoint could not run to completion (readers, locks).
+    #[diesel(sql_type = Integer)]
+    busy: i32,
+    /// Frames in the WAL.
+    #[diesel(sql_type = Integer)]
+    log: i32,
+    /// Frames copied into the database file.
+    #[diesel(sql_type = Integer)]
+    checkpointed: i32,
+}
+
+impl Checkpointer {
+    /// Opens the checkpointer's connection to the SQLite file at `path` and
+    /// starts its thread. `writer` is the lock the epoch writers hold while
+    /// they write.
+    pub(super) fn start(path: &str, writer: Arc<Mutex<()>>) -> Result<Self, StartupError> {
+        let conn = sqlite_checkpointer_connection(path)?;
+        let (stop, stopped) = mpsc::channel();
+        thread::Builder::new()
+            .name("sqlite-checkpointer".to_owned())
+            .spawn(move || run(conn, &writer, &stopped))
+            .map_err(|e| StartupError::Task(format!("cannot start the checkpointer thread: {e}")))?;
+        Ok(Self { _stop: stop })
+    }
+}
+
+fn run(mut conn: SqliteConnection, writer: &Mutex<()>, stopped: &mpsc::Receiver<()>) {
+    let mut last_log = 0;
+    let mut idle_ticks = 0;
+    loop {
+        match stopped.recv_timeout(INTERVAL) {
+            Err(RecvTimeoutError::Timeout) => {}
+            // The store is gone: a last checkpoint, so the file is complete.
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                let _writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = checkpoint(&mut conn, "TRUNCATE");
+                return;
+            }
+        }
+        let Some(result) = checkpoint(&mut conn, "PASSIVE") else {
+            continue;
+        };
+        if result.log != last_log {
+            idle_ticks = 0;
+            last_log = result.log;
+        } else if result.log > 0 {
+            idle_ticks += 1;
+        }
+        if idle_ticks >= IDLE_TICKS {
+            // Only when no writer of this process is busy: TRUNCATE waits
+            // for readers, and waiting here would hold writers up. One that
+            // readers kept busy is tried again after another idle spell,
+            // not on every tick.
+            if let Ok(_writer) = writer.try_lock() {
+                let truncated = checkpoint(&mut conn, "TRUNCATE").is_some_and(|r| r.busy == 0);
+                idle_ticks = 0;
+                if truncated {
+                    last_log = 0;
+                }
+            }
+        } else if result.log >= RESTART_FRAMES {
+            // A poisoned lock only means a writer panicked; its transaction
+            // rolled back.
+            let _writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = checkpoint(&mut conn, "PASSIVE");
+        }
+    }
+}
+
+/// Runs one checkpoint in `mode`; failures are logged and retried on the
+/// next tick (a checkpoint that does not run leaves the WAL longer, never
+/// loses data).
+fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> Option<CheckpointResult> {
+    match diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result::<CheckpointResult>(conn) {
+        Ok(result) => Some(result),
+        Err(error) => {
+            tracing::warn!(%error, mode, "WAL checkpoint failed");
+            None
+        }
+    }
+}
