@@ -6,6 +6,15 @@ use mlmeta_server::security::tokens::{generate_token, tokens_file_line};
 use mlmeta_server::{Command, Config, serve, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc, with the options compiled in from `.cargo/config.toml` (two
+/// arenas, pages returned after a second). With glibc's malloc each of the
+/// server's threads (tokio workers, the blocking pool that builds listing
+/// pages, the epoch writers) kept its own arena's freed memory: the bulk
+/// benchmark peaked at 100-106 MiB resident, against 51-56 MiB now at the
+/// same throughput.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // The log goes to stderr, leaving stdout to `hash-token`'s output.

@@ -158,10 +158,11 @@ fn set_sqlite_pragmas(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
     // synchronous = NORMAL in WAL mode: a committed transaction survives a
     // crash of the process (it is in the WAL file); only a power loss or OS
     // crash can lose the last transactions before a checkpoint.
-    // wal_autocheckpoint: checkpoint every ~40 MB of WAL instead of 4 MB.
-    // Busy pages (summaries, the tail of each model's epochs) are written
-    // by almost every commit; a longer interval copies each to the database
-    // file (and fsyncs) once per checkpoint instead of ten times.
+    // wal_autocheckpoint: checkpoint every ~40 MB of WAL instead of 4 MB
+    // (for connections outside the pool; pooled ones turn it off and leave
+    // checkpoints to store/checkpoint.rs). Busy pages (summaries, the tail
+    // of each model's epochs) are written by almost every commit; a longer
+    // interval copies each to the database file once instead of ten times.
     conn.batch_execute(&format!(
         "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
          PRAGMA foreign_keys = ON;
