@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::dsl::max;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 
 use super::models::ModelIds;
@@ -153,29 +154,71 @@ struct InsertedKey {
 /// faster than a VALUES list), `ON CONFLICT DO NOTHING` so that writers
 /// racing on the same epochs skip instead of failing, and `RETURNING` to
 /// learn exactly which rows this transaction stored.
+/// PostgreSQL: stores the candidates that are new, returning them.
+///
+/// Most batches hold only new epochs, and a binary COPY stores those for
+/// far less than `INSERT … ON CONFLICT DO NOTHING`, whose speculative
+/// insertion costs about 1 ms per 1,000 rows. So COPY is tried first, in a
+/// savepoint: a stored (model, epoch_num) pair, or one a concurrent writer
+/// commits meanwhile, fails it with a unique violation, and then the
+/// savepoint is rolled back and the conflict-aware insert sorts the rows
+/// out. Both take the rows in key order, so concurrent writers still lock
+/// in one order.
 fn insert_new_postgres<'a>(
     conn: &mut PgConnection,
     candidates: &[Resolved<'a>],
     now: i64,
 ) -> Result<Vec<Resolved<'a>>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<EpochRow> = candidates
+        .iter()
+        .map(|c| EpochRow {
+            model_id: c.model_id,
+            epoch_num: c.epoch.epoch_num,
+            metrics: metrics_codec::encode(&c.epoch.metrics),
+            steps_per_epoch: c.epoch.steps_per_epoch,
+            validation_steps_per_epoch: c.epoch.validation_steps_per_epoch,
+            recorded_at: now,
+        })
+        .collect();
+    let copied = conn.transaction(|c| diesel::copy_from(epochs::table).from_insertable(&rows).execute(c));
+    match copied {
+        Ok(_) => Ok(candidates.to_vec()),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            insert_new_postgres_skipping_stored(conn, candidates, &rows)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `INSERT … ON CONFLICT DO NOTHING` of `rows` (the encoded `candidates`),
+/// returning the candidates that were new.
+fn insert_new_postgres_skipping_stored<'a>(
+    conn: &mut PgConnection,
+    candidates: &[Resolved<'a>],
+    rows: &[EpochRow],
+) -> Result<Vec<Resolved<'a>>> {
     let mut fresh = Vec::with_capacity(candidates.len());
-    for chunk in candidates.chunks(POSTGRES_ROWS_PER_INSERT) {
-        let model_ids: Vec<i64> = chunk.iter().map(|c| c.model_id).collect();
-        let epoch_nums: Vec<i64> = chunk.iter().map(|c| c.epoch.epoch_num).collect();
-        let metrics: Vec<Vec<u8>> = chunk
-            .iter()
-            .map(|c| metrics_codec::encode(&c.epoch.metrics))
-            .collect();
-        let steps: Vec<Option<i64>> = chunk.iter().map(|c| c.epoch.steps_per_epoch).collect();
+    let recorded_at = rows.first().map_or(0, |row| row.recorded_at);
+    for (chunk, chunk_rows) in candidates
+        .chunks(POSTGRES_ROWS_PER_INSERT)
+        .zip(rows.chunks(POSTGRES_ROWS_PER_INSERT))
+    {
+        let model_ids: Vec<i64> = chunk_rows.iter().map(|r| r.model_id).collect();
+        let epoch_nums: Vec<i64> = chunk_rows.iter().map(|r| r.epoch_num).collect();
+        let metrics: Vec<&[u8]> = chunk_rows.iter().map(|r| r.metrics.as_slice()).collect();
+        let steps: Vec<Option<i64>> = chunk_rows.iter().map(|r| r.steps_per_epoch).collect();
         let validation_steps: Vec<Option<i64>> =
-            chunk.iter().map(|c| c.epoch.validation_steps_per_epoch).collect();
+            chunk_rows.iter().map(|r| r.validation_steps_per_epoch).collect();
         let keys: Vec<InsertedKey> = PgInsertEpochs {
             model_ids: &model_ids,
             epoch_nums: &epoch_nums,
             metrics: &metrics,
             steps_per_epoch: &steps,
             validation_steps_per_epoch: &validation_steps,
-            recorded_at: now,
+            recorded_at,
         }
         .load(conn)?;
         let stored: HashSet<(i64, i64)> = keys.into_iter().map(|k| (k.model_id, k.epoch_num)).collect();

@@ -75,7 +75,10 @@ pub(super) struct SummaryRow<'a> {
     pub min_epoch_num: i64,
 }
 
-/// One epoch row to insert.
+/// One epoch row to insert (`Insertable` for PostgreSQL's binary COPY).
+#[derive(diesel::Insertable)]
+#[diesel(table_name = crate::db::schema::epochs)]
+#[diesel(treat_none_as_default_value = false)]
 pub(super) struct EpochRow {
     pub model_id: i64,
     pub epoch_num: i64,
@@ -136,7 +139,7 @@ prepared_statement!(SqliteMergeSummary on Sqlite, |this, out| {
 pub(super) struct PgInsertEpochs<'a> {
     pub model_ids: &'a [i64],
     pub epoch_nums: &'a [i64],
-    pub metrics: &'a [Vec<u8>],
+    pub metrics: &'a [&'a [u8]],
     pub steps_per_epoch: &'a [Option<i64>],
     pub validation_steps_per_epoch: &'a [Option<i64>],
     pub recorded_at: i64,
