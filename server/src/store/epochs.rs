@@ -240,7 +240,9 @@ fn touch_models(conn: &mut DbConnection, inserted: &[Resolved<'_>], now: i64) ->
     let mut ids: Vec<i64> = inserted.iter().map(|c| c.model_id).collect();
     ids.dedup();
     match conn {
-        DbConnection::Postgres(c) if ids.len() > 1 => {
+        // The cached statement even for one model: diesel's `update` on the
+        // multi-backend connection is parsed anew on every call.
+        DbConnection::Postgres(c) if !ids.is_empty() => {
             PgTouchModels { ids: &ids, now }.execute(c)?;
         }
         _ => {
