@@ -394,10 +394,10 @@ pub struct AddEpochsArgs {
 
 /// Parses `--hyperparams`: a JSON object.
 fn json_object(text: &str) -> Result<Value, String> {
-    match serde_json::from_str::<Value>(text) {
+    match mlmeta_proto::json::parse(text) {
         Ok(value @ Value::Object(_)) => Ok(value),
         Ok(_) => Err("expected a JSON object, like '{\"lr\": 0.01}'".to_owned()),
-        Err(error) => Err(format!("not valid JSON: {error}")),
+        Err(error) => Err(error.to_string()),
     }
 }
 
@@ -417,6 +417,16 @@ mod tests {
         assert!(json_object(r#"{"a": {"b": 1}}"#).is_ok());
         assert!(json_object("[1]").unwrap_err().contains("object"));
         assert!(json_object("{").unwrap_err().contains("JSON"));
+        assert!(
+            json_object(r#"{"lr": 1, "lr": 2}"#)
+                .unwrap_err()
+                .contains("\"lr\" appears twice")
+        );
+        assert!(
+            json_object(r#"{"lr": NaN}"#)
+                .unwrap_err()
+                .contains("JSON has no NaN")
+        );
     }
 
     #[test]

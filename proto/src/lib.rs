@@ -13,3 +13,5 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mlmeta_descriptor");
 
 pub use v1::*;
+
+pub mod json;

@@ -101,8 +101,7 @@ pub fn hyperparams(field: &str, text: &str) -> Result<String, Error> {
             ),
         ));
     }
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Error::invalid(field, format!("must be valid JSON: {e}")))?;
+    let value = mlmeta_proto::json::parse(text).map_err(|e| Error::invalid(field, e))?;
     if !value.is_object() {
         return Err(Error::invalid(field, "must be a JSON object ({...})"));
     }

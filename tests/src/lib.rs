@@ -38,3 +38,12 @@ pub use calls::Client;
 pub use macros::{DEFAULT_TEST_TIMEOUT, run_bounded};
 pub use postgres::TestDatabase;
 pub use server::{Backend, TestServer, wait_healthy};
+
+/// Writes `text` to `path`, readable and writable by its owner only, as a
+/// tokens file must be (the server refuses one that group or others may
+/// write, whatever the umask of the machine running the tests).
+pub fn write_private(path: &std::path::Path, text: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}

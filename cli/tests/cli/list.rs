@@ -9,6 +9,18 @@ use crate::support::{csv_rows, mlmeta, seed};
 backend_tests! {
     list_records_in_every_format,
     list_epochs_with_one_column_per_metric,
+    list_epochs_of_an_unknown_model_exits_2,
+}
+
+/// A typo in `--model` is "not found" (exit 2), as for every other
+/// command, not an empty table with exit 0.
+async fn list_epochs_of_an_unknown_model_exits_2(server: TestServer) {
+    seed(&server).await;
+    let list = |model: &str| mlmeta(&server).args(["list", "epochs", "--model", model]);
+    let error = list("m-cnn-mnsit").run().await.fails(2);
+    assert!(error.contains("\"m-cnn-mnsit\" does not exist"), "{error}");
+    let empty = list("m-empty").format("csv").run().await.ok();
+    assert_eq!(csv_rows(&empty).len(), 1, "{empty}");
 }
 
 /// The first `n` columns of each CSV row (timestamps come after).

@@ -32,7 +32,7 @@ async fn secure_server(
         tokens_file_line("trainer", Scope::Write, WRITE).unwrap(),
         tokens_file_line("dashboard", Scope::Read, READ).unwrap(),
     ];
-    std::fs::write(&tokens, lines.join("\n")).unwrap();
+    mlmeta_tests::write_private(&tokens, lines.join("\n"));
     let (cert, key, ca) = (pki.path("server.pem"), pki.path("server.key"), pki.path("ca.pem"));
     let configure = move |config: &mut Config| {
         config.tls_cert = Some(cert);

@@ -131,7 +131,7 @@ async fn tokens_reach_the_server_and_refusals_are_typed(backend: Backend) {
         tokens_file_line("trainer", Scope::Write, WRITE).unwrap(),
         tokens_file_line("dashboard", Scope::Read, READ).unwrap(),
     ];
-    std::fs::write(&tokens, lines.join("\n")).unwrap();
+    mlmeta_tests::write_private(&tokens, lines.join("\n"));
     let Some(server) = TestServer::with(backend, |config| config.auth_tokens = Some(tokens), None).await
     else {
         return;

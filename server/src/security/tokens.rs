@@ -87,6 +87,20 @@ pub enum TokensFileError {
         /// The rule the line breaks.
         rule: String,
     },
+    /// Others than the owner may write the file: whoever can write it can
+    /// add a token for themselves (ssh refuses such key files too).
+    #[error(
+        "tokens file {path} is writable by {who} (mode {mode:04o}): anyone who can write it can add a token; \
+         run `chmod go-w {path}`"
+    )]
+    Permissions {
+        /// The file.
+        path: String,
+        /// "group", "others" or "group and others".
+        who: &'static str,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The file has no token, which would lock every caller out.
     #[error("tokens file {path} holds no token (add one with `mlmeta-server hash-token`)")]
     Empty {
@@ -129,10 +143,13 @@ impl Tokens {
     /// Reads and checks the tokens file at `path`.
     pub fn load(path: &Path) -> Result<Self, TokensFileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TokensFileError::Read {
+        let read_error = |source| TokensFileError::Read {
             path: shown.clone(),
             source,
-        })?;
+        };
+        let metadata = std::fs::metadata(path).map_err(read_error)?;
+        check_permissions(&metadata, &shown)?;
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
         Self::parse(&text, &shown)
     }
 
@@ -265,6 +282,30 @@ fn check_token(token: &str) -> Result<(), String> {
     if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err("a token must be at least 16 visible ASCII characters (no spaces)".to_owned());
     }
+    Ok(())
+}
+
+/// Refuses a tokens file that group or others may write.
+#[cfg(unix)]
+fn check_permissions(metadata: &std::fs::Metadata, path: &str) -> Result<(), TokensFileError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = metadata.permissions().mode() & 0o7777;
+    let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+        (false, false) => return Ok(()),
+        (true, false) => "group",
+        (false, true) => "others",
+        (true, true) => "group and others",
+    };
+    Err(TokensFileError::Permissions {
+        path: path.to_owned(),
+        who,
+        mode,
+    })
+}
+
+/// Windows has no permission bits of this kind.
+#[cfg(not(unix))]
+fn check_permissions(_metadata: &std::fs::Metadata, _path: &str) -> Result<(), TokensFileError> {
     Ok(())
 }
 

@@ -266,6 +266,7 @@ type EpochTuple = (String, i64, Vec<u8>, Option<i64>, Option<i64>, i64);
 
 /// One page of epochs, by model name then epoch_num.
 pub fn list(conn: &mut DbConnection, filter: &EpochFilter, page: &PageRequest) -> Result<Page<Epoch>> {
+    require_models(conn, &filter.model_names)?;
     let query_id = page_token::fingerprint(&format!("epochs|{filter:?}"));
     let after: Option<(String, i64)> = page_token::decode(query_id, &page.token)?;
     let mut query = epochs::table
@@ -355,6 +356,26 @@ pub(super) fn by_keys(conn: &mut DbConnection, keys: &[(i64, i64)]) -> Result<Ve
 
 /// Highest epoch_num of the model: `None` when the model does not exist,
 /// `Some(0)` when it has no epochs.
+/// NOT_FOUND naming the first of `names` that is not a model: a typo in a
+/// listing deserves the same answer as everywhere else, not an empty page.
+fn require_models(conn: &mut DbConnection, names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let found: HashSet<String> = models_table::table
+        .filter(models_table::name.eq_any(names))
+        .select(models_table::name)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    match names.iter().enumerate().find(|(_, name)| !found.contains(*name)) {
+        Some((index, name)) => Err(Error::NotFound(format!(
+            "model_names[{index}]: model {name:?} does not exist"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub fn current(conn: &mut DbConnection, model_name: &str) -> Result<Option<i64>> {
     let Some(model_id) = models_table::table
         .filter(models_table::name.eq(model_name))

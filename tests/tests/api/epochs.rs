@@ -3,9 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mlmeta_proto::{Epoch, GetCurrentEpochRequest};
+use mlmeta_proto::{Epoch, GetCurrentEpochRequest, ListEpochsRequest};
 use mlmeta_tests::calls::{self, Client, EpochKey, Snapshot, epochs_of, expect_status, insert_epochs};
-use mlmeta_tests::records::{epoch, insert};
+use mlmeta_tests::records::{epoch, insert, strings};
 use mlmeta_tests::{TestServer, backend_tests};
 use tonic::Code;
 
@@ -14,6 +14,7 @@ backend_tests! {
     duplicate_epochs_are_skipped_never_overwritten,
     repeats_within_one_request_keep_the_first,
     epoch_of_unknown_model_is_not_found_and_writes_nothing,
+    listing_epochs_of_an_unknown_model_is_not_found,
     current_epoch_is_the_highest_stored,
     step_counts_round_trip,
     extreme_epoch_numbers_are_valid,
@@ -142,6 +143,32 @@ async fn epoch_of_unknown_model_is_not_found_and_writes_nothing(server: TestServ
         .await;
     assert_eq!(current(&mut client, "m").await, (0, true));
     assert_eq!(current(&mut client, "ghost-model").await, (0, false));
+}
+
+/// A typo in a listing is NOT_FOUND naming the model, like everywhere
+/// else, not an empty page; a model without epochs is an empty page.
+async fn listing_epochs_of_an_unknown_model_is_not_found(server: TestServer) {
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    calls::seed_model(&mut client, "empty").await;
+    insert_epochs(&mut client, vec![epoch("m", 0, &[("loss", 1.0)])]).await;
+    let request = |names: &[&str]| ListEpochsRequest {
+        model_names: strings(names),
+        ..ListEpochsRequest::default()
+    };
+    let result = client.list_epochs(request(&["m", "nope"])).await;
+    expect_status(
+        result,
+        Code::NotFound,
+        &["model_names[1]", "\"nope\"", "does not exist"],
+    );
+    let empty = client
+        .list_epochs(request(&["empty"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(empty.epochs.is_empty() && empty.next_page_token.is_empty());
+    assert_eq!(epochs_of(&mut client, &["m", "empty"]).await.len(), 1);
 }
 
 async fn current_epoch_is_the_highest_stored(server: TestServer) {

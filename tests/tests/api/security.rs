@@ -47,7 +47,7 @@ fn tokens_file() -> (TempDir, std::path::PathBuf) {
         tokens_file_line("trainer", Scope::Write, WRITE_TOKEN).unwrap(),
         tokens_file_line("dashboard", Scope::Read, READ_TOKEN).unwrap(),
     );
-    std::fs::write(&path, text).unwrap();
+    mlmeta_tests::write_private(&path, text);
     (dir, path)
 }
 
@@ -451,11 +451,36 @@ async fn unusable_security_files_stop_the_start_naming_the_file() {
     );
 
     let bad = dir.path().join("bad.txt");
-    std::fs::write(&bad, "trainer admin sha256:00\n").unwrap();
+    mlmeta_tests::write_private(&bad, "trainer admin sha256:00\n");
     let error = start_on("127.0.0.1:0", |c| c.auth_tokens = Some(bad.clone()))
         .await
         .unwrap();
     assert!(error.contains("line 1") && error.contains("scope"), "{error}");
+
+    // Whoever may write the tokens file may add a token: like ssh with key
+    // files, the server refuses one that group or others may write.
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_tokens_dir, shared) = tokens_file();
+    for (mode, who) in [
+        (0o664, "by group"),
+        (0o646, "by others"),
+        (0o666, "by group and others"),
+    ] {
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(mode)).unwrap();
+        let error = start_on("127.0.0.1:0", |c| c.auth_tokens = Some(shared.clone()))
+            .await
+            .unwrap();
+        assert!(
+            error.contains("tokens.txt") && error.contains(who) && error.contains("chmod go-w"),
+            "{error}"
+        );
+    }
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(
+        start_on("127.0.0.1:0", |c| c.auth_tokens = Some(shared.clone())).await,
+        None,
+        "a tokens file only its owner can write is accepted"
+    );
 
     let garbage = dir.path().join("garbage.pem");
     std::fs::write(&garbage, "not a certificate").unwrap();
@@ -532,7 +557,7 @@ async fn binary_tokens_from_hash_token_work_and_never_reach_the_log() {
 
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens.txt");
-    std::fs::write(&tokens, format!("{line}{read_line}")).unwrap();
+    mlmeta_tests::write_private(&tokens, format!("{line}{read_line}"));
     let database = format!("sqlite://{}", dir.path().join("m.db").display());
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -566,7 +591,7 @@ async fn binary_tokens_from_hash_token_work_and_never_reach_the_log() {
     // send SIGHUP. A broken file is refused and the tokens in use stay.
     let new_token = "a-token-added-while-serving-0042";
     let new_line = tokens_file_line("late", Scope::Write, new_token).unwrap();
-    std::fs::write(&tokens, format!("{read_line}{new_line}\n")).unwrap();
+    mlmeta_tests::write_private(&tokens, format!("{read_line}{new_line}\n"));
     server.signal("HUP");
     let accepted = async {
         loop {
@@ -585,7 +610,7 @@ async fn binary_tokens_from_hash_token_work_and_never_reach_the_log() {
         .expect("the new token is accepted");
     let revoked = client.list_models(with_token(list_models(), &write_token)).await;
     expect_status(revoked, Code::Unauthenticated, &["not valid"]);
-    std::fs::write(&tokens, "late admin sha256:00\n").unwrap();
+    mlmeta_tests::write_private(&tokens, "late admin sha256:00\n");
     server.signal("HUP");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !server.stderr().contains("not reloaded") {

@@ -19,6 +19,7 @@ backend_tests! {
     control_characters_in_names_are_invalid,
     c1_control_characters_in_names_are_invalid,
     invalid_hyperparams_are_rejected,
+    repeated_hyperparams_keys_and_bare_nan_are_explained,
     hyperparams_are_limited_to_65536_bytes,
     one_invalid_epoch_rejects_the_whole_request,
     metrics_per_epoch_are_limited_to_1024,
@@ -250,6 +251,51 @@ async fn invalid_hyperparams_are_rejected(server: TestServer) {
             .assert_unchanged(&mut client, &format!("hyperparams {text:?}"))
             .await;
     }
+}
+
+/// `{"a":1,"a":2}` would silently keep the last value; it is refused
+/// naming the key (nested keys by their dotted path), and a bare NaN says
+/// how to write one instead of "expected value".
+async fn repeated_hyperparams_keys_and_bare_nan_are_explained(server: TestServer) {
+    let mut client = server.client();
+    seed(&mut client).await;
+    let before = Snapshot::take(&mut client).await;
+    for (text, needles) in [
+        (
+            r#"{"a": 1, "a": 2}"#,
+            &["datablob.hyperparams_json", "key \"a\" appears twice"][..],
+        ),
+        (
+            r#"{"opt": {"lr": 0.1, "b": 1, "lr": 0.01}}"#,
+            &["key \"opt.lr\" appears twice"],
+        ),
+        (r#"{"a": NaN}"#, &["json has no nan", "write it as a string"]),
+        (r#"{"a": -Infinity}"#, &["json has no -infinity"]),
+    ] {
+        let result = client
+            .put_data_blob(put_datablob(datablob("new", "g", text), false))
+            .await;
+        expect_status(result, Code::InvalidArgument, needles);
+        let result = client
+            .put_model_template(put_template(template("new", "g", text), false))
+            .await;
+        expect_status(
+            result,
+            Code::InvalidArgument,
+            &["model_template.hyperparams_json"],
+        );
+    }
+    before
+        .assert_unchanged(&mut client, "repeated keys and bare NaN")
+        .await;
+    // The same key in different objects is fine.
+    client
+        .put_data_blob(put_datablob(
+            datablob("new", "g", r#"{"a": {"a": 1}, "b": {"a": 2}}"#),
+            false,
+        ))
+        .await
+        .unwrap();
 }
 
 /// A JSON object of exactly `len` bytes: `{"k":"xxx…"}`.
