@@ -74,6 +74,10 @@ The file is read and sent in chunks, so its size does not matter.
 Epoch numbers already stored are skipped, never overwritten: importing the
 same file again is harmless and reports them as skipped.";
 
+/// Help heading of the options every command takes, apart from each
+/// command's own.
+const GLOBAL: &str = "Global options";
+
 /// Command-line client of mlmeta, the training-metadata service.
 #[derive(Debug, Parser)]
 #[command(name = "mlmeta", version, after_help = MAIN_HELP)]
@@ -82,6 +86,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "MLMETA_SERVER",
         default_value = "http://127.0.0.1:50051",
         value_name = "URL"
@@ -93,6 +98,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "MLMETA_TOKEN",
         hide_env_values = true,
         value_name = "TOKEN"
@@ -101,7 +107,7 @@ pub struct Cli {
 
     /// PEM file of the CA to trust for an https:// server (default: the
     /// system's CAs).
-    #[arg(long, global = true, env = "MLMETA_CA_CERT", value_name = "FILE")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "MLMETA_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 
     /// PEM client certificate, for a server that requires one (mutual
@@ -109,6 +115,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "MLMETA_CLIENT_CERT",
         value_name = "FILE",
         requires = "client_key"
@@ -119,6 +126,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "MLMETA_CLIENT_KEY",
         value_name = "FILE",
         requires = "client_cert"
@@ -127,8 +135,21 @@ pub struct Cli {
 
     /// Output format: aligned columns, one JSON document (non-finite
     /// numbers as the strings "NaN", "inf", "-inf"), or CSV with a header.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// Seconds to keep retrying while the server is unreachable or
+    /// overloaded (a restart, a failover) before giving up; 0 gives up at
+    /// the first failure. Retried writes store nothing twice.
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "MLMETA_RETRY_SECS",
+        default_value_t = 60,
+        value_name = "SECS"
+    )]
+    pub retry_secs: u64,
 
     /// What to do.
     #[command(subcommand)]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mlmeta_proto::metadata_service_client::MetadataServiceClient;
@@ -11,7 +12,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::limits::{MAX_MESSAGE_BYTES, MAX_PAGE_SIZE};
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryNotice, RetryPolicy};
 
 /// Rows asked for per page when following page tokens, unless set.
 pub const DEFAULT_PAGE_SIZE: u32 = 1_000;
@@ -72,6 +73,7 @@ pub struct ClientBuilder {
     identity: Option<(PemSource, PemSource)>,
     tls_domain: Option<String>,
     retry: RetryPolicy,
+    on_retry: Option<RetryNotice>,
     page_size: u32,
 }
 
@@ -103,6 +105,7 @@ impl fmt::Debug for ClientBuilder {
             .field("identity", &self.identity.as_ref().map(|_| "<redacted>"))
             .field("tls_domain", &self.tls_domain)
             .field("retry", &self.retry)
+            .field("on_retry", &self.on_retry.is_some())
             .field("page_size", &self.page_size)
             .finish()
     }
@@ -122,6 +125,7 @@ impl ClientBuilder {
             identity: None,
             tls_domain: None,
             retry: RetryPolicy::none(),
+            on_retry: None,
             page_size: DEFAULT_PAGE_SIZE,
         }
     }
@@ -202,6 +206,15 @@ impl ClientBuilder {
     #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// Calls `notice(error, retry, delay)` before each retry of a call
+    /// (`retry` counts from 0): for a program that wants to tell its user
+    /// that it is waiting for the server.
+    #[must_use]
+    pub fn on_retry(mut self, notice: impl Fn(&Error, u32, Duration) + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(Arc::new(notice));
         self
     }
 
@@ -313,6 +326,7 @@ impl ClientBuilder {
             authorization,
             self.timeout,
             self.retry,
+            self.on_retry,
             self.page_size,
         ))
     }

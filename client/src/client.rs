@@ -17,7 +17,7 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::filter::ModelFilter;
 use crate::limits::{MAX_EPOCHS_PER_REQUEST, REQUEST_BYTE_BUDGET, Requests};
-use crate::retry::{self, RetryPolicy};
+use crate::retry::{self, RetryNotice, RetryPolicy};
 use crate::types::{
     BestModel, CurrentEpoch, DataBlob, Direction, InsertCounts, Model, ModelTemplate, NewEpoch, Put,
 };
@@ -61,6 +61,7 @@ struct Inner {
     authorization: Option<MetadataValue<Ascii>>,
     timeout: Option<Duration>,
     retry: RetryPolicy,
+    on_retry: Option<RetryNotice>,
     page_size: u32,
 }
 
@@ -93,6 +94,7 @@ impl Client {
         authorization: Option<MetadataValue<Ascii>>,
         timeout: Option<Duration>,
         retry: RetryPolicy,
+        on_retry: Option<RetryNotice>,
         page_size: u32,
     ) -> Self {
         Self {
@@ -101,6 +103,7 @@ impl Client {
                 authorization,
                 timeout,
                 retry,
+                on_retry,
                 page_size,
             }),
         }
@@ -330,7 +333,12 @@ impl Client {
                     }
                 }
             },
-            |error, retry, delay| tracing::debug!(%error, retry, ?delay, "retrying a call"),
+            |error, retry, delay| {
+                tracing::debug!(%error, retry, ?delay, "retrying a call");
+                if let Some(notice) = &self.inner.on_retry {
+                    notice(error, retry, delay);
+                }
+            },
         )
         .await
     }

@@ -149,12 +149,12 @@ impl Error {
     /// transaction conflict. Every mlmeta write is idempotent, so any of
     /// these can be retried.
     pub fn is_transient(&self) -> bool {
+        if let Self::Unavailable { message } = self {
+            return !is_tls_rejection(message);
+        }
         matches!(
             self,
-            Self::Unavailable { .. }
-                | Self::DeadlineExceeded { .. }
-                | Self::Aborted { .. }
-                | Self::ResourceExhausted { .. }
+            Self::DeadlineExceeded { .. } | Self::Aborted { .. } | Self::ResourceExhausted { .. }
         )
     }
 
@@ -216,6 +216,16 @@ impl From<tonic::transport::Error> for Error {
             message: chain(&error),
         }
     }
+}
+
+/// Whether an UNAVAILABLE failure is a TLS handshake that a peer refused
+/// over a certificate (an untrusted CA, a wrong name, a missing client
+/// certificate): the same handshake fails again, so waiting and retrying
+/// only delays the error. rustls names these in its messages ("invalid
+/// peer certificate: UnknownIssuer", "received fatal alert:
+/// CertificateRequired"); the transport keeps no typed cause to match.
+fn is_tls_rejection(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("certificate")
 }
 
 /// The status message, followed by its causes when the status was made by

@@ -9,6 +9,10 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 
+/// What [`ClientBuilder::on_retry`](crate::ClientBuilder::on_retry) calls
+/// before each retry.
+pub(crate) type RetryNotice = std::sync::Arc<dyn Fn(&Error, u32, Duration) + Send + Sync>;
+
 /// How transient failures ([`Error::is_transient`]) are retried: after
 /// waits that grow from `initial_backoff` by `multiplier` up to
 /// `max_backoff`, each drawn at random between half and all of that

@@ -8,9 +8,10 @@ mod leaderboard;
 mod list;
 mod ranking;
 
+use std::io::Write as _;
 use std::time::Duration;
 
-use mlmeta_client::Client;
+use mlmeta_client::{Client, RetryPolicy};
 
 use crate::args::{Cli, Command};
 use crate::error::CliError;
@@ -20,9 +21,33 @@ use crate::output::Render;
 /// person is waiting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Retries for `secs` seconds in all; none for 0.
+fn retry_policy(secs: u64) -> RetryPolicy {
+    if secs == 0 {
+        RetryPolicy::none()
+    } else {
+        RetryPolicy::for_duration(Duration::from_secs(secs))
+    }
+}
+
 /// Runs the command `cli` names against its server.
 pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
-    let mut builder = Client::builder(&cli.server).connect_timeout(CONNECT_TIMEOUT);
+    let mut builder = Client::builder(&cli.server)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .retry(retry_policy(cli.retry_secs));
+    if cli.retry_secs > 0 {
+        let (server, secs) = (cli.server.clone(), cli.retry_secs);
+        builder = builder.on_retry(move |error, retry, _delay| {
+            // Once per call that waits, so a person sees why nothing happens.
+            if retry == 0 {
+                let line = error.to_string().replace(['\n', '\r'], " ");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "mlmeta: the server at {server} is not available ({line}); retrying for up to {secs} s (--retry-secs)"
+                );
+            }
+        });
+    }
     if let Some(token) = &cli.token {
         builder = builder.token(token);
     }
@@ -32,7 +57,9 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
     if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
         builder = builder.identity_files(cert, key);
     }
-    let client = builder.connect().await?;
+    // Lazily: a server that is not up yet is retried like any other
+    // unavailable one.
+    let client = builder.connect_lazy()?;
     match &cli.command {
         Command::Best(args) => best::run(&client, args).await,
         Command::Leaderboard(args) => leaderboard::run(&client, args).await,

@@ -10,5 +10,6 @@ mod import;
 mod list;
 mod offline;
 mod ranking;
+mod retry;
 mod security;
 mod support;

@@ -69,6 +69,7 @@ impl Cmd {
             .env_remove("MLMETA_CA_CERT")
             .env_remove("MLMETA_CLIENT_CERT")
             .env_remove("MLMETA_CLIENT_KEY")
+            .env_remove("MLMETA_RETRY_SECS")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
