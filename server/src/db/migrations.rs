@@ -2,6 +2,7 @@
 //! servers starting at once on a fresh database run them exactly once.
 
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationVersion;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -20,10 +21,10 @@ const POSTGRES_MIGRATION_LOCK: i64 = 0x6d6c_6d65_7461;
 pub fn run_sqlite(conn: &mut SqliteConnection) -> Result<(), StartupError> {
     let applied = conn.immediate_transaction(|conn| {
         conn.run_pending_migrations(SQLITE_MIGRATIONS)
-            .map(|versions| versions.len())
+            .map(|versions| names(&versions))
             .map_err(|e| StartupError::Migration(e.to_string()))
     })?;
-    info!(applied, "SQLite migrations up to date");
+    report("SQLite", &applied);
     Ok(())
 }
 
@@ -34,15 +35,34 @@ pub fn run_postgres(conn: &mut PgConnection) -> Result<(), StartupError> {
         .map_err(|e| StartupError::Migration(format!("taking the migration lock: {e}")))?;
     let result = conn
         .run_pending_migrations(POSTGRES_MIGRATIONS)
-        .map(|versions| versions.len())
+        .map(|versions| names(&versions))
         .map_err(|e| StartupError::Migration(e.to_string()));
     let unlocked = conn
         .batch_execute(&format!("SELECT pg_advisory_unlock({POSTGRES_MIGRATION_LOCK})"))
         .map_err(|e| StartupError::Migration(format!("releasing the migration lock: {e}")));
     let applied = result?;
     unlocked?;
-    info!(applied, "PostgreSQL migrations up to date");
+    report("PostgreSQL", &applied);
     Ok(())
+}
+
+fn names(versions: &[MigrationVersion<'_>]) -> Vec<String> {
+    versions.iter().map(ToString::to_string).collect()
+}
+
+/// Says what was done to the schema: "up to date, applied=1" on a brand-new
+/// database read as if nothing had happened.
+fn report(backend: &str, applied: &[String]) {
+    if applied.is_empty() {
+        info!("{backend} schema up to date: no migration pending");
+    } else {
+        info!(
+            "{backend} schema migrated: applied {} migration{} ({})",
+            applied.len(),
+            if applied.len() == 1 { "" } else { "s" },
+            applied.join(", ")
+        );
+    }
 }
 
 #[cfg(test)]

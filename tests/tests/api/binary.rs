@@ -331,9 +331,18 @@ async fn data_survives_a_restart(url: &str) {
         "{status:?}; stderr:\n{}",
         first.stderr()
     );
+    // The log says what was done to a brand-new database, then that a
+    // second start had nothing to do.
+    let migrated = first.stderr();
+    assert!(
+        migrated.contains("schema migrated: applied 1 migration") && migrated.contains("(20261123000000)"),
+        "{migrated}"
+    );
 
     let mut second = ServerProcess::start(url);
     second.wait_healthy(READY).await.unwrap();
+    let log = second.stderr();
+    assert!(log.contains("schema up to date: no migration pending"), "{log}");
     let mut client = second.client();
     before.assert_unchanged(&mut client, "a restart").await;
     let response = client
