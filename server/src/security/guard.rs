@@ -18,6 +18,7 @@ use tonic::{Code, Status};
 use tower::{Layer, Service};
 use tracing::debug;
 
+use super::caller::Caller;
 use super::tokens::{Scope, Tokens};
 use crate::error::Error;
 
@@ -31,7 +32,8 @@ const REFLECTION_SERVICES: [&str; 2] = [
 /// Methods of `MetadataService` that only read. Every other method (and
 /// any path not known here) needs a write token, so that a method added
 /// later is never readable-by-mistake-writable.
-const READ_METHODS: [&str; 7] = [
+const READ_METHODS: [&str; 8] = [
+    "ListProjects",
     "ListDataBlobs",
     "ListModelTemplates",
     "ListModels",
@@ -176,16 +178,18 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         // The clone is not ready yet; the instance polled ready is taken.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let policy = self.policy.clone();
         Box::pin(async move {
             let class = CallClass::of(request.uri().path());
-            if let Err(error) = policy.authorize(class, request.uri().path(), request.headers()) {
-                return Ok(Status::from(error).into_http());
-            }
+            match policy.authorize(class, request.uri().path(), request.headers()) {
+                // Handlers take the caller from here (the project check).
+                Ok(caller) => request.extensions_mut().insert(caller),
+                Err(error) => return Ok(Status::from(error).into_http()),
+            };
             if !class.limited {
                 return inner.call(request).await;
             }
@@ -218,10 +222,11 @@ where
 }
 
 impl Policy {
-    /// Checks the call's bearer token against the tokens file.
-    fn authorize(&self, class: CallClass, path: &str, headers: &http::HeaderMap) -> Result<(), Error> {
+    /// Checks the call's bearer token against the tokens file; returns who
+    /// calls.
+    fn authorize(&self, class: CallClass, path: &str, headers: &http::HeaderMap) -> Result<Caller, Error> {
         let (Some(tokens), Some(needed)) = (&self.tokens, class.scope) else {
-            return Ok(());
+            return Ok(Caller::anonymous());
         };
         let token = bearer_token(headers)?;
         // A poisoned lock still holds a whole `Arc`: the value is usable.
@@ -237,7 +242,11 @@ impl Policy {
                 identity.name, identity.scope
             )));
         }
-        Ok(())
+        Ok(Caller {
+            token: Some(identity.name),
+            scope: identity.scope,
+            projects: identity.projects,
+        })
     }
 }
 

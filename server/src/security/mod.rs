@@ -1,10 +1,12 @@
 //! Who may call the server and how much: TLS, bearer tokens with scopes,
 //! and limits on calls.
 
+mod caller;
 mod guard;
 mod tls;
 pub mod tokens;
 
+pub use caller::{Caller, DEFAULT_PROJECT, ProjectScope, Projects};
 pub use guard::{CallGuard, CallLimits};
 pub use tls::TlsFiles;
 pub use tokens::{Scope, Tokens};

@@ -258,7 +258,10 @@ fn new_epoch() -> impl Strategy<Value = Epoch> {
 }
 
 fn insert_request() -> impl Strategy<Value = InsertEpochsRequest> {
-    prop::collection::vec(new_epoch(), 0..4).prop_map(|epochs| InsertEpochsRequest { epochs })
+    prop::collection::vec(new_epoch(), 0..4).prop_map(|epochs| InsertEpochsRequest {
+        project: String::new(),
+        epochs,
+    })
 }
 
 fn page_size() -> impl Strategy<Value = u32> {
@@ -390,6 +393,7 @@ fn call() -> impl Strategy<Value = Call> {
     )
         .prop_map(|(name, group, h, ignore)| {
             Call::PutDataBlob(PutDataBlobRequest {
+                project: String::new(),
                 datablob: Some(DataBlob {
                     name,
                     group_name: group,
@@ -407,6 +411,7 @@ fn call() -> impl Strategy<Value = Call> {
     )
         .prop_map(|(name, group, h, ignore)| {
             Call::PutModelTemplate(PutModelTemplateRequest {
+                project: String::new(),
                 model_template: Some(ModelTemplate {
                     name,
                     group_name: group,
@@ -425,6 +430,7 @@ fn call() -> impl Strategy<Value = Call> {
     )
         .prop_map(|(name, class, d, t, ignore)| {
             Call::PutModel(PutModelRequest {
+                project: String::new(),
                 model: Some(Model {
                     name,
                     model_class_name: class,
@@ -450,6 +456,7 @@ fn call() -> impl Strategy<Value = Call> {
         .prop_map(|(model_names, min, max, page_size, token)| {
             Call::ListEpochs(
                 ListEpochsRequest {
+                    project: String::new(),
                     model_names,
                     min_epoch_num: min,
                     max_epoch_num: max,
@@ -467,6 +474,7 @@ fn call() -> impl Strategy<Value = Call> {
     )
         .prop_map(|(metric_name, direction, filter, top_k)| {
             Call::GetBestModel(GetBestModelRequest {
+                project: String::new(),
                 metric_name,
                 direction,
                 filter,
@@ -483,6 +491,7 @@ fn call() -> impl Strategy<Value = Call> {
         .prop_map(|(metric_name, direction, filter, page_size, token)| {
             Call::GetLeaderboard(
                 GetLeaderboardRequest {
+                    project: String::new(),
                     metric_name,
                     direction,
                     filter,
@@ -500,19 +509,19 @@ fn call() -> impl Strategy<Value = Call> {
         4 => insert_request().prop_map(Call::InsertEpochs),
         1 => prop::collection::vec(insert_request(), 0..3).prop_map(Call::StreamEpochs),
         2 => (grouped_filter(DATABLOBS), page_size(), token()).prop_map(|(filter, page_size, token)| {
-            Call::ListDataBlobs(ListDataBlobsRequest { filter, page_size, page_token: String::new() }, token)
+            Call::ListDataBlobs(ListDataBlobsRequest { project: String::new(), filter, page_size, page_token: String::new() }, token)
         }),
         1 => (grouped_filter(TEMPLATES), page_size(), token()).prop_map(|(filter, page_size, token)| {
             Call::ListModelTemplates(
-                ListModelTemplatesRequest { filter, page_size, page_token: String::new() },
+                ListModelTemplatesRequest { project: String::new(), filter, page_size, page_token: String::new() },
                 token,
             )
         }),
         2 => (model_filter(), page_size(), token()).prop_map(|(filter, page_size, token)| {
-            Call::ListModels(ListModelsRequest { filter, page_size, page_token: String::new() }, token)
+            Call::ListModels(ListModelsRequest { project: String::new(), filter, page_size, page_token: String::new() }, token)
         }),
         2 => list_epochs,
-        1 => name_from(MODELS).prop_map(|model_name| Call::GetCurrentEpoch(GetCurrentEpochRequest { model_name })),
+        1 => name_from(MODELS).prop_map(|model_name| Call::GetCurrentEpoch(GetCurrentEpochRequest { project: String::new(), model_name })),
         2 => best,
         2 => leaderboard,
     ]
@@ -921,6 +930,7 @@ async fn run_case(clients: &[Client], tokens: &Tokens, stats: &Stats, calls: Vec
         let alive = client
             .clone()
             .get_current_epoch(GetCurrentEpochRequest {
+                project: String::new(),
                 model_name: "m0".to_owned(),
             })
             .await
