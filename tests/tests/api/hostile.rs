@@ -277,17 +277,22 @@ async fn filters_match_wildcards_literally(server: TestServer) {
                 .collect();
             assert_eq!(got, want, "models with {filter:?}");
         }
-        let got: Vec<String> = list_all_epochs(
-            &mut client,
-            ListEpochsRequest {
-                model_names: vec![(*pattern).to_owned()],
-                ..ListEpochsRequest::default()
-            },
-        )
-        .await
-        .into_iter()
-        .map(|e| e.model_name)
-        .collect();
+        let request = ListEpochsRequest {
+            model_names: vec![(*pattern).to_owned()],
+            ..ListEpochsRequest::default()
+        };
+        if want.is_empty() {
+            // A pattern is a name like any other: naming no model, it is
+            // NOT_FOUND, as for any unknown model.
+            let result = client.list_epochs(request).await;
+            calls::expect_status(result, tonic::Code::NotFound, &["does not exist"]);
+            continue;
+        }
+        let got: Vec<String> = list_all_epochs(&mut client, request)
+            .await
+            .into_iter()
+            .map(|e| e.model_name)
+            .collect();
         assert_eq!(got, want, "epochs of [{pattern:?}]");
     }
 }

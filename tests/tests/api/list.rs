@@ -191,13 +191,16 @@ async fn epochs_filter_by_models_and_inclusive_range(server: TestServer) {
             vec![("m-1", 5), ("m-2", 5), ("m-3", 7)],
         ),
         (query(&["m-3"], Some(8), None), vec![]),
-        (query(&["m-4", "nope"], None, None), vec![]),
+        (query(&["m-4"], None, None), vec![]),
     ];
     for (request, want) in cases {
         let got = list_all_epochs(&mut client, request.clone()).await;
         let got: Vec<(&str, i64)> = got.iter().map(|e| (e.model_name.as_str(), e.epoch_num)).collect();
         assert_eq!(got, want, "request {request:?}");
     }
+    // Naming a model that does not exist is NOT_FOUND, not an empty page.
+    let unknown = client.list_epochs(query(&["m-4", "nope"], None, None)).await;
+    calls::expect_status(unknown, tonic::Code::NotFound, &["model_names[1]", "\"nope\""]);
     let all = calls::epochs_of(&mut client, &[]).await;
     assert_eq!(all.len(), 13);
     assert_eq!(all[0].metrics["loss"], 0.0);
