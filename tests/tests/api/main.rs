@@ -18,6 +18,7 @@ mod injection;
 mod leaderboard;
 mod list;
 mod pagination;
+mod projects;
 mod put;
 mod replicas;
 mod security;
