@@ -103,6 +103,10 @@ pub enum Error {
     /// The call ran past the server's deadline.
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// A stream sent nothing for longer than the idle timeout and was
+    /// ended; the client may open a new one (what it sent is committed).
+    #[error("{0}")]
+    StreamIdle(String),
 }
 
 /// Result of a request-serving operation.
@@ -164,7 +168,7 @@ impl From<Error> for Status {
             Error::NotFound(_) => Code::NotFound,
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
-            Error::Unavailable(_) => Code::Unavailable,
+            Error::Unavailable(_) | Error::StreamIdle(_) => Code::Unavailable,
             Error::Conflict(_) => Code::Aborted,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
@@ -177,7 +181,8 @@ impl From<Error> for Status {
             tracing::error!(%error, "request failed");
             return Status::internal("internal server error (details in the server log)");
         }
-        if code == Code::Unavailable {
+        // An idle stream ended is routine, not a failure worth a warning.
+        if code == Code::Unavailable && !matches!(error, Error::StreamIdle(_)) {
             tracing::warn!(%error, "request failed");
         }
         Status::new(code, error.to_string())
