@@ -166,10 +166,19 @@ async fn a_stream_busy_in_the_server_is_not_idle(backend: Backend) {
     let mut client = server.client();
     calls::seed_model(&mut client, "m").await;
 
-    // The stream's first message waits twice the idle timeout for the
-    // database: that is the server's time, not the trainer's.
+    // The stream opens and waits for its first message a while (the
+    // trainer's time: the idle clock runs), then that message waits twice
+    // the idle timeout for the database: the server's time, which is not
+    // idle time.
     let lock = WriteLock::take(&server);
-    let (sender, call) = open_stream(&server, insert(vec![epoch("m", 0, &[("loss", 1.0)])]));
+    let (sender, receiver) = mpsc::channel::<InsertEpochsRequest>(4);
+    let mut streaming = server.client();
+    let call = tokio::spawn(async move { streaming.stream_epochs(ReceiverStream::new(receiver)).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sender
+        .send(insert(vec![epoch("m", 0, &[("loss", 1.0)])]))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(
         !call.is_finished(),
@@ -177,10 +186,8 @@ async fn a_stream_busy_in_the_server_is_not_idle(backend: Backend) {
     );
     lock.release();
     wait_stored(&mut client, "m", 1).await;
-    sender
-        .send(insert(vec![epoch("m", 1, &[("loss", 0.5)])]))
-        .await
-        .unwrap();
+    // Should the stream have been ended meanwhile, its status says so below.
+    let _ = sender.send(insert(vec![epoch("m", 1, &[("loss", 0.5)])])).await;
     drop(sender);
     let counts = call.await.unwrap().unwrap().into_inner();
     assert_eq!((counts.inserted, counts.skipped), (2, 0));
