@@ -20,6 +20,7 @@
 //! target/release/mlmeta-bench --spawn postgres --workload large --large-requests 16,64
 //! ```
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -142,28 +143,34 @@ async fn burst(ctx: &mut Ctx, target: &Target, report: &mut Report, count: usize
         (None, false) => {}
     }
     report.add("large", format!("{label}: wall time"), elapsed.as_secs_f64(), "s");
-    let mut succeeded = Vec::new();
+    // Per request: Some(true) all stored, Some(false) nothing stored, None
+    // either (a deadline passed: the insert may still have landed).
+    let mut expected = Vec::new();
     let (mut ok, mut exhausted) = (0, 0);
+    let mut failures: BTreeMap<String, (usize, String)> = BTreeMap::new();
     for (shape, outcome) in shapes.iter().zip(&outcomes) {
         match outcome {
-            Ok(response) if response.inserted == shape.epochs => {
-                ok += 1;
-                succeeded.push(true);
-            }
             Ok(response) => {
-                report.problem(format!(
-                    "large {label}: {} answered {} inserted, {} skipped, of {} epochs",
-                    shape.model, response.inserted, response.skipped, shape.epochs
-                ));
-                succeeded.push(true);
-            }
-            Err(status) if status.code() == Code::ResourceExhausted => {
-                exhausted += 1;
-                succeeded.push(false);
+                ok += 1;
+                expected.push(Some(true));
+                if response.inserted != shape.epochs {
+                    report.problem(format!(
+                        "large {label}: {} answered {} inserted, {} skipped, of {} epochs",
+                        shape.model, response.inserted, response.skipped, shape.epochs
+                    ));
+                }
             }
             Err(status) => {
-                report.problem(format!("large {label}: {}: {status}", shape.model));
-                succeeded.push(false);
+                if status.code() == Code::ResourceExhausted {
+                    exhausted += 1;
+                    expected.push(Some(false));
+                } else {
+                    expected.push(None);
+                }
+                let entry = failures
+                    .entry(format!("{:?}", status.code()))
+                    .or_insert_with(|| (0, status.message().to_owned()));
+                entry.0 += 1;
             }
         }
     }
@@ -174,23 +181,30 @@ async fn burst(ctx: &mut Ctx, target: &Target, report: &mut Report, count: usize
         f64::from(exhausted),
         "requests",
     );
-    if let Some(status) = outcomes.iter().find_map(|o| o.as_ref().err()) {
-        eprintln!("  first refusal: {status}");
+    for (code, (count, message)) in &failures {
+        eprintln!("  {count} x {code}, e.g.: {message}");
+        if code != "ResourceExhausted" {
+            report.add("large", format!("{label}: {code}"), *count as f64, "requests");
+            report.problem(format!(
+                "large {label}: {count} requests failed with {code}: {message}"
+            ));
+        }
     }
-    check_all_or_nothing(ctx, report, &label, &shapes, &succeeded).await
+    check_all_or_nothing(ctx, report, &label, &shapes, &expected).await
 }
 
 /// Checks with GetCurrentEpoch that each model of a successful request
-/// holds its last epoch and each of a refused one holds nothing.
+/// holds its last epoch, each of a refused one nothing, and each of one
+/// whose outcome is unknown one or the other.
 async fn check_all_or_nothing(
     ctx: &Ctx,
     report: &mut Report,
     label: &str,
     shapes: &[RequestShape],
-    succeeded: &[bool],
+    expected: &[Option<bool>],
 ) -> BenchResult<()> {
     let mut client = ctx.client.clone();
-    for (shape, &ok) in shapes.iter().zip(succeeded) {
+    for (shape, &stored) in shapes.iter().zip(expected) {
         let current = client
             .get_current_epoch(GetCurrentEpochRequest {
                 model_name: shape.model.clone(),
@@ -199,11 +213,20 @@ async fn check_all_or_nothing(
             .map_err(|s| format!("GetCurrentEpoch {}: {s}", shape.model))?
             .into_inner()
             .current_epoch;
-        let expected = if ok { shape.last_epoch() } else { 0 };
-        if current != expected {
+        let fine = match stored {
+            Some(true) => current == shape.last_epoch(),
+            Some(false) => current == 0,
+            None => current == 0 || current == shape.last_epoch(),
+        };
+        if !fine {
             report.problem(format!(
-                "large {label}: {} holds epochs up to {current}, expected {expected}",
-                shape.model
+                "large {label}: {} holds epochs up to {current}, expected {}",
+                shape.model,
+                match stored {
+                    Some(true) => shape.last_epoch().to_string(),
+                    Some(false) => "none".to_owned(),
+                    None => format!("none or {}", shape.last_epoch()),
+                }
             ));
         }
     }
