@@ -103,8 +103,16 @@ pub enum Error {
     /// The call ran past the server's deadline.
     #[error("{0}")]
     DeadlineExceeded(String),
-    /// A stream sent nothing for longer than the idle timeout and was
-    /// ended; the client may open a new one (what it sent is committed).
+    /// A stream completed no message for longer than the idle timeout and
+    /// was ended; what it sent before is committed.
+    ///
+    /// UNAVAILABLE, because the client did nothing wrong and can retry just
+    /// this call (open a new stream and go on): gRPC's test for choosing
+    /// UNAVAILABLE over ABORTED or FAILED_PRECONDITION. Retrying clients
+    /// (mlmeta's, and gRPC retry policies) retry it, and re-sending is
+    /// harmless because epoch inserts are idempotent. DEADLINE_EXCEEDED
+    /// would name a deadline the client never set, CANCELLED reads as the
+    /// client's own doing, RESOURCE_EXHAUSTED as overload.
     #[error("{0}")]
     StreamIdle(String),
 }
