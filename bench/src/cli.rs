@@ -75,6 +75,30 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub processes: usize,
 
+    /// Streams the `idle` workload holds open at once, sending nothing.
+    #[arg(long, default_value_t = 2_000)]
+    pub idle_streams: usize,
+
+    /// Burst sizes of the `large` workload, comma-separated: that many
+    /// large InsertEpochs requests at once, each on its own connection.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    pub large_requests: Vec<usize>,
+
+    /// Approximate size of each `large` request, in MiB (at most 100,000
+    /// epochs of `--large-metrics` metrics; fewer MiB if that is less).
+    #[arg(long, default_value_t = 60)]
+    pub large_mib: usize,
+
+    /// Metrics per epoch in the `large` requests.
+    #[arg(long, default_value_t = 32)]
+    pub large_metrics: usize,
+
+    /// During `large`, kill the spawned server once its RSS passes this
+    /// many MiB (and report the burst as over it), so that a server without
+    /// a memory bound cannot take a shared machine down.
+    #[arg(long, default_value_t = 8_192)]
+    pub rss_cap_mib: u64,
+
     /// Timed calls per query kind in `best` and `list`.
     #[arg(long, default_value_t = 200)]
     pub calls: usize,
@@ -130,6 +154,12 @@ pub enum Workload {
     Concurrent,
     /// ListModels of one group and ListEpochs of one model.
     List,
+    /// Many idle streams held open: their memory, and whether unary calls
+    /// still get through (not part of `all`).
+    Idle,
+    /// Bursts of concurrent large InsertEpochs requests: the server's peak
+    /// RSS under them (not part of `all`: it stores gigabytes).
+    Large,
 }
 
 impl Workload {
@@ -143,6 +173,8 @@ impl Workload {
             Workload::Stream => "stream",
             Workload::Concurrent => "concurrent",
             Workload::List => "list",
+            Workload::Idle => "idle",
+            Workload::Large => "large",
         }
     }
 }
@@ -203,6 +235,9 @@ impl Args {
             ("--stream-epochs", self.stream_epochs),
             ("--writer-epochs", self.writer_epochs),
             ("--calls", self.calls),
+            ("--idle-streams", self.idle_streams),
+            ("--large-mib", self.large_mib),
+            ("--large-metrics", self.large_metrics),
         ];
         for (flag, value) in positive {
             if value == 0 {
@@ -214,6 +249,12 @@ impl Args {
         }
         if self.writers.is_empty() || self.writers.contains(&0) {
             return Err("--writers must list counts of at least 1".into());
+        }
+        if self.large_requests.is_empty() || self.large_requests.contains(&0) {
+            return Err("--large-requests must list counts of at least 1".into());
+        }
+        if self.large_metrics > 1_024 {
+            return Err("--large-metrics must be at most 1024".into());
         }
         if self.processes == 0 {
             return Err("--processes must be at least 1".into());
@@ -253,5 +294,11 @@ mod tests {
                 .is_err()
         );
         assert!(parse(&["--processes", "0"]).check().is_err());
+        assert!(!all.contains(&Workload::Large) && !all.contains(&Workload::Idle));
+        assert_eq!(
+            parse(&["--workload", "large,idle"]).workloads(),
+            [Workload::Idle, Workload::Large]
+        );
+        assert!(parse(&["--large-requests", "0"]).check().is_err());
     }
 }

@@ -122,11 +122,12 @@ impl Target {
 
     /// Peak resident set size (VmHWM) of the spawned server, in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        self.pid().and_then(|pid| status_kib(pid, "VmHWM:"))
+    }
+
+    /// Current resident set size (VmRSS) of the spawned server, in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.pid().and_then(|pid| status_kib(pid, "VmRSS:"))
     }
 
     /// Resets the spawned server's VmHWM to its current RSS (Linux
@@ -203,6 +204,15 @@ impl Drop for Spawned {
         }
         let _ = self.child.wait();
     }
+}
+
+/// The value in KiB of the line starting with `key` in `/proc/<pid>/status`.
+pub fn status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// A new, empty database of `backend` for one run: the SQLite file

@@ -13,8 +13,12 @@
 //! | `--auth-tokens` | `MLMETA_AUTH_TOKENS` | none (no tokens asked for) |
 //! | `--allow-unauthenticated` | `MLMETA_ALLOW_UNAUTHENTICATED` | off |
 //! | `--max-request-bytes` | `MLMETA_MAX_REQUEST_BYTES` | `67108864` (64 MiB) |
+//! | `--max-small-request-bytes` | `MLMETA_MAX_SMALL_REQUEST_BYTES` | `1048576` (1 MiB) |
+//! | `--max-inflight-request-bytes` | `MLMETA_MAX_INFLIGHT_REQUEST_BYTES` | `536870912` (512 MiB) |
 //! | `--call-timeout-secs` | `MLMETA_CALL_TIMEOUT_SECS` | `60` |
 //! | `--max-concurrent-calls` | `MLMETA_MAX_CONCURRENT_CALLS` | `1024` |
+//! | `--max-concurrent-streams` | `MLMETA_MAX_CONCURRENT_STREAMS` | `16384` |
+//! | `--stream-idle-timeout-secs` | `MLMETA_STREAM_IDLE_TIMEOUT_SECS` | `600` (10 min) |
 //!
 //! Logging is configured with `RUST_LOG` (default `info`).
 
@@ -30,6 +34,30 @@ use crate::security::{CallLimits, Scope, TlsFiles};
 /// Default largest request message: fits a full bulk request of 100,000
 /// epochs with a dozen metrics each.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+
+/// Default largest request message of the methods other than
+/// InsertEpochs/StreamEpochs: the largest valid one (a filter of 1,000
+/// names of 255 bytes, or 64 KiB of hyperparameters) is well under it.
+pub const DEFAULT_MAX_SMALL_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// Default budget of bulk request bytes in flight (charged at their
+/// decoded size, 5x their encoding): one 60 MiB request at a time, eight
+/// of 12 MiB, and so on.
+pub const DEFAULT_MAX_INFLIGHT_REQUEST_BYTES: usize = 512 * 1024 * 1024;
+
+/// Default number of streams open at once: an idle stream costs about
+/// 12 KiB of server memory (`mlmeta-bench --workload idle`), so at most
+/// about 190 MiB.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: usize = 16_384;
+
+/// Default idle timeout of streams, in seconds. A trainer streams one
+/// message per epoch, and an epoch of a large model takes minutes: ten
+/// minutes keeps the stream of most trainers open from epoch to epoch,
+/// while one whose epochs take longer pays a new stream per epoch (one
+/// round trip, against an epoch of more than ten minutes). Idle streams do
+/// not take unary slots, so the timeout only reclaims the stream slots
+/// (and the ~12 KiB each) of clients that went away without closing.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT_SECS: u64 = 600;
 
 /// Configuration of one `mlmeta-server` process.
 #[derive(Debug, Clone, Parser)]
@@ -87,11 +115,27 @@ pub struct Config {
     #[arg(long, env = "MLMETA_ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: bool,
 
-    /// Largest request message in bytes; larger ones are refused with
-    /// RESOURCE_EXHAUSTED.
+    /// Largest InsertEpochs request (and StreamEpochs message) in bytes;
+    /// larger ones are refused with RESOURCE_EXHAUSTED before they are read.
     #[arg(long, env = "MLMETA_MAX_REQUEST_BYTES", default_value_t = DEFAULT_MAX_REQUEST_BYTES,
           value_parser = clap::value_parser!(u32).range(1024..).map(|n| n as usize))]
     pub max_request_bytes: usize,
+
+    /// Largest request message of every other method, in bytes; larger ones
+    /// are refused with RESOURCE_EXHAUSTED before they are read.
+    #[arg(long, env = "MLMETA_MAX_SMALL_REQUEST_BYTES", default_value_t = DEFAULT_MAX_SMALL_REQUEST_BYTES,
+          value_parser = clap::value_parser!(u32).range(1024..).map(|n| n as usize))]
+    pub max_small_request_bytes: usize,
+
+    /// Memory that InsertEpochs requests and StreamEpochs messages may hold
+    /// at once, in bytes. Each is charged 5x its encoded size (what its
+    /// decoded epochs take) from when its length arrives until its handler
+    /// is done with it; one larger than the budget takes all of it. Others
+    /// wait unread (HTTP/2 flow control holds their senders) for at most
+    /// half of --call-timeout-secs, then get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "MLMETA_MAX_INFLIGHT_REQUEST_BYTES", default_value_t = DEFAULT_MAX_INFLIGHT_REQUEST_BYTES,
+          value_parser = clap::value_parser!(u64).range(1024..).map(|n| usize::try_from(n).unwrap_or(usize::MAX)))]
+    pub max_inflight_request_bytes: usize,
 
     /// Seconds a unary call may take before it fails with
     /// DEADLINE_EXCEEDED (StreamEpochs is exempt: it lasts as long as the
@@ -100,10 +144,26 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub call_timeout_secs: u64,
 
-    /// Calls in progress at once; more are refused with RESOURCE_EXHAUSTED.
+    /// Unary calls in progress at once; more are refused with
+    /// RESOURCE_EXHAUSTED. Streams do not count here (see
+    /// --max-concurrent-streams), nor do health checks.
     #[arg(long, env = "MLMETA_MAX_CONCURRENT_CALLS", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pub max_concurrent_calls: usize,
+
+    /// Streams (StreamEpochs, reflection) open at once; more are refused
+    /// with RESOURCE_EXHAUSTED. An idle stream costs about 12 KiB, so the
+    /// default bounds idle streams to about 190 MiB.
+    #[arg(long, env = "MLMETA_MAX_CONCURRENT_STREAMS", default_value_t = DEFAULT_MAX_CONCURRENT_STREAMS,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub max_concurrent_streams: usize,
+
+    /// Seconds a stream may go without completing a message before the
+    /// server ends it with UNAVAILABLE, saying that everything it sent
+    /// before was committed (a client opens a new stream and goes on).
+    #[arg(long, env = "MLMETA_STREAM_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_STREAM_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_idle_timeout_secs: u64,
 }
 
 /// Helper commands of `mlmeta-server`.
@@ -158,8 +218,12 @@ impl Config {
             auth_tokens: None,
             allow_unauthenticated: false,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_small_request_bytes: DEFAULT_MAX_SMALL_REQUEST_BYTES,
+            max_inflight_request_bytes: DEFAULT_MAX_INFLIGHT_REQUEST_BYTES,
             call_timeout_secs: 60,
             max_concurrent_calls: 1024,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            stream_idle_timeout_secs: DEFAULT_STREAM_IDLE_TIMEOUT_SECS,
         }
     }
 
@@ -177,6 +241,11 @@ impl Config {
         CallLimits {
             call_timeout: Duration::from_secs(self.call_timeout_secs),
             max_concurrent_calls: self.max_concurrent_calls,
+            max_concurrent_streams: self.max_concurrent_streams,
+            stream_idle_timeout: Duration::from_secs(self.stream_idle_timeout_secs),
+            max_request_bytes: self.max_request_bytes,
+            max_small_request_bytes: self.max_small_request_bytes,
+            max_inflight_request_bytes: self.max_inflight_request_bytes,
         }
     }
 
@@ -200,6 +269,17 @@ mod tests {
         assert_eq!(config.max_request_bytes, defaults.max_request_bytes);
         assert_eq!(config.call_timeout_secs, defaults.call_timeout_secs);
         assert_eq!(config.max_concurrent_calls, defaults.max_concurrent_calls);
+        assert_eq!(config.max_small_request_bytes, defaults.max_small_request_bytes);
+        assert_eq!(
+            config.max_inflight_request_bytes,
+            defaults.max_inflight_request_bytes
+        );
+        assert_eq!(config.max_concurrent_streams, defaults.max_concurrent_streams);
+        assert_eq!(config.stream_idle_timeout_secs, defaults.stream_idle_timeout_secs);
+        assert_eq!(config.max_small_request_bytes, 1 << 20);
+        assert_eq!(config.max_inflight_request_bytes, 512 << 20);
+        assert_eq!(config.max_concurrent_streams, 16_384);
+        assert_eq!(config.stream_idle_timeout_secs, 600);
         assert!(config.auth_tokens.is_none() && config.tls_files().is_none());
         assert!(!config.allow_unauthenticated && config.command.is_none());
     }

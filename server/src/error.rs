@@ -103,6 +103,18 @@ pub enum Error {
     /// The call ran past the server's deadline.
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// A stream completed no message for longer than the idle timeout and
+    /// was ended; what it sent before is committed.
+    ///
+    /// UNAVAILABLE, because the client did nothing wrong and can retry just
+    /// this call (open a new stream and go on): gRPC's test for choosing
+    /// UNAVAILABLE over ABORTED or FAILED_PRECONDITION. Retrying clients
+    /// (mlmeta's, and gRPC retry policies) retry it, and re-sending is
+    /// harmless because epoch inserts are idempotent. DEADLINE_EXCEEDED
+    /// would name a deadline the client never set, CANCELLED reads as the
+    /// client's own doing, RESOURCE_EXHAUSTED as overload.
+    #[error("{0}")]
+    StreamIdle(String),
 }
 
 /// Result of a request-serving operation.
@@ -164,7 +176,7 @@ impl From<Error> for Status {
             Error::NotFound(_) => Code::NotFound,
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
-            Error::Unavailable(_) => Code::Unavailable,
+            Error::Unavailable(_) | Error::StreamIdle(_) => Code::Unavailable,
             Error::Conflict(_) => Code::Aborted,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
@@ -177,7 +189,8 @@ impl From<Error> for Status {
             tracing::error!(%error, "request failed");
             return Status::internal("internal server error (details in the server log)");
         }
-        if code == Code::Unavailable {
+        // An idle stream ended is routine, not a failure worth a warning.
+        if code == Code::Unavailable && !matches!(error, Error::StreamIdle(_)) {
             tracing::warn!(%error, "request failed");
         }
         Status::new(code, error.to_string())

@@ -9,10 +9,12 @@
 //!   as `sqlite::NAME` and `postgres::NAME`, each bounded in time.
 //! - [`records`]: builders of API records; [`calls`]: calls that follow
 //!   pages, status assertions and store snapshots.
+//! - [`database`]: the server's database seen from outside (a write lock
+//!   that makes epoch writes wait).
 //! - [`process`]: the real `mlmeta-server` binary as a child process.
 //! - [`tls`]: a throwaway CA with server and client certificates.
 //! - [`wire`]: raw protobuf bytes over gRPC, for values prost cannot
-//!   encode (`-0.0`).
+//!   encode (`-0.0`), and requests whose body stalls.
 //!
 //! Run everything with `cargo nextest run -p mlmeta-tests` (the binary
 //! tests build `mlmeta-server` first when needed); one backend with
@@ -26,6 +28,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod calls;
+pub mod database;
 mod macros;
 pub mod postgres;
 pub mod process;

@@ -4,7 +4,8 @@
 //! and `-0.0 == 0.0`, so a prost client can neither send nor receive
 //! `-0.0`. These helpers send hand-encoded requests and return the raw
 //! response bytes, so a test can see exactly what the server stores and
-//! sends.
+//! sends. [`stalled`] sends a request whose body stops after a message's
+//! length prefix, as a slow or hostile client would.
 
 use bytes::{Buf, BufMut};
 use prost::Message;
@@ -116,6 +117,78 @@ pub fn insert_epochs_request(epochs: &[(mlmeta_proto::Epoch, Vec<(&str, f64)>)])
         length_delimited(&mut request, 1, &bytes); // InsertEpochsRequest.epochs = 1
     }
     request
+}
+
+/// Calls `mlmeta.v1.MetadataService/<method>` with a request body that
+/// announces one message of `announced` bytes, sends its 5-byte prefix and
+/// then nothing, ever. Resolves with the server's status when the server
+/// answers without waiting for the rest (it never succeeds).
+pub async fn stalled(mut channel: Channel, method: &str, announced: u32) -> Status {
+    use tonic::codegen::{Service as _, http};
+
+    let mut prefix = vec![0_u8];
+    prefix.extend_from_slice(&announced.to_be_bytes());
+    let body = StalledBody {
+        first: Some(bytes::Bytes::from(prefix)),
+    };
+    let mut request = http::Request::new(tonic::body::Body::new(body));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = match format!("/mlmeta.v1.MetadataService/{method}").parse() {
+        Ok(uri) => uri,
+        Err(error) => return Status::internal(format!("bad method {method:?}: {error}")),
+    };
+    let headers = request.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+    if let Err(error) = futures::future::poll_fn(|cx| channel.poll_ready(cx)).await {
+        return Status::unavailable(format!("channel not ready: {error}"));
+    }
+    let response = match channel.call(request).await {
+        Ok(response) => response,
+        Err(error) => return Status::unavailable(format!("call failed: {error}")),
+    };
+    let (parts, mut body) = response.into_parts();
+    if let Some(status) = Status::from_header_map(&parts.headers) {
+        return status;
+    }
+    loop {
+        match futures::future::poll_fn(|cx| http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx))
+            .await
+        {
+            Some(Ok(frame)) => {
+                if let Some(status) = frame.trailers_ref().and_then(Status::from_header_map) {
+                    return status;
+                }
+            }
+            Some(Err(status)) => return status,
+            None => return Status::internal("the answer ended without a grpc-status"),
+        }
+    }
+}
+
+/// A request body that sends `first` and then never anything more (nor
+/// its end).
+struct StalledBody {
+    first: Option<bytes::Bytes>,
+}
+
+impl http_body::Body for StalledBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        match self.first.take() {
+            Some(bytes) => std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes)))),
+            // Never woken: the call is dropped by whoever made it.
+            None => std::task::Poll::Pending,
+        }
+    }
 }
 
 #[cfg(test)]

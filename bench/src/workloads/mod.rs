@@ -4,6 +4,8 @@
 mod best;
 mod bulk;
 mod concurrent;
+mod idle;
+mod large;
 mod list;
 mod raw;
 mod stream;
@@ -106,6 +108,8 @@ pub async fn run(args: Args) -> BenchResult<Report> {
             Workload::Stream => stream::run(&mut ctx, &mut report).await,
             Workload::Concurrent => concurrent::run(&mut ctx, &mut report).await,
             Workload::List => list::run(&mut ctx, &mut report).await,
+            Workload::Idle => idle::run(&mut ctx, &target, &mut report).await,
+            Workload::Large => large::run(&mut ctx, &target, &mut report).await,
             Workload::All => Ok(()),
         };
         if let Err(error) = result {

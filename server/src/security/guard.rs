@@ -1,104 +1,64 @@
 //! [`CallGuard`]: the tower layer every call passes before it reaches a
-//! service. It checks the bearer token and its scope, caps the number of
-//! calls in progress, and puts a deadline on unary calls.
+//! service. It checks the bearer token and its scope, gives the call a slot
+//! of its budget (unary calls and streams have one each), puts a deadline
+//! on unary calls, and wraps the request body in a [`GuardedBody`], which
+//! enforces the per-method message size limits, the in-flight request
+//! budget and the idle timeout of streams.
 //!
 //! It works on HTTP/2 requests rather than as a tonic interceptor because
 //! an interceptor cannot see which method is called, and the scope a call
 //! needs depends on the method.
+//!
+//! Why streams have a budget of their own rather than a unary slot while
+//! they process a message: a stream that holds a slot for its whole life
+//! lets a thousand idle trainers lock every other call out, and one that
+//! takes a slot per message would have to wait for (or be refused) a slot
+//! in the middle of a stream. What unary slots protect (memory, the
+//! database) is bounded for stream messages by the in-flight budget and
+//! the group-commit queue anyway, so a stream only needs to be counted:
+//! an idle stream costs about 12 KiB (HTTP/2 stream state, the decoder's
+//! buffer, the handler's future; 45 MiB for 4,000 in `mlmeta-bench
+//! --workload idle`), so the default of 16,384 streams bounds idle streams
+//! to about 190 MiB.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Status;
 use tonic::codegen::http;
-use tonic::{Code, Status};
 use tower::{Layer, Service};
 use tracing::debug;
 
+use super::body::{BodyRules, CallBody, GuardedBody, Hold};
 use super::caller::Caller;
-use super::tokens::{Scope, Tokens};
+use super::class::{CallClass, METADATA_SERVICE, Route, Slot};
+use super::tokens::Tokens;
 use crate::error::Error;
-
-const METADATA_SERVICE: &str = "/mlmeta.v1.MetadataService/";
-const HEALTH_SERVICE: &str = "/grpc.health.v1.Health/";
-const REFLECTION_SERVICES: [&str; 2] = [
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-];
-
-/// Methods of `MetadataService` that only read. Every other method (and
-/// any path not known here) needs a write token, so that a method added
-/// later is never readable-by-mistake-writable.
-const READ_METHODS: [&str; 8] = [
-    "ListProjects",
-    "ListDataBlobs",
-    "ListModelTemplates",
-    "ListModels",
-    "ListEpochs",
-    "GetCurrentEpoch",
-    "GetBestModel",
-    "GetLeaderboard",
-];
-
-/// Methods whose request is a stream. They last as long as the caller
-/// keeps sending (a trainer may stream for days), so the per-call
-/// deadline does not apply to them; the caller's own `grpc-timeout` does.
-const STREAMING_METHODS: [&str; 1] = ["StreamEpochs"];
-
-/// How the guard treats a call, decided from its path alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CallClass {
-    /// `None` for calls that need no token (health checks).
-    scope: Option<Scope>,
-    /// Whether the per-call deadline and the concurrency cap apply.
-    limited: bool,
-    /// Whether the call is a request stream (no per-call deadline).
-    streaming: bool,
-}
-
-impl CallClass {
-    fn of(path: &str) -> Self {
-        if path.starts_with(HEALTH_SERVICE) {
-            // Load balancers and orchestrators probe health without
-            // credentials, and must get an answer even when the server is
-            // at its call limit.
-            return Self {
-                scope: None,
-                limited: false,
-                streaming: false,
-            };
-        }
-        if REFLECTION_SERVICES.iter().any(|prefix| path.starts_with(prefix)) {
-            return Self {
-                scope: Some(Scope::Read),
-                limited: true,
-                streaming: true,
-            };
-        }
-        let method = path.strip_prefix(METADATA_SERVICE);
-        let is = |list: &[&str]| method.is_some_and(|m| list.contains(&m));
-        Self {
-            scope: Some(if is(&READ_METHODS) {
-                Scope::Read
-            } else {
-                Scope::Write
-            }),
-            limited: true,
-            streaming: is(&STREAMING_METHODS),
-        }
-    }
-}
 
 /// Limits on calls, from the server configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct CallLimits {
-    /// Longest time a unary call may take.
+    /// Longest time a unary call may take. A bulk message waits for room
+    /// in the in-flight budget for at most half of it.
     pub call_timeout: Duration,
-    /// Calls that may be in progress at once; more are refused.
+    /// Unary calls that may be in progress at once; more are refused.
     pub max_concurrent_calls: usize,
+    /// Streams that may be open at once; more are refused.
+    pub max_concurrent_streams: usize,
+    /// A stream that completes no message for this long is ended.
+    pub stream_idle_timeout: Duration,
+    /// Largest message of InsertEpochs and StreamEpochs, in bytes.
+    pub max_request_bytes: usize,
+    /// Largest request message of every other method, in bytes.
+    pub max_small_request_bytes: usize,
+    /// Decoded bytes of InsertEpochs/StreamEpochs messages that may be in
+    /// flight at once (see [`CallGuard`]).
+    pub max_inflight_request_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -107,7 +67,9 @@ struct Policy {
     /// at start; which tokens can be swapped while serving.
     tokens: Option<RwLock<Arc<Tokens>>>,
     limits: CallLimits,
-    permits: Arc<Semaphore>,
+    calls: Arc<Semaphore>,
+    streams: Arc<Semaphore>,
+    bodies: Arc<BodyRules>,
 }
 
 /// The tower [`Layer`] that wraps the whole router in a [`Guard`].
@@ -120,11 +82,20 @@ impl CallGuard {
     /// A guard that demands one of `tokens` (none: every call is let in)
     /// and applies `limits`.
     pub fn new(tokens: Option<Tokens>, limits: CallLimits) -> Self {
+        let bodies = BodyRules::new(
+            limits.max_request_bytes,
+            limits.max_small_request_bytes,
+            limits.max_inflight_request_bytes,
+            limits.call_timeout / 2,
+            limits.stream_idle_timeout,
+        );
         Self {
             policy: Arc::new(Policy {
                 tokens: tokens.map(|tokens| RwLock::new(Arc::new(tokens))),
                 limits,
-                permits: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
+                calls: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
+                streams: Arc::new(Semaphore::new(limits.max_concurrent_streams)),
+                bodies: Arc::new(bodies),
             }),
         }
     }
@@ -165,9 +136,10 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Guard<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S: Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,
-    ReqBody: Send + 'static,
+    ReqBody: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    ReqBody::Error: Into<tonic::codegen::StdError>,
     ResBody: Default + Send + 'static,
 {
     type Response = http::Response<ResBody>;
@@ -184,26 +156,35 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let policy = self.policy.clone();
         Box::pin(async move {
-            let class = CallClass::of(request.uri().path());
-            match policy.authorize(class, request.uri().path(), request.headers()) {
+            let path = request.uri().path().to_owned();
+            let route = Route::of(&path);
+            match policy.authorize(route.class, &path, request.headers()) {
                 // Handlers take the caller from here (the project check).
                 Ok(caller) => request.extensions_mut().insert(caller),
                 Err(error) => return Ok(Status::from(error).into_http()),
             };
-            if !class.limited {
-                return inner.call(request).await;
-            }
-            let Ok(_permit) = policy.permits.clone().try_acquire_owned() else {
-                let limit = policy.limits.max_concurrent_calls;
-                return Ok(Status::from(Error::ResourceExhausted(format!(
-                    "the server is already handling its limit of {limit} concurrent calls \
-                     (--max-concurrent-calls); retry with backoff"
-                )))
-                .into_http());
+            let method = path.strip_prefix(METADATA_SERVICE).unwrap_or(&path).to_owned();
+            let (call_slot, stream_slot) = match policy.take_slot(route.class) {
+                Ok(slots) => slots,
+                Err(error) => return Ok(Status::from(error).into_http()),
             };
-            let response = if class.streaming {
-                inner.call(request).await?
+            // A unary call's message charge lasts until its response.
+            let held = Arc::new(Mutex::new(Vec::<OwnedSemaphorePermit>::new()));
+            let hold = if route.class.is_stream() {
+                Hold::UntilNextMessage
             } else {
+                Hold::UntilResponse(Arc::clone(&held))
+            };
+            let call = CallBody {
+                method,
+                size: route.size,
+                hold,
+                idle: route.class.is_stream(),
+                slot: stream_slot,
+            };
+            let bodies = Arc::clone(&policy.bodies);
+            let request = request.map(|body| tonic::body::Body::new(GuardedBody::new(body, bodies, call)));
+            let response = if route.class.slot() == Slot::Call {
                 let deadline = policy.limits.call_timeout;
                 match tokio::time::timeout(deadline, inner.call(request)).await {
                     Ok(response) => response?,
@@ -215,8 +196,11 @@ where
                         .into_http());
                     }
                 }
+            } else {
+                inner.call(request).await?
             };
-            Ok(rename_oversized_message(response))
+            drop((call_slot, held));
+            Ok(response)
         })
     }
 }
@@ -225,7 +209,7 @@ impl Policy {
     /// Checks the call's bearer token against the tokens file; returns who
     /// calls.
     fn authorize(&self, class: CallClass, path: &str, headers: &http::HeaderMap) -> Result<Caller, Error> {
-        let (Some(tokens), Some(needed)) = (&self.tokens, class.scope) else {
+        let (Some(tokens), Some(needed)) = (&self.tokens, class.scope()) else {
             return Ok(Caller::anonymous());
         };
         let token = bearer_token(headers)?;
@@ -248,6 +232,33 @@ impl Policy {
             projects: identity.projects,
         })
     }
+
+    /// A slot of the call's budget: (unary slot, stream slot), or
+    /// RESOURCE_EXHAUSTED when that budget is used up.
+    fn take_slot(
+        &self,
+        class: CallClass,
+    ) -> Result<(Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>), Error> {
+        match class.slot() {
+            Slot::None => Ok((None, None)),
+            Slot::Call => match self.calls.clone().try_acquire_owned() {
+                Ok(permit) => Ok((Some(permit), None)),
+                Err(_) => Err(Error::ResourceExhausted(format!(
+                    "the server is already handling its limit of {} concurrent calls \
+                     (--max-concurrent-calls); retry with backoff",
+                    self.limits.max_concurrent_calls
+                ))),
+            },
+            Slot::Stream => match self.streams.clone().try_acquire_owned() {
+                Ok(permit) => Ok((None, Some(permit))),
+                Err(_) => Err(Error::ResourceExhausted(format!(
+                    "the server already holds its limit of {} open streams \
+                     (--max-concurrent-streams); retry with backoff",
+                    self.limits.max_concurrent_streams
+                ))),
+            },
+        }
+    }
 }
 
 /// The token of `authorization: Bearer <token>`.
@@ -266,82 +277,9 @@ fn bearer_token(headers: &http::HeaderMap) -> Result<&str, Error> {
     Ok(token.trim())
 }
 
-/// tonic reports a request message over the size limit as OUT_OF_RANGE;
-/// gRPC's own implementations (and the clients that classify errors by
-/// code) use RESOURCE_EXHAUSTED for it, so the status is renamed.
-fn rename_oversized_message<B: Default>(response: http::Response<B>) -> http::Response<B> {
-    match Status::from_header_map(response.headers()) {
-        Some(status)
-            if status.code() == Code::OutOfRange
-                && status.message().contains("decoded message length too large") =>
-        {
-            Status::from(Error::ResourceExhausted(format!(
-                "request message too large (--max-request-bytes): {}",
-                status.message()
-            )))
-            .into_http()
-        }
-        _ => response,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use prost::Message as _;
-
     use super::*;
-
-    #[test]
-    fn health_is_open_and_unlimited() {
-        let class = CallClass::of("/grpc.health.v1.Health/Check");
-        assert_eq!(class.scope, None);
-        assert!(!class.limited);
-    }
-
-    #[test]
-    fn unknown_paths_need_write() {
-        assert_eq!(
-            CallClass::of("/mlmeta.v1.MetadataService/DropEverything").scope,
-            Some(Scope::Write)
-        );
-        assert_eq!(
-            CallClass::of("/other.Service/ListModels").scope,
-            Some(Scope::Write)
-        );
-    }
-
-    /// Every method of the service is classified on purpose: reads are
-    /// listed, and the rest are exactly the methods that write.
-    #[test]
-    fn every_rpc_of_the_service_has_the_intended_scope() {
-        let set = prost_types::FileDescriptorSet::decode(mlmeta_proto::FILE_DESCRIPTOR_SET).unwrap();
-        let service = set
-            .file
-            .iter()
-            .flat_map(|file| &file.service)
-            .find(|service| service.name() == "MetadataService")
-            .unwrap();
-        let mut writes = Vec::new();
-        for method in &service.method {
-            let class = CallClass::of(&format!("{METADATA_SERVICE}{}", method.name()));
-            assert_eq!(class.streaming, method.client_streaming(), "{}", method.name());
-            if class.scope == Some(Scope::Write) {
-                writes.push(method.name().to_owned());
-            }
-        }
-        writes.sort();
-        assert_eq!(
-            writes,
-            [
-                "InsertEpochs",
-                "PutDataBlob",
-                "PutModel",
-                "PutModelTemplate",
-                "StreamEpochs"
-            ]
-        );
-        assert_eq!(service.method.len(), READ_METHODS.len() + writes.len());
-    }
 
     #[test]
     fn bearer_tokens_are_parsed_strictly() {

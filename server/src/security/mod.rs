@@ -1,7 +1,9 @@
 //! Who may call the server and how much: TLS, bearer tokens with scopes,
-//! and limits on calls.
+//! and limits on calls, streams and request bytes.
 
+mod body;
 mod caller;
+mod class;
 mod guard;
 mod tls;
 pub mod tokens;

@@ -128,7 +128,15 @@ impl MetadataService for MetadataApi {
         let mut stream = request.into_inner();
         let mut total = InsertCounts::default();
         let mut message_index = 0_u64;
-        while let Some(message) = stream.message().await? {
+        loop {
+            // The transport ends a stream with an error when it breaks a
+            // limit (message size, in-flight budget wait, idle timeout):
+            // the caller still learns what the earlier messages stored.
+            let message = match stream.message().await {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(status) => return Err(stream_ended(&status, message_index, total)),
+            };
             let stored = async {
                 let project = caller.project("project", &message.project)?;
                 let epochs = convert::new_epochs(message)?;
@@ -329,6 +337,21 @@ fn counts_reply(counts: InsertCounts) -> pb::InsertEpochsResponse {
         inserted: counts.inserted,
         skipped: counts.skipped,
     }
+}
+
+/// The status of a stream whose transport failed before message `index`
+/// arrived whole: its code and message, and what the messages before it
+/// stored (they stay committed).
+fn stream_ended(status: &Status, index: u64, stored: InsertCounts) -> Status {
+    Status::new(
+        status.code(),
+        format!(
+            "{} (the {index} stream messages before stayed committed: {} epochs inserted, {} skipped; re-sending them is harmless)",
+            status.message(),
+            stored.inserted,
+            stored.skipped
+        ),
+    )
 }
 
 /// The status of a stream that failed at message `index`: the error of that

@@ -16,6 +16,7 @@ mod hostile;
 mod hyperparams;
 mod injection;
 mod leaderboard;
+mod limits;
 mod list;
 mod pagination;
 mod projects;

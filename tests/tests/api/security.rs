@@ -1,18 +1,18 @@
 //! Who may call and how much: bearer tokens and their scopes, the open
-//! health check, reflection, the request size limit, the concurrency cap,
-//! the per-call deadline, and the refusal to serve a non-loopback address
+//! health check, reflection, the request size limit, the caps on calls and
+//! streams, the per-call deadline, and the refusal to serve a non-loopback address
 //! to everyone by accident.
 
 use std::path::Path;
 use std::time::Duration;
 
-use diesel::{Connection as _, PgConnection, RunQueryDsl as _, SqliteConnection};
 use futures::StreamExt as _;
 use mlmeta_proto::{GetBestModelRequest, InsertEpochsRequest, ListModelsRequest, MetricDirection};
 use mlmeta_server::Config;
 use mlmeta_server::security::Scope;
 use mlmeta_server::security::tokens::tokens_file_line;
 use mlmeta_tests::calls::{self, expect_status};
+use mlmeta_tests::database::WriteLock;
 use mlmeta_tests::process::{ServerProcess, free_port, server_binary};
 use mlmeta_tests::records::{datablob, epoch, insert, put_datablob};
 use mlmeta_tests::{Backend, TestServer, backend_tests_with_setup, wait_healthy};
@@ -239,41 +239,99 @@ async fn oversized_requests_are_resource_exhausted(backend: Backend) {
 }
 
 async fn calls_over_the_concurrency_cap_are_refused(backend: Backend) {
-    let Some(server) = TestServer::with(backend, |config| config.max_concurrent_calls = 2, None).await else {
+    let Some(server) = TestServer::with(
+        backend,
+        |config| {
+            config.max_concurrent_calls = 2;
+            config.max_concurrent_streams = 2;
+        },
+        None,
+    )
+    .await
+    else {
         return;
     };
     let mut client = server.client();
     calls::seed_model(&mut client, "m").await;
 
-    // Two trainers hold a StreamEpochs call open each.
+    // Two trainers hold a StreamEpochs call open each: the stream budget is
+    // used up, and a third stream is refused, but streams take no unary
+    // slot, so unary calls go on.
     let mut senders = Vec::new();
     let mut streams = Vec::new();
-    for _ in 0..2 {
+    for index in 0..2 {
         let (sender, receiver) = mpsc::channel::<InsertEpochsRequest>(4);
         let mut client = server.client();
         streams.push(tokio::spawn(async move {
             client.stream_epochs(ReceiverStream::new(receiver)).await
         }));
-        senders.push(sender);
-    }
-    for (index, sender) in senders.iter().enumerate() {
         sender
-            .send(insert(vec![epoch("m", index as i64, &[("loss", 1.0)])]))
+            .send(insert(vec![epoch("m", index, &[("loss", 1.0)])]))
             .await
             .unwrap();
+        senders.push(sender);
     }
-    // Both calls are being handled (and hold their permits) once their
-    // first epochs are stored. Watching the database directly keeps this
-    // wait from taking permits itself.
+    // Both streams are open on the server once their first epochs are stored.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while stored_epoch_rows(server.database_url()) < 2 {
+    while calls::epochs_of(&mut client, &["m"]).await.len() < 2 {
         assert!(
             std::time::Instant::now() < deadline,
             "the streams' first messages were never stored"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let refused = client.list_models(list_models()).await;
+    let third = client
+        .stream_epochs(futures::stream::iter(vec![insert(vec![epoch(
+            "m",
+            9,
+            &[("loss", 1.0)],
+        )])]))
+        .await;
+    expect_status(
+        third,
+        Code::ResourceExhausted,
+        &["limit of 2 open streams", "--max-concurrent-streams"],
+    );
+    client.list_models(list_models()).await.unwrap();
+
+    // Two inserts waiting for the database's write lock hold both unary
+    // slots: a third call is refused, even a read.
+    let lock = WriteLock::take(&server);
+    let mut inserts = Vec::new();
+    for num in [10, 11] {
+        let mut client = server.client();
+        inserts.push(tokio::spawn(async move {
+            // The probing reads below take a slot for a moment: retry, as
+            // RESOURCE_EXHAUSTED asks.
+            loop {
+                let request = insert(vec![epoch("m", num, &[("loss", 1.0)])]);
+                match client.insert_epochs(request).await {
+                    Ok(response) => {
+                        let response = response.into_inner();
+                        break (response.inserted, response.skipped);
+                    }
+                    Err(status) if status.code() == Code::ResourceExhausted => {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err(status) => panic!("InsertEpochs: {status}"),
+                }
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        // A read that gets through means the inserts have not arrived yet.
+        match client.list_models(list_models()).await {
+            Ok(_) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the blocked inserts never held the two call slots"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(status) => break Err::<(), _>(status),
+        }
+    };
     expect_status(
         refused,
         Code::ResourceExhausted,
@@ -283,68 +341,37 @@ async fn calls_over_the_concurrency_cap_are_refused(backend: Backend) {
     wait_healthy(server.channel(), Duration::from_secs(5))
         .await
         .unwrap();
+    // And streams do not need a unary slot: with one stream closed, a new
+    // one gets through while the unary slots are full.
+    drop(senders.pop());
+    let closed = streams.pop().unwrap().await.unwrap().unwrap().into_inner();
+    assert_eq!((closed.inserted, closed.skipped), (1, 0));
+    let (sender, receiver) = mpsc::channel::<InsertEpochsRequest>(4);
+    let mut streaming = server.client();
+    let late = tokio::spawn(async move { streaming.stream_epochs(ReceiverStream::new(receiver)).await });
+    sender
+        .send(insert(vec![epoch("m", 12, &[("loss", 1.0)])]))
+        .await
+        .unwrap();
 
-    drop(senders);
+    lock.release();
+    for insert in inserts {
+        assert_eq!(insert.await.unwrap(), (1, 0));
+    }
+    drop((sender, senders));
+    let late = late.await.unwrap().unwrap().into_inner();
+    assert_eq!((late.inserted, late.skipped), (1, 0));
     for stream in streams {
         let counts = stream.await.unwrap().unwrap().into_inner();
         assert_eq!((counts.inserted, counts.skipped), (1, 0));
     }
     client.list_models(list_models()).await.unwrap();
-}
-
-/// Rows in the epochs table, counted with a connection of our own.
-fn stored_epoch_rows(database_url: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        rows: i64,
-    }
-    let query = diesel::sql_query("SELECT COUNT(*) AS rows FROM epochs");
-    let counted: Vec<Count> = match database_url.strip_prefix("sqlite://") {
-        Some(path) => query
-            .load(&mut SqliteConnection::establish(path).unwrap())
-            .unwrap(),
-        None => query
-            .load(&mut PgConnection::establish(database_url).unwrap())
-            .unwrap(),
-    };
-    counted[0].rows
-}
-
-/// Holds the database's write lock from outside the server, so that writes
-/// wait for it.
-enum WriteLock {
-    Sqlite(SqliteConnection),
-    Postgres(PgConnection),
-}
-
-impl WriteLock {
-    fn take(server: &TestServer) -> Self {
-        let url = server.database_url();
-        match url.strip_prefix("sqlite://") {
-            Some(path) => {
-                let mut conn = SqliteConnection::establish(path).unwrap();
-                diesel::sql_query("BEGIN IMMEDIATE").execute(&mut conn).unwrap();
-                Self::Sqlite(conn)
-            }
-            None => {
-                let mut conn = PgConnection::establish(url).unwrap();
-                diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
-                diesel::sql_query("LOCK TABLE epochs IN EXCLUSIVE MODE")
-                    .execute(&mut conn)
-                    .unwrap();
-                Self::Postgres(conn)
-            }
-        }
-    }
-
-    fn release(self) {
-        let rollback = diesel::sql_query("ROLLBACK");
-        match self {
-            Self::Sqlite(mut conn) => rollback.execute(&mut conn).unwrap(),
-            Self::Postgres(mut conn) => rollback.execute(&mut conn).unwrap(),
-        };
-    }
+    let nums: Vec<i64> = calls::epochs_of(&mut client, &["m"])
+        .await
+        .iter()
+        .map(|e| e.epoch_num)
+        .collect();
+    assert_eq!(nums, [0, 1, 10, 11, 12]);
 }
 
 async fn slow_calls_hit_the_deadline_and_their_writes_still_land(backend: Backend) {

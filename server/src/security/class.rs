@@ -1,0 +1,242 @@
+//! [`Route`]: how the guard treats a call, decided from its path alone.
+//!
+//! Every method of `mlmeta.v1.MetadataService` is listed in [`METHODS`]
+//! with its [`CallClass`] and its [`RequestSize`]; a test checks the list
+//! against the service's file descriptor set, so a method added to the
+//! proto fails the build's tests until it is classified here on purpose.
+
+use super::tokens::Scope;
+
+pub(super) const METADATA_SERVICE: &str = "/mlmeta.v1.MetadataService/";
+const HEALTH_SERVICE: &str = "/grpc.health.v1.Health/";
+const REFLECTION_SERVICES: [&str; 2] = [
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// What kind of call a path is, which decides the token scope it needs,
+/// the budget it draws from and the time limit it runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CallClass {
+    /// Health checks: no token, no budget, no deadline. Load balancers and
+    /// orchestrators probe without credentials, and must get an answer
+    /// even when the server is at its limits.
+    Open,
+    /// A unary call that only reads: one slot of `--max-concurrent-calls`
+    /// and the per-call deadline.
+    UnaryRead,
+    /// A unary call that writes, and any path not known here (so that a
+    /// method added later is never readable-by-mistake-writable): like
+    /// [`CallClass::UnaryRead`] but needs a write token.
+    UnaryWrite,
+    /// A request stream that writes (`StreamEpochs`). A trainer may keep it
+    /// open for days, mostly idle, so it takes a slot of
+    /// `--max-concurrent-streams` instead of a unary one, has no per-call
+    /// deadline, and ends when idle for `--stream-idle-timeout-secs`.
+    ClientStream,
+    /// Reflection: a bidirectional stream of reads that a tool (grpcurl)
+    /// keeps open for a few lookups. Budgeted like
+    /// [`CallClass::ClientStream`], with a read token.
+    ReflectionStream,
+}
+
+/// Which request size limit applies to a method's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RequestSize {
+    /// At most `--max-small-request-bytes` per message, not charged to the
+    /// in-flight budget (they are small and their number is bounded by the
+    /// call and stream slots; reads must never queue behind bulk inserts).
+    Small,
+    /// At most `--max-request-bytes` per message, each charged to
+    /// `--max-inflight-request-bytes` while it is received and handled.
+    Bulk,
+}
+
+/// Every method of `MetadataService` with its class and request size.
+const METHODS: [(&str, CallClass, RequestSize); 13] = {
+    use CallClass::{ClientStream, UnaryRead, UnaryWrite};
+    use RequestSize::{Bulk, Small};
+    [
+        ("PutDataBlob", UnaryWrite, Small),
+        ("PutModelTemplate", UnaryWrite, Small),
+        ("PutModel", UnaryWrite, Small),
+        ("InsertEpochs", UnaryWrite, Bulk),
+        ("StreamEpochs", ClientStream, Bulk),
+        ("ListProjects", UnaryRead, Small),
+        ("ListDataBlobs", UnaryRead, Small),
+        ("ListModelTemplates", UnaryRead, Small),
+        ("ListModels", UnaryRead, Small),
+        ("ListEpochs", UnaryRead, Small),
+        ("GetCurrentEpoch", UnaryRead, Small),
+        ("GetBestModel", UnaryRead, Small),
+        ("GetLeaderboard", UnaryRead, Small),
+    ]
+};
+
+/// How the guard treats one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Route {
+    /// Scope, budget and time limit.
+    pub class: CallClass,
+    /// Request size limit and in-flight charging.
+    pub size: RequestSize,
+}
+
+impl Route {
+    /// The route of `path` (`/package.Service/Method`).
+    pub fn of(path: &str) -> Self {
+        let small = |class| Self {
+            class,
+            size: RequestSize::Small,
+        };
+        if path.starts_with(HEALTH_SERVICE) {
+            return small(CallClass::Open);
+        }
+        if REFLECTION_SERVICES.iter().any(|prefix| path.starts_with(prefix)) {
+            return small(CallClass::ReflectionStream);
+        }
+        path.strip_prefix(METADATA_SERVICE)
+            .and_then(|method| METHODS.iter().find(|(name, ..)| *name == method))
+            .map_or(small(CallClass::UnaryWrite), |&(_, class, size)| Self {
+                class,
+                size,
+            })
+    }
+}
+
+/// Which of the guard's budgets a call takes a slot of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    /// None (health checks).
+    None,
+    /// `--max-concurrent-calls`, for the whole call.
+    Call,
+    /// `--max-concurrent-streams`, while the request stream is open.
+    Stream,
+}
+
+impl CallClass {
+    /// The token scope the call needs; `None`: no token at all.
+    pub fn scope(self) -> Option<Scope> {
+        match self {
+            Self::Open => None,
+            Self::UnaryRead | Self::ReflectionStream => Some(Scope::Read),
+            Self::UnaryWrite | Self::ClientStream => Some(Scope::Write),
+        }
+    }
+
+    /// The budget the call takes a slot of.
+    pub fn slot(self) -> Slot {
+        match self {
+            Self::Open => Slot::None,
+            Self::UnaryRead | Self::UnaryWrite => Slot::Call,
+            Self::ClientStream | Self::ReflectionStream => Slot::Stream,
+        }
+    }
+
+    /// Whether the request is a stream of messages (idle timeout, and each
+    /// message's in-flight charge ends when the next one is asked for)
+    /// rather than one message (charge held until the response).
+    pub fn is_stream(self) -> bool {
+        self.slot() == Slot::Stream
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    #[test]
+    fn health_is_open_and_unlimited() {
+        let route = Route::of("/grpc.health.v1.Health/Check");
+        assert_eq!(route.class, CallClass::Open);
+        assert_eq!(route.class.scope(), None);
+        assert_eq!(route.class.slot(), Slot::None);
+        assert_eq!(route.size, RequestSize::Small);
+    }
+
+    #[test]
+    fn reflection_is_a_read_stream() {
+        for path in [
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            let route = Route::of(path);
+            assert_eq!(route.class, CallClass::ReflectionStream, "{path}");
+            assert_eq!(route.class.scope(), Some(Scope::Read));
+            assert_eq!(route.class.slot(), Slot::Stream);
+            assert_eq!(route.size, RequestSize::Small);
+        }
+    }
+
+    #[test]
+    fn unknown_paths_are_small_unary_writes() {
+        for path in [
+            "/mlmeta.v1.MetadataService/DropEverything",
+            "/other.Service/ListModels",
+            "/other.Service/InsertEpochs",
+            "/",
+        ] {
+            let route = Route::of(path);
+            assert_eq!(route.class, CallClass::UnaryWrite, "{path}");
+            assert_eq!(route.class.scope(), Some(Scope::Write));
+            assert_eq!(route.size, RequestSize::Small, "{path}");
+        }
+    }
+
+    /// Every method of the service is classified on purpose: each is in
+    /// [`METHODS`] once, its class matches its streaming shape in the
+    /// descriptor, reads are listed, the rest are exactly the methods that
+    /// write, and only the two epoch inserts take bulk messages.
+    #[test]
+    fn every_rpc_of_the_service_has_the_intended_class() {
+        let set = prost_types::FileDescriptorSet::decode(mlmeta_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let service = set
+            .file
+            .iter()
+            .flat_map(|file| &file.service)
+            .find(|service| service.name() == "MetadataService")
+            .unwrap();
+        let (mut writes, mut bulk) = (Vec::new(), Vec::new());
+        for method in &service.method {
+            let name = method.name();
+            assert_eq!(
+                METHODS.iter().filter(|(listed, ..)| *listed == name).count(),
+                1,
+                "{name} must be listed in METHODS exactly once"
+            );
+            let route = Route::of(&format!("{METADATA_SERVICE}{name}"));
+            // A server stream needs a class of its own (its response, not
+            // its request, is long-lived): none exists yet.
+            assert!(!method.server_streaming(), "{name}: classify server streams");
+            let expected = match (method.client_streaming(), route.class.scope()) {
+                (true, _) => CallClass::ClientStream,
+                (false, Some(Scope::Read)) => CallClass::UnaryRead,
+                (false, _) => CallClass::UnaryWrite,
+            };
+            assert_eq!(route.class, expected, "{name}");
+            if route.class.scope() == Some(Scope::Write) {
+                writes.push(name.to_owned());
+            }
+            if route.size == RequestSize::Bulk {
+                bulk.push(name.to_owned());
+            }
+        }
+        writes.sort();
+        assert_eq!(
+            writes,
+            [
+                "InsertEpochs",
+                "PutDataBlob",
+                "PutModel",
+                "PutModelTemplate",
+                "StreamEpochs"
+            ]
+        );
+        bulk.sort();
+        assert_eq!(bulk, ["InsertEpochs", "StreamEpochs"]);
+        assert_eq!(service.method.len(), METHODS.len());
+    }
+}
