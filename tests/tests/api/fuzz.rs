@@ -32,8 +32,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mlmeta_proto::{
     BestModel, DataBlob, Epoch, GetBestModelRequest, GetCurrentEpochRequest, GetLeaderboardRequest,
     GroupedFilter, InsertEpochsRequest, LeaderboardRow, ListDataBlobsRequest, ListEpochsRequest,
-    ListModelTemplatesRequest, ListModelsRequest, Model, ModelFilter, ModelTemplate, PutDataBlobRequest,
-    PutModelRequest, PutModelTemplateRequest,
+    ListModelTemplatesRequest, ListModelsRequest, ListProjectsRequest, Model, ModelFilter, ModelTemplate,
+    PutDataBlobRequest, PutModelRequest, PutModelTemplateRequest,
 };
 use mlmeta_tests::calls::{self, Client, insert_epochs};
 use mlmeta_tests::records::epoch;
@@ -382,9 +382,33 @@ enum Call {
     GetCurrentEpoch(GetCurrentEpochRequest),
     GetBestModel(GetBestModelRequest),
     GetLeaderboard(GetLeaderboardRequest, Token),
+    ListProjects(ListProjectsRequest),
+}
+
+/// The project of a call: mostly the default or one other, sometimes a
+/// hostile or an invalid name.
+fn project() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => Just(String::new()),
+        1 => Just("default".to_owned()),
+        3 => Just("vision".to_owned()),
+        1 => Just("x' OR '1'='1".to_owned()),
+        1 => Just("a\u{0}b".to_owned()),
+        1 => Just("p".repeat(256)),
+    ]
 }
 
 fn call() -> impl Strategy<Value = Call> {
+    prop_oneof![
+        20 => (call_in_a_project(), project()).prop_map(|(call, project)| call.in_project(project)),
+        1 => page_size().prop_map(|page_size| Call::ListProjects(ListProjectsRequest {
+            page_size,
+            page_token: String::new(),
+        })),
+    ]
+}
+
+fn call_in_a_project() -> impl Strategy<Value = Call> {
     let datablob = (
         name_from(DATABLOBS),
         name_from(GROUPS),
@@ -575,6 +599,26 @@ impl Stats {
 }
 
 impl Call {
+    /// The same call in `project`.
+    fn in_project(mut self, project: String) -> Self {
+        match &mut self {
+            Call::PutDataBlob(r) => r.project = project,
+            Call::PutModelTemplate(r) => r.project = project,
+            Call::PutModel(r) => r.project = project,
+            Call::InsertEpochs(r) => r.project = project,
+            Call::StreamEpochs(messages) => messages.iter_mut().for_each(|m| m.project.clone_from(&project)),
+            Call::ListDataBlobs(r, _) => r.project = project,
+            Call::ListModelTemplates(r, _) => r.project = project,
+            Call::ListModels(r, _) => r.project = project,
+            Call::ListEpochs(r, _) => r.project = project,
+            Call::GetCurrentEpoch(r) => r.project = project,
+            Call::GetBestModel(r) => r.project = project,
+            Call::GetLeaderboard(r, _) => r.project = project,
+            Call::ListProjects(_) => {}
+        }
+        self
+    }
+
     /// The page token, for listings.
     fn token(&self) -> Option<&Token> {
         match self {
@@ -616,6 +660,7 @@ impl Call {
             Call::GetCurrentEpoch(_) => "GetCurrentEpoch",
             Call::GetBestModel(_) => "GetBestModel",
             Call::GetLeaderboard(..) => "GetLeaderboard",
+            Call::ListProjects(_) => "ListProjects",
         }
     }
 }
@@ -807,6 +852,13 @@ async fn send(mut client: Client, call: &Call, token: &str) -> Outcome {
                 reply.epochs.iter_mut().for_each(|e| e.recorded_at = None);
                 let next = reply.next_page_token.clone();
                 ok(reply.epochs.len(), limit, reply, next)
+            }
+            Call::ListProjects(r) => {
+                let limit = page_limit(r.page_size);
+                let mut reply = client.list_projects(r).await?.into_inner();
+                reply.projects.iter_mut().for_each(|p| p.created_at = None);
+                let next = reply.next_page_token.clone();
+                ok(reply.projects.len(), limit, reply, next)
             }
             Call::GetCurrentEpoch(r) => {
                 let reply = client.get_current_epoch(r).await?.into_inner();
