@@ -9,6 +9,7 @@ pub mod config;
 mod db;
 pub mod embedded;
 mod error;
+mod router;
 pub mod security;
 mod service;
 mod store;
@@ -17,7 +18,6 @@ mod validate;
 use std::future::Future;
 use std::net::SocketAddr;
 
-use mlmeta_proto::metadata_service_server::MetadataServiceServer;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -27,7 +27,6 @@ pub use config::{Command, Config};
 pub use error::StartupError;
 
 use crate::security::{CallGuard, Tokens};
-use crate::service::MetadataApi;
 use crate::store::Store;
 
 /// Largest encoded response message the server sends, and the default
@@ -54,23 +53,17 @@ pub async fn serve(
         .auth_tokens
         .clone()
         .map(|path| reload_tokens_on_sighup(guard.clone(), path));
-    let max_request_bytes = config.max_request_bytes;
     let grace = config.shutdown_grace();
-    let store = tokio::task::spawn_blocking(move || Store::open(&config))
-        .await
-        .map_err(|e| StartupError::Task(e.to_string()))??;
-
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<MetadataServiceServer<MetadataApi>>()
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(mlmeta_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let metadata = MetadataServiceServer::new(MetadataApi::new(store))
-        .max_decoding_message_size(max_request_bytes)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let store = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || Store::open(&config))
+            .await
+            .map_err(|e| StartupError::Task(e.to_string()))??
+    };
+    let router::App { grpc, health } = router::build(store, &config, guard).await?;
+    // Held for as long as the server runs: what watches the database's
+    // health reports through it.
+    let _health = health;
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -85,12 +78,7 @@ pub async fn serve(
             .tls_config(tls)
             .map_err(|error| StartupError::Tls(error_chain(&error)))?;
     }
-    let server = builder
-        .layer(guard)
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(metadata)
-        .serve_with_incoming_shutdown(incoming, signal);
+    let server = builder.serve_with_incoming_shutdown(grpc, incoming, signal);
     let grace_expired = async move {
         match stopping_rx.await {
             Ok(()) => tokio::time::sleep(grace).await,
