@@ -21,7 +21,7 @@ use crate::store::Store;
 /// to `grpc`, when there is one.
 pub(crate) struct App {
     /// The gRPC services (`mlmeta.v1.MetadataService`, `grpc.health.v1`,
-    /// `grpc.reflection.v1`), every call through the guard.
+    /// `grpc.reflection.v1` and `v1alpha`), every call through the guard.
     pub grpc: Guard<Routes>,
     /// Health of the services: `MetadataService` (and the overall status
     /// `""`) start SERVING; whatever watches the database sets them
@@ -39,6 +39,9 @@ pub(crate) async fn build(store: Store, config: &Config, guard: CallGuard) -> Re
         .max_encoding_message_size(crate::MAX_MESSAGE_BYTES);
     let routes = Routes::new(health_service)
         .add_service(reflection().build_v1()?)
+        // v1alpha for the clients that know no other: Python's
+        // grpcio-reflection, grpc_cli, older grpcurl.
+        .add_service(reflection().build_v1alpha()?)
         .add_service(metadata)
         .prepare();
     Ok(App {
@@ -47,7 +50,8 @@ pub(crate) async fn build(store: Store, config: &Config, guard: CallGuard) -> Re
     })
 }
 
-/// Reflection over the mlmeta and health descriptors.
+/// Reflection over the mlmeta and health descriptors (each version adds
+/// its own reflection descriptors).
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(mlmeta_proto::FILE_DESCRIPTOR_SET)

@@ -19,6 +19,7 @@ mod leaderboard;
 mod list;
 mod pagination;
 mod put;
+mod reflection;
 mod replicas;
 mod security;
 mod stream;
