@@ -15,6 +15,10 @@
 //! | `--max-request-bytes` | `MLMETA_MAX_REQUEST_BYTES` | `67108864` (64 MiB) |
 //! | `--call-timeout-secs` | `MLMETA_CALL_TIMEOUT_SECS` | `60` |
 //! | `--max-concurrent-calls` | `MLMETA_MAX_CONCURRENT_CALLS` | `1024` |
+//! | `--handshake-timeout-secs` | `MLMETA_HANDSHAKE_TIMEOUT_SECS` | `10` |
+//! | `--http2-keepalive-secs` | `MLMETA_HTTP2_KEEPALIVE_SECS` | `60` |
+//! | `--http2-keepalive-timeout-secs` | `MLMETA_HTTP2_KEEPALIVE_TIMEOUT_SECS` | `20` |
+//! | `--tcp-keepalive-secs` | `MLMETA_TCP_KEEPALIVE_SECS` | `60` |
 //!
 //! Logging is configured with `RUST_LOG` (default `info`).
 
@@ -104,6 +108,34 @@ pub struct Config {
     #[arg(long, env = "MLMETA_MAX_CONCURRENT_CALLS", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pub max_concurrent_calls: usize,
+
+    /// Seconds a new connection gets to finish its TLS handshake and send
+    /// the HTTP/2 preface; connections still silent then are closed, so
+    /// that idle sockets cannot use up the open-files limit.
+    #[arg(long, env = "MLMETA_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub handshake_timeout_secs: u64,
+
+    /// Seconds of silence on a connection after which the server sends an
+    /// HTTP/2 PING; a client that does not answer within
+    /// --http2-keepalive-timeout-secs is disconnected. Every HTTP/2 client
+    /// answers PINGs by itself, so idle clients are not affected.
+    #[arg(long, env = "MLMETA_HTTP2_KEEPALIVE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub http2_keepalive_secs: u64,
+
+    /// Seconds a client has to answer an HTTP/2 keepalive PING.
+    #[arg(long, env = "MLMETA_HTTP2_KEEPALIVE_TIMEOUT_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http2_keepalive_timeout_secs: u64,
+
+    /// Seconds a connection may be idle before the kernel starts TCP
+    /// keepalive probes (then every 10 s; 3 unanswered probes close it),
+    /// which reaps peers that vanished without closing. At most 32767
+    /// (Linux's limit).
+    #[arg(long, env = "MLMETA_TCP_KEEPALIVE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=32767))]
+    pub tcp_keepalive_secs: u64,
 }
 
 /// Helper commands of `mlmeta-server`.
@@ -160,6 +192,10 @@ impl Config {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             call_timeout_secs: 60,
             max_concurrent_calls: 1024,
+            handshake_timeout_secs: 10,
+            http2_keepalive_secs: 60,
+            http2_keepalive_timeout_secs: 20,
+            tcp_keepalive_secs: 60,
         }
     }
 
@@ -178,6 +214,27 @@ impl Config {
             call_timeout: Duration::from_secs(self.call_timeout_secs),
             max_concurrent_calls: self.max_concurrent_calls,
         }
+    }
+
+    /// How long a new connection may take to finish its TLS handshake and
+    /// send the HTTP/2 preface.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    /// Silence on a connection after which the server pings the client.
+    pub fn http2_keepalive_interval(&self) -> Duration {
+        Duration::from_secs(self.http2_keepalive_secs)
+    }
+
+    /// How long a client may take to answer a keepalive ping.
+    pub fn http2_keepalive_timeout(&self) -> Duration {
+        Duration::from_secs(self.http2_keepalive_timeout_secs)
+    }
+
+    /// Idle time before the first TCP keepalive probe.
+    pub fn tcp_keepalive(&self) -> Duration {
+        Duration::from_secs(self.tcp_keepalive_secs)
     }
 
     /// How long in-flight calls may run on after shutdown was asked for.
@@ -200,6 +257,13 @@ mod tests {
         assert_eq!(config.max_request_bytes, defaults.max_request_bytes);
         assert_eq!(config.call_timeout_secs, defaults.call_timeout_secs);
         assert_eq!(config.max_concurrent_calls, defaults.max_concurrent_calls);
+        assert_eq!(config.handshake_timeout_secs, defaults.handshake_timeout_secs);
+        assert_eq!(config.http2_keepalive_secs, defaults.http2_keepalive_secs);
+        assert_eq!(
+            config.http2_keepalive_timeout_secs,
+            defaults.http2_keepalive_timeout_secs
+        );
+        assert_eq!(config.tcp_keepalive_secs, defaults.tcp_keepalive_secs);
         assert!(config.auth_tokens.is_none() && config.tls_files().is_none());
         assert!(!config.allow_unauthenticated && config.command.is_none());
     }

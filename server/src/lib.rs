@@ -9,6 +9,7 @@ pub mod config;
 mod db;
 pub mod embedded;
 mod error;
+mod net;
 mod router;
 pub mod security;
 mod service;
@@ -17,14 +18,15 @@ mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
 pub use config::{Command, Config};
 pub use error::StartupError;
+pub use net::raise_open_files_limit;
 
 use crate::security::{CallGuard, Tokens};
 use crate::store::Store;
@@ -65,20 +67,31 @@ pub async fn serve(
     // health reports through it.
     let _health = health;
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
         info!("shutdown requested: finishing in-flight calls");
         let _ = stopping_tx.send(());
     };
-    let mut builder = Server::builder();
-    if let Some(tls) = tls {
-        builder = builder
-            .tls_config(tls)
-            .map_err(|error| StartupError::Tls(error_chain(&error)))?;
-    }
-    let server = builder.serve_with_incoming_shutdown(grpc, incoming, signal);
+    let accepting = net::AcceptSettings {
+        handshake_timeout: config.handshake_timeout(),
+        tcp_keepalive: config.tcp_keepalive(),
+    };
+    let builder = Server::builder()
+        .http2_keepalive_interval(Some(config.http2_keepalive_interval()))
+        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout()));
+    // tonic's own TLS and socket options are left unset: the accept loop of
+    // `net` does both, under one handshake deadline.
+    let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match tls {
+        None => {
+            Box::pin(builder.serve_with_incoming_shutdown(grpc, net::plaintext(listener, accepting), signal))
+        }
+        Some(acceptor) => Box::pin(builder.serve_with_incoming_shutdown(
+            grpc,
+            net::tls(listener, acceptor, accepting),
+            signal,
+        )),
+    };
     let grace_expired = async move {
         match stopping_rx.await {
             Ok(()) => tokio::time::sleep(grace).await,
@@ -156,18 +169,6 @@ fn reload_tokens_on_sighup(guard: CallGuard, path: std::path::PathBuf) -> tokio:
 #[cfg(not(unix))]
 fn reload_tokens_on_sighup(_guard: CallGuard, _path: std::path::PathBuf) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async {})
-}
-
-/// An error and its sources on one line (rustls' reasons sit in sources).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

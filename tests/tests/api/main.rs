@@ -22,5 +22,6 @@ mod put;
 mod reflection;
 mod replicas;
 mod security;
+mod sockets;
 mod stream;
 mod validation;
