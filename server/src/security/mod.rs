@@ -7,6 +7,6 @@ mod guard;
 mod tls;
 pub mod tokens;
 
-pub use guard::{CallGuard, CallLimits};
+pub use guard::{CallGuard, CallLimits, Guard};
 pub use tls::TlsFiles;
 pub use tokens::{Scope, Tokens};
