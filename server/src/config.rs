@@ -19,6 +19,10 @@
 //! | `--max-concurrent-calls` | `MLMETA_MAX_CONCURRENT_CALLS` | `1024` |
 //! | `--max-concurrent-streams` | `MLMETA_MAX_CONCURRENT_STREAMS` | `16384` |
 //! | `--stream-idle-timeout-secs` | `MLMETA_STREAM_IDLE_TIMEOUT_SECS` | `600` (10 min) |
+//! | `--handshake-timeout-secs` | `MLMETA_HANDSHAKE_TIMEOUT_SECS` | `10` |
+//! | `--http2-keepalive-secs` | `MLMETA_HTTP2_KEEPALIVE_SECS` | `60` |
+//! | `--http2-keepalive-timeout-secs` | `MLMETA_HTTP2_KEEPALIVE_TIMEOUT_SECS` | `20` |
+//! | `--tcp-keepalive-secs` | `MLMETA_TCP_KEEPALIVE_SECS` | `60` |
 //!
 //! Logging is configured with `RUST_LOG` (default `info`).
 
@@ -164,6 +168,33 @@ pub struct Config {
     #[arg(long, env = "MLMETA_STREAM_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_STREAM_IDLE_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub stream_idle_timeout_secs: u64,
+    /// Seconds a new connection gets to finish its TLS handshake and send
+    /// the HTTP/2 preface; connections still silent then are closed, so
+    /// that idle sockets cannot use up the open-files limit.
+    #[arg(long, env = "MLMETA_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub handshake_timeout_secs: u64,
+
+    /// Seconds of silence on a connection after which the server sends an
+    /// HTTP/2 PING; a client that does not answer within
+    /// --http2-keepalive-timeout-secs is disconnected. Every HTTP/2 client
+    /// answers PINGs by itself, so idle clients are not affected.
+    #[arg(long, env = "MLMETA_HTTP2_KEEPALIVE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub http2_keepalive_secs: u64,
+
+    /// Seconds a client has to answer an HTTP/2 keepalive PING.
+    #[arg(long, env = "MLMETA_HTTP2_KEEPALIVE_TIMEOUT_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http2_keepalive_timeout_secs: u64,
+
+    /// Seconds a connection may be idle before the kernel starts TCP
+    /// keepalive probes (then every 10 s; 3 unanswered probes close it),
+    /// which reaps peers that vanished without closing. At most 32767
+    /// (Linux's limit).
+    #[arg(long, env = "MLMETA_TCP_KEEPALIVE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=32767))]
+    pub tcp_keepalive_secs: u64,
 }
 
 /// Helper commands of `mlmeta-server`.
@@ -224,6 +255,10 @@ impl Config {
             max_concurrent_calls: 1024,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             stream_idle_timeout_secs: DEFAULT_STREAM_IDLE_TIMEOUT_SECS,
+            handshake_timeout_secs: 10,
+            http2_keepalive_secs: 60,
+            http2_keepalive_timeout_secs: 20,
+            tcp_keepalive_secs: 60,
         }
     }
 
@@ -247,6 +282,27 @@ impl Config {
             max_small_request_bytes: self.max_small_request_bytes,
             max_inflight_request_bytes: self.max_inflight_request_bytes,
         }
+    }
+
+    /// How long a new connection may take to finish its TLS handshake and
+    /// send the HTTP/2 preface.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    /// Silence on a connection after which the server pings the client.
+    pub fn http2_keepalive_interval(&self) -> Duration {
+        Duration::from_secs(self.http2_keepalive_secs)
+    }
+
+    /// How long a client may take to answer a keepalive ping.
+    pub fn http2_keepalive_timeout(&self) -> Duration {
+        Duration::from_secs(self.http2_keepalive_timeout_secs)
+    }
+
+    /// Idle time before the first TCP keepalive probe.
+    pub fn tcp_keepalive(&self) -> Duration {
+        Duration::from_secs(self.tcp_keepalive_secs)
     }
 
     /// How long in-flight calls may run on after shutdown was asked for.
@@ -280,6 +336,13 @@ mod tests {
         assert_eq!(config.max_inflight_request_bytes, 512 << 20);
         assert_eq!(config.max_concurrent_streams, 16_384);
         assert_eq!(config.stream_idle_timeout_secs, 600);
+        assert_eq!(config.handshake_timeout_secs, defaults.handshake_timeout_secs);
+        assert_eq!(config.http2_keepalive_secs, defaults.http2_keepalive_secs);
+        assert_eq!(
+            config.http2_keepalive_timeout_secs,
+            defaults.http2_keepalive_timeout_secs
+        );
+        assert_eq!(config.tcp_keepalive_secs, defaults.tcp_keepalive_secs);
         assert!(config.auth_tokens.is_none() && config.tls_files().is_none());
         assert!(!config.allow_unauthenticated && config.command.is_none());
     }

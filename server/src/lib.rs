@@ -9,6 +9,8 @@ pub mod config;
 mod db;
 pub mod embedded;
 mod error;
+mod net;
+mod router;
 pub mod security;
 mod service;
 mod store;
@@ -16,18 +18,17 @@ mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
-use mlmeta_proto::metadata_service_server::MetadataServiceServer;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
 pub use config::{Command, Config};
 pub use error::StartupError;
+pub use net::raise_open_files_limit;
 
 use crate::security::{CallGuard, Tokens};
-use crate::service::MetadataApi;
 use crate::store::Store;
 
 /// Largest encoded response message the server sends, and the default
@@ -54,43 +55,43 @@ pub async fn serve(
         .auth_tokens
         .clone()
         .map(|path| reload_tokens_on_sighup(guard.clone(), path));
-    let max_request_bytes = config.max_request_bytes;
     let grace = config.shutdown_grace();
-    let store = tokio::task::spawn_blocking(move || Store::open(&config))
-        .await
-        .map_err(|e| StartupError::Task(e.to_string()))??;
+    let store = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || Store::open(&config))
+            .await
+            .map_err(|e| StartupError::Task(e.to_string()))??
+    };
+    let router::App { grpc, health } = router::build(store, &config, guard).await?;
+    // Held for as long as the server runs: what watches the database's
+    // health reports through it.
+    let _health = health;
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<MetadataServiceServer<MetadataApi>>()
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(mlmeta_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let metadata = MetadataServiceServer::new(MetadataApi::new(store))
-        .max_decoding_message_size(max_request_bytes)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
         info!("shutdown requested: finishing in-flight calls");
         let _ = stopping_tx.send(());
     };
-    let mut builder = Server::builder();
-    if let Some(tls) = tls {
-        builder = builder
-            .tls_config(tls)
-            .map_err(|error| StartupError::Tls(error_chain(&error)))?;
-    }
-    let server = builder
-        .layer(guard)
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(metadata)
-        .serve_with_incoming_shutdown(incoming, signal);
+    let accepting = net::AcceptSettings {
+        handshake_timeout: config.handshake_timeout(),
+        tcp_keepalive: config.tcp_keepalive(),
+    };
+    let builder = Server::builder()
+        .http2_keepalive_interval(Some(config.http2_keepalive_interval()))
+        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout()));
+    // tonic's own TLS and socket options are left unset: the accept loop of
+    // `net` does both, under one handshake deadline.
+    let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match tls {
+        None => {
+            Box::pin(builder.serve_with_incoming_shutdown(grpc, net::plaintext(listener, accepting), signal))
+        }
+        Some(acceptor) => Box::pin(builder.serve_with_incoming_shutdown(
+            grpc,
+            net::tls(listener, acceptor, accepting),
+            signal,
+        )),
+    };
     let grace_expired = async move {
         match stopping_rx.await {
             Ok(()) => tokio::time::sleep(grace).await,
@@ -168,18 +169,6 @@ fn reload_tokens_on_sighup(guard: CallGuard, path: std::path::PathBuf) -> tokio:
 #[cfg(not(unix))]
 fn reload_tokens_on_sighup(_guard: CallGuard, _path: std::path::PathBuf) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async {})
-}
-
-/// An error and its sources on one line (rustls' reasons sit in sources).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mlmeta_server::security::tokens::{generate_token, tokens_file_line};
-use mlmeta_server::{Command, Config, serve, shutdown_signal};
+use mlmeta_server::{Command, Config, raise_open_files_limit, serve, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
 /// jemalloc, with the options compiled in from `.cargo/config.toml` (two
@@ -26,6 +26,9 @@ async fn main() -> ExitCode {
     if let Some(Command::HashToken { name, scope, stdin }) = &config.command {
         return hash_token(name, (*scope).into(), *stdin);
     }
+    // Process-wide, hence here rather than in `serve` (which tests run
+    // in-process): each connection is a file descriptor.
+    raise_open_files_limit();
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(error) => {

@@ -151,9 +151,30 @@ impl ServerProcess {
 
     /// [`spawn`](Self::spawn) with `RUST_LOG=rust_log`.
     pub fn spawn_logging(args: &[&str], dir: Option<&Path>, port: u16, rust_log: &str) -> Self {
+        Self::spawn_under(&[], args, dir, port, rust_log)
+    }
+
+    /// [`spawn_logging`](Self::spawn_logging) through `wrapper`, a command
+    /// that runs the binary (its path appended to `wrapper`) in its own
+    /// process, such as `["prlimit", "--nofile=256:4096", "--"]`; it must
+    /// exec the binary, so that signals reach the server.
+    pub fn spawn_under(
+        wrapper: &[&str],
+        args: &[&str],
+        dir: Option<&Path>,
+        port: u16,
+        rust_log: &str,
+    ) -> Self {
         let stderr = NamedTempFile::new().expect("temporary file for stderr");
         let stdout = NamedTempFile::new().expect("temporary file for stdout");
-        let mut command = Command::new(server_binary());
+        let mut command = match wrapper.split_first() {
+            None => Command::new(server_binary()),
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(server_binary());
+                command
+            }
+        };
         command
             .args(args)
             .env("RUST_LOG", rust_log)
@@ -194,6 +215,16 @@ impl ServerProcess {
         let mut args = vec!["--database-url", database_url, "--listen", &listen];
         args.extend_from_slice(extra);
         Self::spawn(&args, None, port)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `http://127.0.0.1:PORT` of this server.

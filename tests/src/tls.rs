@@ -83,4 +83,26 @@ impl TestPki {
         self.client_tls()
             .identity(Identity::from_pem(&self.client_cert_pem, &self.client_key_pem))
     }
+
+    /// A bare TLS connector trusting this CA and offering ALPN `h2`, for
+    /// tests that drive the TLS handshake themselves.
+    pub fn raw_connector(&self) -> tokio_rustls::TlsConnector {
+        use std::sync::Arc;
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    }
 }

@@ -1,11 +1,26 @@
 //! TLS settings of the server, read from the PEM files named in the
 //! configuration.
+//!
+//! The server does its TLS handshakes itself (see `crate::net`) rather than
+//! through tonic, with the settings tonic would use: rustls with the ring
+//! provider, ALPN `h2`, client certificates checked against
+//! `--tls-client-ca` when it is set.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::RootCertStore;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::crypto::CryptoProvider;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
 
 use crate::error::StartupError;
+
+/// ALPN protocol of HTTP/2; tonic's clients insist on it.
+const ALPN_H2: &[u8] = b"h2";
 
 /// The TLS files named in the configuration.
 #[derive(Debug, Clone)]
@@ -20,16 +35,63 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
-    /// Reads the files into tonic's (rustls) server TLS configuration.
-    pub fn load(&self) -> Result<ServerTlsConfig, StartupError> {
-        let cert = read("--tls-cert", &self.cert)?;
-        let key = read("--tls-key", &self.key)?;
-        let mut config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
-        if let Some(path) = &self.client_ca {
-            config = config.client_ca_root(Certificate::from_pem(read("--tls-client-ca", path)?));
-        }
-        Ok(config)
+    /// Reads the files into the acceptor of the server's TLS handshakes.
+    pub fn load(&self) -> Result<TlsAcceptor, StartupError> {
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let chain = certificates("--tls-cert", &self.cert)?;
+        let key = PrivateKeyDer::from_pem_slice(&read("--tls-key", &self.key)?).map_err(|error| {
+            StartupError::Tls(format!(
+                "--tls-key {}: no usable PEM private key (PKCS#8, PKCS#1 or SEC1): {error}",
+                self.key.display()
+            ))
+        })?;
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|error| StartupError::Tls(error.to_string()))?;
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(path) => {
+                let verifier = client_verifier(path, provider)?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder.with_single_cert(chain, key).map_err(|error| {
+            StartupError::Tls(format!(
+                "--tls-cert {} with --tls-key {}: {error}",
+                self.cert.display(),
+                self.key.display()
+            ))
+        })?;
+        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        Ok(TlsAcceptor::from(Arc::new(config)))
     }
+}
+
+/// Checks client certificates against the CA certificates in `path`.
+fn client_verifier(
+    path: &Path,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn tokio_rustls::rustls::server::danger::ClientCertVerifier>, StartupError> {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(certificates("--tls-client-ca", path)?);
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|error| StartupError::Tls(format!("--tls-client-ca {}: {error}", path.display())))
+}
+
+/// The PEM certificates in `path` (at least one).
+fn certificates(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, StartupError> {
+    let pem = read(flag, path)?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| StartupError::Tls(format!("{flag} {}: {error}", path.display())))?;
+    if certificates.is_empty() {
+        return Err(StartupError::Tls(format!(
+            "{flag} {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
+            path.display()
+        )));
+    }
+    Ok(certificates)
 }
 
 fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, StartupError> {

@@ -35,11 +35,11 @@ backend_tests_with_setup! {
 }
 
 const WRITE_TOKEN: &str = "write-token-Zm9vYmFyYmF6cXV4";
-const READ_TOKEN: &str = "read-token-cXV4YmF6YmFyZm9v";
+pub(crate) const READ_TOKEN: &str = "read-token-cXV4YmF6YmFyZm9v";
 
 /// A tokens file with a `write` token named `trainer` and a `read` token
 /// named `dashboard`.
-fn tokens_file() -> (TempDir, std::path::PathBuf) {
+pub(crate) fn tokens_file() -> (TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.txt");
     let text = format!(
@@ -52,14 +52,14 @@ fn tokens_file() -> (TempDir, std::path::PathBuf) {
 }
 
 /// `message` with `authorization: Bearer <token>`.
-fn with_token<T>(message: T, token: &str) -> Request<T> {
+pub(crate) fn with_token<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);
     let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
     request.metadata_mut().insert("authorization", value);
     request
 }
 
-async fn server_with_tokens(backend: Backend, tokens: &Path) -> Option<TestServer> {
+pub(crate) async fn server_with_tokens(backend: Backend, tokens: &Path) -> Option<TestServer> {
     let tokens = tokens.to_path_buf();
     TestServer::with(backend, |config| config.auth_tokens = Some(tokens), None).await
 }
