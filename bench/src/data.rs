@@ -101,6 +101,7 @@ pub async fn setup_models(
         client
             .clone()
             .put_data_blob(PutDataBlobRequest {
+                project: String::new(),
                 datablob: Some(datablob),
                 ignore_existing: false,
             })
@@ -117,6 +118,7 @@ pub async fn setup_models(
         client
             .clone()
             .put_model_template(PutModelTemplateRequest {
+                project: String::new(),
                 model_template: Some(template),
                 ignore_existing: false,
             })
@@ -136,6 +138,7 @@ pub async fn setup_models(
             async move {
                 client
                     .put_model(PutModelRequest {
+                        project: String::new(),
                         model: Some(model),
                         ignore_existing: false,
                     })
@@ -218,6 +221,7 @@ impl MetricGen {
         let total = set.len() * epochs;
         let batch = batch.max(1);
         (0..total).step_by(batch).map(move |start| InsertEpochsRequest {
+            project: String::new(),
             epochs: (start..(start + batch).min(total))
                 .map(|i| self.epoch(set, i / epochs, i % epochs, epochs))
                 .collect(),
@@ -308,6 +312,7 @@ pub async fn stored_epochs(client: &Client, names: &[String]) -> BenchResult<BTr
         loop {
             let page = client
                 .list_epochs(ListEpochsRequest {
+                    project: String::new(),
                     model_names: chunk.to_vec(),
                     min_epoch_num: None,
                     max_epoch_num: None,

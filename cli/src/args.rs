@@ -93,6 +93,18 @@ pub struct Cli {
     )]
     pub server: String,
 
+    /// Project (namespace) of the datablobs, templates and models the
+    /// command is about.
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "MLMETA_PROJECT",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    pub project: String,
+
     /// Bearer token for a server started with --auth-tokens (prefer the
     /// environment variable: command lines are visible to other users).
     #[arg(
@@ -270,6 +282,9 @@ impl ModelFilterArgs {
 /// `list` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ListCommand {
+    /// Projects the token may use, by name.
+    #[command(after_help = "Example:\n  mlmeta list projects --format json")]
+    Projects,
     /// Datablobs (datasets), by name.
     #[command(after_help = "Example:\n  mlmeta list datablobs --datablob-group mnist --format json")]
     Datablobs {

@@ -12,6 +12,9 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::limits::{MAX_MESSAGE_BYTES, MAX_PAGE_SIZE};
+
+/// The project of a client that names none.
+pub const DEFAULT_PROJECT: &str = "default";
 use crate::retry::{RetryNotice, RetryPolicy};
 
 /// Rows asked for per page when following page tokens, unless set.
@@ -75,6 +78,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     on_retry: Option<RetryNotice>,
     page_size: u32,
+    project: String,
 }
 
 /// PEM data given inline or as a file read at connect time.
@@ -107,6 +111,7 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("on_retry", &self.on_retry.is_some())
             .field("page_size", &self.page_size)
+            .field("project", &self.project)
             .finish()
     }
 }
@@ -127,6 +132,7 @@ impl ClientBuilder {
             retry: RetryPolicy::none(),
             on_retry: None,
             page_size: DEFAULT_PAGE_SIZE,
+            project: DEFAULT_PROJECT.to_owned(),
         }
     }
 
@@ -215,6 +221,14 @@ impl ClientBuilder {
     #[must_use]
     pub fn on_retry(mut self, notice: impl Fn(&Error, u32, Duration) + Send + Sync + 'static) -> Self {
         self.on_retry = Some(Arc::new(notice));
+        self
+    }
+
+    /// The project calls go to. Default `default`. One client can also
+    /// make calls in other projects: [`Client::in_project`].
+    #[must_use]
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = project.into();
         self
     }
 
@@ -328,6 +342,7 @@ impl ClientBuilder {
             self.retry,
             self.on_retry,
             self.page_size,
+            &self.project,
         ))
     }
 }

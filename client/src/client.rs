@@ -19,7 +19,7 @@ use crate::filter::ModelFilter;
 use crate::limits::{MAX_EPOCHS_PER_REQUEST, REQUEST_BYTE_BUDGET, Requests};
 use crate::retry::{self, RetryNotice, RetryPolicy};
 use crate::types::{
-    BestModel, CurrentEpoch, DataBlob, Direction, InsertCounts, Model, ModelTemplate, NewEpoch, Put,
+    BestModel, CurrentEpoch, DataBlob, Direction, InsertCounts, Model, ModelTemplate, NewEpoch, Project, Put,
 };
 use crate::writer::{EpochWriter, WriterOptions};
 
@@ -54,6 +54,8 @@ pub(crate) type Grpc = MetadataServiceClient<Channel>;
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Where its calls go; see [`Client::in_project`].
+    project: Arc<str>,
 }
 
 struct Inner {
@@ -71,6 +73,7 @@ impl fmt::Debug for Client {
             .field("timeout", &self.inner.timeout)
             .field("retry", &self.inner.retry)
             .field("page_size", &self.inner.page_size)
+            .field("project", &self.project)
             .field("token", &self.inner.authorization.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
@@ -96,6 +99,7 @@ impl Client {
         retry: RetryPolicy,
         on_retry: Option<RetryNotice>,
         page_size: u32,
+        project: &str,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -106,6 +110,7 @@ impl Client {
                 on_retry,
                 page_size,
             }),
+            project: Arc::from(project),
         }
     }
 
@@ -117,6 +122,7 @@ impl Client {
         let request = pb::PutDataBlobRequest {
             datablob: Some(convert::datablob_to_pb(datablob)?),
             ignore_existing,
+            project: self.project().to_owned(),
         };
         let response = self
             .unary(request, |mut grpc, r| async move { grpc.put_data_blob(r).await })
@@ -137,6 +143,7 @@ impl Client {
         let request = pb::PutModelTemplateRequest {
             model_template: Some(convert::template_to_pb(template)?),
             ignore_existing,
+            project: self.project().to_owned(),
         };
         let response = self
             .unary(
@@ -157,6 +164,7 @@ impl Client {
         let request = pb::PutModelRequest {
             model: Some(convert::model_to_pb(model)),
             ignore_existing,
+            project: self.project().to_owned(),
         };
         let response = self
             .unary(request, |mut grpc, r| async move { grpc.put_model(r).await })
@@ -187,7 +195,10 @@ impl Client {
         for request in Requests::new(messages, MAX_EPOCHS_PER_REQUEST, REQUEST_BYTE_BUDGET) {
             let response = self
                 .unary(
-                    pb::InsertEpochsRequest { epochs: request },
+                    pb::InsertEpochsRequest {
+                        epochs: request,
+                        project: self.project().to_owned(),
+                    },
                     |mut grpc, r| async move { grpc.insert_epochs(r).await },
                 )
                 .await?;
@@ -201,6 +212,7 @@ impl Client {
     pub async fn current_epoch(&self, model_name: &str) -> Result<CurrentEpoch> {
         let request = pb::GetCurrentEpochRequest {
             model_name: model_name.to_owned(),
+            project: self.project().to_owned(),
         };
         let response = self
             .unary(
@@ -245,6 +257,7 @@ impl Client {
             direction: convert::direction(direction),
             filter: Some(convert::model_filter(filter)),
             top_k,
+            project: self.project().to_owned(),
         };
         let response = self
             .unary(request, |mut grpc, r| async move { grpc.get_best_model(r).await })
@@ -267,6 +280,50 @@ impl Client {
         EpochWriter::start(self.clone(), model_name.into(), options)
     }
 
+    /// The same client (sharing its connection and settings), making its
+    /// calls in project `project` instead (empty: `default`).
+    ///
+    /// ```no_run
+    /// # async fn example(client: mlmeta_client::Client) -> mlmeta_client::Result<()> {
+    /// let vision = client.in_project("vision");
+    /// let models = vision.list_models(&Default::default()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn in_project(&self, project: impl AsRef<str>) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            project: Arc::from(project.as_ref()),
+        }
+    }
+
+    /// The project this client's calls go to (`default` when none was
+    /// set).
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    /// Every project the client's token may use, by name.
+    pub async fn list_projects(&self) -> Result<Vec<Project>> {
+        let mut projects = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = pb::ListProjectsRequest {
+                page_size: self.page_size(),
+                page_token,
+            };
+            let response = self
+                .unary(request, |mut grpc, r| async move { grpc.list_projects(r).await })
+                .await?;
+            projects.extend(convert::all(response.projects, convert::project)?);
+            if response.next_page_token.is_empty() {
+                return Ok(projects);
+            }
+            page_token = response.next_page_token;
+        }
+    }
+
     /// Rows asked for per page when following page tokens.
     pub(crate) fn page_size(&self) -> u32 {
         self.inner.page_size
@@ -279,7 +336,10 @@ impl Client {
         epochs: Vec<pb::Epoch>,
         timeout: Duration,
     ) -> Result<InsertCounts> {
-        let mut request = self.request(pb::InsertEpochsRequest { epochs });
+        let mut request = self.request(pb::InsertEpochsRequest {
+            epochs,
+            project: self.project().to_owned(),
+        });
         let limit = self.inner.timeout.map_or(timeout, |t| t.min(timeout));
         request.set_timeout(limit);
         let mut grpc = self.inner.grpc.clone();

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::filter::{EpochFilter, GroupedFilter, ModelFilter};
 use crate::types::{
     BestModel, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Model, ModelTemplate, NewEpoch,
+    Project,
 };
 
 /// Hyperparameters as JSON text; `Null` becomes the empty text (`{}` on
@@ -53,6 +54,7 @@ pub(crate) fn datablob_to_pb(blob: &DataBlob) -> Result<pb::DataBlob> {
         hyperparams_json: hyperparams_text("datablob.hyperparams", &blob.hyperparams)?,
         created_at: None,
         last_modified_at: None,
+        project: String::new(),
     })
 }
 
@@ -62,6 +64,7 @@ pub(crate) fn datablob(blob: Option<pb::DataBlob>) -> Result<DataBlob> {
         hyperparams: hyperparams_value("datablob.hyperparams_json", &blob.hyperparams_json)?,
         created_at: time("datablob.created_at", blob.created_at)?,
         last_modified_at: time("datablob.last_modified_at", blob.last_modified_at)?,
+        project: Some(blob.project),
         name: blob.name,
         group_name: blob.group_name,
     })
@@ -74,6 +77,7 @@ pub(crate) fn template_to_pb(template: &ModelTemplate) -> Result<pb::ModelTempla
         hyperparams_json: hyperparams_text("model_template.hyperparams", &template.hyperparams)?,
         created_at: None,
         last_modified_at: None,
+        project: String::new(),
     })
 }
 
@@ -83,6 +87,7 @@ pub(crate) fn template(template: Option<pb::ModelTemplate>) -> Result<ModelTempl
         hyperparams: hyperparams_value("model_template.hyperparams_json", &template.hyperparams_json)?,
         created_at: time("model_template.created_at", template.created_at)?,
         last_modified_at: time("model_template.last_modified_at", template.last_modified_at)?,
+        project: Some(template.project),
         name: template.name,
         group_name: template.group_name,
     })
@@ -96,6 +101,7 @@ pub(crate) fn model_to_pb(model: &Model) -> pb::Model {
         model_template_name: model.model_template_name.clone(),
         created_at: None,
         last_modified_at: None,
+        project: String::new(),
     }
 }
 
@@ -104,10 +110,18 @@ pub(crate) fn model(model: Option<pb::Model>) -> Result<Model> {
     Ok(Model {
         created_at: time("model.created_at", model.created_at)?,
         last_modified_at: time("model.last_modified_at", model.last_modified_at)?,
+        project: Some(model.project),
         name: model.name,
         model_class_name: model.model_class_name,
         datablob_name: model.datablob_name,
         model_template_name: model.model_template_name,
+    })
+}
+
+pub(crate) fn project(project: pb::Project) -> Result<Project> {
+    Ok(Project {
+        created_at: time("project.created_at", project.created_at)?,
+        name: project.name,
     })
 }
 
@@ -184,8 +198,9 @@ pub(crate) fn model_filter(filter: &ModelFilter) -> pb::ModelFilter {
     }
 }
 
-pub(crate) fn epoch_request(filter: &EpochFilter, page_size: u32) -> pb::ListEpochsRequest {
+pub(crate) fn epoch_request(filter: &EpochFilter, page_size: u32, project: &str) -> pb::ListEpochsRequest {
     pb::ListEpochsRequest {
+        project: project.to_owned(),
         model_names: filter.model_names.clone(),
         min_epoch_num: filter.min_epoch_num,
         max_epoch_num: filter.max_epoch_num,
@@ -286,7 +301,8 @@ mod tests {
         let message = model_filter(&filter);
         assert_eq!(message.names, ["a"]);
         assert_eq!(message.model_template_group_names, ["t"]);
-        let request = epoch_request(&EpochFilter::models(["m"]).min_epoch_num(2), 50);
+        let request = epoch_request(&EpochFilter::models(["m"]).min_epoch_num(2), 50, "vision");
+        assert_eq!(request.project, "vision");
         assert_eq!(request.min_epoch_num, Some(2));
         assert_eq!(request.max_epoch_num, None);
         assert_eq!(request.page_size, 50);

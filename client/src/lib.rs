@@ -55,7 +55,7 @@ mod retry;
 mod types;
 mod writer;
 
-pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAGE_SIZE};
+pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAGE_SIZE, DEFAULT_PROJECT};
 pub use client::Client;
 pub use error::{Error, Result};
 pub use filter::{EpochFilter, GroupedFilter, ModelFilter};
@@ -63,7 +63,7 @@ pub use retry::RetryPolicy;
 pub use tonic::Code;
 pub use types::{
     BestModel, CurrentEpoch, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Metrics, Model,
-    ModelTemplate, NewEpoch, Put,
+    ModelTemplate, NewEpoch, Project, Put,
 };
 pub use writer::{EpochWriter, WhenFull, WriterOptions, WriterStats};
 

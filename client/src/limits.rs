@@ -152,7 +152,10 @@ mod tests {
     fn request_bytes_match_the_encoded_request() {
         let epochs = vec![epoch(0, 0), epoch(1, 8), epoch(300, 1_000)];
         let total: usize = epochs.iter().map(request_bytes).sum();
-        let request = pb::InsertEpochsRequest { epochs };
+        let request = pb::InsertEpochsRequest {
+            project: String::new(),
+            epochs,
+        };
         assert_eq!(total, request.encoded_len());
         assert_eq!(total, request.encode_to_vec().len());
     }

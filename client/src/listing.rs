@@ -30,6 +30,7 @@ impl Client {
             filter: Some(convert::grouped_filter(filter)),
             page_size: self.page_size(),
             page_token: String::new(),
+            project: self.project().to_owned(),
         };
         self.paged(
             request,
@@ -59,6 +60,7 @@ impl Client {
             filter: Some(convert::grouped_filter(filter)),
             page_size: self.page_size(),
             page_token: String::new(),
+            project: self.project().to_owned(),
         };
         self.paged(
             request,
@@ -88,6 +90,7 @@ impl Client {
             filter: Some(convert::model_filter(filter)),
             page_size: self.page_size(),
             page_token: String::new(),
+            project: self.project().to_owned(),
         };
         self.paged(
             request,
@@ -132,7 +135,7 @@ impl Client {
         filter: &EpochFilter,
     ) -> impl Stream<Item = Result<Epoch>> + Send + Unpin + 'static + use<> {
         self.paged(
-            convert::epoch_request(filter, self.page_size()),
+            convert::epoch_request(filter, self.page_size(), self.project()),
             |r, token| r.page_token = token,
             |mut grpc, r| async move { grpc.list_epochs(r).await },
             |page| {
@@ -170,6 +173,7 @@ impl Client {
             filter: Some(convert::model_filter(filter)),
             page_size: self.page_size(),
             page_token: String::new(),
+            project: self.project().to_owned(),
         };
         self.paged(
             request,

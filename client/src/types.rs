@@ -34,6 +34,9 @@ pub struct DataBlob {
     pub created_at: Option<SystemTime>,
     /// When the server last changed it; `None` on records built locally.
     pub last_modified_at: Option<SystemTime>,
+    /// The project it is stored in; `None` on records built locally (a
+    /// put goes to the client's project, see [`Client::in_project`](crate::Client::in_project)).
+    pub project: Option<String>,
 }
 
 impl DataBlob {
@@ -45,6 +48,7 @@ impl DataBlob {
             hyperparams,
             created_at: None,
             last_modified_at: None,
+            project: None,
         }
     }
 }
@@ -71,6 +75,9 @@ pub struct ModelTemplate {
     pub created_at: Option<SystemTime>,
     /// When the server last changed it; `None` on records built locally.
     pub last_modified_at: Option<SystemTime>,
+    /// The project it is stored in; `None` on records built locally (a
+    /// put goes to the client's project, see [`Client::in_project`](crate::Client::in_project)).
+    pub project: Option<String>,
 }
 
 impl ModelTemplate {
@@ -82,6 +89,7 @@ impl ModelTemplate {
             hyperparams,
             created_at: None,
             last_modified_at: None,
+            project: None,
         }
     }
 }
@@ -109,6 +117,9 @@ pub struct Model {
     /// When the server last changed it (epochs arriving move it); `None`
     /// on records built locally.
     pub last_modified_at: Option<SystemTime>,
+    /// The project it is stored in; `None` on records built locally (a
+    /// put goes to the client's project, see [`Client::in_project`](crate::Client::in_project)).
+    pub project: Option<String>,
 }
 
 impl Model {
@@ -126,8 +137,18 @@ impl Model {
             model_template_name: model_template_name.into(),
             created_at: None,
             last_modified_at: None,
+            project: None,
         }
     }
+}
+
+/// A project: the namespace of datablobs, templates and models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// Its name.
+    pub name: String,
+    /// When the first record was stored in it.
+    pub created_at: Option<SystemTime>,
 }
 
 /// One stored epoch of a model's training.

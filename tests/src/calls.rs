@@ -115,6 +115,7 @@ pub async fn list_all_datablobs(
     for pages in 0.. {
         let page = client
             .list_data_blobs(ListDataBlobsRequest {
+                project: String::new(),
                 filter: filter.clone(),
                 page_size,
                 page_token: token,
@@ -143,6 +144,7 @@ pub async fn list_all_templates(
     for pages in 0.. {
         let page = client
             .list_model_templates(ListModelTemplatesRequest {
+                project: String::new(),
                 filter: filter.clone(),
                 page_size,
                 page_token: token,
@@ -167,6 +169,7 @@ pub async fn list_all_models(client: &mut Client, filter: Option<ModelFilter>, p
     for pages in 0.. {
         let page = client
             .list_models(ListModelsRequest {
+                project: String::new(),
                 filter: filter.clone(),
                 page_size,
                 page_token: token,

@@ -10,6 +10,7 @@ use mlmeta_proto::{
 /// A datablob as a client sends it (no timestamps).
 pub fn datablob(name: &str, group_name: &str, hyperparams_json: &str) -> DataBlob {
     DataBlob {
+        project: String::new(),
         name: name.to_owned(),
         group_name: group_name.to_owned(),
         hyperparams_json: hyperparams_json.to_owned(),
@@ -21,6 +22,7 @@ pub fn datablob(name: &str, group_name: &str, hyperparams_json: &str) -> DataBlo
 /// A model template as a client sends it (no timestamps).
 pub fn template(name: &str, group_name: &str, hyperparams_json: &str) -> ModelTemplate {
     ModelTemplate {
+        project: String::new(),
         name: name.to_owned(),
         group_name: group_name.to_owned(),
         hyperparams_json: hyperparams_json.to_owned(),
@@ -32,6 +34,7 @@ pub fn template(name: &str, group_name: &str, hyperparams_json: &str) -> ModelTe
 /// A model of class `"Net"` as a client sends it (no timestamps).
 pub fn model(name: &str, datablob_name: &str, model_template_name: &str) -> Model {
     Model {
+        project: String::new(),
         name: name.to_owned(),
         model_class_name: "Net".to_owned(),
         datablob_name: datablob_name.to_owned(),
@@ -59,6 +62,7 @@ pub fn epoch(model_name: &str, epoch_num: i64, metrics: &[(&str, f64)]) -> Epoch
 /// PutDataBlob request.
 pub fn put_datablob(datablob: DataBlob, ignore_existing: bool) -> PutDataBlobRequest {
     PutDataBlobRequest {
+        project: String::new(),
         datablob: Some(datablob),
         ignore_existing,
     }
@@ -67,6 +71,7 @@ pub fn put_datablob(datablob: DataBlob, ignore_existing: bool) -> PutDataBlobReq
 /// PutModelTemplate request.
 pub fn put_template(template: ModelTemplate, ignore_existing: bool) -> PutModelTemplateRequest {
     PutModelTemplateRequest {
+        project: String::new(),
         model_template: Some(template),
         ignore_existing,
     }
@@ -75,6 +80,7 @@ pub fn put_template(template: ModelTemplate, ignore_existing: bool) -> PutModelT
 /// PutModel request.
 pub fn put_model(model: Model, ignore_existing: bool) -> PutModelRequest {
     PutModelRequest {
+        project: String::new(),
         model: Some(model),
         ignore_existing,
     }
@@ -82,12 +88,16 @@ pub fn put_model(model: Model, ignore_existing: bool) -> PutModelRequest {
 
 /// InsertEpochs request.
 pub fn insert(epochs: Vec<Epoch>) -> InsertEpochsRequest {
-    InsertEpochsRequest { epochs }
+    InsertEpochsRequest {
+        project: String::new(),
+        epochs,
+    }
 }
 
 /// GetBestModel request without filter.
 pub fn best(metric_name: &str, direction: MetricDirection, top_k: u32) -> GetBestModelRequest {
     GetBestModelRequest {
+        project: String::new(),
         metric_name: metric_name.to_owned(),
         direction: direction as i32,
         filter: None,
@@ -98,6 +108,7 @@ pub fn best(metric_name: &str, direction: MetricDirection, top_k: u32) -> GetBes
 /// GetLeaderboard request without filter, first page.
 pub fn leaderboard(metric_name: &str, direction: MetricDirection, page_size: u32) -> GetLeaderboardRequest {
     GetLeaderboardRequest {
+        project: String::new(),
         metric_name: metric_name.to_owned(),
         direction: direction as i32,
         filter: None,

@@ -60,6 +60,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
             direction.as_str_name().trim_start_matches("METRIC_DIRECTION_")
         );
         let request = GetBestModelRequest {
+            project: String::new(),
             metric_name: metric.to_owned(),
             direction: direction as i32,
             filter: None,

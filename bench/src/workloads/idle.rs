@@ -44,7 +44,10 @@ pub async fn run(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchRe
         }));
         let epoch = ctx.metrics.epoch(&set, 0, i, n);
         sender
-            .send(InsertEpochsRequest { epochs: vec![epoch] })
+            .send(InsertEpochsRequest {
+                project: String::new(),
+                epochs: vec![epoch],
+            })
             .await
             .map_err(|_| format!("stream {i} ended before its first message"))?;
         senders.push(sender);
@@ -105,11 +108,13 @@ pub async fn run(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchRe
     let epoch = |num| ctx.metrics.epoch(&set, 1, num, 2);
     let write = probe
         .insert_epochs(InsertEpochsRequest {
+            project: String::new(),
             epochs: vec![epoch(0)],
         })
         .await;
     let stream = probe
         .stream_epochs(futures::stream::iter(vec![InsertEpochsRequest {
+            project: String::new(),
             epochs: vec![epoch(1)],
         }]))
         .await;

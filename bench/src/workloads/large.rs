@@ -207,6 +207,7 @@ async fn check_all_or_nothing(
     for (shape, &stored) in shapes.iter().zip(expected) {
         let current = client
             .get_current_epoch(GetCurrentEpochRequest {
+                project: String::new(),
                 model_name: shape.model.clone(),
             })
             .await

@@ -32,6 +32,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
     .await?;
 
     let models_request = ListModelsRequest {
+        project: String::new(),
         filter: Some(ModelFilter {
             datablob_group_names: vec![set.groups[0].clone()],
             ..Default::default()
@@ -82,6 +83,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
     );
 
     let epochs_request = ListEpochsRequest {
+        project: String::new(),
         model_names: with_epochs.names.clone(),
         min_epoch_num: None,
         max_epoch_num: None,

@@ -318,6 +318,8 @@ macro_rules! setup_on {
                     models::model_template_id.eq(templates[i % templates.len()]),
                     models::created_at.eq($now),
                     models::last_modified_at.eq($now),
+                    // The `default` project, which the migrations create.
+                    models::project_id.eq(1_i64),
                 )
             })
             .collect();
@@ -344,6 +346,8 @@ fn setup(conn: &mut DbConnection, set: &ModelSet) -> BenchResult<HashMap<String,
             components::hyperparams.eq(hyperparams.to_owned()),
             components::created_at.eq(now),
             components::last_modified_at.eq(now),
+            // The `default` project, which the migrations create.
+            components::project_id.eq(1_i64),
         )
     };
     let mut rows: Vec<_> = set

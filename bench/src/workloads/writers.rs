@@ -338,6 +338,7 @@ async fn write(
     };
     for num in 0..n {
         let request = InsertEpochsRequest {
+            project: String::new(),
             epochs: vec![metrics.epoch(&set, index, num, n)],
         };
         let sent = Instant::now();

@@ -2,17 +2,18 @@
 
 use std::collections::BTreeSet;
 
-use mlmeta_client::{Client, DataBlob, Epoch, GroupedFilter, Model, ModelTemplate};
+use mlmeta_client::{Client, DataBlob, Epoch, GroupedFilter, Model, ModelTemplate, Project};
 use serde_json::Value;
 
 use crate::args::ListCommand;
 use crate::error::CliError;
-use crate::output::json::{EpochJson, GroupedJson, ModelJson};
+use crate::output::json::{EpochJson, GroupedJson, ModelJson, ProjectJson};
 use crate::output::{Cell, Render, Table, format_time};
 
 /// Fetches the whole listing (every page).
 pub async fn run(client: &Client, command: &ListCommand) -> Result<Box<dyn Render>, CliError> {
     Ok(match command {
+        ListCommand::Projects => Box::new(Projects(client.list_projects().await?)),
         ListCommand::Datablobs { names, groups } => {
             let filter = grouped_filter(names, groups);
             Box::new(Datablobs(client.list_datablobs(&filter).await?))
@@ -47,6 +48,24 @@ fn grouped_row(json: &GroupedJson<'_>) -> Vec<Cell> {
         Cell::Text(json.created_at.clone()),
         Cell::Text(json.last_modified_at.clone()),
     ]
+}
+
+struct Projects(Vec<Project>);
+
+impl Render for Projects {
+    fn table(&self) -> Table {
+        let mut table = Table::new(["name", "created_at"]);
+        table.rows = self
+            .0
+            .iter()
+            .map(|p| vec![Cell::from(p.name.as_str()), Cell::Text(format_time(p.created_at))])
+            .collect();
+        table
+    }
+
+    fn json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(self.0.iter().map(ProjectJson::from).collect::<Vec<_>>())
+    }
 }
 
 struct Datablobs(Vec<DataBlob>);

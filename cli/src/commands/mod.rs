@@ -34,7 +34,8 @@ fn retry_policy(secs: u64) -> RetryPolicy {
 pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
     let mut builder = Client::builder(&cli.server)
         .connect_timeout(CONNECT_TIMEOUT)
-        .retry(retry_policy(cli.retry_secs));
+        .retry(retry_policy(cli.retry_secs))
+        .project(&cli.project);
     if cli.retry_secs > 0 {
         let (server, secs) = (cli.server.clone(), cli.retry_secs);
         builder = builder.on_retry(move |error, retry, _delay| {

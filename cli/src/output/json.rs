@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mlmeta_client::{DataBlob, Epoch, Metrics, Model, ModelTemplate};
+use mlmeta_client::{DataBlob, Epoch, Metrics, Model, ModelTemplate, Project};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -68,6 +68,24 @@ impl<'a> From<&'a ModelTemplate> for GroupedJson<'a> {
             hyperparams: &t.hyperparams,
             created_at: format_time(t.created_at),
             last_modified_at: format_time(t.last_modified_at),
+        }
+    }
+}
+
+/// A project.
+#[derive(Debug, Serialize)]
+pub struct ProjectJson<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+impl<'a> From<&'a Project> for ProjectJson<'a> {
+    fn from(p: &'a Project) -> Self {
+        Self {
+            name: &p.name,
+            created_at: format_time(p.created_at),
         }
     }
 }

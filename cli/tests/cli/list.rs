@@ -10,6 +10,61 @@ backend_tests! {
     list_records_in_every_format,
     list_epochs_with_one_column_per_metric,
     list_epochs_of_an_unknown_model_exits_2,
+    projects_keep_the_same_names_apart,
+}
+
+/// `--project` (or `MLMETA_PROJECT`) says where a command works; the same
+/// names live apart in two projects; `list projects` shows them.
+async fn projects_keep_the_same_names_apart(server: TestServer) {
+    for (project, hyperparams) in [("vision", r#"{"px": 28}"#), ("nlp", r#"{"vocab": 100}"#)] {
+        mlmeta(&server)
+            .args([
+                "--project",
+                project,
+                "add",
+                "datablob",
+                "d",
+                "--group",
+                "g",
+                "--hyperparams",
+                hyperparams,
+            ])
+            .run()
+            .await
+            .ok();
+    }
+    let listed = mlmeta(&server)
+        .env("MLMETA_PROJECT", "nlp")
+        .args(["list", "datablobs"])
+        .format("json")
+        .run()
+        .await
+        .json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["hyperparams"], serde_json::json!({"vocab": 100}));
+    let projects = mlmeta(&server)
+        .args(["list", "projects"])
+        .format("csv")
+        .run()
+        .await
+        .ok();
+    let names: Vec<String> = csv_rows(&projects)
+        .into_iter()
+        .skip(1)
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(names, ["default", "nlp", "vision"]);
+    let empty = mlmeta(&server)
+        .args(["list", "datablobs"])
+        .format("csv")
+        .run()
+        .await
+        .ok();
+    assert_eq!(
+        csv_rows(&empty).len(),
+        1,
+        "the default project holds nothing: {empty}"
+    );
 }
 
 /// A typo in `--model` is "not found" (exit 2), as for every other

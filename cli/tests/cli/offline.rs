@@ -4,11 +4,12 @@
 use crate::support::Cmd;
 
 /// Every command path, for the help checks.
-const COMMANDS: [&[&str]; 13] = [
+const COMMANDS: [&[&str]; 14] = [
     &[],
     &["best"],
     &["leaderboard"],
     &["list"],
+    &["list", "projects"],
     &["list", "datablobs"],
     &["list", "templates"],
     &["list", "models"],

@@ -70,6 +70,7 @@ impl Cmd {
             .env_remove("MLMETA_CLIENT_CERT")
             .env_remove("MLMETA_CLIENT_KEY")
             .env_remove("MLMETA_RETRY_SECS")
+            .env_remove("MLMETA_PROJECT")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()

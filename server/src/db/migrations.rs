@@ -1,6 +1,7 @@
 //! Embedded migrations, applied at start-up under a lock so that several
 //! servers starting at once on a fresh database run them exactly once.
 
+use diesel::RunQueryDsl as _;
 use diesel::connection::SimpleConnection;
 use diesel::migration::MigrationVersion;
 use diesel::pg::PgConnection;
@@ -18,14 +19,44 @@ const POSTGRES_MIGRATION_LOCK: i64 = 0x6d6c_6d65_7461;
 
 /// Runs pending SQLite migrations inside one `BEGIN IMMEDIATE` transaction:
 /// the write lock makes a second server wait, then find nothing to do.
+///
+/// Foreign keys are off meanwhile and checked before the commit: SQLite
+/// changes a table's constraints only by rebuilding it, and dropping the
+/// old copy of a table others refer to would otherwise fail (SQLite's own
+/// procedure for "making other kinds of table schema changes").
 pub fn run_sqlite(conn: &mut SqliteConnection) -> Result<(), StartupError> {
+    let pragma = |conn: &mut SqliteConnection, sql: &str| {
+        conn.batch_execute(sql)
+            .map_err(|e| StartupError::Migration(format!("{sql}: {e}")))
+    };
+    pragma(conn, "PRAGMA foreign_keys = OFF")?;
     let applied = conn.immediate_transaction(|conn| {
-        conn.run_pending_migrations(SQLITE_MIGRATIONS)
+        let applied = conn
+            .run_pending_migrations(SQLITE_MIGRATIONS)
             .map(|versions| names(&versions))
-            .map_err(|e| StartupError::Migration(e.to_string()))
-    })?;
-    report("SQLite", &applied);
+            .map_err(|e| StartupError::Migration(e.to_string()))?;
+        let broken: Vec<ForeignKeyProblem> = diesel::sql_query("PRAGMA foreign_key_check")
+            .load(conn)
+            .map_err(|e| StartupError::Migration(format!("PRAGMA foreign_key_check: {e}")))?;
+        if let Some(problem) = broken.first() {
+            return Err(StartupError::Migration(format!(
+                "a migration left {} rows referring to missing rows (first: table {})",
+                broken.len(),
+                problem.table
+            )));
+        }
+        Ok(applied)
+    });
+    pragma(conn, "PRAGMA foreign_keys = ON")?;
+    report("SQLite", &applied?);
     Ok(())
+}
+
+/// One row of `PRAGMA foreign_key_check`.
+#[derive(diesel::QueryableByName)]
+struct ForeignKeyProblem {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table: String,
 }
 
 /// Runs pending PostgreSQL migrations while holding a session advisory

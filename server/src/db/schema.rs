@@ -2,6 +2,15 @@
 //! to SQLite and PostgreSQL are used).
 
 diesel::table! {
+    /// Projects: the namespaces of datablobs, templates and models.
+    projects (id) {
+        id -> BigInt,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     /// Datablobs and model templates (`kind` tells which).
     components (id) {
         id -> BigInt,
@@ -11,6 +20,7 @@ diesel::table! {
         hyperparams -> Text,
         created_at -> BigInt,
         last_modified_at -> BigInt,
+        project_id -> BigInt,
     }
 }
 
@@ -24,6 +34,7 @@ diesel::table! {
         model_template_id -> BigInt,
         created_at -> BigInt,
         last_modified_at -> BigInt,
+        project_id -> BigInt,
     }
 }
 
@@ -51,6 +62,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(components -> projects (project_id));
+diesel::joinable!(models -> projects (project_id));
 diesel::joinable!(epochs -> models (model_id));
 diesel::joinable!(metric_summaries -> models (model_id));
-diesel::allow_tables_to_appear_in_same_query!(components, models, epochs, metric_summaries);
+diesel::allow_tables_to_appear_in_same_query!(projects, components, models, epochs, metric_summaries);

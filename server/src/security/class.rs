@@ -53,7 +53,7 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 12] = {
+const METHODS: [(&str, CallClass, RequestSize); 13] = {
     use CallClass::{ClientStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
@@ -62,6 +62,7 @@ const METHODS: [(&str, CallClass, RequestSize); 12] = {
         ("PutModel", UnaryWrite, Small),
         ("InsertEpochs", UnaryWrite, Bulk),
         ("StreamEpochs", ClientStream, Bulk),
+        ("ListProjects", UnaryRead, Small),
         ("ListDataBlobs", UnaryRead, Small),
         ("ListModelTemplates", UnaryRead, Small),
         ("ListModels", UnaryRead, Small),

@@ -35,6 +35,7 @@ use tower::{Layer, Service};
 use tracing::debug;
 
 use super::body::{BodyRules, CallBody, GuardedBody, Hold};
+use super::caller::Caller;
 use super::class::{CallClass, METADATA_SERVICE, Route, Slot};
 use super::tokens::Tokens;
 use crate::error::Error;
@@ -149,18 +150,20 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         // The clone is not ready yet; the instance polled ready is taken.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let policy = self.policy.clone();
         Box::pin(async move {
-            let path = request.uri().path();
-            let route = Route::of(path);
-            if let Err(error) = policy.authorize(route.class, path, request.headers()) {
-                return Ok(Status::from(error).into_http());
-            }
-            let method = path.strip_prefix(METADATA_SERVICE).unwrap_or(path).to_owned();
+            let path = request.uri().path().to_owned();
+            let route = Route::of(&path);
+            match policy.authorize(route.class, &path, request.headers()) {
+                // Handlers take the caller from here (the project check).
+                Ok(caller) => request.extensions_mut().insert(caller),
+                Err(error) => return Ok(Status::from(error).into_http()),
+            };
+            let method = path.strip_prefix(METADATA_SERVICE).unwrap_or(&path).to_owned();
             let (call_slot, stream_slot) = match policy.take_slot(route.class) {
                 Ok(slots) => slots,
                 Err(error) => return Ok(Status::from(error).into_http()),
@@ -203,10 +206,11 @@ where
 }
 
 impl Policy {
-    /// Checks the call's bearer token against the tokens file.
-    fn authorize(&self, class: CallClass, path: &str, headers: &http::HeaderMap) -> Result<(), Error> {
+    /// Checks the call's bearer token against the tokens file; returns who
+    /// calls.
+    fn authorize(&self, class: CallClass, path: &str, headers: &http::HeaderMap) -> Result<Caller, Error> {
         let (Some(tokens), Some(needed)) = (&self.tokens, class.scope()) else {
-            return Ok(());
+            return Ok(Caller::anonymous());
         };
         let token = bearer_token(headers)?;
         // A poisoned lock still holds a whole `Arc`: the value is usable.
@@ -222,7 +226,11 @@ impl Policy {
                 identity.name, identity.scope
             )));
         }
-        Ok(())
+        Ok(Caller {
+            token: Some(identity.name),
+            scope: identity.scope,
+            projects: identity.projects,
+        })
     }
 
     /// A slot of the call's budget: (unary slot, stream slot), or

@@ -2,11 +2,13 @@
 //! and limits on calls, streams and request bytes.
 
 mod body;
+mod caller;
 mod class;
 mod guard;
 mod tls;
 pub mod tokens;
 
+pub use caller::{Caller, DEFAULT_PROJECT, ProjectScope, Projects};
 pub use guard::{CallGuard, CallLimits, Guard};
 pub use tls::TlsFiles;
 pub use tokens::{Scope, Tokens};

@@ -4,13 +4,14 @@
 //! The file holds one token per line, never the token itself:
 //!
 //! ```text
-//! # name         scope  hash of the token
+//! # name         scope  hash of the token                                                        projects (optional)
 //! trainer-01     write  sha256:5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
-//! dashboard      read   sha256:1c8bfe8f801d79745c4631d09fff36c82aa37fc4cce4fc946683d7b336b63032
+//! dashboard      read   sha256:1c8bfe8f801d79745c4631d09fff36c82aa37fc4cce4fc946683d7b336b63032  projects=vision,nlp
 //! ```
 //!
 //! Blank lines and lines starting with `#` are ignored. `write` includes
-//! `read`. Tokens are long random strings (see [`generate_token`]), so an
+//! `read`. A fourth field `projects=a,b` restricts the token to those
+//! projects; `projects=*` or no fourth field means every project. Tokens are long random strings (see [`generate_token`]), so an
 //! unsalted SHA-256 is enough: there is nothing to guess from the hash.
 
 use std::fmt;
@@ -21,6 +22,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
+
+use super::caller::Projects;
 
 /// Prefix of every hash in the tokens file, naming the algorithm so that a
 /// later one can be told apart.
@@ -115,6 +118,7 @@ struct TokenEntry {
     name: String,
     scope: Scope,
     hash: [u8; 32],
+    projects: Projects,
 }
 
 /// A token that matched: who it is and what it may do.
@@ -124,6 +128,8 @@ pub struct Identity {
     pub name: String,
     /// The token's scope.
     pub scope: Scope,
+    /// The projects it may use.
+    pub projects: Projects,
 }
 
 /// The tokens the server accepts.
@@ -204,6 +210,7 @@ impl Tokens {
         found.map(|entry| Identity {
             name: entry.name.clone(),
             scope: entry.scope,
+            projects: entry.projects.clone(),
         })
     }
 
@@ -220,11 +227,15 @@ impl Tokens {
 
 fn parse_line(line: &str) -> Result<TokenEntry, String> {
     let fields: Vec<&str> = line.split_whitespace().collect();
-    let [name, scope, hash] = fields.as_slice() else {
-        return Err(format!(
-            "expected `NAME SCOPE sha256:HEX` (3 fields), found {} field(s)",
-            fields.len()
-        ));
+    let (name, scope, hash, projects) = match fields.as_slice() {
+        [name, scope, hash] => (name, scope, hash, Projects::All),
+        [name, scope, hash, projects] => (name, scope, hash, parse_projects(projects)?),
+        _ => {
+            return Err(format!(
+                "expected `NAME SCOPE sha256:HEX [projects=NAME,...]` (3 or 4 fields), found {} field(s)",
+                fields.len()
+            ));
+        }
     };
     check_name(name)?;
     let scope =
@@ -239,7 +250,26 @@ fn parse_line(line: &str) -> Result<TokenEntry, String> {
         name: (*name).to_owned(),
         scope,
         hash: bytes,
+        projects,
     })
+}
+
+/// The fourth field: `projects=*` or `projects=a,b`, each a valid name.
+fn parse_projects(field: &str) -> Result<Projects, String> {
+    let list = field.strip_prefix("projects=").ok_or_else(|| {
+        format!("the fourth field must be `projects=NAME,...` or `projects=*`, not {field:?}")
+    })?;
+    if list == "*" {
+        return Ok(Projects::All);
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for name in list.split(',') {
+        if !crate::validate::is_name(name) || name == "*" {
+            return Err(format!("projects: {name:?} is not a project name"));
+        }
+        names.insert(name.to_owned());
+    }
+    Ok(Projects::Only(names))
 }
 
 /// Token names appear in logs, so they are kept to a plain alphabet.
@@ -339,7 +369,8 @@ mod tests {
             tokens.identify("read-token-0123456789"),
             Some(Identity {
                 name: "dash".into(),
-                scope: Scope::Read
+                scope: Scope::Read,
+                projects: Projects::All,
             })
         );
         assert_eq!(
@@ -362,7 +393,8 @@ mod tests {
     fn bad_lines_name_the_line_and_rule() {
         let good = tokens_file_line("a", Scope::Read, "0123456789abcdef").unwrap();
         let cases = [
-            ("a read", "3 fields"),
+            ("a read", "3 or 4 fields"),
+            ("a read sha256:00 vision", "projects=NAME"),
             ("a admin sha256:00", "scope must be"),
             ("a read md5:00", "must start with"),
             ("a read sha256:xyz", "64 hexadecimal"),
@@ -386,6 +418,30 @@ mod tests {
         );
         let empty = Tokens::parse("# nothing\n", "f").unwrap_err().to_string();
         assert!(empty.contains("holds no token"), "{empty}");
+    }
+
+    #[test]
+    fn a_fourth_field_restricts_the_projects() {
+        let line = tokens_file_line("t", Scope::Read, "0123456789abcdef").unwrap();
+        let only = Tokens::parse(&format!("{line} projects=vision,nlp\n"), "f").unwrap();
+        let identity = only.identify("0123456789abcdef").unwrap();
+        assert!(identity.projects.allows("nlp") && !identity.projects.allows("default"));
+        let all = Tokens::parse(&format!("{line} projects=*\n"), "f").unwrap();
+        assert_eq!(all.identify("0123456789abcdef").unwrap().projects, Projects::All);
+        let plain = Tokens::parse(&format!("{line}\n"), "f").unwrap();
+        assert_eq!(
+            plain.identify("0123456789abcdef").unwrap().projects,
+            Projects::All
+        );
+        for bad in ["projects=", "projects=a,,b", "projects=a,*"] {
+            let error = Tokens::parse(&format!("{line} {bad}\n"), "f")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("line 1") && error.contains("not a project name"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use prost_types::Timestamp;
 use crate::error::Error;
 use crate::store::records::{
     BestModel, Component, ComponentFilter, Direction, Epoch, EpochFilter, LeaderboardRow, Model, ModelFilter,
-    NewComponent, NewEpoch, NewModel, PageRequest,
+    NewComponent, NewEpoch, NewModel, PageRequest, Project,
 };
 use crate::validate;
 
@@ -215,8 +215,9 @@ pub fn timestamp(micros: i64) -> Option<Timestamp> {
     })
 }
 
-pub fn datablob(c: Component) -> pb::DataBlob {
+pub fn datablob(c: Component, project: &str) -> pb::DataBlob {
     pb::DataBlob {
+        project: project.to_owned(),
         name: c.name,
         group_name: c.group_name,
         hyperparams_json: c.hyperparams,
@@ -225,8 +226,9 @@ pub fn datablob(c: Component) -> pb::DataBlob {
     }
 }
 
-pub fn model_template(c: Component) -> pb::ModelTemplate {
+pub fn model_template(c: Component, project: &str) -> pb::ModelTemplate {
     pb::ModelTemplate {
+        project: project.to_owned(),
         name: c.name,
         group_name: c.group_name,
         hyperparams_json: c.hyperparams,
@@ -235,14 +237,22 @@ pub fn model_template(c: Component) -> pb::ModelTemplate {
     }
 }
 
-pub fn model(m: Model) -> pb::Model {
+pub fn model(m: Model, project: &str) -> pb::Model {
     pb::Model {
+        project: project.to_owned(),
         name: m.name,
         model_class_name: m.model_class_name,
         datablob_name: m.datablob_name,
         model_template_name: m.model_template_name,
         created_at: timestamp(m.created_at),
         last_modified_at: timestamp(m.last_modified_at),
+    }
+}
+
+pub fn project(p: Project) -> pb::Project {
+    pb::Project {
+        name: p.name,
+        created_at: timestamp(p.created_at),
     }
 }
 
@@ -257,21 +267,21 @@ pub fn epoch(e: Epoch) -> pb::Epoch {
     }
 }
 
-pub fn best_model(b: BestModel) -> pb::BestModel {
+pub fn best_model(b: BestModel, project: &str) -> pb::BestModel {
     pb::BestModel {
-        model: Some(model(b.model)),
-        datablob: Some(datablob(b.datablob)),
-        model_template: Some(model_template(b.model_template)),
+        model: Some(model(b.model, project)),
+        datablob: Some(datablob(b.datablob, project)),
+        model_template: Some(model_template(b.model_template, project)),
         best_epoch: Some(epoch(b.best_epoch)),
         metric_value: b.metric_value,
     }
 }
 
-pub fn leaderboard_row(r: LeaderboardRow) -> pb::LeaderboardRow {
+pub fn leaderboard_row(r: LeaderboardRow, project: &str) -> pb::LeaderboardRow {
     pb::LeaderboardRow {
-        model: Some(model(r.model)),
-        datablob: Some(datablob(r.datablob)),
-        model_template: Some(model_template(r.model_template)),
+        model: Some(model(r.model, project)),
+        datablob: Some(datablob(r.datablob, project)),
+        model_template: Some(model_template(r.model_template, project)),
         best_epoch_num: r.best_epoch_num,
         best_value: r.best_value,
     }
@@ -321,6 +331,7 @@ mod tests {
     #[test]
     fn oversized_epoch_requests_name_the_limit() {
         let request = pb::InsertEpochsRequest {
+            project: String::new(),
             epochs: vec![pb::Epoch::default(); validate::MAX_EPOCHS_PER_REQUEST + 1],
         };
         let message = new_epochs(request).unwrap_err().to_string();
@@ -335,11 +346,13 @@ mod tests {
             ..Default::default()
         };
         let error = new_epochs(pb::InsertEpochsRequest {
+            project: String::new(),
             epochs: vec![epoch("m", 0), epoch("m", -1)],
         })
         .unwrap_err();
         assert!(error.to_string().starts_with("epochs[1].epoch_num: must be >= 0"));
         let error = new_epochs(pb::InsertEpochsRequest {
+            project: String::new(),
             epochs: vec![epoch("m", 0), epoch("", 1)],
         })
         .unwrap_err();
@@ -351,6 +364,7 @@ mod tests {
         let mut bad_metric = epoch("m", 0);
         bad_metric.metrics.insert(String::new(), 1.0);
         let error = new_epochs(pb::InsertEpochsRequest {
+            project: String::new(),
             epochs: vec![bad_metric],
         })
         .unwrap_err();
@@ -367,6 +381,7 @@ mod tests {
         };
         bad_metric.metrics.insert("'".repeat(100_000), 1.0);
         let error = new_epochs(pb::InsertEpochsRequest {
+            project: String::new(),
             epochs: vec![bad_metric],
         })
         .unwrap_err()
@@ -450,7 +465,7 @@ mod tests {
             #[test]
             fn epochs_are_accepted_exactly_when_valid(epochs in prop::collection::vec(epoch(), 0..4)) {
                 let valid = epochs.iter().all(valid_epoch);
-                match new_epochs(pb::InsertEpochsRequest { epochs: epochs.clone() }) {
+                match new_epochs(pb::InsertEpochsRequest { project: String::new(), epochs: epochs.clone() }) {
                     Ok(converted) => {
                         prop_assert!(valid);
                         prop_assert_eq!(converted.len(), epochs.len());
@@ -477,7 +492,7 @@ mod tests {
                 let results = [
                     component_filter("filter", Some(filter)).map(drop),
                     model_filter(Some(models.clone())).map(drop),
-                    epoch_filter(&pb::ListEpochsRequest {
+                    epoch_filter(&pb::ListEpochsRequest { project: String::new(),
                         model_names: models.names,
                         min_epoch_num: bounds.0,
                         max_epoch_num: bounds.1,

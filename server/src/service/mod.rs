@@ -10,6 +10,7 @@ use mlmeta_proto::metadata_service_server::MetadataService;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::{Error, Result};
+use crate::security::{Caller, ProjectScope};
 use crate::store::Store;
 use crate::store::records::{ComponentKind, InsertCounts};
 
@@ -42,6 +43,7 @@ impl MetadataService for MetadataApi {
         &self,
         request: Request<pb::PutDataBlobRequest>,
     ) -> Reply<pb::PutDataBlobResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let request = request.into_inner();
         let datablob = convert::required("datablob", request.datablob)?;
         let new = convert::new_component(
@@ -52,10 +54,13 @@ impl MetadataService for MetadataApi {
         )?;
         let ignore_existing = request.ignore_existing;
         let put = self
-            .run(move |store| store.put_component(ComponentKind::DataBlob, &new, ignore_existing))
+            .run({
+                let project = project.clone();
+                move |store| store.put_component(&project, ComponentKind::DataBlob, &new, ignore_existing)
+            })
             .await?;
         Ok(Response::new(pb::PutDataBlobResponse {
-            datablob: Some(convert::datablob(put.record)),
+            datablob: Some(convert::datablob(put.record, project.name())),
             already_existed: put.already_existed,
         }))
     }
@@ -64,6 +69,7 @@ impl MetadataService for MetadataApi {
         &self,
         request: Request<pb::PutModelTemplateRequest>,
     ) -> Reply<pb::PutModelTemplateResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let request = request.into_inner();
         let template = convert::required("model_template", request.model_template)?;
         let new = convert::new_component(
@@ -74,23 +80,32 @@ impl MetadataService for MetadataApi {
         )?;
         let ignore_existing = request.ignore_existing;
         let put = self
-            .run(move |store| store.put_component(ComponentKind::ModelTemplate, &new, ignore_existing))
+            .run({
+                let project = project.clone();
+                move |store| {
+                    store.put_component(&project, ComponentKind::ModelTemplate, &new, ignore_existing)
+                }
+            })
             .await?;
         Ok(Response::new(pb::PutModelTemplateResponse {
-            model_template: Some(convert::model_template(put.record)),
+            model_template: Some(convert::model_template(put.record, project.name())),
             already_existed: put.already_existed,
         }))
     }
 
     async fn put_model(&self, request: Request<pb::PutModelRequest>) -> Reply<pb::PutModelResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let request = request.into_inner();
         let new = convert::new_model(convert::required("model", request.model)?)?;
         let ignore_existing = request.ignore_existing;
         let put = self
-            .run(move |store| store.put_model(&new, ignore_existing))
+            .run({
+                let project = project.clone();
+                move |store| store.put_model(&project, &new, ignore_existing)
+            })
             .await?;
         Ok(Response::new(pb::PutModelResponse {
-            model: Some(convert::model(put.record)),
+            model: Some(convert::model(put.record, project.name())),
             already_existed: put.already_existed,
         }))
     }
@@ -99,8 +114,9 @@ impl MetadataService for MetadataApi {
         &self,
         request: Request<pb::InsertEpochsRequest>,
     ) -> Reply<pb::InsertEpochsResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let epochs = convert::new_epochs(request.into_inner())?;
-        let counts = self.store.insert_epochs(epochs).await?;
+        let counts = self.store.insert_epochs(project, epochs).await?;
         Ok(Response::new(counts_reply(counts)))
     }
 
@@ -108,6 +124,7 @@ impl MetadataService for MetadataApi {
         &self,
         request: Request<Streaming<pb::InsertEpochsRequest>>,
     ) -> Reply<pb::InsertEpochsResponse> {
+        let caller = caller_of(&request)?.clone();
         let mut stream = request.into_inner();
         let mut total = InsertCounts::default();
         let mut message_index = 0_u64;
@@ -121,8 +138,9 @@ impl MetadataService for MetadataApi {
                 Err(status) => return Err(stream_ended(&status, message_index, total)),
             };
             let stored = async {
+                let project = caller.project("project", &message.project)?;
                 let epochs = convert::new_epochs(message)?;
-                self.store.insert_epochs(epochs).await
+                self.store.insert_epochs(project, epochs).await
             }
             .await;
             match stored {
@@ -138,14 +156,22 @@ impl MetadataService for MetadataApi {
         &self,
         request: Request<pb::ListDataBlobsRequest>,
     ) -> Reply<pb::ListDataBlobsResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let request = request.into_inner();
         let filter = convert::component_filter("filter", request.filter)?;
         let page = convert::page(request.page_size, request.page_token)?;
         let page = self
-            .run(move |store| store.list_components(ComponentKind::DataBlob, &filter, &page))
+            .run({
+                let project = project.clone();
+                move |store| store.list_components(&project, ComponentKind::DataBlob, &filter, &page)
+            })
             .await?;
         Ok(Response::new(pb::ListDataBlobsResponse {
-            datablobs: page.items.into_iter().map(convert::datablob).collect(),
+            datablobs: page
+                .items
+                .into_iter()
+                .map(|c| convert::datablob(c, project.name()))
+                .collect(),
             next_page_token: page.next_token,
         }))
     }
@@ -154,34 +180,71 @@ impl MetadataService for MetadataApi {
         &self,
         request: Request<pb::ListModelTemplatesRequest>,
     ) -> Reply<pb::ListModelTemplatesResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let request = request.into_inner();
         let filter = convert::component_filter("filter", request.filter)?;
         let page = convert::page(request.page_size, request.page_token)?;
         let page = self
-            .run(move |store| store.list_components(ComponentKind::ModelTemplate, &filter, &page))
+            .run({
+                let project = project.clone();
+                move |store| store.list_components(&project, ComponentKind::ModelTemplate, &filter, &page)
+            })
             .await?;
         Ok(Response::new(pb::ListModelTemplatesResponse {
-            model_templates: page.items.into_iter().map(convert::model_template).collect(),
+            model_templates: page
+                .items
+                .into_iter()
+                .map(|c| convert::model_template(c, project.name()))
+                .collect(),
             next_page_token: page.next_token,
         }))
     }
 
     async fn list_models(&self, request: Request<pb::ListModelsRequest>) -> Reply<pb::ListModelsResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let request = request.into_inner();
         let filter = convert::model_filter(request.filter)?;
         let page = convert::page(request.page_size, request.page_token)?;
-        let page = self.run(move |store| store.list_models(&filter, &page)).await?;
+        let page = self
+            .run({
+                let project = project.clone();
+                move |store| store.list_models(&project, &filter, &page)
+            })
+            .await?;
         Ok(Response::new(pb::ListModelsResponse {
-            models: page.items.into_iter().map(convert::model).collect(),
+            models: page
+                .items
+                .into_iter()
+                .map(|m| convert::model(m, project.name()))
+                .collect(),
+            next_page_token: page.next_token,
+        }))
+    }
+
+    async fn list_projects(
+        &self,
+        request: Request<pb::ListProjectsRequest>,
+    ) -> Reply<pb::ListProjectsResponse> {
+        let allowed = caller_of(&request)?.projects.clone();
+        let request = request.into_inner();
+        let page = convert::page(request.page_size, request.page_token)?;
+        let page = self
+            .run(move |store| store.list_projects(&allowed, &page))
+            .await?;
+        Ok(Response::new(pb::ListProjectsResponse {
+            projects: page.items.into_iter().map(convert::project).collect(),
             next_page_token: page.next_token,
         }))
     }
 
     async fn list_epochs(&self, request: Request<pb::ListEpochsRequest>) -> Reply<pb::ListEpochsResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let request = request.into_inner();
         let filter = convert::epoch_filter(&request)?;
         let page = convert::page(request.page_size, request.page_token)?;
-        let page = self.run(move |store| store.list_epochs(&filter, &page)).await?;
+        let page = self
+            .run(move |store| store.list_epochs(&project, &filter, &page))
+            .await?;
         Ok(Response::new(pb::ListEpochsResponse {
             epochs: page.items.into_iter().map(convert::epoch).collect(),
             next_page_token: page.next_token,
@@ -192,9 +255,12 @@ impl MetadataService for MetadataApi {
         &self,
         request: Request<pb::GetCurrentEpochRequest>,
     ) -> Reply<pb::GetCurrentEpochResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let model_name = request.into_inner().model_name;
         crate::validate::name("model_name", &model_name)?;
-        let current = self.run(move |store| store.current_epoch(&model_name)).await?;
+        let current = self
+            .run(move |store| store.current_epoch(&project, &model_name))
+            .await?;
         Ok(Response::new(pb::GetCurrentEpochResponse {
             current_epoch: current.unwrap_or(0),
             model_exists: current.is_some(),
@@ -205,16 +271,23 @@ impl MetadataService for MetadataApi {
         &self,
         request: Request<pb::GetBestModelRequest>,
     ) -> Reply<pb::GetBestModelResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let request = request.into_inner();
         let direction = convert::ranking(&request.metric_name, request.direction)?;
         let filter = convert::model_filter(request.filter)?;
         let top_k = convert::top_k(request.top_k)?;
         let metric_name = request.metric_name;
         let best = self
-            .run(move |store| store.best_models(&metric_name, direction, &filter, top_k))
+            .run({
+                let project = project.clone();
+                move |store| store.best_models(&project, &metric_name, direction, &filter, top_k)
+            })
             .await?;
         Ok(Response::new(pb::GetBestModelResponse {
-            models: best.into_iter().map(convert::best_model).collect(),
+            models: best
+                .into_iter()
+                .map(|b| convert::best_model(b, project.name()))
+                .collect(),
         }))
     }
 
@@ -222,19 +295,41 @@ impl MetadataService for MetadataApi {
         &self,
         request: Request<pb::GetLeaderboardRequest>,
     ) -> Reply<pb::GetLeaderboardResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
         let request = request.into_inner();
         let direction = convert::ranking(&request.metric_name, request.direction)?;
         let filter = convert::model_filter(request.filter)?;
         let page = convert::page(request.page_size, request.page_token)?;
         let metric_name = request.metric_name;
         let page = self
-            .run(move |store| store.leaderboard(&metric_name, direction, &filter, &page))
+            .run({
+                let project = project.clone();
+                move |store| store.leaderboard(&project, &metric_name, direction, &filter, &page)
+            })
             .await?;
         Ok(Response::new(pb::GetLeaderboardResponse {
-            rows: page.items.into_iter().map(convert::leaderboard_row).collect(),
+            rows: page
+                .items
+                .into_iter()
+                .map(|r| convert::leaderboard_row(r, project.name()))
+                .collect(),
             next_page_token: page.next_token,
         }))
     }
+}
+
+/// Who makes the call, as the guard put it into the request. A request
+/// without one did not pass the guard: refused, never served as anyone.
+fn caller_of<T>(request: &Request<T>) -> Result<&Caller> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .ok_or_else(|| Error::Task("the call has no caller: it did not pass the guard".into()))
+}
+
+/// The project the request names, if its caller may use it.
+fn project_of<T>(request: &Request<T>, requested: &str) -> Result<ProjectScope> {
+    caller_of(request)?.project("project", requested)
 }
 
 fn counts_reply(counts: InsertCounts) -> pb::InsertEpochsResponse {

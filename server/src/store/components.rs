@@ -39,6 +39,7 @@ impl From<ComponentRow> for Component {
 #[derive(Insertable)]
 #[diesel(table_name = components)]
 struct NewComponentRow<'a> {
+    project_id: i64,
     kind: &'a str,
     name: &'a str,
     group_name: &'a str,
@@ -47,16 +48,19 @@ struct NewComponentRow<'a> {
     last_modified_at: i64,
 }
 
-/// Inserts `new` unless its name is taken; an identical stored record (or
-/// `ignore_existing`) is success, a different one ALREADY_EXISTS.
+/// Inserts `new` into project `project_id` unless its name is taken there;
+/// an identical stored record (or `ignore_existing`) is success, a
+/// different one ALREADY_EXISTS.
 pub fn put(
     conn: &mut DbConnection,
+    project_id: i64,
     kind: ComponentKind,
     new: &NewComponent,
     ignore_existing: bool,
 ) -> Result<Put<Component>> {
     let now = now_micros();
     let row = NewComponentRow {
+        project_id,
         kind: kind.as_column(),
         name: &new.name,
         group_name: &new.group_name,
@@ -66,10 +70,10 @@ pub fn put(
     };
     let inserted = on_backend!(conn, |c| diesel::insert_into(components::table)
         .values(&row)
-        .on_conflict((components::kind, components::name))
+        .on_conflict((components::project_id, components::kind, components::name))
         .do_nothing()
         .execute(c))?;
-    let stored = find(conn, kind, &new.name)?
+    let stored = find(conn, project_id, kind, &new.name)?
         .ok_or_else(|| Error::Corrupt(format!("{} {:?} vanished after insert", kind.label(), new.name)))?;
     let stored = Component::from(stored);
     let already_existed = inserted == 0;
@@ -94,9 +98,15 @@ pub fn put(
     })
 }
 
-/// The stored component of `kind` named `name`.
-pub(super) fn find(conn: &mut DbConnection, kind: ComponentKind, name: &str) -> Result<Option<ComponentRow>> {
+/// The stored component of `kind` named `name` in project `project_id`.
+pub(super) fn find(
+    conn: &mut DbConnection,
+    project_id: i64,
+    kind: ComponentKind,
+    name: &str,
+) -> Result<Option<ComponentRow>> {
     Ok(components::table
+        .filter(components::project_id.eq(project_id))
         .filter(components::kind.eq(kind.as_column()))
         .filter(components::name.eq(name))
         .select(ComponentRow::as_select())
@@ -120,16 +130,18 @@ pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64
     Ok(found)
 }
 
-/// One page of components of `kind`, by name.
+/// One page of components of `kind` in project `project_id`, by name.
 pub fn list(
     conn: &mut DbConnection,
+    project_id: i64,
     kind: ComponentKind,
     filter: &ComponentFilter,
     page: &PageRequest,
 ) -> Result<Page<Component>> {
-    let query_id = page_token::fingerprint(&format!("components|{kind:?}|{filter:?}"));
+    let query_id = page_token::fingerprint(&format!("components|{project_id}|{kind:?}|{filter:?}"));
     let after: Option<String> = page_token::decode(query_id, &page.token)?;
     let mut query = components::table
+        .filter(components::project_id.eq(project_id))
         .filter(components::kind.eq(kind.as_column()))
         .select(ComponentRow::as_select())
         .order(components::name.asc())

@@ -11,11 +11,13 @@ use diesel::sqlite::SqliteConnection;
 
 use super::models::ModelIds;
 use super::prepared::{EpochRow, PgInsertEpochs, PgTouchModels, SqliteInsertEpoch};
+use super::projects::ProjectIds;
 use super::records::{Epoch, EpochFilter, InsertCounts, NewEpoch, Page, PageRequest, now_micros};
 use super::{corrupt, into_page, metrics_codec, page_limit, page_token, summaries};
 use crate::db::DbConnection;
 use crate::db::schema::{epochs, models as models_table};
 use crate::error::{Error, Result};
+use crate::security::ProjectScope;
 
 /// Rows per INSERT on PostgreSQL (arrays, so no parameter limit; this only
 /// bounds the size of one statement).
@@ -39,22 +41,37 @@ pub(super) struct Resolved<'a> {
 /// An `Err` means the transaction must roll back.
 pub fn insert(
     conn: &mut DbConnection,
+    project_ids: &ProjectIds,
     model_ids: &ModelIds,
-    requests: &[&[NewEpoch]],
+    requests: &[(&ProjectScope, &[NewEpoch])],
 ) -> Result<Vec<Result<InsertCounts>>> {
-    let mut names: Vec<&str> = requests
-        .iter()
-        .flat_map(|epochs| epochs.iter().map(|epoch| epoch.model_name.as_str()))
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let ids = model_ids.get(conn, &names)?;
+    // Usually one project (or a few) per batch: one lookup of model ids each.
+    let mut projects: Vec<&ProjectScope> = requests.iter().map(|(project, _)| *project).collect();
+    projects.sort_unstable();
+    projects.dedup();
+    let mut ids: HashMap<&ProjectScope, HashMap<String, i64>> = HashMap::with_capacity(projects.len());
+    for project in projects {
+        let Some(project_id) = project_ids.find(conn, project)? else {
+            ids.insert(project, HashMap::new());
+            continue;
+        };
+        let mut names: Vec<&str> = requests
+            .iter()
+            .filter(|(p, _)| *p == project)
+            .flat_map(|(_, epochs)| epochs.iter().map(|epoch| epoch.model_name.as_str()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        ids.insert(project, model_ids.get(conn, project_id, &names)?);
+    }
 
     let mut outcomes = Vec::with_capacity(requests.len());
-    let mut candidates = Vec::with_capacity(requests.iter().map(|epochs| epochs.len()).sum());
-    for (request, epochs) in requests.iter().enumerate() {
+    let mut candidates = Vec::with_capacity(requests.iter().map(|(_, epochs)| epochs.len()).sum());
+    let no_models = HashMap::new();
+    for (request, (project, epochs)) in requests.iter().enumerate() {
+        let known = ids.get(project).unwrap_or(&no_models);
         outcomes.push(
-            resolve(&ids, request, epochs, &mut candidates).map(|()| InsertCounts {
+            resolve(known, project, request, epochs, &mut candidates).map(|()| InsertCounts {
                 inserted: 0,
                 skipped: epochs.len() as u64,
             }),
@@ -86,6 +103,7 @@ pub fn insert(
 /// one names a model that does not exist.
 fn resolve<'a>(
     ids: &HashMap<String, i64>,
+    project: &ProjectScope,
     request: usize,
     epochs: &'a [NewEpoch],
     candidates: &mut Vec<Resolved<'a>>,
@@ -95,8 +113,9 @@ fn resolve<'a>(
         let Some(&model_id) = ids.get(&epoch.model_name) else {
             candidates.truncate(first);
             return Err(Error::NotFound(format!(
-                "epochs[{index}].model_name: model {:?} does not exist; put the model first (nothing from this request was stored)",
-                epoch.model_name
+                "epochs[{index}].model_name: model {:?} does not exist in project {:?}; put the model first (nothing from this request was stored)",
+                epoch.model_name,
+                project.name()
             )));
         };
         candidates.push(Resolved {
@@ -265,9 +284,14 @@ fn touch_models(conn: &mut DbConnection, inserted: &[Resolved<'_>], now: i64) ->
 type EpochTuple = (String, i64, Vec<u8>, Option<i64>, Option<i64>, i64);
 
 /// One page of epochs, by model name then epoch_num.
-pub fn list(conn: &mut DbConnection, filter: &EpochFilter, page: &PageRequest) -> Result<Page<Epoch>> {
-    require_models(conn, &filter.model_names)?;
-    let query_id = page_token::fingerprint(&format!("epochs|{filter:?}"));
+pub fn list(
+    conn: &mut DbConnection,
+    project_id: i64,
+    filter: &EpochFilter,
+    page: &PageRequest,
+) -> Result<Page<Epoch>> {
+    require_models(conn, project_id, &filter.model_names)?;
+    let query_id = page_token::fingerprint(&format!("epochs|{project_id}|{filter:?}"));
     let after: Option<(String, i64)> = page_token::decode(query_id, &page.token)?;
     let mut query = epochs::table
         .inner_join(models_table::table)
@@ -279,6 +303,7 @@ pub fn list(conn: &mut DbConnection, filter: &EpochFilter, page: &PageRequest) -
             epochs::validation_steps_per_epoch,
             epochs::recorded_at,
         ))
+        .filter(models_table::project_id.eq(project_id))
         .order((models_table::name.asc(), epochs::epoch_num.asc()))
         .limit(page_limit(page))
         .into_boxed();
@@ -358,11 +383,12 @@ pub(super) fn by_keys(conn: &mut DbConnection, keys: &[(i64, i64)]) -> Result<Ve
 /// `Some(0)` when it has no epochs.
 /// NOT_FOUND naming the first of `names` that is not a model: a typo in a
 /// listing deserves the same answer as everywhere else, not an empty page.
-fn require_models(conn: &mut DbConnection, names: &[String]) -> Result<()> {
+pub(super) fn require_models(conn: &mut DbConnection, project_id: i64, names: &[String]) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
     let found: HashSet<String> = models_table::table
+        .filter(models_table::project_id.eq(project_id))
         .filter(models_table::name.eq_any(names))
         .select(models_table::name)
         .load::<String>(conn)?
@@ -376,8 +402,9 @@ fn require_models(conn: &mut DbConnection, names: &[String]) -> Result<()> {
     }
 }
 
-pub fn current(conn: &mut DbConnection, model_name: &str) -> Result<Option<i64>> {
+pub fn current(conn: &mut DbConnection, project_id: i64, model_name: &str) -> Result<Option<i64>> {
     let Some(model_id) = models_table::table
+        .filter(models_table::project_id.eq(project_id))
         .filter(models_table::name.eq(model_name))
         .select(models_table::id)
         .first::<i64>(conn)

@@ -19,8 +19,10 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::Database;
 use super::epochs;
 use super::models::ModelIds;
+use super::projects::ProjectIds;
 use super::records::{InsertCounts, NewEpoch};
 use crate::error::{Error, Result};
+use crate::security::ProjectScope;
 
 /// Epochs queued or being written, at most; more callers wait for room.
 /// About 100 MB at 8 metrics per epoch, which is ample: one transaction
@@ -34,6 +36,7 @@ const BATCH_EPOCHS: usize = 20_000;
 
 /// A request waiting for a writer.
 struct Job {
+    project: ProjectScope,
     epochs: Vec<NewEpoch>,
     reply: oneshot::Sender<Result<InsertCounts>>,
 }
@@ -47,15 +50,22 @@ pub(super) struct GroupCommit {
 
 impl GroupCommit {
     /// Starts `writers` threads writing into `database`.
-    pub(super) fn start(database: Database, writers: usize) -> std::io::Result<Self> {
+    pub(super) fn start(
+        database: Database,
+        project_ids: Arc<ProjectIds>,
+        writers: usize,
+    ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
-        let model_ids = Arc::new(ModelIds::default());
+        let ids = Arc::new(Ids {
+            projects: project_ids,
+            models: ModelIds::default(),
+        });
         for number in 0..writers.max(1) {
-            let (queue, database, model_ids) = (Arc::clone(&queue), database.clone(), Arc::clone(&model_ids));
+            let (queue, database, ids) = (Arc::clone(&queue), database.clone(), Arc::clone(&ids));
             thread::Builder::new()
                 .name(format!("epoch-writer-{number}"))
-                .spawn(move || write_batches(&queue, &database, &model_ids))?;
+                .spawn(move || write_batches(&queue, &database, &ids))?;
         }
         Ok(Self {
             jobs,
@@ -65,7 +75,7 @@ impl GroupCommit {
 
     /// Stores `epochs` as one all-or-nothing request; returns once they are
     /// committed.
-    pub(super) async fn insert(&self, epochs: Vec<NewEpoch>) -> Result<InsertCounts> {
+    pub(super) async fn insert(&self, project: ProjectScope, epochs: Vec<NewEpoch>) -> Result<InsertCounts> {
         if epochs.is_empty() {
             return Ok(InsertCounts::default());
         }
@@ -73,7 +83,13 @@ impl GroupCommit {
         let cost = u32::try_from(epochs.len().min(QUEUED_EPOCHS)).unwrap_or(u32::MAX);
         let _room = self.room.acquire_many(cost).await.map_err(|_| stopped())?;
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { epochs, reply }).map_err(|_| stopped())?;
+        self.jobs
+            .send(Job {
+                project,
+                epochs,
+                reply,
+            })
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -82,11 +98,20 @@ fn stopped() -> Error {
     Error::Unavailable("the epoch writer has stopped; the server is shutting down".to_owned())
 }
 
+/// The id caches the writers share.
+struct Ids {
+    projects: Arc<ProjectIds>,
+    models: ModelIds,
+}
+
 /// A writer thread: takes the next batch off the queue, stores it, answers.
-fn write_batches(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, database: &Database, model_ids: &ModelIds) {
+fn write_batches(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, database: &Database, ids: &Ids) {
     while let Some(mut batch) = next_batch(queue) {
-        let requests: Vec<&[NewEpoch]> = batch.iter().map(|job| job.epochs.as_slice()).collect();
-        match database.write(|conn| epochs::insert(conn, model_ids, &requests)) {
+        let requests: Vec<(&ProjectScope, &[NewEpoch])> = batch
+            .iter()
+            .map(|job| (&job.project, job.epochs.as_slice()))
+            .collect();
+        match database.write(|conn| epochs::insert(conn, &ids.projects, &ids.models, &requests)) {
             Ok(outcomes) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     // The caller may have gone (cancelled); its epochs are stored anyway.
@@ -104,7 +129,9 @@ fn write_batches(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, database: &Databas
                 tracing::debug!(%error, requests = batch.len(), "batch failed; writing its requests one by one");
                 for job in batch {
                     let outcome = database
-                        .write(|conn| epochs::insert(conn, model_ids, &[&job.epochs]))
+                        .write(|conn| {
+                            epochs::insert(conn, &ids.projects, &ids.models, &[(&job.project, &job.epochs)])
+                        })
                         .and_then(|mut outcomes| outcomes.pop().unwrap_or(Ok(InsertCounts::default())));
                     let _ = job.reply.send(outcome);
                 }

@@ -14,6 +14,7 @@ pub(crate) mod metrics_codec;
 mod models;
 mod page_token;
 mod prepared;
+mod projects;
 pub mod records;
 mod summaries;
 
@@ -24,10 +25,12 @@ use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager}
 use crate::config::Config;
 use crate::db::{DatabaseUrl, DbConnection, DbPool, open_pool};
 use crate::error::{Error, Result, StartupError};
+use crate::security::{ProjectScope, Projects};
 use group_commit::GroupCommit;
+use projects::ProjectIds;
 use records::{
     BestModel, Component, ComponentFilter, ComponentKind, Direction, Epoch, EpochFilter, InsertCounts,
-    LeaderboardRow, Model, ModelFilter, NewComponent, NewEpoch, NewModel, Page, PageRequest, Put,
+    LeaderboardRow, Model, ModelFilter, NewComponent, NewEpoch, NewModel, Page, PageRequest, Project, Put,
 };
 
 /// Runs `$body` with `$c` bound to the concrete connection of whichever
@@ -52,6 +55,7 @@ const CONFLICT_RETRIES: u32 = 5;
 #[derive(Clone)]
 pub struct Store {
     database: Database,
+    project_ids: Arc<ProjectIds>,
     epoch_writers: Arc<GroupCommit>,
     /// SQLite only: copies the WAL into the database file in the
     /// background; stops with the last clone of the store.
@@ -95,82 +99,151 @@ impl Store {
         } else {
             (config.pool_size as usize / 2).clamp(1, 4)
         };
-        let epoch_writers = GroupCommit::start(database.clone(), writers)
+        let project_ids = Arc::new(ProjectIds::default());
+        let epoch_writers = GroupCommit::start(database.clone(), Arc::clone(&project_ids), writers)
             .map_err(|e| StartupError::Task(format!("cannot start the epoch writer threads: {e}")))?;
         Ok(Self {
             database,
+            project_ids,
             epoch_writers: Arc::new(epoch_writers),
             _checkpointer: checkpointer,
         })
     }
 
-    /// Stores a datablob or model template.
+    /// Stores a datablob or model template in `project`.
     pub fn put_component(
         &self,
+        project: &ProjectScope,
         kind: ComponentKind,
         new: &NewComponent,
         ignore_existing: bool,
     ) -> Result<Put<Component>> {
-        self.write(|conn| components::put(conn, kind, new, ignore_existing))
+        self.write(|conn| {
+            let project_id = self.project_ids.find_or_create(conn, project)?;
+            components::put(conn, project_id, kind, new, ignore_existing)
+        })
     }
 
-    /// Stores a model.
-    pub fn put_model(&self, new: &NewModel, ignore_existing: bool) -> Result<Put<Model>> {
-        self.write(|conn| models::put(conn, new, ignore_existing))
+    /// Stores a model in `project` (where its datablob and template must be).
+    pub fn put_model(
+        &self,
+        project: &ProjectScope,
+        new: &NewModel,
+        ignore_existing: bool,
+    ) -> Result<Put<Model>> {
+        self.write(|conn| {
+            let project_id = self.project_ids.find_or_create(conn, project)?;
+            models::put(conn, project_id, new, ignore_existing)
+        })
     }
 
-    /// Inserts epochs, all or nothing, skipping stored (model, epoch_num);
-    /// returns once they are committed (group commit: see `group_commit.rs`).
-    pub async fn insert_epochs(&self, epochs: Vec<NewEpoch>) -> Result<InsertCounts> {
-        self.epoch_writers.insert(epochs).await
+    /// Inserts epochs of models of `project`, all or nothing, skipping
+    /// stored (model, epoch_num); returns once they are committed (group
+    /// commit: see `group_commit.rs`).
+    pub async fn insert_epochs(&self, project: ProjectScope, epochs: Vec<NewEpoch>) -> Result<InsertCounts> {
+        self.epoch_writers.insert(project, epochs).await
     }
 
-    /// Lists datablobs or model templates by name.
+    /// Lists the projects `allowed` names, by name.
+    pub fn list_projects(&self, allowed: &Projects, page: &PageRequest) -> Result<Page<Project>> {
+        self.read(|conn| projects::list(conn, allowed, page))
+    }
+
+    /// Lists datablobs or model templates of `project` by name.
     pub fn list_components(
         &self,
+        project: &ProjectScope,
         kind: ComponentKind,
         filter: &ComponentFilter,
         page: &PageRequest,
     ) -> Result<Page<Component>> {
-        self.read(|conn| components::list(conn, kind, filter, page))
+        self.read_in(project, Page::empty, |conn, project_id| {
+            components::list(conn, project_id, kind, filter, page)
+        })
     }
 
-    /// Lists models by name.
-    pub fn list_models(&self, filter: &ModelFilter, page: &PageRequest) -> Result<Page<Model>> {
-        self.read(|conn| models::list(conn, filter, page))
+    /// Lists models of `project` by name.
+    pub fn list_models(
+        &self,
+        project: &ProjectScope,
+        filter: &ModelFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Model>> {
+        self.read_in(project, Page::empty, |conn, project_id| {
+            models::list(conn, project_id, filter, page)
+        })
     }
 
-    /// Lists epochs by model name, then epoch_num.
-    pub fn list_epochs(&self, filter: &EpochFilter, page: &PageRequest) -> Result<Page<Epoch>> {
-        self.read(|conn| epochs::list(conn, filter, page))
+    /// Lists epochs of models of `project` by model name, then epoch_num.
+    pub fn list_epochs(
+        &self,
+        project: &ProjectScope,
+        filter: &EpochFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Epoch>> {
+        self.read(|conn| {
+            let Some(project_id) = self.project_ids.find(conn, project)? else {
+                // No model is stored there: named ones do not exist.
+                epochs::require_models(conn, -1, &filter.model_names)?;
+                return Ok(Page::empty());
+            };
+            epochs::list(conn, project_id, filter, page)
+        })
     }
 
     /// Highest stored epoch_num of a model (`None` when the model does not
     /// exist, `Some(0)` when it has no epochs).
-    pub fn current_epoch(&self, model_name: &str) -> Result<Option<i64>> {
-        self.read(|conn| epochs::current(conn, model_name))
+    pub fn current_epoch(&self, project: &ProjectScope, model_name: &str) -> Result<Option<i64>> {
+        self.read_in(
+            project,
+            || None,
+            |conn, project_id| epochs::current(conn, project_id, model_name),
+        )
     }
 
-    /// The `top_k` best models by one metric, best first.
+    /// The `top_k` best models of `project` by one metric, best first.
     pub fn best_models(
         &self,
+        project: &ProjectScope,
         metric_name: &str,
         direction: Direction,
         filter: &ModelFilter,
         top_k: usize,
     ) -> Result<Vec<BestModel>> {
-        self.read(|conn| summaries::best_models(conn, metric_name, direction, filter, top_k))
+        self.read(|conn| {
+            // An unknown project has no model with the metric: the same
+            // NOT_FOUND as an empty one.
+            let project_id = self.project_ids.find(conn, project)?.unwrap_or(-1);
+            summaries::best_models(conn, project_id, metric_name, direction, filter, top_k)
+        })
     }
 
     /// Every matching model's best value of one metric, best first.
     pub fn leaderboard(
         &self,
+        project: &ProjectScope,
         metric_name: &str,
         direction: Direction,
         filter: &ModelFilter,
         page: &PageRequest,
     ) -> Result<Page<LeaderboardRow>> {
-        self.read(|conn| summaries::leaderboard(conn, metric_name, direction, filter, page))
+        self.read_in(project, Page::empty, |conn, project_id| {
+            summaries::leaderboard(conn, project_id, metric_name, direction, filter, page)
+        })
+    }
+
+    /// Runs `f` with the id of `project`; `nothing()` when nothing was ever
+    /// stored in it.
+    fn read_in<T>(
+        &self,
+        project: &ProjectScope,
+        nothing: impl FnOnce() -> T,
+        f: impl FnOnce(&mut DbConnection, i64) -> Result<T>,
+    ) -> Result<T> {
+        self.read(|conn| match self.project_ids.find(conn, project)? {
+            Some(project_id) => f(conn, project_id),
+            None => Ok(nothing()),
+        })
     }
 
     fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {

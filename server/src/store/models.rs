@@ -30,6 +30,7 @@ pub(super) struct ModelRow {
 #[derive(Insertable)]
 #[diesel(table_name = models)]
 struct NewModelRow<'a> {
+    project_id: i64,
     name: &'a str,
     model_class_name: &'a str,
     datablob_id: i64,
@@ -38,11 +39,22 @@ struct NewModelRow<'a> {
     last_modified_at: i64,
 }
 
-/// Inserts `new` unless its name is taken (same rules as components); its
-/// datablob and template must exist.
-pub fn put(conn: &mut DbConnection, new: &NewModel, ignore_existing: bool) -> Result<Put<Model>> {
-    let datablob = components::find(conn, ComponentKind::DataBlob, &new.datablob_name)?;
-    let template = components::find(conn, ComponentKind::ModelTemplate, &new.model_template_name)?;
+/// Inserts `new` into project `project_id` unless its name is taken there
+/// (same rules as components); its datablob and template must exist in
+/// the same project.
+pub fn put(
+    conn: &mut DbConnection,
+    project_id: i64,
+    new: &NewModel,
+    ignore_existing: bool,
+) -> Result<Put<Model>> {
+    let datablob = components::find(conn, project_id, ComponentKind::DataBlob, &new.datablob_name)?;
+    let template = components::find(
+        conn,
+        project_id,
+        ComponentKind::ModelTemplate,
+        &new.model_template_name,
+    )?;
     let (datablob, template) = match (datablob, template) {
         (Some(datablob), Some(template)) => (datablob, template),
         (datablob, template) => {
@@ -65,6 +77,7 @@ pub fn put(conn: &mut DbConnection, new: &NewModel, ignore_existing: bool) -> Re
     };
     let now = now_micros();
     let row = NewModelRow {
+        project_id,
         name: &new.name,
         model_class_name: &new.model_class_name,
         datablob_id: datablob.id,
@@ -74,10 +87,11 @@ pub fn put(conn: &mut DbConnection, new: &NewModel, ignore_existing: bool) -> Re
     };
     let inserted = on_backend!(conn, |c| diesel::insert_into(models::table)
         .values(&row)
-        .on_conflict(models::name)
+        .on_conflict((models::project_id, models::name))
         .do_nothing()
         .execute(c))?;
     let stored: ModelRow = models::table
+        .filter(models::project_id.eq(project_id))
         .filter(models::name.eq(&new.name))
         .select(ModelRow::as_select())
         .first(conn)?;
@@ -111,28 +125,31 @@ pub fn put(conn: &mut DbConnection, new: &NewModel, ignore_existing: bool) -> Re
     })
 }
 
-/// Ids of the named models; names that are not stored are missing from
-/// the map.
 /// Names a [`ModelIds`] remembers at most; it starts over when full.
 const MODEL_IDS_REMEMBERED: usize = 100_000;
 
-/// Model ids by name, remembered across epoch inserts. A model is never
-/// renamed or deleted, so an id once read stays right; a trainer's
-/// request then skips the lookup.
+/// Model ids by (project id, name), remembered across epoch inserts. A
+/// model is never renamed or deleted, so an id once read stays right; a
+/// trainer's request then skips the lookup.
 #[derive(Default)]
 pub(super) struct ModelIds {
-    known: Mutex<HashMap<String, i64>>,
+    known: Mutex<HashMap<(i64, String), i64>>,
 }
 
 impl ModelIds {
-    /// Ids of those of `names` that name a model.
-    pub(super) fn get(&self, conn: &mut DbConnection, names: &[&str]) -> Result<HashMap<String, i64>> {
+    /// Ids of those of `names` that name a model of project `project_id`.
+    pub(super) fn get(
+        &self,
+        conn: &mut DbConnection,
+        project_id: i64,
+        names: &[&str],
+    ) -> Result<HashMap<String, i64>> {
         let mut found = HashMap::with_capacity(names.len());
         let mut unknown = Vec::new();
         {
             let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
             for &name in names {
-                match known.get(name) {
+                match known.get(&(project_id, name.to_owned())) {
                     Some(&id) => {
                         found.insert(name.to_owned(), id);
                     }
@@ -141,23 +158,24 @@ impl ModelIds {
             }
         }
         if !unknown.is_empty() {
-            let loaded = ids_by_name(conn, &unknown)?;
+            let loaded = ids_by_name(conn, project_id, &unknown)?;
             let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
             if known.len() + loaded.len() > MODEL_IDS_REMEMBERED {
                 known.clear();
             }
-            known.extend(loaded.iter().map(|(name, &id)| (name.clone(), id)));
+            known.extend(loaded.iter().map(|(name, &id)| ((project_id, name.clone()), id)));
             found.extend(loaded);
         }
         Ok(found)
     }
 }
 
-fn ids_by_name(conn: &mut DbConnection, names: &[&str]) -> Result<HashMap<String, i64>> {
+fn ids_by_name(conn: &mut DbConnection, project_id: i64, names: &[&str]) -> Result<HashMap<String, i64>> {
     let mut found = HashMap::with_capacity(names.len());
     if let [name] = names {
         // The trainer's case; `=` keeps the statement cacheable.
         let id = models::table
+            .filter(models::project_id.eq(project_id))
             .filter(models::name.eq(name))
             .select(models::id)
             .first::<i64>(conn)
@@ -167,6 +185,7 @@ fn ids_by_name(conn: &mut DbConnection, names: &[&str]) -> Result<HashMap<String
     }
     for chunk in names.chunks(MAX_BINDS_PER_LIST) {
         let rows: Vec<(i64, String)> = models::table
+            .filter(models::project_id.eq(project_id))
             .filter(models::name.eq_any(chunk))
             .select((models::id, models::name))
             .load(conn)?;
@@ -194,13 +213,14 @@ pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64
 /// query over the multi-backend connection (the component subqueries here
 /// stay unboxed: their "no filter" case is a bound `true`).
 macro_rules! filter_models {
-    ($query:expr, $filter:expr) => {{
+    ($query:expr, $project_id:expr, $filter:expr) => {{
         use diesel::IntoSql as _;
         use diesel::sql_types::Bool;
         use $crate::db::schema::{components as c, models as m};
         use $crate::store::records::ComponentKind;
         let filter: &$crate::store::records::ModelFilter = $filter;
-        let mut query = $query;
+        let project_id: i64 = $project_id;
+        let mut query = $query.filter(m::project_id.eq(project_id));
         if !filter.names.is_empty() {
             query = query.filter(m::name.eq_any(&filter.names));
         }
@@ -213,6 +233,7 @@ macro_rules! filter_models {
             }
             let ids = c::table
                 .select(c::id)
+                .filter(c::project_id.eq(project_id))
                 .filter(c::kind.eq(kind.as_column()))
                 .filter(
                     c::name
@@ -234,16 +255,22 @@ macro_rules! filter_models {
 }
 pub(super) use filter_models;
 
-/// One page of models matching `filter`, by name.
-pub fn list(conn: &mut DbConnection, filter: &ModelFilter, page: &PageRequest) -> Result<Page<Model>> {
-    let query_id = page_token::fingerprint(&format!("models|{filter:?}"));
+/// One page of the models of project `project_id` matching `filter`, by
+/// name.
+pub fn list(
+    conn: &mut DbConnection,
+    project_id: i64,
+    filter: &ModelFilter,
+    page: &PageRequest,
+) -> Result<Page<Model>> {
+    let query_id = page_token::fingerprint(&format!("models|{project_id}|{filter:?}"));
     let after: Option<String> = page_token::decode(query_id, &page.token)?;
     let query = models::table
         .select(ModelRow::as_select())
         .order(models::name.asc())
         .limit(page_limit(page))
         .into_boxed();
-    let mut query = filter_models!(query, filter);
+    let mut query = filter_models!(query, project_id, filter);
     if let Some(after) = &after {
         query = query.filter(models::name.gt(after));
     }

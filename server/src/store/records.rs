@@ -33,6 +33,14 @@ impl ComponentKind {
     }
 }
 
+/// A project (namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub name: String,
+    /// Microseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
 /// A datablob or model template to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewComponent {
@@ -168,6 +176,16 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Empty on the last page.
     pub next_token: String,
+}
+
+impl<T> Page<T> {
+    /// No items, and no page after.
+    pub fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            next_token: String::new(),
+        }
+    }
 }
 
 /// A model with its best epoch on one metric.

@@ -167,6 +167,7 @@ type RankKey = (u64, i64, String);
 /// after `after` and returns at most `limit` rows.
 fn ranked(
     conn: &mut DbConnection,
+    project_id: i64,
     metric_name: &str,
     direction: Direction,
     filter: &ModelFilter,
@@ -185,7 +186,7 @@ fn ranked(
                 .order(($value.$order(), $epoch.asc(), models_table::name.asc()))
                 .limit(limit)
                 .into_boxed();
-            query = models::filter_models!(query, filter);
+            query = models::filter_models!(query, project_id, filter);
             if let Some((bits, epoch_num, name)) = after {
                 let value = f64::from_bits(*bits);
                 query = query.filter(
@@ -217,13 +218,14 @@ fn ranked(
 /// The `top_k` best models by `metric_name`; NOT_FOUND when none has it.
 pub fn best_models(
     conn: &mut DbConnection,
+    project_id: i64,
     metric_name: &str,
     direction: Direction,
     filter: &ModelFilter,
     top_k: usize,
 ) -> Result<Vec<BestModel>> {
     let limit = i64::try_from(top_k).unwrap_or(i64::MAX);
-    let ranked = ranked(conn, metric_name, direction, filter, None, limit)?;
+    let ranked = ranked(conn, project_id, metric_name, direction, filter, None, limit)?;
     if ranked.is_empty() {
         let scope = if *filter == ModelFilter::default() {
             "no model"
@@ -261,15 +263,19 @@ pub fn best_models(
 /// One page of every matching model's best value of `metric_name`.
 pub fn leaderboard(
     conn: &mut DbConnection,
+    project_id: i64,
     metric_name: &str,
     direction: Direction,
     filter: &ModelFilter,
     page: &PageRequest,
 ) -> Result<Page<LeaderboardRow>> {
-    let query_id = page_token::fingerprint(&format!("leaderboard|{metric_name:?}|{direction:?}|{filter:?}"));
+    let query_id = page_token::fingerprint(&format!(
+        "leaderboard|{project_id}|{metric_name:?}|{direction:?}|{filter:?}"
+    ));
     let after: Option<RankKey> = page_token::decode(query_id, &page.token)?;
     let rows = ranked(
         conn,
+        project_id,
         metric_name,
         direction,
         filter,

@@ -47,6 +47,7 @@ async fn one_request_carries_100000_epochs(server: TestServer) {
     for model in ["a", "b"] {
         let current = client
             .get_current_epoch(GetCurrentEpochRequest {
+                project: String::new(),
                 model_name: model.to_owned(),
             })
             .await

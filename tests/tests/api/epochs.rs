@@ -36,6 +36,7 @@ fn keys(epochs: &[Epoch]) -> Vec<EpochKey> {
 async fn current(client: &mut Client, model: &str) -> (i64, bool) {
     let response = client
         .get_current_epoch(GetCurrentEpochRequest {
+            project: String::new(),
             model_name: model.to_owned(),
         })
         .await

@@ -32,8 +32,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mlmeta_proto::{
     BestModel, DataBlob, Epoch, GetBestModelRequest, GetCurrentEpochRequest, GetLeaderboardRequest,
     GroupedFilter, InsertEpochsRequest, LeaderboardRow, ListDataBlobsRequest, ListEpochsRequest,
-    ListModelTemplatesRequest, ListModelsRequest, Model, ModelFilter, ModelTemplate, PutDataBlobRequest,
-    PutModelRequest, PutModelTemplateRequest,
+    ListModelTemplatesRequest, ListModelsRequest, ListProjectsRequest, Model, ModelFilter, ModelTemplate,
+    PutDataBlobRequest, PutModelRequest, PutModelTemplateRequest,
 };
 use mlmeta_tests::calls::{self, Client, insert_epochs};
 use mlmeta_tests::records::epoch;
@@ -258,7 +258,10 @@ fn new_epoch() -> impl Strategy<Value = Epoch> {
 }
 
 fn insert_request() -> impl Strategy<Value = InsertEpochsRequest> {
-    prop::collection::vec(new_epoch(), 0..4).prop_map(|epochs| InsertEpochsRequest { epochs })
+    prop::collection::vec(new_epoch(), 0..4).prop_map(|epochs| InsertEpochsRequest {
+        project: String::new(),
+        epochs,
+    })
 }
 
 fn page_size() -> impl Strategy<Value = u32> {
@@ -379,9 +382,33 @@ enum Call {
     GetCurrentEpoch(GetCurrentEpochRequest),
     GetBestModel(GetBestModelRequest),
     GetLeaderboard(GetLeaderboardRequest, Token),
+    ListProjects(ListProjectsRequest),
+}
+
+/// The project of a call: mostly the default or one other, sometimes a
+/// hostile or an invalid name.
+fn project() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => Just(String::new()),
+        1 => Just("default".to_owned()),
+        3 => Just("vision".to_owned()),
+        1 => Just("x' OR '1'='1".to_owned()),
+        1 => Just("a\u{0}b".to_owned()),
+        1 => Just("p".repeat(256)),
+    ]
 }
 
 fn call() -> impl Strategy<Value = Call> {
+    prop_oneof![
+        20 => (call_in_a_project(), project()).prop_map(|(call, project)| call.in_project(project)),
+        1 => page_size().prop_map(|page_size| Call::ListProjects(ListProjectsRequest {
+            page_size,
+            page_token: String::new(),
+        })),
+    ]
+}
+
+fn call_in_a_project() -> impl Strategy<Value = Call> {
     let datablob = (
         name_from(DATABLOBS),
         name_from(GROUPS),
@@ -390,6 +417,7 @@ fn call() -> impl Strategy<Value = Call> {
     )
         .prop_map(|(name, group, h, ignore)| {
             Call::PutDataBlob(PutDataBlobRequest {
+                project: String::new(),
                 datablob: Some(DataBlob {
                     name,
                     group_name: group,
@@ -407,6 +435,7 @@ fn call() -> impl Strategy<Value = Call> {
     )
         .prop_map(|(name, group, h, ignore)| {
             Call::PutModelTemplate(PutModelTemplateRequest {
+                project: String::new(),
                 model_template: Some(ModelTemplate {
                     name,
                     group_name: group,
@@ -425,6 +454,7 @@ fn call() -> impl Strategy<Value = Call> {
     )
         .prop_map(|(name, class, d, t, ignore)| {
             Call::PutModel(PutModelRequest {
+                project: String::new(),
                 model: Some(Model {
                     name,
                     model_class_name: class,
@@ -450,6 +480,7 @@ fn call() -> impl Strategy<Value = Call> {
         .prop_map(|(model_names, min, max, page_size, token)| {
             Call::ListEpochs(
                 ListEpochsRequest {
+                    project: String::new(),
                     model_names,
                     min_epoch_num: min,
                     max_epoch_num: max,
@@ -467,6 +498,7 @@ fn call() -> impl Strategy<Value = Call> {
     )
         .prop_map(|(metric_name, direction, filter, top_k)| {
             Call::GetBestModel(GetBestModelRequest {
+                project: String::new(),
                 metric_name,
                 direction,
                 filter,
@@ -483,6 +515,7 @@ fn call() -> impl Strategy<Value = Call> {
         .prop_map(|(metric_name, direction, filter, page_size, token)| {
             Call::GetLeaderboard(
                 GetLeaderboardRequest {
+                    project: String::new(),
                     metric_name,
                     direction,
                     filter,
@@ -500,19 +533,19 @@ fn call() -> impl Strategy<Value = Call> {
         4 => insert_request().prop_map(Call::InsertEpochs),
         1 => prop::collection::vec(insert_request(), 0..3).prop_map(Call::StreamEpochs),
         2 => (grouped_filter(DATABLOBS), page_size(), token()).prop_map(|(filter, page_size, token)| {
-            Call::ListDataBlobs(ListDataBlobsRequest { filter, page_size, page_token: String::new() }, token)
+            Call::ListDataBlobs(ListDataBlobsRequest { project: String::new(), filter, page_size, page_token: String::new() }, token)
         }),
         1 => (grouped_filter(TEMPLATES), page_size(), token()).prop_map(|(filter, page_size, token)| {
             Call::ListModelTemplates(
-                ListModelTemplatesRequest { filter, page_size, page_token: String::new() },
+                ListModelTemplatesRequest { project: String::new(), filter, page_size, page_token: String::new() },
                 token,
             )
         }),
         2 => (model_filter(), page_size(), token()).prop_map(|(filter, page_size, token)| {
-            Call::ListModels(ListModelsRequest { filter, page_size, page_token: String::new() }, token)
+            Call::ListModels(ListModelsRequest { project: String::new(), filter, page_size, page_token: String::new() }, token)
         }),
         2 => list_epochs,
-        1 => name_from(MODELS).prop_map(|model_name| Call::GetCurrentEpoch(GetCurrentEpochRequest { model_name })),
+        1 => name_from(MODELS).prop_map(|model_name| Call::GetCurrentEpoch(GetCurrentEpochRequest { project: String::new(), model_name })),
         2 => best,
         2 => leaderboard,
     ]
@@ -566,6 +599,26 @@ impl Stats {
 }
 
 impl Call {
+    /// The same call in `project`.
+    fn in_project(mut self, project: String) -> Self {
+        match &mut self {
+            Call::PutDataBlob(r) => r.project = project,
+            Call::PutModelTemplate(r) => r.project = project,
+            Call::PutModel(r) => r.project = project,
+            Call::InsertEpochs(r) => r.project = project,
+            Call::StreamEpochs(messages) => messages.iter_mut().for_each(|m| m.project.clone_from(&project)),
+            Call::ListDataBlobs(r, _) => r.project = project,
+            Call::ListModelTemplates(r, _) => r.project = project,
+            Call::ListModels(r, _) => r.project = project,
+            Call::ListEpochs(r, _) => r.project = project,
+            Call::GetCurrentEpoch(r) => r.project = project,
+            Call::GetBestModel(r) => r.project = project,
+            Call::GetLeaderboard(r, _) => r.project = project,
+            Call::ListProjects(_) => {}
+        }
+        self
+    }
+
     /// The page token, for listings.
     fn token(&self) -> Option<&Token> {
         match self {
@@ -607,6 +660,7 @@ impl Call {
             Call::GetCurrentEpoch(_) => "GetCurrentEpoch",
             Call::GetBestModel(_) => "GetBestModel",
             Call::GetLeaderboard(..) => "GetLeaderboard",
+            Call::ListProjects(_) => "ListProjects",
         }
     }
 }
@@ -799,6 +853,13 @@ async fn send(mut client: Client, call: &Call, token: &str) -> Outcome {
                 let next = reply.next_page_token.clone();
                 ok(reply.epochs.len(), limit, reply, next)
             }
+            Call::ListProjects(r) => {
+                let limit = page_limit(r.page_size);
+                let mut reply = client.list_projects(r).await?.into_inner();
+                reply.projects.iter_mut().for_each(|p| p.created_at = None);
+                let next = reply.next_page_token.clone();
+                ok(reply.projects.len(), limit, reply, next)
+            }
             Call::GetCurrentEpoch(r) => {
                 let reply = client.get_current_epoch(r).await?.into_inner();
                 ok(usize::from(reply.model_exists), 1, reply, String::new())
@@ -921,6 +982,7 @@ async fn run_case(clients: &[Client], tokens: &Tokens, stats: &Stats, calls: Vec
         let alive = client
             .clone()
             .get_current_epoch(GetCurrentEpochRequest {
+                project: String::new(),
                 model_name: "m0".to_owned(),
             })
             .await

@@ -162,6 +162,7 @@ async fn hostile_strings_round_trip_exactly(server: TestServer) {
 
         let current = client
             .get_current_epoch(GetCurrentEpochRequest {
+                project: String::new(),
                 model_name: (*s).to_owned(),
             })
             .await

@@ -249,6 +249,7 @@ async fn injection_strings_round_trip_and_match_literally(server: TestServer) {
 
         let current = client
             .get_current_epoch(GetCurrentEpochRequest {
+                project: String::new(),
                 model_name: s.clone(),
             })
             .await
@@ -364,6 +365,7 @@ fn reads_with(value: &str) -> Vec<(Read, String)> {
         ),
         (
             Read::CurrentEpoch(GetCurrentEpochRequest {
+                project: String::new(),
                 model_name: value.to_owned(),
             }),
             "model_name".to_owned(),
@@ -941,6 +943,7 @@ async fn extreme_epoch_ranges(server: TestServer) {
     assert_eq!(insert_epochs(&mut client, epochs).await, (5, 0));
     let current = client
         .get_current_epoch(GetCurrentEpochRequest {
+            project: String::new(),
             model_name: name.to_owned(),
         })
         .await
@@ -956,6 +959,7 @@ async fn extreme_epoch_ranges(server: TestServer) {
     assert_eq!(found[0].best_epoch.as_ref().unwrap().epoch_num, i64::MAX);
 
     let range = |min: Option<i64>, max: Option<i64>| ListEpochsRequest {
+        project: String::new(),
         model_names: vec![name.to_owned()],
         min_epoch_num: min,
         max_epoch_num: max,

@@ -84,6 +84,7 @@ async fn idle_streams_do_not_lock_out_other_calls(backend: Backend) {
     }
     let current = client
         .get_current_epoch(mlmeta_proto::GetCurrentEpochRequest {
+            project: String::new(),
             model_name: "m".into(),
         })
         .await

@@ -158,6 +158,7 @@ async fn epochs_filter_by_models_and_inclusive_range(server: TestServer) {
     insert_epochs(&mut client, sent).await;
 
     let query = |models: &[&str], min: Option<i64>, max: Option<i64>| ListEpochsRequest {
+        project: String::new(),
         model_names: strings(models),
         min_epoch_num: min,
         max_epoch_num: max,

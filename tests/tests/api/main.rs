@@ -19,6 +19,7 @@ mod leaderboard;
 mod limits;
 mod list;
 mod pagination;
+mod projects;
 mod put;
 mod reflection;
 mod replicas;

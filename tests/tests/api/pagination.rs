@@ -241,6 +241,7 @@ async fn following_tokens_yields_every_row_once_in_order(server: TestServer) {
     let ranged = list_all_epochs(
         &mut client,
         ListEpochsRequest {
+            project: String::new(),
             model_names: strings(&["m05", "m01", "m22"]),
             min_epoch_num: Some(1),
             max_epoch_num: Some(2),
@@ -454,6 +455,7 @@ async fn token_for_another_filter_is_invalid(server: TestServer) {
         .into_inner();
     let result = client
         .list_data_blobs(ListDataBlobsRequest {
+            project: String::new(),
             filter: Some(GroupedFilter {
                 names: vec![],
                 group_names: strings(&["three"]),
