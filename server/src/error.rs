@@ -9,7 +9,7 @@ use tonic::{Code, Status};
 pub enum StartupError {
     /// `--database-url` / `MLMETA_DATABASE_URL` is not usable.
     #[error("invalid --database-url / MLMETA_DATABASE_URL: {0}")]
-    DatabaseUrl(String),
+    DatabaseUrl(#[from] crate::db::InvalidDatabaseUrl),
     /// The database could not be reached or opened.
     #[error("cannot open the database {url}: {message}")]
     Connect {

@@ -24,6 +24,7 @@ use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
 pub use config::{Command, Config};
+pub use db::DatabaseUrl;
 pub use error::StartupError;
 
 use crate::security::{CallGuard, Tokens};

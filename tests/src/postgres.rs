@@ -125,20 +125,11 @@ fn unique_name() -> String {
     )
 }
 
-/// `url` with the password of its user info (if any) masked, for messages.
+/// `url` with its password masked, for messages (the server's own
+/// redaction: [`mlmeta_server::DatabaseUrl`]'s `Display`).
 pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => match rest[..at].find(':') {
-            Some(colon) => format!("{}{}:***{}", &url[..scheme_end], &rest[..colon], &rest[at..]),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    mlmeta_server::DatabaseUrl::parse(url)
+        .map_or_else(|_| "<not a database URL>".to_owned(), |url| url.to_string())
 }
 
 /// `url` with its database (path) replaced by `database`, keeping the

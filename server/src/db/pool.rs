@@ -11,7 +11,7 @@ use diesel::r2d2::{Error as R2d2Error, ManageConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use tracing::info;
 
-use super::{DatabaseUrl, migrations, redact};
+use super::{DatabaseUrl, migrations};
 use crate::config::Config;
 use crate::error::StartupError;
 
@@ -46,17 +46,17 @@ impl ManageConnection for DbConnectionManager {
     type Error = R2d2Error;
 
     fn connect(&self) -> Result<DbConnection, R2d2Error> {
-        match &self.url {
-            DatabaseUrl::Sqlite { path } => {
+        match self.url.sqlite_path() {
+            Some(path) => {
                 let mut conn = SqliteConnection::establish(path).map_err(R2d2Error::ConnectionError)?;
                 set_sqlite_pragmas(&mut conn).map_err(R2d2Error::QueryError)?;
-                // The store's checkpointer thread copies the WAL back in the
-                // background (store/checkpoint.rs), off the writers' path.
+                // The checkpointer thread copies the WAL back in the
+                // background (db/checkpoint.rs), off the writers' path.
                 conn.batch_execute("PRAGMA wal_autocheckpoint = 0;")
                     .map_err(R2d2Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            DatabaseUrl::Postgres { url } => PgConnection::establish(url)
+            None => PgConnection::establish(self.url.expose_secret())
                 .map(DbConnection::Postgres)
                 .map_err(R2d2Error::ConnectionError),
         }
@@ -74,13 +74,13 @@ impl ManageConnection for DbConnectionManager {
 /// Connects to the database named in `config`, applies pending migrations
 /// (once, even when several servers start together) and builds the pool.
 pub fn open_pool(config: &Config) -> Result<DbPool, StartupError> {
-    let url = DatabaseUrl::parse(&config.database_url)?;
+    let url = &config.database_url;
     let connect_error = |message: String| StartupError::Connect {
-        url: redact(&config.database_url),
+        url: url.to_string(),
         message,
     };
     // A connection of its own: the PostgreSQL migration lock is per session.
-    drop(connect_and_migrate(&config.database_url)?);
+    drop(connect_and_migrate(url)?);
     let pool = Pool::builder()
         .max_size(config.pool_size)
         .min_idle(Some(1))
@@ -89,41 +89,42 @@ pub fn open_pool(config: &Config) -> Result<DbPool, StartupError> {
         // mid-transaction is caught by `has_broken`, one that dropped while
         // idle fails its next call with UNAVAILABLE and is replaced.
         .test_on_check_out(false)
-        .build(DbConnectionManager { url })
+        .build(DbConnectionManager { url: url.clone() })
         .map_err(|e| connect_error(e.to_string()))?;
-    info!(url = %redact(&config.database_url), pool_size = config.pool_size, "database ready");
+    info!(%url, pool_size = config.pool_size, "database ready");
     Ok(pool)
 }
 
-/// Opens one connection to `database_url`, set up as the pool's are (SQLite
+/// Opens one connection to `url`, set up as the pool's are (SQLite
 /// pragmas, WAL), and applies pending migrations on it (once, even when
 /// several processes start together).
-pub(crate) fn connect_and_migrate(database_url: &str) -> Result<DbConnection, StartupError> {
+pub(crate) fn connect_and_migrate(url: &DatabaseUrl) -> Result<DbConnection, StartupError> {
     let connect_error = |message: String| StartupError::Connect {
-        url: redact(database_url),
+        url: url.to_string(),
         message,
     };
-    match DatabaseUrl::parse(database_url)? {
-        DatabaseUrl::Sqlite { path } => {
-            let mut conn = SqliteConnection::establish(&path).map_err(|e| connect_error(e.to_string()))?;
+    match url.sqlite_path() {
+        Some(path) => {
+            let mut conn = SqliteConnection::establish(path).map_err(|e| connect_error(e.to_string()))?;
             set_sqlite_pragmas(&mut conn).map_err(|e| connect_error(e.to_string()))?;
             enable_wal(&mut conn).map_err(|e| connect_error(e.to_string()))?;
             migrations::run_sqlite(&mut conn)?;
             Ok(DbConnection::Sqlite(conn))
         }
-        DatabaseUrl::Postgres { url } => {
-            let mut conn = PgConnection::establish(&url).map_err(|e| connect_error(e.to_string()))?;
+        None => {
+            let mut conn =
+                PgConnection::establish(url.expose_secret()).map_err(|e| connect_error(e.to_string()))?;
             migrations::run_postgres(&mut conn)?;
             Ok(DbConnection::Postgres(conn))
         }
     }
 }
 
-/// The connection of the SQLite checkpointer thread (store/checkpoint.rs):
+/// The connection of the SQLite checkpointer thread (db/checkpoint.rs):
 /// the pool's settings, but a short busy timeout, because a checkpoint that
 /// waits for readers may be holding the writers' lock; one that gives up
 /// is retried later.
-pub(crate) fn sqlite_checkpointer_connection(path: &str) -> Result<SqliteConnection, StartupError> {
+pub(super) fn sqlite_checkpointer_connection(path: &str) -> Result<SqliteConnection, StartupError> {
     let connect_error = |message: String| StartupError::Connect {
         url: format!("sqlite://{path}"),
         message,
@@ -160,7 +161,7 @@ fn set_sqlite_pragmas(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
     // crash can lose the last transactions before a checkpoint.
     // wal_autocheckpoint: checkpoint every ~40 MB of WAL instead of 4 MB
     // (for connections outside the pool; pooled ones turn it off and leave
-    // checkpoints to store/checkpoint.rs). Busy pages (summaries, the tail
+    // checkpoints to db/checkpoint.rs). Busy pages (summaries, the tail
     // of each model's epochs) are written by almost every commit; a longer
     // interval copies each to the database file once instead of ten times.
     conn.batch_execute(&format!(

@@ -6,7 +6,6 @@
 //! [`Store::insert_epochs`], which hands its work to the group-commit
 //! writer threads and waits for their answer asynchronously.
 
-mod checkpoint;
 mod components;
 mod epochs;
 mod group_commit;
@@ -22,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 
 use crate::config::Config;
-use crate::db::{DatabaseUrl, DbConnection, DbPool, open_pool};
+use crate::db::{Checkpointer, DbConnection, DbPool, open_pool};
 use crate::error::{Error, Result, StartupError};
 use group_commit::GroupCommit;
 use records::{
@@ -55,7 +54,7 @@ pub struct Store {
     epoch_writers: Arc<GroupCommit>,
     /// SQLite only: copies the WAL into the database file in the
     /// background; stops with the last clone of the store.
-    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
+    _checkpointer: Option<Arc<Checkpointer>>,
 }
 
 /// The connection pool and the way to run reads and writes on it.
@@ -81,11 +80,8 @@ impl Store {
             pool,
             sqlite_writer: is_sqlite.then(Arc::default),
         };
-        let checkpointer = match (&database.sqlite_writer, DatabaseUrl::parse(&config.database_url)?) {
-            (Some(writer), DatabaseUrl::Sqlite { path }) => Some(Arc::new(checkpoint::Checkpointer::start(
-                &path,
-                Arc::clone(writer),
-            )?)),
+        let checkpointer = match (&database.sqlite_writer, config.database_url.sqlite_path()) {
+            (Some(writer), Some(path)) => Some(Arc::new(Checkpointer::start(path, Arc::clone(writer))?)),
             _ => None,
         };
         // SQLite has one writer at a time anyway; PostgreSQL overlaps the

@@ -293,19 +293,19 @@ async fn calls_over_the_concurrency_cap_are_refused(backend: Backend) {
 }
 
 /// Rows in the epochs table, counted with a connection of our own.
-fn stored_epoch_rows(database_url: &str) -> i64 {
+fn stored_epoch_rows(database_url: &mlmeta_server::DatabaseUrl) -> i64 {
     #[derive(diesel::QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         rows: i64,
     }
     let query = diesel::sql_query("SELECT COUNT(*) AS rows FROM epochs");
-    let counted: Vec<Count> = match database_url.strip_prefix("sqlite://") {
+    let counted: Vec<Count> = match database_url.sqlite_path() {
         Some(path) => query
             .load(&mut SqliteConnection::establish(path).unwrap())
             .unwrap(),
         None => query
-            .load(&mut PgConnection::establish(database_url).unwrap())
+            .load(&mut PgConnection::establish(database_url.expose_secret()).unwrap())
             .unwrap(),
     };
     counted[0].rows
@@ -321,14 +321,14 @@ enum WriteLock {
 impl WriteLock {
     fn take(server: &TestServer) -> Self {
         let url = server.database_url();
-        match url.strip_prefix("sqlite://") {
+        match url.sqlite_path() {
             Some(path) => {
                 let mut conn = SqliteConnection::establish(path).unwrap();
                 diesel::sql_query("BEGIN IMMEDIATE").execute(&mut conn).unwrap();
                 Self::Sqlite(conn)
             }
             None => {
-                let mut conn = PgConnection::establish(url).unwrap();
+                let mut conn = PgConnection::establish(url.expose_secret()).unwrap();
                 diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
                 diesel::sql_query("LOCK TABLE epochs IN EXCLUSIVE MODE")
                     .execute(&mut conn)
@@ -391,7 +391,8 @@ async fn slow_calls_hit_the_deadline_and_their_writes_still_land(backend: Backen
 /// `None` when the server came up (it is then stopped).
 async fn start_on(listen: &str, configure: impl FnOnce(&mut Config)) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_database(format!("sqlite://{}", dir.path().join("m.db").display()));
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    let mut config = Config::for_database(mlmeta_server::DatabaseUrl::parse(&url).unwrap());
     configure(&mut config);
     let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -31,7 +31,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use diesel::sqlite::SqliteConnection;
 
-use crate::db::sqlite_checkpointer_connection;
+use super::pool::sqlite_checkpointer_connection;
 use crate::error::StartupError;
 
 /// How often the WAL is copied back into the database file.
@@ -47,7 +47,7 @@ const IDLE_TICKS: u32 = 20;
 
 /// The running checkpointer; dropping it (with the last `Store`) stops the
 /// thread after a final checkpoint.
-pub(super) struct Checkpointer {
+pub(crate) struct Checkpointer {
     _stop: mpsc::Sender<()>,
 }
 
@@ -69,7 +69,7 @@ impl Checkpointer {
     /// Opens the checkpointer's connection to the SQLite file at `path` and
     /// starts its thread. `writer` is the lock the epoch writers hold while
     /// they write.
-    pub(super) fn start(path: &str, writer: Arc<Mutex<()>>) -> Result<Self, StartupError> {
+    pub(crate) fn start(path: &str, writer: Arc<Mutex<()>>) -> Result<Self, StartupError> {
         let conn = sqlite_checkpointer_connection(path)?;
         let (stop, stopped) = mpsc::channel();
         thread::Builder::new()
