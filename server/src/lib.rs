@@ -9,6 +9,7 @@ pub mod config;
 mod db;
 pub mod embedded;
 mod error;
+mod log_limit;
 pub mod security;
 mod service;
 mod store;

@@ -11,6 +11,8 @@
 //!   pages, status assertions and store snapshots.
 //! - [`process`]: the real `mlmeta-server` binary as a child process.
 //! - [`tls`]: a throwaway CA with server and client certificates.
+//! - [`cluster`]: a private PostgreSQL server a test may stop and start;
+//!   [`mounts`]: a small tmpfs to fill, a read-only bind mount.
 //! - [`wire`]: raw protobuf bytes over gRPC, for values prost cannot
 //!   encode (`-0.0`).
 //!
@@ -26,7 +28,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod calls;
+pub mod cluster;
 mod macros;
+pub mod mounts;
 pub mod postgres;
 pub mod process;
 pub mod records;

@@ -111,6 +111,26 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Runs `sql` as the administrator on the server named by
+/// [`POSTGRES_URL_VAR`] (connected to its default database), panicking on
+/// error: for `ALTER DATABASE` and `pg_terminate_backend`. Blocking.
+pub fn run_as_admin(sql: &str) {
+    let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    let mut conn = PgConnection::establish(&admin_url)
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", redact(&admin_url)));
+    diesel::sql_query(sql)
+        .execute(&mut conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Ends every session on database `name` but the caller's, as a server
+/// restart or a failover would. Blocking.
+pub fn terminate_sessions(name: &str) {
+    run_as_admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ));
+}
+
 /// A database name no other test (of this or another process) uses.
 fn unique_name() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

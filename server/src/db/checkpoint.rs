@@ -21,6 +21,9 @@
 //! system's page cache) before it is acknowledged, which is what survives a
 //! crash or SIGKILL of the process; checkpoints only move committed pages
 //! into the database file, fsyncing as `synchronous = NORMAL` prescribes.
+//!
+//! A checkpoint that fails (a full disk, a read-only file) is retried every
+//! tick, but logged once per [`FAILURE_LOG_INTERVAL`] with a count.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,6 +36,7 @@ use diesel::sqlite::SqliteConnection;
 
 use super::pool::sqlite_checkpointer_connection;
 use crate::error::StartupError;
+use crate::log_limit::LogLimiter;
 
 /// How often the WAL is copied back into the database file.
 const INTERVAL: Duration = Duration::from_millis(50);
@@ -44,6 +48,9 @@ const RESTART_FRAMES: i32 = 10_000;
 
 /// Ticks without a new commit after which the WAL file is truncated.
 const IDLE_TICKS: u32 = 20;
+
+/// How often a checkpoint that keeps failing is logged.
+const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The running checkpointer; dropping it (with the last `Store`) stops the
 /// thread after a final checkpoint.
@@ -74,64 +81,99 @@ impl Checkpointer {
         let (stop, stopped) = mpsc::channel();
         thread::Builder::new()
             .name("sqlite-checkpointer".to_owned())
-            .spawn(move || run(conn, &writer, &stopped))
+            .spawn(move || {
+                let mut thread = Thread {
+                    conn,
+                    failures: LogLimiter::new(FAILURE_LOG_INTERVAL),
+                    failed_in_a_row: 0,
+                };
+                thread.run(&writer, &stopped);
+            })
             .map_err(|e| StartupError::Task(format!("cannot start the checkpointer thread: {e}")))?;
         Ok(Self { _stop: stop })
     }
 }
 
-fn run(mut conn: SqliteConnection, writer: &Mutex<()>, stopped: &mpsc::Receiver<()>) {
-    let mut last_log = 0;
-    let mut idle_ticks = 0;
-    loop {
-        match stopped.recv_timeout(INTERVAL) {
-            Err(RecvTimeoutError::Timeout) => {}
-            // The store is gone: a last checkpoint, so the file is complete.
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                let _writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                let _ = checkpoint(&mut conn, "TRUNCATE");
-                return;
-            }
-        }
-        let Some(result) = checkpoint(&mut conn, "PASSIVE") else {
-            continue;
-        };
-        if result.log != last_log {
-            idle_ticks = 0;
-            last_log = result.log;
-        } else if result.log > 0 {
-            idle_ticks += 1;
-        }
-        if idle_ticks >= IDLE_TICKS {
-            // Only when no writer of this process is busy: TRUNCATE waits
-            // for readers, and waiting here would hold writers up. One that
-            // readers kept busy is tried again after another idle spell,
-            // not on every tick.
-            if let Ok(_writer) = writer.try_lock() {
-                let truncated = checkpoint(&mut conn, "TRUNCATE").is_some_and(|r| r.busy == 0);
-                idle_ticks = 0;
-                if truncated {
-                    last_log = 0;
-                }
-            }
-        } else if result.log >= RESTART_FRAMES {
-            // A poisoned lock only means a writer panicked; its transaction
-            // rolled back.
-            let _writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = checkpoint(&mut conn, "PASSIVE");
-        }
-    }
+/// The checkpointer thread's state.
+struct Thread {
+    conn: SqliteConnection,
+    /// Limits the warnings of a checkpoint that keeps failing.
+    failures: LogLimiter,
+    /// Checkpoints failed since the last that succeeded.
+    failed_in_a_row: u64,
 }
 
-/// Runs one checkpoint in `mode`; failures are logged and retried on the
-/// next tick (a checkpoint that does not run leaves the WAL longer, never
-/// loses data).
-fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> Option<CheckpointResult> {
-    match diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result::<CheckpointResult>(conn) {
-        Ok(result) => Some(result),
-        Err(error) => {
-            tracing::warn!(%error, mode, "WAL checkpoint failed");
-            None
+impl Thread {
+    fn run(&mut self, writer: &Mutex<()>, stopped: &mpsc::Receiver<()>) {
+        let mut last_log = 0;
+        let mut idle_ticks = 0;
+        loop {
+            match stopped.recv_timeout(INTERVAL) {
+                Err(RecvTimeoutError::Timeout) => {}
+                // The store is gone: a last checkpoint, so the file is complete.
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                    let _writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                    let _ = self.checkpoint("TRUNCATE");
+                    return;
+                }
+            }
+            let Some(result) = self.checkpoint("PASSIVE") else {
+                continue;
+            };
+            if result.log != last_log {
+                idle_ticks = 0;
+                last_log = result.log;
+            } else if result.log > 0 {
+                idle_ticks += 1;
+            }
+            if idle_ticks >= IDLE_TICKS {
+                // Only when no writer of this process is busy: TRUNCATE waits
+                // for readers, and waiting here would hold writers up. One that
+                // readers kept busy is tried again after another idle spell,
+                // not on every tick.
+                if let Ok(_writer) = writer.try_lock() {
+                    let truncated = self.checkpoint("TRUNCATE").is_some_and(|r| r.busy == 0);
+                    idle_ticks = 0;
+                    if truncated {
+                        last_log = 0;
+                    }
+                }
+            } else if result.log >= RESTART_FRAMES {
+                // A poisoned lock only means a writer panicked; its transaction
+                // rolled back.
+                let _writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = self.checkpoint("PASSIVE");
+            }
+        }
+    }
+
+    /// Runs one checkpoint in `mode`; failures are logged (rate-limited) and
+    /// retried on the next tick (a checkpoint that does not run leaves the WAL
+    /// longer, never loses data).
+    fn checkpoint(&mut self, mode: &str) -> Option<CheckpointResult> {
+        match diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})"))
+            .get_result::<CheckpointResult>(&mut self.conn)
+        {
+            Ok(result) => {
+                let failed = std::mem::take(&mut self.failed_in_a_row);
+                if failed > 0 {
+                    self.failures.reset();
+                    tracing::info!(failed, "WAL checkpoints succeed again");
+                }
+                Some(result)
+            }
+            Err(error) => {
+                self.failed_in_a_row += 1;
+                if let Some(suppressed) = self.failures.allow() {
+                    tracing::warn!(
+                        %error,
+                        mode,
+                        suppressed,
+                        "WAL checkpoint failed; retrying every {INTERVAL:?}, logging once per {FAILURE_LOG_INTERVAL:?}"
+                    );
+                }
+                None
+            }
         }
     }
 }

@@ -2,12 +2,15 @@
 //! is built from the URL scheme (never by trial), and SQLite connections
 //! get their pragmas when they are created.
 
+use std::fs::OpenOptions;
+use std::path::Path;
 use std::time::Duration;
 
-use diesel::Connection;
 use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
+use diesel::prelude::*;
 use diesel::r2d2::{Error as R2d2Error, ManageConnection, Pool};
+use diesel::sql_types::Integer;
 use diesel::sqlite::SqliteConnection;
 use tracing::info;
 
@@ -97,7 +100,8 @@ pub fn open_pool(config: &Config) -> Result<DbPool, StartupError> {
 
 /// Opens one connection to `url`, set up as the pool's are (SQLite
 /// pragmas, WAL), and applies pending migrations on it (once, even when
-/// several processes start together).
+/// several processes start together). A SQLite file the server could not
+/// write is refused here, naming it.
 pub(crate) fn connect_and_migrate(url: &DatabaseUrl) -> Result<DbConnection, StartupError> {
     let connect_error = |message: String| StartupError::Connect {
         url: url.to_string(),
@@ -105,10 +109,12 @@ pub(crate) fn connect_and_migrate(url: &DatabaseUrl) -> Result<DbConnection, Sta
     };
     match url.sqlite_path() {
         Some(path) => {
+            check_files_writable(Path::new(path))?;
             let mut conn = SqliteConnection::establish(path).map_err(|e| connect_error(e.to_string()))?;
             set_sqlite_pragmas(&mut conn).map_err(|e| connect_error(e.to_string()))?;
             enable_wal(&mut conn).map_err(|e| connect_error(e.to_string()))?;
             migrations::run_sqlite(&mut conn)?;
+            check_sqlite_writes(&mut conn, Path::new(path))?;
             Ok(DbConnection::Sqlite(conn))
         }
         None => {
@@ -134,6 +140,51 @@ pub(super) fn sqlite_checkpointer_connection(path: &str) -> Result<SqliteConnect
     conn.batch_execute("PRAGMA busy_timeout = 100;")
         .map_err(|e| connect_error(e.to_string()))?;
     Ok(conn)
+}
+
+/// Refuses, before SQLite opens it, a database file (or an existing
+/// `-wal`/`-shm` file) that cannot be opened for writing: SQLite would open
+/// it read-only without a word, and whether the server then started
+/// depended on whether the `-wal`/`-shm` files were there.
+fn check_files_writable(path: &Path) -> Result<(), StartupError> {
+    let mut files = vec![path.to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for file in files {
+        match OpenOptions::new().read(true).write(true).open(&file) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(StartupError::NotWritable {
+                    path: file.display().to_string(),
+                    reason: error.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Commits one write (the header's `user_version`, rewritten unchanged) so
+/// that a database SQLite can only read is refused at start rather than at
+/// the first call.
+fn check_sqlite_writes(conn: &mut SqliteConnection, path: &Path) -> Result<(), StartupError> {
+    #[derive(QueryableByName)]
+    struct UserVersion {
+        #[diesel(sql_type = Integer)]
+        user_version: i32,
+    }
+    conn.immediate_transaction(|conn| {
+        let version = diesel::sql_query("PRAGMA user_version").get_result::<UserVersion>(conn)?;
+        conn.batch_execute(&format!("PRAGMA user_version = {}", version.user_version))
+    })
+    .map_err(|error| StartupError::NotWritable {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    })
 }
 
 /// WAL lets readers run beside the writer. The setting persists in the

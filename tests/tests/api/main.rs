@@ -21,5 +21,6 @@ mod pagination;
 mod put;
 mod replicas;
 mod security;
+mod storage;
 mod stream;
 mod validation;
