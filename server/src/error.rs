@@ -96,7 +96,7 @@ pub enum Error {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// The storage cannot serve: out of space, read-only, failing,
-    /// unreachable. The caller gets
+    /// unreachable, or (SQLite) the file is gone. The caller gets
     /// `message`, which says what to do; `detail` goes to the log.
     #[error("{message} ({detail})")]
     Storage {
@@ -150,6 +150,8 @@ pub enum StorageFault {
     Io,
     /// The database cannot be reached (connection refused or lost).
     Unreachable,
+    /// The SQLite file was moved, deleted or replaced while serving.
+    Moved,
 }
 
 impl StorageFault {
@@ -158,7 +160,7 @@ impl StorageFault {
     fn code(self) -> Code {
         match self {
             Self::DiskFull => Code::ResourceExhausted,
-            Self::ReadOnly | Self::Io | Self::Unreachable => Code::Unavailable,
+            Self::ReadOnly | Self::Io | Self::Unreachable | Self::Moved => Code::Unavailable,
         }
     }
 
@@ -176,13 +178,15 @@ impl StorageFault {
             Self::Unreachable => {
                 "database unreachable: retry in a few seconds (the server reconnects by itself)"
             }
+            Self::Moved => "SQLite database file moved or deleted while the server ran: restart the server",
         }
     }
 
     /// At most one log line per fault kind and [`FAULT_LOG_INTERVAL`]:
     /// under load every failing call would otherwise log the same thing.
     fn log_limiter(self) -> &'static LogLimiter {
-        static LIMITERS: [LogLimiter; 4] = [
+        static LIMITERS: [LogLimiter; 5] = [
+            LogLimiter::new(FAULT_LOG_INTERVAL),
             LogLimiter::new(FAULT_LOG_INTERVAL),
             LogLimiter::new(FAULT_LOG_INTERVAL),
             LogLimiter::new(FAULT_LOG_INTERVAL),
@@ -278,15 +282,6 @@ impl From<DieselError> for Error {
             }
             _ => Self::Database(error),
         }
-    }
-}
-
-impl From<diesel::r2d2::PoolError> for Error {
-    fn from(error: diesel::r2d2::PoolError) -> Self {
-        Self::storage(
-            StorageFault::Unreachable,
-            format!("no database connection: {error}"),
-        )
     }
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 mod db;
 pub mod embedded;
 mod error;
+mod health;
 mod log_limit;
 pub mod security;
 mod service;
@@ -66,6 +67,8 @@ pub async fn serve(
     health_reporter
         .set_serving::<MetadataServiceServer<MetadataApi>>()
         .await;
+    // NOT_SERVING while the database is unusable; stops with the server.
+    let _health_monitor = health::Monitor::spawn(health_reporter.clone(), &store);
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(mlmeta_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -12,7 +12,8 @@
 //! - [`process`]: the real `mlmeta-server` binary as a child process.
 //! - [`tls`]: a throwaway CA with server and client certificates.
 //! - [`cluster`]: a private PostgreSQL server a test may stop and start;
-//!   [`mounts`]: a small tmpfs to fill, a read-only bind mount.
+//!   [`mounts`]: a small tmpfs to fill, a read-only bind mount;
+//!   [`health`]: the gRPC health status and waits for it.
 //! - [`wire`]: raw protobuf bytes over gRPC, for values prost cannot
 //!   encode (`-0.0`).
 //!
@@ -29,6 +30,7 @@
 
 pub mod calls;
 pub mod cluster;
+pub mod health;
 mod macros;
 pub mod mounts;
 pub mod postgres;

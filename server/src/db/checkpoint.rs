@@ -22,6 +22,12 @@
 //! crash or SIGKILL of the process; checkpoints only move committed pages
 //! into the database file, fsyncing as `synchronous = NORMAL` prescribes.
 //!
+//! Every tick also checks that the database file is still at its path
+//! ([`SqliteFile`]). When it is found gone, a last FULL checkpoint under the
+//! writer lock copies every acknowledged commit from the WAL into the file
+//! (through the descriptor SQLite holds, so into the moved file even when
+//! its `-wal` stayed behind at the old path).
+//!
 //! A checkpoint that fails (a full disk, a read-only file) is retried every
 //! tick, but logged once per [`FAILURE_LOG_INTERVAL`] with a count.
 
@@ -34,6 +40,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use diesel::sqlite::SqliteConnection;
 
+use super::SqliteFile;
 use super::pool::sqlite_checkpointer_connection;
 use crate::error::StartupError;
 use crate::log_limit::LogLimiter;
@@ -73,11 +80,11 @@ struct CheckpointResult {
 }
 
 impl Checkpointer {
-    /// Opens the checkpointer's connection to the SQLite file at `path` and
-    /// starts its thread. `writer` is the lock the epoch writers hold while
-    /// they write.
-    pub(crate) fn start(path: &str, writer: Arc<Mutex<()>>) -> Result<Self, StartupError> {
-        let conn = sqlite_checkpointer_connection(path)?;
+    /// Opens the checkpointer's connection to the SQLite `file` and starts
+    /// its thread. `writer` is the lock the epoch writers hold while they
+    /// write.
+    pub(crate) fn start(file: Arc<SqliteFile>, writer: Arc<Mutex<()>>) -> Result<Self, StartupError> {
+        let conn = sqlite_checkpointer_connection(file.path())?;
         let (stop, stopped) = mpsc::channel();
         thread::Builder::new()
             .name("sqlite-checkpointer".to_owned())
@@ -87,7 +94,7 @@ impl Checkpointer {
                     failures: LogLimiter::new(FAILURE_LOG_INTERVAL),
                     failed_in_a_row: 0,
                 };
-                thread.run(&writer, &stopped);
+                thread.run(&file, &writer, &stopped);
             })
             .map_err(|e| StartupError::Task(format!("cannot start the checkpointer thread: {e}")))?;
         Ok(Self { _stop: stop })
@@ -104,9 +111,10 @@ struct Thread {
 }
 
 impl Thread {
-    fn run(&mut self, writer: &Mutex<()>, stopped: &mpsc::Receiver<()>) {
+    fn run(&mut self, file: &SqliteFile, writer: &Mutex<()>, stopped: &mpsc::Receiver<()>) {
         let mut last_log = 0;
         let mut idle_ticks = 0;
+        let mut moved = false;
         loop {
             match stopped.recv_timeout(INTERVAL) {
                 Err(RecvTimeoutError::Timeout) => {}
@@ -116,6 +124,15 @@ impl Thread {
                     let _ = self.checkpoint("TRUNCATE");
                     return;
                 }
+            }
+            let was_moved = std::mem::replace(&mut moved, file.check().is_err());
+            if moved && !was_moved {
+                // Writers acknowledge nothing committed after the move (they
+                // check the file after each commit) and start none once it
+                // is known: what was acknowledged is in the WAL now. Copy it
+                // all into the file that was ours, wherever it went.
+                let _writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = self.checkpoint("FULL");
             }
             let Some(result) = self.checkpoint("PASSIVE") else {
                 continue;

@@ -1,15 +1,21 @@
 //! Database connections: the backend is chosen from the URL scheme, pooled
 //! with r2d2, set up per connection (SQLite pragmas) and migrated at open.
-//! SQLite's background checkpointer lives here too, beside the connections
-//! it concerns.
+//! On SQLite, the background checkpointer and the watch on the file's
+//! identity (moved or deleted while serving) live here too, beside the
+//! connections they concern; [`Probe`] is the health monitor's own
+//! connection.
 
 mod checkpoint;
 mod migrations;
 mod pool;
+mod probe;
 pub mod schema;
+mod sqlite_file;
 mod url;
 
 pub(crate) use checkpoint::Checkpointer;
-pub(crate) use pool::connect_and_migrate;
-pub use pool::{DbConnection, DbPool, open_pool};
+pub use pool::DbConnection;
+pub(crate) use pool::{DbPool, connect_and_migrate, connection, open_pool};
+pub(crate) use probe::Probe;
+pub(crate) use sqlite_file::SqliteFile;
 pub use url::{DatabaseUrl, DatabaseUrlParser, InvalidDatabaseUrl};

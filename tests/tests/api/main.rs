@@ -12,6 +12,7 @@ mod concurrency;
 mod epochs;
 mod floats;
 mod fuzz;
+mod health;
 mod hostile;
 mod hyperparams;
 mod injection;

@@ -1,4 +1,5 @@
-//! Storage faults: a database that cannot be written (at start, and a PostgreSQL database turned read-only
+//! Storage faults: a SQLite file deleted while serving, a database that
+//! cannot be written (at start, and a PostgreSQL database turned read-only
 //! while serving), a full disk (SQLite on a small tmpfs, PostgreSQL on a
 //! private cluster on one). Clients get a status they can act on
 //! (RESOURCE_EXHAUSTED, UNAVAILABLE) with a message saying what to do;
@@ -33,6 +34,92 @@ fn epochs(first: i64, count: i64) -> Vec<mlmeta_proto::Epoch> {
             )
         })
         .collect()
+}
+
+/// Item 4: a cleanup job removes the database's directory while a trainer
+/// writes. No write sent after that is acknowledged: every one gets
+/// UNAVAILABLE naming the file; health turns NOT_SERVING; the error is
+/// logged once, not at every check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_deleted_while_serving_acknowledges_nothing_after() {
+    server_binary();
+    run_bounded("sqlite_file_deleted_while_serving", LIMIT, async {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let url = format!("sqlite://{}", data.join("mlmeta.db").display());
+        let mut server = ServerProcess::start(&url);
+        server.wait_healthy(READY).await.unwrap();
+        let mut client = server.client();
+        seed_model(&mut client, "m").await;
+
+        // A trainer: one epoch per call, as fast as they are answered.
+        let mut trainer = client.clone();
+        let writes = tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            let mut refused = 0;
+            for n in 0..20_000 {
+                let sent = Instant::now();
+                let outcome = trainer.insert_epochs(insert(epochs(n, 1))).await;
+                refused += usize::from(outcome.is_err());
+                outcomes.push((n, sent, outcome));
+                if refused == 20 {
+                    break;
+                }
+            }
+            outcomes
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        std::fs::remove_dir_all(&data).unwrap();
+        let removed = Instant::now();
+        let outcomes = writes.await.unwrap();
+
+        let acknowledged_before = outcomes.iter().filter(|(_, _, o)| o.is_ok()).count();
+        assert!(
+            acknowledged_before > 0,
+            "the trainer never wrote before the removal"
+        );
+        for (n, sent, outcome) in &outcomes {
+            if *sent > removed {
+                assert!(
+                    outcome.is_err(),
+                    "epoch {n}, sent {:?} after the database's directory was removed, was acknowledged",
+                    *sent - removed
+                );
+            }
+        }
+        let (_, _, last) = outcomes.into_iter().last().unwrap();
+        expect_status(
+            last,
+            Code::Unavailable,
+            &["mlmeta.db", "moved, deleted or replaced"],
+        );
+        let refused = client.insert_epochs(insert(epochs(50_000, 1))).await;
+        expect_status(refused, Code::Unavailable, &["mlmeta.db", "restart the server"]);
+
+        let channel = mlmeta_tests::health::channel(&server.url());
+        let took = mlmeta_tests::health::wait_for(
+            &channel,
+            tonic_health::pb::health_check_response::ServingStatus::NotServing,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        eprintln!(
+            "sqlite: NOT_SERVING {took:?} after the health check began (the directory was removed before)"
+        );
+        // Several checkpointer ticks (50 ms) and monitor probes later: one
+        // error line for the file, one for the health change.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let log = server.stderr();
+        assert_eq!(
+            log.matches("refusing writes until it is back").count(),
+            1,
+            "the moved file is logged once:\n{log}"
+        );
+        assert_eq!(log.matches("health NOT_SERVING").count(), 1, "{log}");
+    })
+    .await;
 }
 
 /// Item 5: a SQLite file the server cannot write is refused at start with
