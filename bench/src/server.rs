@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mlmeta_proto::ListDataBlobsRequest;
+use mlmeta_server::DatabaseUrl;
 use tempfile::TempDir;
 
 use crate::BenchResult;
@@ -34,7 +35,7 @@ pub struct Target {
     pub url: String,
     /// `sqlite`, `postgres` or `external`.
     pub backend: &'static str,
-    /// Where the data lives (redacted of nothing secret: URLs as given).
+    /// Where the data lives (a database URL's password masked).
     pub database: String,
     spawned: Option<Spawned>,
 }
@@ -89,7 +90,7 @@ impl Target {
         let log_file = File::create(&log)?;
         let child = Command::new(&binary)
             .arg("--database-url")
-            .arg(&database_url)
+            .arg(database_url.expose_secret())
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--shutdown-grace-secs")
@@ -103,7 +104,7 @@ impl Target {
         let mut target = Target {
             url: format!("http://127.0.0.1:{port}"),
             backend: backend_name,
-            database: database_url,
+            database: database_url.to_string(),
             spawned: Some(Spawned {
                 child,
                 log,
@@ -222,17 +223,17 @@ pub fn fresh_database(
     backend: Backend,
     dir: &Path,
     name: &str,
-) -> BenchResult<(String, Option<PostgresDatabase>)> {
+) -> BenchResult<(DatabaseUrl, Option<PostgresDatabase>)> {
     match backend {
         Backend::Sqlite => {
             let path = dir.join(format!("{name}.db"));
-            Ok((format!("sqlite://{}", path.display()), None))
+            Ok((DatabaseUrl::parse(&format!("sqlite://{}", path.display()))?, None))
         }
         Backend::Postgres => {
             let admin_url =
                 std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
             let db = PostgresDatabase::create(&admin_url, &format!("mlmeta_{name}_{}", std::process::id()))?;
-            let url = with_database(&admin_url, &db.name)?;
+            let url = DatabaseUrl::parse(&with_database(&admin_url, &db.name)?)?;
             Ok((url, Some(db)))
         }
     }

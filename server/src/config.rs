@@ -33,6 +33,7 @@ use std::time::Duration;
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::db::{DatabaseUrl, DatabaseUrlParser};
 use crate::security::{CallLimits, Scope, TlsFiles};
 
 /// Default largest request message: fits a full bulk request of 100,000
@@ -79,8 +80,9 @@ pub struct Config {
 
     /// Database to use: `sqlite://PATH` (file created if missing) or
     /// `postgres://USER@HOST:PORT/DB` (also `postgresql://`).
-    #[arg(long, env = "MLMETA_DATABASE_URL", default_value = "sqlite://mlmeta.db")]
-    pub database_url: String,
+    #[arg(long, env = "MLMETA_DATABASE_URL", default_value = "sqlite://mlmeta.db",
+          value_parser = DatabaseUrlParser)]
+    pub database_url: DatabaseUrl,
 
     /// Address to listen on for gRPC.
     #[arg(long, env = "MLMETA_LISTEN", default_value = "127.0.0.1:50051")]
@@ -234,12 +236,12 @@ impl From<ScopeArg> for Scope {
 }
 
 impl Config {
-    /// Default configuration for the given database URL (what the binary
-    /// uses with no flags besides `--database-url`).
-    pub fn for_database(database_url: impl Into<String>) -> Self {
+    /// Default configuration for the given database (what the binary uses
+    /// with no flags besides `--database-url`).
+    pub fn for_database(database_url: DatabaseUrl) -> Self {
         Self {
             command: None,
-            database_url: database_url.into(),
+            database_url,
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             pool_size: 8,
             shutdown_grace_secs: 30,
@@ -318,10 +320,10 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_ones() {
         let config = Config::try_parse_from(["mlmeta-server"]).unwrap();
-        assert_eq!(config.database_url, "sqlite://mlmeta.db");
+        assert_eq!(config.database_url.sqlite_path(), Some("mlmeta.db"));
         assert_eq!(config.listen.to_string(), "127.0.0.1:50051");
         assert_eq!(config.pool_size, 8);
-        let defaults = Config::for_database("sqlite://mlmeta.db");
+        let defaults = Config::for_database(DatabaseUrl::parse("sqlite://mlmeta.db").unwrap());
         assert_eq!(config.max_request_bytes, defaults.max_request_bytes);
         assert_eq!(config.call_timeout_secs, defaults.call_timeout_secs);
         assert_eq!(config.max_concurrent_calls, defaults.max_concurrent_calls);
@@ -345,6 +347,30 @@ mod tests {
         assert_eq!(config.tcp_keepalive_secs, defaults.tcp_keepalive_secs);
         assert!(config.auth_tokens.is_none() && config.tls_files().is_none());
         assert!(!config.allow_unauthenticated && config.command.is_none());
+    }
+
+    #[test]
+    fn database_url_is_parsed_once_and_its_password_never_shows() {
+        let url = "postgres://mlmeta:hunter2-secret@db.example:5432/mlmeta?password=hunter2-secret";
+        let config = Config::try_parse_from(["mlmeta-server", "--database-url", url]).unwrap();
+        assert!(config.database_url.is_postgres());
+        assert_eq!(config.database_url.expose_secret(), url);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("postgres://mlmeta:***@db.example:5432/mlmeta"),
+            "{debug}"
+        );
+        assert!(!config.database_url.to_string().contains("hunter2"));
+
+        let refused = Config::try_parse_from(["mlmeta-server", "--database-url", "mysql://u:hunter2@h/db"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("--database-url") && refused.contains("sqlite://PATH"),
+            "{refused}"
+        );
+        assert!(!refused.contains("hunter2"), "{refused}");
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! The server's error types and the one place where they become gRPC
 //! statuses.
 
+use std::time::Duration;
+
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tonic::{Code, Status};
+
+use crate::log_limit::LogLimiter;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// `--database-url` / `MLMETA_DATABASE_URL` is not usable.
     #[error("invalid --database-url / MLMETA_DATABASE_URL: {0}")]
-    DatabaseUrl(String),
+    DatabaseUrl(#[from] crate::db::InvalidDatabaseUrl),
     /// The database could not be reached or opened.
     #[error("cannot open the database {url}: {message}")]
     Connect {
@@ -17,6 +21,19 @@ pub enum StartupError {
         url: String,
         /// What the driver said.
         message: String,
+    },
+    /// The SQLite database file (or its `-wal`/`-shm` companion, or their
+    /// directory) cannot be written.
+    #[error(
+        "cannot write the SQLite database {path}: {reason}; the server must be able to write the file, \
+         its -wal and -shm files and their directory (check their permissions and that the file system \
+         is mounted read-write)"
+    )]
+    NotWritable {
+        /// The file that cannot be written.
+        path: String,
+        /// What the operating system or SQLite said.
+        reason: String,
     },
     /// Applying the embedded migrations failed.
     #[error("database migration failed: {0}")]
@@ -78,6 +95,18 @@ pub enum Error {
     /// The database cannot be reached or is overloaded; retrying may help.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The storage cannot serve: out of space, read-only, failing,
+    /// unreachable, or (SQLite) the file is gone. The caller gets
+    /// `message`, which says what to do; `detail` goes to the log.
+    #[error("{message} ({detail})")]
+    Storage {
+        /// What went wrong, which decides the status code.
+        fault: StorageFault,
+        /// For the caller: what happened and what to do.
+        message: String,
+        /// For the log: what the driver said.
+        detail: String,
+    },
     /// The transaction lost a race with another one (PostgreSQL deadlock or
     /// serialization failure); running it again will succeed.
     #[error("transaction conflict: {0}")]
@@ -120,10 +149,86 @@ pub enum Error {
 /// Result of a request-serving operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A storage fault: a condition of the database or its disk that clients
+/// cannot fix by changing their request, but an operator can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// No space left (SQLite `SQLITE_FULL`, PostgreSQL `53100 disk_full`).
+    DiskFull,
+    /// The database refuses writes: a read-only file or file system
+    /// (`SQLITE_READONLY`), a PostgreSQL hot standby (`25006`).
+    ReadOnly,
+    /// The disk failed a read or write (`SQLITE_IOERR`, `EIO`).
+    Io,
+    /// The database cannot be reached (connection refused or lost).
+    Unreachable,
+    /// The SQLite file was moved, deleted or replaced while serving.
+    Moved,
+}
+
+impl StorageFault {
+    /// The gRPC code clients see: disk full is RESOURCE_EXHAUSTED (retry
+    /// after space is freed), everything else UNAVAILABLE (retry later).
+    fn code(self) -> Code {
+        match self {
+            Self::DiskFull => Code::ResourceExhausted,
+            Self::ReadOnly | Self::Io | Self::Unreachable | Self::Moved => Code::Unavailable,
+        }
+    }
+
+    /// The message clients see: what happened and what to do.
+    fn advice(self) -> &'static str {
+        match self {
+            Self::DiskFull => {
+                "database disk is full: free space on the database's disk (details in the server log), then retry"
+            }
+            Self::ReadOnly => {
+                "database is read-only (a read-only file or file system, or a PostgreSQL standby): \
+                 make it writable or point the server at the primary, then retry"
+            }
+            Self::Io => "database disk I/O error: check the database's disk and the server log, then retry",
+            Self::Unreachable => {
+                "database unreachable: retry in a few seconds (the server reconnects by itself)"
+            }
+            Self::Moved => "SQLite database file moved or deleted while the server ran: restart the server",
+        }
+    }
+
+    /// At most one log line per fault kind and [`FAULT_LOG_INTERVAL`]:
+    /// under load every failing call would otherwise log the same thing.
+    fn log_limiter(self) -> &'static LogLimiter {
+        static LIMITERS: [LogLimiter; 5] = [
+            LogLimiter::new(FAULT_LOG_INTERVAL),
+            LogLimiter::new(FAULT_LOG_INTERVAL),
+            LogLimiter::new(FAULT_LOG_INTERVAL),
+            LogLimiter::new(FAULT_LOG_INTERVAL),
+            LogLimiter::new(FAULT_LOG_INTERVAL),
+        ];
+        &LIMITERS[self as usize]
+    }
+}
+
+/// How often calls failing with the same [`StorageFault`] are logged.
+const FAULT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 impl Error {
     /// An INVALID_ARGUMENT error naming `field` and the `rule` it breaks.
     pub fn invalid(field: impl std::fmt::Display, rule: impl std::fmt::Display) -> Self {
         Self::InvalidArgument(format!("{field}: {rule}"))
+    }
+
+    /// A storage fault with its standard advice; `detail` is for the log.
+    pub fn storage(fault: StorageFault, detail: impl Into<String>) -> Self {
+        Self::storage_with(fault, fault.advice(), detail)
+    }
+
+    /// A storage fault with a message of its own for the caller.
+    pub fn storage_with(fault: StorageFault, message: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Storage {
+            fault,
+            message: message.into(),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -134,12 +239,47 @@ impl Error {
     }
 }
 
+/// The storage fault a driver message names, if any. SQLite reports them
+/// only as its result code's text (diesel keeps no code), PostgreSQL's
+/// disk-full and I/O errors carry the operating system's text.
+fn storage_fault_in(message: &str) -> Option<StorageFault> {
+    const FAULTS: &[(&str, StorageFault)] = &[
+        // SQLITE_FULL; PostgreSQL 53100 ("could not extend file ...: No
+        // space left on device").
+        ("database or disk is full", StorageFault::DiskFull),
+        ("No space left on device", StorageFault::DiskFull),
+        ("Disk quota exceeded", StorageFault::DiskFull),
+        // SQLITE_READONLY and its extended codes ("attempt to write a
+        // readonly database").
+        ("readonly database", StorageFault::ReadOnly),
+        ("Read-only file system", StorageFault::ReadOnly),
+        // SQLITE_IOERR ("disk I/O error"); EIO in PostgreSQL's messages.
+        ("disk I/O error", StorageFault::Io),
+        ("Input/output error", StorageFault::Io),
+        // SQLITE_CANTOPEN: the file (or its -wal/-shm) cannot be opened.
+        ("unable to open database file", StorageFault::Unreachable),
+    ];
+    FAULTS
+        .iter()
+        .find(|(text, _)| message.contains(text))
+        .map(|&(_, fault)| fault)
+}
+
 impl From<DieselError> for Error {
     fn from(error: DieselError) -> Self {
-        match &error {
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                Self::Unavailable(info.message().to_owned())
+        if let DieselError::DatabaseError(kind, info) = &error {
+            let fault = match kind {
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+                    Some(StorageFault::Unreachable)
+                }
+                DatabaseErrorKind::ReadOnlyTransaction => Some(StorageFault::ReadOnly),
+                _ => storage_fault_in(info.message()),
+            };
+            if let Some(fault) = fault {
+                return Self::storage(fault, info.message());
             }
+        }
+        match &error {
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 Self::Conflict(info.message().to_owned())
             }
@@ -157,12 +297,6 @@ impl From<DieselError> for Error {
     }
 }
 
-impl From<diesel::r2d2::PoolError> for Error {
-    fn from(error: diesel::r2d2::PoolError) -> Self {
-        Self::Unavailable(format!("no database connection available: {error}"))
-    }
-}
-
 impl From<tokio::task::JoinError> for Error {
     fn from(error: tokio::task::JoinError) -> Self {
         Self::Task(error.to_string())
@@ -177,6 +311,7 @@ impl From<Error> for Status {
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Unavailable(_) | Error::StreamIdle(_) => Code::Unavailable,
+            Error::Storage { fault, .. } => fault.code(),
             Error::Conflict(_) => Code::Aborted,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
@@ -189,10 +324,114 @@ impl From<Error> for Status {
             tracing::error!(%error, "request failed");
             return Status::internal("internal server error (details in the server log)");
         }
+        if let Error::Storage {
+            fault,
+            message,
+            detail,
+        } = error
+        {
+            if let Some(suppressed) = fault.log_limiter().allow() {
+                tracing::warn!(?fault, detail, suppressed, "request failed: {message}");
+            }
+            return Status::new(code, message);
+        }
         // An idle stream ended is routine, not a failure worth a warning.
         if code == Code::Unavailable && !matches!(error, Error::StreamIdle(_)) {
             tracing::warn!(%error, "request failed");
         }
         Status::new(code, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn driver_error(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::from(DieselError::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    /// The driver errors as SQLite and PostgreSQL word them (SQLite's
+    /// result-code texts; PostgreSQL's messages of SQLSTATE 53100, 25006
+    /// and of EIO, and libpq's on a lost connection), and the status each
+    /// becomes.
+    #[test]
+    fn storage_faults_reach_clients_as_what_to_do() {
+        use DatabaseErrorKind::{ClosedConnection, ReadOnlyTransaction, UnableToSendCommand, Unknown};
+        let cases = [
+            (
+                Unknown,
+                "database or disk is full",
+                Code::ResourceExhausted,
+                "disk is full",
+            ),
+            (
+                Unknown,
+                "could not extend file \"base/16384/16390\": No space left on device",
+                Code::ResourceExhausted,
+                "disk is full",
+            ),
+            (
+                Unknown,
+                "attempt to write a readonly database",
+                Code::Unavailable,
+                "read-only",
+            ),
+            (
+                ReadOnlyTransaction,
+                "cannot execute INSERT in a read-only transaction",
+                Code::Unavailable,
+                "read-only",
+            ),
+            (Unknown, "disk I/O error", Code::Unavailable, "I/O error"),
+            (
+                Unknown,
+                "could not read block 7 in file \"base/16384/16390\": Input/output error",
+                Code::Unavailable,
+                "I/O error",
+            ),
+            (
+                ClosedConnection,
+                "server closed the connection unexpectedly",
+                Code::Unavailable,
+                "unreachable",
+            ),
+            (
+                UnableToSendCommand,
+                "no connection to the server",
+                Code::Unavailable,
+                "unreachable",
+            ),
+        ];
+        for (kind, driver_message, code, says) in cases {
+            let status = Status::from(driver_error(kind, driver_message));
+            assert_eq!(status.code(), code, "{driver_message}");
+            assert!(
+                status.message().contains(says),
+                "{driver_message}: {}",
+                status.message()
+            );
+            assert!(
+                status.message().contains("retry"),
+                "{driver_message}: {}",
+                status.message()
+            );
+            for detail in ["16390", "INSERT", "unexpectedly", "no connection to"] {
+                assert!(
+                    !status.message().contains(detail),
+                    "driver details stay in the log: {}",
+                    status.message()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn other_database_errors_stay_internal() {
+        let status = Status::from(driver_error(DatabaseErrorKind::Unknown, "no such table: epochs"));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("epochs"));
+        let locked = Status::from(driver_error(DatabaseErrorKind::Unknown, "database is locked"));
+        assert_eq!(locked.code(), Code::Unavailable);
     }
 }

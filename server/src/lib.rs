@@ -9,6 +9,8 @@ pub mod config;
 mod db;
 pub mod embedded;
 mod error;
+mod health;
+mod log_limit;
 mod net;
 mod router;
 pub mod security;
@@ -25,6 +27,7 @@ use tonic::transport::Server;
 use tracing::{info, warn};
 
 pub use config::{Command, Config};
+pub use db::DatabaseUrl;
 pub use error::StartupError;
 pub use net::raise_open_files_limit;
 
@@ -62,10 +65,10 @@ pub async fn serve(
             .await
             .map_err(|e| StartupError::Task(e.to_string()))??
     };
+    let watched = store.clone();
     let router::App { grpc, health } = router::build(store, &config, guard).await?;
-    // Held for as long as the server runs: what watches the database's
-    // health reports through it.
-    let _health = health;
+    // NOT_SERVING while the database is unusable; stops with the server.
+    let _health_monitor = health::Monitor::spawn(health, &watched);
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {

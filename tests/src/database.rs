@@ -17,14 +17,14 @@ impl WriteLock {
     /// Takes the lock on `server`'s database.
     pub fn take(server: &TestServer) -> Self {
         let url = server.database_url();
-        match url.strip_prefix("sqlite://") {
+        match url.sqlite_path() {
             Some(path) => {
                 let mut conn = SqliteConnection::establish(path).unwrap();
                 diesel::sql_query("BEGIN IMMEDIATE").execute(&mut conn).unwrap();
                 Self::Sqlite(conn)
             }
             None => {
-                let mut conn = PgConnection::establish(url).unwrap();
+                let mut conn = PgConnection::establish(url.expose_secret()).unwrap();
                 diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
                 diesel::sql_query("LOCK TABLE epochs IN EXCLUSIVE MODE")
                     .execute(&mut conn)

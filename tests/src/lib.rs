@@ -13,6 +13,9 @@
 //!   that makes epoch writes wait).
 //! - [`process`]: the real `mlmeta-server` binary as a child process.
 //! - [`tls`]: a throwaway CA with server and client certificates.
+//! - [`cluster`]: a private PostgreSQL server a test may stop and start;
+//!   [`mounts`]: a small tmpfs to fill, a read-only bind mount;
+//!   [`health`]: the gRPC health status and waits for it.
 //! - [`wire`]: raw protobuf bytes over gRPC, for values prost cannot
 //!   encode (`-0.0`), and requests whose body stalls.
 //!
@@ -28,8 +31,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod calls;
+pub mod cluster;
 pub mod database;
+pub mod health;
 mod macros;
+pub mod mounts;
 pub mod postgres;
 pub mod process;
 pub mod records;

@@ -111,6 +111,26 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Runs `sql` as the administrator on the server named by
+/// [`POSTGRES_URL_VAR`] (connected to its default database), panicking on
+/// error: for `ALTER DATABASE` and `pg_terminate_backend`. Blocking.
+pub fn run_as_admin(sql: &str) {
+    let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    let mut conn = PgConnection::establish(&admin_url)
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", redact(&admin_url)));
+    diesel::sql_query(sql)
+        .execute(&mut conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Ends every session on database `name` but the caller's, as a server
+/// restart or a failover would. Blocking.
+pub fn terminate_sessions(name: &str) {
+    run_as_admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ));
+}
+
 /// A database name no other test (of this or another process) uses.
 fn unique_name() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -125,20 +145,11 @@ fn unique_name() -> String {
     )
 }
 
-/// `url` with the password of its user info (if any) masked, for messages.
+/// `url` with its password masked, for messages (the server's own
+/// redaction: [`mlmeta_server::DatabaseUrl`]'s `Display`).
 pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => match rest[..at].find(':') {
-            Some(colon) => format!("{}{}:***{}", &url[..scheme_end], &rest[..colon], &rest[at..]),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    mlmeta_server::DatabaseUrl::parse(url)
+        .map_or_else(|_| "<not a database URL>".to_owned(), |url| url.to_string())
 }
 
 /// `url` with its database (path) replaced by `database`, keeping the

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mlmeta_proto::metadata_service_client::MetadataServiceClient;
-use mlmeta_server::{Config, MAX_MESSAGE_BYTES};
+use mlmeta_server::{Config, DatabaseUrl, MAX_MESSAGE_BYTES};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -48,7 +48,7 @@ pub enum Backend {
 #[derive(Debug)]
 pub struct TestServer {
     url: String,
-    database_url: String,
+    database_url: DatabaseUrl,
     channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -60,7 +60,7 @@ impl TestServer {
     /// A server on `sqlite://<fresh temp dir>/mlmeta.db`.
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let database_url = format!("sqlite://{}", dir.path().join("mlmeta.db").display());
+        let database_url = sqlite_url(&dir);
         Self::start(database_url, Backing::Sqlite(dir)).await
     }
 
@@ -75,7 +75,7 @@ impl TestServer {
     /// A server on the given (fresh) PostgreSQL database, dropped with the
     /// server.
     pub async fn on_postgres(database: TestDatabase) -> Self {
-        let database_url = database.url().to_owned();
+        let database_url = parse_url(database.url());
         Self::start(database_url, Backing::Postgres(database)).await
     }
 
@@ -92,23 +92,22 @@ impl TestServer {
         let (database_url, backing) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("create a temporary directory");
-                let url = format!("sqlite://{}", dir.path().join("mlmeta.db").display());
-                (url, Backing::Sqlite(dir))
+                (sqlite_url(&dir), Backing::Sqlite(dir))
             }
             Backend::Postgres => {
                 let database = TestDatabase::create().await?;
-                (database.url().to_owned(), Backing::Postgres(database))
+                (parse_url(database.url()), Backing::Postgres(database))
             }
         };
         Some(Self::start_configured(database_url, backing, configure, tls).await)
     }
 
-    async fn start(database_url: String, backing: Backing) -> Self {
+    async fn start(database_url: DatabaseUrl, backing: Backing) -> Self {
         Self::start_configured(database_url, backing, |_| {}, None).await
     }
 
     async fn start_configured(
-        database_url: String,
+        database_url: DatabaseUrl,
         backing: Backing,
         configure: impl FnOnce(&mut Config),
         tls: Option<ClientTlsConfig>,
@@ -193,8 +192,8 @@ impl TestServer {
         &self.url
     }
 
-    /// The database URL the server was started with.
-    pub fn database_url(&self) -> &str {
+    /// The database the server was started on.
+    pub fn database_url(&self) -> &DatabaseUrl {
         &self.database_url
     }
 
@@ -215,6 +214,15 @@ impl Drop for TestServer {
             task.abort();
         }
     }
+}
+
+/// `sqlite://<dir>/mlmeta.db`.
+fn sqlite_url(dir: &TempDir) -> DatabaseUrl {
+    parse_url(&format!("sqlite://{}", dir.path().join("mlmeta.db").display()))
+}
+
+fn parse_url(url: &str) -> DatabaseUrl {
+    DatabaseUrl::parse(url).unwrap_or_else(|error| panic!("test database URL {url:?}: {error}"))
 }
 
 /// Waits until the gRPC health service on `channel` reports the metadata

@@ -29,7 +29,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 use mlmeta_proto::InsertEpochsRequest;
 use mlmeta_server::embedded::schema::{components, epochs, metric_summaries, models};
-use mlmeta_server::embedded::{self, DbConnection};
+use mlmeta_server::embedded::{self, DatabaseUrl, DbConnection};
 
 use crate::BenchResult;
 use crate::data::{METRICS_PER_EPOCH, ModelSet};
@@ -157,7 +157,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
 
 /// Opens `url` (migrating it), stores the models (untimed), then writes
 /// every request in its own transaction (timed) and counts what is stored.
-fn write_all(url: &str, set: &ModelSet, requests: &[InsertEpochsRequest]) -> BenchResult<Outcome> {
+fn write_all(url: &DatabaseUrl, set: &ModelSet, requests: &[InsertEpochsRequest]) -> BenchResult<Outcome> {
     let mut conn = embedded::open(url)?;
     let ids = setup(&mut conn, set)?;
     let mut best: BTreeMap<(i64, String), SummaryRow> = BTreeMap::new();

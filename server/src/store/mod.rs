@@ -6,7 +6,6 @@
 //! [`Store::insert_epochs`], which hands its work to the group-commit
 //! writer threads and waits for their answer asynchronously.
 
-mod checkpoint;
 mod components;
 mod epochs;
 mod group_commit;
@@ -23,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 
 use crate::config::Config;
-use crate::db::{DatabaseUrl, DbConnection, DbPool, open_pool};
+use crate::db::{Checkpointer, DatabaseUrl, DbConnection, DbPool, Probe, SqliteFile, connection, open_pool};
 use crate::error::{Error, Result, StartupError};
 use crate::security::{ProjectScope, Projects};
 use group_commit::GroupCommit;
@@ -56,10 +55,11 @@ const CONFLICT_RETRIES: u32 = 5;
 pub struct Store {
     database: Database,
     project_ids: Arc<ProjectIds>,
+    url: DatabaseUrl,
     epoch_writers: Arc<GroupCommit>,
     /// SQLite only: copies the WAL into the database file in the
     /// background; stops with the last clone of the store.
-    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
+    _checkpointer: Option<Arc<Checkpointer>>,
 }
 
 /// The connection pool and the way to run reads and writes on it.
@@ -71,23 +71,24 @@ pub(crate) struct Database {
     /// in SQLite's busy handler means sleeping and polling.
     /// `None` on PostgreSQL, which takes concurrent writers.
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// SQLite: the file opened; writes are refused, and never acknowledged,
+    /// once it is no longer at its path.
+    sqlite_file: Option<Arc<SqliteFile>>,
 }
 
 impl Store {
     /// Opens the configured database, applying pending migrations.
     pub fn open(config: &Config) -> Result<Self, StartupError> {
-        let pool = open_pool(config)?;
-        let is_sqlite = matches!(
-            *pool.get().map_err(|e| StartupError::Task(e.to_string()))?,
-            DbConnection::Sqlite(_)
-        );
+        let (pool, sqlite_file) = open_pool(config)?;
+        let is_sqlite = sqlite_file.is_some();
         let database = Database {
             pool,
             sqlite_writer: is_sqlite.then(Arc::default),
+            sqlite_file,
         };
-        let checkpointer = match (&database.sqlite_writer, DatabaseUrl::parse(&config.database_url)?) {
-            (Some(writer), DatabaseUrl::Sqlite { path }) => Some(Arc::new(checkpoint::Checkpointer::start(
-                &path,
+        let checkpointer = match (&database.sqlite_writer, &database.sqlite_file) {
+            (Some(writer), Some(file)) => Some(Arc::new(Checkpointer::start(
+                Arc::clone(file),
                 Arc::clone(writer),
             )?)),
             _ => None,
@@ -105,9 +106,16 @@ impl Store {
         Ok(Self {
             database,
             project_ids,
+            url: config.database_url.clone(),
             epoch_writers: Arc::new(epoch_writers),
             _checkpointer: checkpointer,
         })
+    }
+
+    /// A probe of the database for the health monitor, with a connection
+    /// of its own (opened at its first check).
+    pub(crate) fn probe(&self) -> Probe {
+        Probe::new(self.url.clone(), self.database.sqlite_file.clone())
     }
 
     /// Stores a datablob or model template in `project`.
@@ -257,7 +265,7 @@ impl Store {
 
 impl Database {
     fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
-        let mut conn = self.pool.get()?;
+        let mut conn = connection(&self.pool)?;
         f(&mut conn)
     }
 
@@ -266,10 +274,20 @@ impl Database {
             // A poisoned lock only means another writer panicked; the
             // database itself is consistent (its transaction rolled back).
             let _writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut conn = self.pool.get()?;
-            return write_transaction(&mut conn, &f);
+            if let Some(file) = &self.sqlite_file {
+                file.refuse_if_moved()?;
+            }
+            let mut conn = connection(&self.pool)?;
+            let value = write_transaction(&mut conn, &f)?;
+            // Acknowledge only what went into the file that still has its
+            // name: one `stat` per transaction (about a microsecond). A
+            // move after this check leaves the commit in the moved file.
+            if let Some(file) = &self.sqlite_file {
+                file.check()?;
+            }
+            return Ok(value);
         }
-        let mut conn = self.pool.get()?;
+        let mut conn = connection(&self.pool)?;
         let mut attempt = 0;
         loop {
             match write_transaction(&mut conn, &f) {

@@ -407,7 +407,12 @@ mod setup {
                 (database.url().to_owned(), Some(database))
             }
         };
-        let Some(server) = TestServer::with(backend, |config| config.database_url = url.clone(), None).await
+        let Some(server) = TestServer::with(
+            backend,
+            |config| config.database_url = mlmeta_server::DatabaseUrl::parse(&url).unwrap(),
+            None,
+        )
+        .await
         else {
             return;
         };

@@ -418,7 +418,8 @@ async fn slow_calls_hit_the_deadline_and_their_writes_still_land(backend: Backen
 /// `None` when the server came up (it is then stopped).
 async fn start_on(listen: &str, configure: impl FnOnce(&mut Config)) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_database(format!("sqlite://{}", dir.path().join("m.db").display()));
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    let mut config = Config::for_database(mlmeta_server::DatabaseUrl::parse(&url).unwrap());
     configure(&mut config);
     let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
     let port = listener.local_addr().unwrap().port();
