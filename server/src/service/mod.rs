@@ -346,8 +346,9 @@ fn stream_ended(status: &Status, index: u64, stored: InsertCounts) -> Status {
     Status::new(
         status.code(),
         format!(
-            "{} (the {index} stream messages before stayed committed: {} epochs inserted, {} skipped; re-sending them is harmless)",
+            "{} (the {index} stream message{} before stayed committed: {} epochs inserted, {} skipped; re-sending them is harmless)",
             status.message(),
+            if index == 1 { "" } else { "s" },
             stored.inserted,
             stored.skipped
         ),

@@ -25,8 +25,8 @@ use crate::error::{Error, Result};
 use crate::security::ProjectScope;
 
 /// Epochs queued or being written, at most; more callers wait for room.
-/// About 100 MB at 8 metrics per epoch, which is ample: one transaction
-/// takes [`BATCH_EPOCHS`].
+/// About 100 MB at 8 metrics per epoch (about 700 MB at 32, measured),
+/// which is ample: one transaction takes [`BATCH_EPOCHS`].
 pub const QUEUED_EPOCHS: usize = 200_000;
 
 /// Epochs a writer gathers into one transaction before committing (more
