@@ -299,6 +299,7 @@ fn model_filter() -> impl Strategy<Value = Option<ModelFilter>> {
         datablob_group_names: c,
         model_template_names: d,
         model_template_group_names: e,
+        ..ModelFilter::default()
     }))
 }
 
