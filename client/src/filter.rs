@@ -72,6 +72,14 @@ impl ModelFilter {
         self
     }
 
+    /// This filter also requiring each of `tags` (key, value).
+    #[must_use]
+    pub fn tags<K: Into<String>, V: Into<String>>(mut self, tags: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.tags
+            .extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
     /// This filter with `names` as its model names.
     #[must_use]
     pub fn names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
