@@ -14,7 +14,7 @@ use mlmeta_tests::calls::{
 use mlmeta_tests::records::{
     best, datablob, epoch, leaderboard, model, put_datablob, put_model, put_template, strings, template,
 };
-use mlmeta_tests::{TestServer, backend_tests};
+use mlmeta_tests::{Backend, TestServer, backend_tests, backend_tests_with_setup};
 use tonic::Code;
 
 backend_tests! {
@@ -645,4 +645,52 @@ async fn descriptions_up_to_64_kib(server: TestServer) {
         at_limit,
         "the stored one stays"
     );
+}
+
+/// Tests that set their server up themselves.
+mod setup {
+    use super::*;
+    use crate::security::{READ_TOKEN, WRITE_TOKEN, server_with_tokens, tokens_file, with_token};
+
+    backend_tests_with_setup! {
+        tag_calls_need_a_write_token,
+    }
+
+    /// UpdateTags and SetDescription write: a read token is PERMISSION_DENIED
+    /// naming the method, and nothing changes.
+    async fn tag_calls_need_a_write_token(backend: Backend) {
+        let (_dir, tokens) = tokens_file();
+        let Some(server) = server_with_tokens(backend, &tokens).await else {
+            return;
+        };
+        let mut client = server.client();
+        expect_status(
+            client
+                .update_tags(with_token(
+                    update(RecordKind::Model, "m", &[("k", "v")], &[]),
+                    READ_TOKEN,
+                ))
+                .await,
+            Code::PermissionDenied,
+            &["scope read", "UpdateTags", "needs scope write"],
+        );
+        expect_status(
+            client
+                .set_description(with_token(describe(RecordKind::Model, "m", "x"), READ_TOKEN))
+                .await,
+            Code::PermissionDenied,
+            &["SetDescription", "needs scope write"],
+        );
+        // With a write token the call reaches the store (no such model).
+        expect_status(
+            client
+                .update_tags(with_token(
+                    update(RecordKind::Model, "m", &[("k", "v")], &[]),
+                    WRITE_TOKEN,
+                ))
+                .await,
+            Code::NotFound,
+            &["model \"m\""],
+        );
+    }
 }
