@@ -246,3 +246,99 @@ impl super::Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::security::Caller;
+    use crate::store::Store;
+    use crate::store::records::{ComponentKind, NewComponent, NewModel};
+
+    /// The server's own code sets system tags; they come back with the
+    /// record, requests cannot touch them, and the server cannot set
+    /// other keys through the system path. (Both backends are covered by
+    /// the integration tests of the request path; this one needs the store
+    /// itself, so it runs on a SQLite file.)
+    #[test]
+    fn system_tags_are_set_only_by_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let store = Store::open(&Config::for_database(url)).unwrap();
+        let project = Caller::anonymous().project("project", "").unwrap();
+        for kind in [ComponentKind::DataBlob, ComponentKind::ModelTemplate] {
+            let new = NewComponent {
+                name: "c".into(),
+                group_name: "g".into(),
+                hyperparams: "{}".into(),
+            };
+            store.put_component(&project, kind, &new, false).unwrap();
+        }
+        let model = NewModel {
+            name: "m".into(),
+            model_class_name: "Net".into(),
+            datablob_name: "c".into(),
+            model_template_name: "c".into(),
+            params: "{}".into(),
+        };
+        store.put_model(&project, &model, false).unwrap();
+
+        let system: Tags = [("mlmeta.host".to_owned(), "gpu-7".to_owned())].into();
+        let tags = store
+            .set_system_tags(&project, RecordKind::Model, "m", &system)
+            .unwrap();
+        assert_eq!(tags, system);
+        let user = TagUpdate {
+            set: [("stage".to_owned(), "dev".to_owned())].into(),
+            unset: vec![],
+        };
+        let tags = store
+            .update_tags(&project, RecordKind::Model, "m", &user)
+            .unwrap();
+        assert_eq!(tags.len(), 2);
+
+        let overwrite = TagUpdate {
+            set: system.clone(),
+            unset: vec![],
+        };
+        let error = store
+            .update_tags(&project, RecordKind::Model, "m", &overwrite)
+            .unwrap_err();
+        assert!(error.to_string().contains("reserved for the server"), "{error}");
+        let remove = TagUpdate {
+            set: Tags::new(),
+            unset: vec!["mlmeta.host".into()],
+        };
+        assert!(
+            store
+                .update_tags(&project, RecordKind::Model, "m", &remove)
+                .is_err()
+        );
+        let not_system: Tags = [("host".to_owned(), "x".to_owned())].into();
+        assert!(
+            store
+                .set_system_tags(&project, RecordKind::Model, "m", &not_system)
+                .is_err()
+        );
+        let listed = store
+            .list_models(
+                &project,
+                &Default::default(),
+                &crate::store::records::PageRequest {
+                    size: 10,
+                    token: String::new(),
+                },
+            )
+            .unwrap();
+        assert_eq!(listed.items[0].tags, tags);
+        let error = store
+            .set_system_tags(
+                &project,
+                RecordKind::Component(ComponentKind::DataBlob),
+                "nope",
+                &system,
+            )
+            .unwrap_err();
+        assert!(matches!(error, Error::NotFound(_)), "{error}");
+    }
+}
