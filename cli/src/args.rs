@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mlmeta_client::{Direction, EpochFilter, ModelFilter};
+use mlmeta_client::{Direction, EpochFilter, ModelFilter, RecordKind};
 use serde_json::Value;
 
 const MAIN_HELP: &str = "\
@@ -33,14 +33,15 @@ Examples:
   mlmeta leaderboard --metric val_accuracy --max
   mlmeta leaderboard --metric val_loss --min --template-group cnn --format csv > board.csv
 
-Hyperparameters become columns `datablob.<key>` and `template.<key>`
-(nested keys joined with dots). Exits with status 2 when no matching model
+Model params and hyperparameters become columns `params.<key>`,
+`datablob.<key>` and `template.<key>` (nested keys joined with dots). Exits with status 2 when no matching model
 has a value for the metric.";
 
 const LIST_HELP: &str = "\
 Examples:
   mlmeta list datablobs --datablob-group mnist
   mlmeta list models --template cnn-small --format json
+  mlmeta list models --tag sweep=lr --tag stage=dev
   mlmeta list epochs --model cnn-small-mnist-1 --from 10 --to 20";
 
 const CURRENT_EPOCH_HELP: &str = "\
@@ -55,6 +56,7 @@ Examples:
   mlmeta add datablob mnist-v1 --group mnist --hyperparams '{\"batch_size\": 128}'
   mlmeta add template cnn-small --group cnn --hyperparams '{\"layers\": {\"conv\": 3}}'
   mlmeta add model cnn-small-mnist-1 --class KerasModel --datablob mnist-v1 --template cnn-small
+  mlmeta add model run-7 --class KerasModel --datablob mnist-v1 --template cnn-small --params '{\"lr\": 0.01, \"seed\": 7}' --tag sweep=lr
   mlmeta add epochs cnn-small-mnist-1 --file epochs.csv";
 
 const ADD_EPOCHS_HELP: &str = "\
@@ -199,6 +201,102 @@ pub enum Command {
     /// Store a datablob, template or model, or import epochs from a file.
     #[command(subcommand, after_help = ADD_HELP)]
     Add(AddCommand),
+    /// Set tags (KEY=VALUE) of a model, or of a datablob or template.
+    #[command(after_help = TAG_HELP)]
+    Tag(TagArgs),
+    /// Remove tags (by key) of a model, or of a datablob or template.
+    #[command(after_help = "Example:\n  mlmeta untag run-7 stage owner")]
+    Untag(UntagArgs),
+    /// Set the description (free text, markdown) of a model, or of a
+    /// datablob or template.
+    #[command(after_help = DESCRIBE_HELP)]
+    Describe(DescribeArgs),
+}
+
+const TAG_HELP: &str = "\
+Examples:
+  mlmeta tag run-7 sweep=lr stage=dev
+  mlmeta tag --datablob mnist-v1 source=kaggle
+
+Keys follow the name rules; keys starting with `mlmeta.` are reserved for
+the server. All tags of one call are set together or not at all. Prints
+the record's tags afterwards.";
+
+const DESCRIBE_HELP: &str = "\
+Examples:
+  mlmeta describe run-7 'Diverged after epoch 40: lr too high.'
+  mlmeta describe --template cnn-small --file NOTES.md
+
+At most 64 KiB. An empty text clears the description.";
+
+/// Which record a tag or description command is about: a model unless
+/// `--datablob` or `--template` says otherwise.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct RecordKindArgs {
+    /// NAME is a datablob.
+    #[arg(long)]
+    pub datablob: bool,
+    /// NAME is a model template.
+    #[arg(long)]
+    pub template: bool,
+}
+
+impl RecordKindArgs {
+    /// The kind chosen.
+    pub fn kind(&self) -> RecordKind {
+        match (self.datablob, self.template) {
+            (true, _) => RecordKind::DataBlob,
+            (_, true) => RecordKind::ModelTemplate,
+            _ => RecordKind::Model,
+        }
+    }
+}
+
+/// Arguments of `tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The model (or datablob or template) to tag.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Tags to set, each KEY=VALUE (the value may be empty or hold `=`).
+    #[arg(value_name = "KEY=VALUE", required = true, value_parser = tag_pair)]
+    pub tags: Vec<(String, String)>,
+    /// What NAME is.
+    #[command(flatten)]
+    pub kind: RecordKindArgs,
+}
+
+/// Arguments of `untag`.
+#[derive(Debug, Args)]
+pub struct UntagArgs {
+    /// The model (or datablob or template) to untag.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Keys to remove (absent keys are fine).
+    #[arg(value_name = "KEY", required = true)]
+    pub keys: Vec<String>,
+    /// What NAME is.
+    #[command(flatten)]
+    pub kind: RecordKindArgs,
+}
+
+/// Arguments of `describe`.
+#[derive(Debug, Args)]
+#[group(id = "description_source", required = true, multiple = false, args = ["text", "file"])]
+pub struct DescribeArgs {
+    /// The model (or datablob or template) to describe.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The description.
+    #[arg(value_name = "TEXT")]
+    pub text: Option<String>,
+    /// Read the description from this file (`-`: standard input).
+    #[arg(long, value_name = "F")]
+    pub file: Option<PathBuf>,
+    /// What NAME is.
+    #[command(flatten)]
+    pub kind: RecordKindArgs,
 }
 
 /// A metric, its direction and the models to rank.
@@ -261,6 +359,9 @@ pub struct ModelFilterArgs {
     /// Only models of a template of this group (repeatable).
     #[arg(long = "template-group", value_name = "G")]
     pub template_groups: Vec<String>,
+    /// Only models with this tag and value (repeatable: all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = tag_pair)]
+    pub tags: Vec<(String, String)>,
 }
 
 impl ModelFilterArgs {
@@ -271,6 +372,7 @@ impl ModelFilterArgs {
             .datablob_group_names(self.datablob_groups.iter().cloned())
             .model_template_names(self.templates.iter().cloned())
             .model_template_group_names(self.template_groups.iter().cloned())
+            .tags(self.tags.iter().cloned())
     }
 
     /// Whether any filter is given.
@@ -411,6 +513,16 @@ pub struct AddModelArgs {
     /// Name of its model template.
     #[arg(long, value_name = "T")]
     pub template: String,
+    /// The run's own parameters (a sweep's seed, learning rate), a JSON
+    /// object; immutable like the rest of the record.
+    #[arg(long, value_name = "JSON", default_value = "{}", value_parser = json_object)]
+    pub params: Value,
+    /// A tag to set once the model is stored (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = tag_pair)]
+    pub tags: Vec<(String, String)>,
+    /// A description to set once the model is stored.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
     /// Succeed when a different model already has the name, leaving it as
     /// it is (otherwise that is an error).
     #[arg(long)]
@@ -426,6 +538,14 @@ pub struct AddEpochsArgs {
     /// CSV or JSON Lines file; `-` reads standard input.
     #[arg(long, value_name = "PATH")]
     pub file: PathBuf,
+}
+
+/// Parses `KEY=VALUE` (split at the first `=`; the key must not be empty).
+fn tag_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, like 'stage=dev', got {text:?}")),
+    }
 }
 
 /// Parses `--hyperparams`: a JSON object.
@@ -463,6 +583,24 @@ mod tests {
                 .unwrap_err()
                 .contains("JSON has no NaN")
         );
+    }
+
+    #[test]
+    fn tags_are_key_equals_value() {
+        assert_eq!(tag_pair("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(tag_pair("a="), Ok(("a".into(), String::new())));
+        assert!(tag_pair("=b").unwrap_err().contains("KEY=VALUE"));
+        assert!(tag_pair("ab").unwrap_err().contains("KEY=VALUE"));
+    }
+
+    #[test]
+    fn describe_takes_text_or_file() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        assert!(parse(&["mlmeta", "describe", "m"]).is_err());
+        assert!(parse(&["mlmeta", "describe", "m", "x", "--file", "f"]).is_err());
+        assert!(parse(&["mlmeta", "describe", "m", "x"]).is_ok());
+        assert!(parse(&["mlmeta", "describe", "--template", "t", "--file", "f"]).is_ok());
+        assert!(parse(&["mlmeta", "tag", "--datablob", "--template", "d", "k=v"]).is_err());
     }
 
     #[test]

@@ -48,6 +48,14 @@ pub enum CliError {
         /// Epochs sent before the failure (stored or skipped).
         stored: InsertCounts,
     },
+    /// An input file (`describe --file`) could not be read.
+    #[error("cannot read {path}: {source}")]
+    ReadFile {
+        /// The file as given.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),

@@ -162,7 +162,7 @@ impl Client {
     /// otherwise).
     pub async fn put_model(&self, model: &Model, ignore_existing: bool) -> Result<Put<Model>> {
         let request = pb::PutModelRequest {
-            model: Some(convert::model_to_pb(model)),
+            model: Some(convert::model_to_pb(model)?),
             ignore_existing,
             project: self.project().to_owned(),
         };

@@ -2,6 +2,7 @@
 //! messages. Answers from the server that lack a required field or hold
 //! unreadable data become [`Error::InvalidResponse`].
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use mlmeta_proto as pb;
@@ -55,6 +56,8 @@ pub(crate) fn datablob_to_pb(blob: &DataBlob) -> Result<pb::DataBlob> {
         created_at: None,
         last_modified_at: None,
         project: String::new(),
+        tags: BTreeMap::new(),
+        description: String::new(),
     })
 }
 
@@ -65,6 +68,8 @@ pub(crate) fn datablob(blob: Option<pb::DataBlob>) -> Result<DataBlob> {
         created_at: time("datablob.created_at", blob.created_at)?,
         last_modified_at: time("datablob.last_modified_at", blob.last_modified_at)?,
         project: Some(blob.project),
+        tags: blob.tags.into_iter().collect(),
+        description: blob.description,
         name: blob.name,
         group_name: blob.group_name,
     })
@@ -78,6 +83,8 @@ pub(crate) fn template_to_pb(template: &ModelTemplate) -> Result<pb::ModelTempla
         created_at: None,
         last_modified_at: None,
         project: String::new(),
+        tags: BTreeMap::new(),
+        description: String::new(),
     })
 }
 
@@ -88,13 +95,18 @@ pub(crate) fn template(template: Option<pb::ModelTemplate>) -> Result<ModelTempl
         created_at: time("model_template.created_at", template.created_at)?,
         last_modified_at: time("model_template.last_modified_at", template.last_modified_at)?,
         project: Some(template.project),
+        tags: template.tags.into_iter().collect(),
+        description: template.description,
         name: template.name,
         group_name: template.group_name,
     })
 }
 
-pub(crate) fn model_to_pb(model: &Model) -> pb::Model {
-    pb::Model {
+pub(crate) fn model_to_pb(model: &Model) -> Result<pb::Model> {
+    Ok(pb::Model {
+        params_json: hyperparams_text("model.params", &model.params)?,
+        tags: BTreeMap::new(),
+        description: String::new(),
         name: model.name.clone(),
         model_class_name: model.model_class_name.clone(),
         datablob_name: model.datablob_name.clone(),
@@ -102,7 +114,7 @@ pub(crate) fn model_to_pb(model: &Model) -> pb::Model {
         created_at: None,
         last_modified_at: None,
         project: String::new(),
-    }
+    })
 }
 
 pub(crate) fn model(model: Option<pb::Model>) -> Result<Model> {
@@ -110,7 +122,10 @@ pub(crate) fn model(model: Option<pb::Model>) -> Result<Model> {
     Ok(Model {
         created_at: time("model.created_at", model.created_at)?,
         last_modified_at: time("model.last_modified_at", model.last_modified_at)?,
+        params: hyperparams_value("model.params_json", &model.params_json)?,
         project: Some(model.project),
+        tags: model.tags.into_iter().collect(),
+        description: model.description,
         name: model.name,
         model_class_name: model.model_class_name,
         datablob_name: model.datablob_name,
@@ -195,6 +210,7 @@ pub(crate) fn model_filter(filter: &ModelFilter) -> pb::ModelFilter {
         datablob_group_names: filter.datablob_group_names.clone(),
         model_template_names: filter.model_template_names.clone(),
         model_template_group_names: filter.model_template_group_names.clone(),
+        tags: filter.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     }
 }
 

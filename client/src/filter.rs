@@ -59,9 +59,27 @@ pub struct ModelFilter {
     pub model_template_names: Vec<String>,
     /// Match models of templates in any of these groups.
     pub model_template_group_names: Vec<String>,
+    /// Match models having every one of these tags (key = value).
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl ModelFilter {
+    /// This filter also requiring tag `key` with value `value` (several
+    /// tags combine with AND).
+    #[must_use]
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// This filter also requiring each of `tags` (key, value).
+    #[must_use]
+    pub fn tags<K: Into<String>, V: Into<String>>(mut self, tags: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.tags
+            .extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
     /// This filter with `names` as its model names.
     #[must_use]
     pub fn names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {

@@ -52,6 +52,7 @@ pub mod limits;
 mod listing;
 mod paging;
 mod retry;
+mod tags;
 mod types;
 mod writer;
 
@@ -60,10 +61,11 @@ pub use client::Client;
 pub use error::{Error, Result};
 pub use filter::{EpochFilter, GroupedFilter, ModelFilter};
 pub use retry::RetryPolicy;
+pub use tags::RecordKind;
 pub use tonic::Code;
 pub use types::{
     BestModel, CurrentEpoch, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Metrics, Model,
-    ModelTemplate, NewEpoch, Project, Put,
+    ModelTemplate, NewEpoch, Project, Put, Tags,
 };
 pub use writer::{EpochWriter, WhenFull, WriterOptions, WriterStats};
 

@@ -11,6 +11,9 @@ use serde_json::Value;
 /// wire: `-0.0` reads back as `0.0`).
 pub type Metrics = BTreeMap<String, f64>;
 
+/// Tag key → value of a model, datablob or template.
+pub type Tags = BTreeMap<String, String>;
+
 /// A dataset with its hyperparameters.
 ///
 /// ```
@@ -37,6 +40,12 @@ pub struct DataBlob {
     /// The project it is stored in; `None` on records built locally (a
     /// put goes to the client's project, see [`Client::in_project`](crate::Client::in_project)).
     pub project: Option<String>,
+    /// Tag key → value, as stored; ignored by puts (see
+    /// [`Client::update_tags`](crate::Client::update_tags)).
+    pub tags: Tags,
+    /// Free-text note (markdown), empty when none; ignored by puts (see
+    /// [`Client::set_description`](crate::Client::set_description)).
+    pub description: String,
 }
 
 impl DataBlob {
@@ -49,6 +58,8 @@ impl DataBlob {
             created_at: None,
             last_modified_at: None,
             project: None,
+            tags: Tags::new(),
+            description: String::new(),
         }
     }
 }
@@ -78,6 +89,12 @@ pub struct ModelTemplate {
     /// The project it is stored in; `None` on records built locally (a
     /// put goes to the client's project, see [`Client::in_project`](crate::Client::in_project)).
     pub project: Option<String>,
+    /// Tag key → value, as stored; ignored by puts (see
+    /// [`Client::update_tags`](crate::Client::update_tags)).
+    pub tags: Tags,
+    /// Free-text note (markdown), empty when none; ignored by puts (see
+    /// [`Client::set_description`](crate::Client::set_description)).
+    pub description: String,
 }
 
 impl ModelTemplate {
@@ -90,6 +107,8 @@ impl ModelTemplate {
             created_at: None,
             last_modified_at: None,
             project: None,
+            tags: Tags::new(),
+            description: String::new(),
         }
     }
 }
@@ -120,6 +139,15 @@ pub struct Model {
     /// The project it is stored in; `None` on records built locally (a
     /// put goes to the client's project, see [`Client::in_project`](crate::Client::in_project)).
     pub project: Option<String>,
+    /// The run's own parameters (a sweep's `seed`, `lr`): a JSON object
+    /// (`Value::Null` is sent as `{}`), set at the put and immutable.
+    pub params: Value,
+    /// Tag key → value, as stored; ignored by puts (see
+    /// [`Client::update_tags`](crate::Client::update_tags)).
+    pub tags: Tags,
+    /// Free-text note (markdown), empty when none; ignored by puts (see
+    /// [`Client::set_description`](crate::Client::set_description)).
+    pub description: String,
 }
 
 impl Model {
@@ -138,7 +166,17 @@ impl Model {
             created_at: None,
             last_modified_at: None,
             project: None,
+            params: Value::Null,
+            tags: Tags::new(),
+            description: String::new(),
         }
+    }
+
+    /// This model with `params` as its parameters (a JSON object).
+    #[must_use]
+    pub fn with_params(mut self, params: Value) -> Self {
+        self.params = params;
+        self
     }
 }
 

@@ -145,6 +145,59 @@ pub fn filter_values(field: &str, values: &[String]) -> Result<(), Error> {
         .try_for_each(|(i, value)| name(|| format!("{field}[{i}]"), value))
 }
 
+// --- Model metadata: tags and descriptions ---
+
+/// Prefix of the tags the server sets (run context such as `mlmeta.host`);
+/// requests cannot set or unset them.
+pub const SYSTEM_TAG_PREFIX: &str = "mlmeta.";
+/// Longest tag value, in bytes.
+pub const MAX_TAG_VALUE_BYTES: usize = 4_096;
+/// Most tags on one record, and most keys one UpdateTags call names.
+pub const MAX_TAGS: usize = 1_000;
+/// Longest description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 65_536;
+
+/// A tag key a request may set or unset: a name, outside the system prefix.
+pub fn tag_key(field: impl Field, key: &str) -> Result<(), Error> {
+    if !is_name(key) {
+        return name(field, key);
+    }
+    if key.starts_with(SYSTEM_TAG_PREFIX) {
+        return Err(Error::invalid(
+            field.path(),
+            format!(
+                "tag keys starting with {SYSTEM_TAG_PREFIX:?} are reserved for the server, got {}",
+                echo(key)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A tag value: at most [`MAX_TAG_VALUE_BYTES`], no NUL (PostgreSQL text
+/// cannot hold it).
+pub fn tag_value(field: impl Field, value: &str) -> Result<(), Error> {
+    text(field, value, MAX_TAG_VALUE_BYTES)
+}
+
+/// A description: at most [`MAX_DESCRIPTION_BYTES`], no NUL.
+pub fn description(field: impl Field, value: &str) -> Result<(), Error> {
+    text(field, value, MAX_DESCRIPTION_BYTES)
+}
+
+fn text(field: impl Field, value: &str, max_bytes: usize) -> Result<(), Error> {
+    if value.len() > max_bytes {
+        return Err(Error::invalid(
+            field.path(),
+            format!("must be at most {max_bytes} bytes, got {}", value.len()),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(Error::invalid(field.path(), "must not contain NUL (U+0000)"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub fn datablob(name: &str, group_name: &str, hyperparams_json: &str) -> DataBlo
         hyperparams_json: hyperparams_json.to_owned(),
         created_at: None,
         last_modified_at: None,
+        ..Default::default()
     }
 }
 
@@ -28,6 +29,7 @@ pub fn template(name: &str, group_name: &str, hyperparams_json: &str) -> ModelTe
         hyperparams_json: hyperparams_json.to_owned(),
         created_at: None,
         last_modified_at: None,
+        ..Default::default()
     }
 }
 
@@ -41,6 +43,7 @@ pub fn model(name: &str, datablob_name: &str, model_template_name: &str) -> Mode
         model_template_name: model_template_name.to_owned(),
         created_at: None,
         last_modified_at: None,
+        ..Default::default()
     }
 }
 

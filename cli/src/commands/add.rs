@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mlmeta_client::{Client, DataBlob, InsertCounts, Model, ModelTemplate, NewEpoch, Put};
+use mlmeta_client::{Client, DataBlob, InsertCounts, Model, ModelTemplate, NewEpoch, Put, RecordKind, Tags};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -33,10 +33,25 @@ pub async fn run(client: &Client, command: &AddCommand) -> Result<Box<dyn Render
             ))
         }
         AddCommand::Model(args) => {
-            let model = Model::new(&args.name, &args.class, &args.datablob, &args.template);
-            Box::new(Added::Model(
-                client.put_model(&model, args.ignore_existing).await?,
-            ))
+            let model = Model::new(&args.name, &args.class, &args.datablob, &args.template)
+                .with_params(args.params.clone());
+            let mut put = client.put_model(&model, args.ignore_existing).await?;
+            // Tags and the description are mutable, so they are set after
+            // the put (by separate calls: a failure there leaves the model
+            // stored, and running the command again is harmless).
+            if !args.tags.is_empty() {
+                let set: Tags = args.tags.iter().cloned().collect();
+                put.record.tags = client
+                    .update_tags(RecordKind::Model, &args.name, &set, &[])
+                    .await?;
+            }
+            if let Some(description) = &args.description {
+                client
+                    .set_description(RecordKind::Model, &args.name, description)
+                    .await?;
+                put.record.description.clone_from(description);
+            }
+            Box::new(Added::Model(put))
         }
         AddCommand::Epochs(args) => Box::new(import(client, args).await?),
     })

@@ -1,12 +1,13 @@
 //! `mlmeta list datablobs|templates|models|epochs`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mlmeta_client::{Client, DataBlob, Epoch, GroupedFilter, Model, ModelTemplate, Project};
 use serde_json::Value;
 
 use crate::args::ListCommand;
 use crate::error::CliError;
+use crate::output::flatten::flatten;
 use crate::output::json::{EpochJson, GroupedJson, ModelJson, ProjectJson};
 use crate::output::{Cell, Render, Table, format_time};
 
@@ -99,6 +100,10 @@ impl Render for Templates {
 struct Models(Vec<Model>);
 
 impl Render for Models {
+    /// `name, class, datablob, template, created_at, last_modified_at`,
+    /// then `tags` (compact JSON) when any listed model has tags, then one
+    /// column per params key any listed model has (`params.<key>`, nested
+    /// keys joined with dots; empty where a model lacks the key).
     fn table(&self) -> Table {
         let mut table = Table::new([
             "name",
@@ -108,18 +113,35 @@ impl Render for Models {
             "created_at",
             "last_modified_at",
         ]);
+        let tags = self.0.iter().any(|m| !m.tags.is_empty());
+        if tags {
+            table.columns.push("tags".into());
+        }
+        let params: Vec<BTreeMap<String, Cell>> =
+            self.0.iter().map(|m| flatten("params", &m.params)).collect();
+        let keys: BTreeSet<&String> = params.iter().flat_map(BTreeMap::keys).collect();
+        table.columns.extend(keys.iter().map(|k| (*k).clone()));
         table.rows = self
             .0
             .iter()
-            .map(|m| {
-                vec![
+            .zip(&params)
+            .map(|(m, params)| {
+                let mut row = vec![
                     Cell::from(m.name.as_str()),
                     Cell::from(m.model_class_name.as_str()),
                     Cell::from(m.datablob_name.as_str()),
                     Cell::from(m.model_template_name.as_str()),
                     Cell::Text(format_time(m.created_at)),
                     Cell::Text(format_time(m.last_modified_at)),
-                ]
+                ];
+                if tags {
+                    row.push(tags_cell(&m.tags));
+                }
+                row.extend(
+                    keys.iter()
+                        .map(|k| params.get(*k).cloned().unwrap_or(Cell::Empty)),
+                );
+                row
             })
             .collect();
         table
@@ -128,6 +150,11 @@ impl Render for Models {
     fn json(&self) -> Result<Value, serde_json::Error> {
         serde_json::to_value(self.0.iter().map(ModelJson::from).collect::<Vec<_>>())
     }
+}
+
+/// Tags as one cell: compact JSON (`{}` when none), one line.
+fn tags_cell(tags: &mlmeta_client::Tags) -> Cell {
+    Cell::Text(serde_json::to_string(tags).unwrap_or_default())
 }
 
 struct Epochs(Vec<Epoch>);

@@ -7,6 +7,7 @@ mod current_epoch;
 mod leaderboard;
 mod list;
 mod ranking;
+mod tag;
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -67,5 +68,8 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::List(list) => list::run(&client, list).await,
         Command::CurrentEpoch(args) => current_epoch::run(&client, args).await,
         Command::Add(add) => add::run(&client, add).await,
+        Command::Tag(args) => tag::tag(&client, args).await,
+        Command::Untag(args) => tag::untag(&client, args).await,
+        Command::Describe(args) => tag::describe(&client, args).await,
     }
 }

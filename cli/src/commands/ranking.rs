@@ -28,24 +28,28 @@ pub struct Ranked<'a> {
 }
 
 /// Rows `rank, model, epoch, <metric>, datablob, template`, then one
-/// column per datablob and template hyperparameter (`datablob.<key>`,
-/// `template.<key>`, sorted; empty where a model's record lacks the key).
+/// column per model param and datablob and template hyperparameter
+/// (`params.<key>`, `datablob.<key>`, `template.<key>`, sorted; empty
+/// where a model's record lacks the key).
 pub fn table(metric: &str, ranked: &[Ranked<'_>]) -> Table {
-    let flat: Vec<(BTreeMap<String, Cell>, BTreeMap<String, Cell>)> = ranked
+    let flat: Vec<[BTreeMap<String, Cell>; 3]> = ranked
         .iter()
         .map(|r| {
-            (
+            [
+                flatten("params", &r.model.params),
                 flatten("datablob", &r.datablob.hyperparams),
                 flatten("template", &r.template.hyperparams),
-            )
+            ]
         })
         .collect();
-    let datablob_keys: BTreeSet<&String> = flat.iter().flat_map(|(d, _)| d.keys()).collect();
-    let template_keys: BTreeSet<&String> = flat.iter().flat_map(|(_, t)| t.keys()).collect();
+    let params_keys: BTreeSet<&String> = flat.iter().flat_map(|[p, _, _]| p.keys()).collect();
+    let datablob_keys: BTreeSet<&String> = flat.iter().flat_map(|[_, d, _]| d.keys()).collect();
+    let template_keys: BTreeSet<&String> = flat.iter().flat_map(|[_, _, t]| t.keys()).collect();
     let mut table = Table::new(["rank", "model", "epoch", metric, "datablob", "template"]);
+    table.columns.extend(params_keys.iter().map(|k| (*k).clone()));
     table.columns.extend(datablob_keys.iter().map(|k| (*k).clone()));
     table.columns.extend(template_keys.iter().map(|k| (*k).clone()));
-    for (index, (r, (datablob, template))) in ranked.iter().zip(&flat).enumerate() {
+    for (index, (r, [params, datablob, template])) in ranked.iter().zip(&flat).enumerate() {
         let mut row = vec![
             Cell::Int(rank(index)),
             Cell::from(r.model.name.as_str()),
@@ -56,6 +60,7 @@ pub fn table(metric: &str, ranked: &[Ranked<'_>]) -> Table {
         ];
         let cell =
             |cells: &BTreeMap<String, Cell>, key: &String| cells.get(key).cloned().unwrap_or(Cell::Empty);
+        row.extend(params_keys.iter().map(|k| cell(params, k)));
         row.extend(datablob_keys.iter().map(|k| cell(datablob, k)));
         row.extend(template_keys.iter().map(|k| cell(template, k)));
         table.rows.push(row);

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mlmeta_client::{DataBlob, Epoch, Metrics, Model, ModelTemplate, Project};
+use mlmeta_client::{DataBlob, Epoch, Metrics, Model, ModelTemplate, Project, Tags};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -46,6 +46,10 @@ pub struct GroupedJson<'a> {
     pub created_at: String,
     /// RFC 3339, UTC.
     pub last_modified_at: String,
+    /// Its tags, key → value.
+    pub tags: &'a Tags,
+    /// Its description, empty when none.
+    pub description: &'a str,
 }
 
 impl<'a> From<&'a DataBlob> for GroupedJson<'a> {
@@ -56,6 +60,8 @@ impl<'a> From<&'a DataBlob> for GroupedJson<'a> {
             hyperparams: &b.hyperparams,
             created_at: format_time(b.created_at),
             last_modified_at: format_time(b.last_modified_at),
+            tags: &b.tags,
+            description: &b.description,
         }
     }
 }
@@ -68,6 +74,8 @@ impl<'a> From<&'a ModelTemplate> for GroupedJson<'a> {
             hyperparams: &t.hyperparams,
             created_at: format_time(t.created_at),
             last_modified_at: format_time(t.last_modified_at),
+            tags: &t.tags,
+            description: &t.description,
         }
     }
 }
@@ -105,6 +113,12 @@ pub struct ModelJson<'a> {
     pub created_at: String,
     /// RFC 3339, UTC.
     pub last_modified_at: String,
+    /// The run's own parameters, as stored.
+    pub params: &'a Value,
+    /// Its tags, key → value.
+    pub tags: &'a Tags,
+    /// Its description, empty when none.
+    pub description: &'a str,
 }
 
 impl<'a> From<&'a Model> for ModelJson<'a> {
@@ -116,6 +130,9 @@ impl<'a> From<&'a Model> for ModelJson<'a> {
             model_template_name: &m.model_template_name,
             created_at: format_time(m.created_at),
             last_modified_at: format_time(m.last_modified_at),
+            params: &m.params,
+            tags: &m.tags,
+            description: &m.description,
         }
     }
 }

@@ -13,3 +13,4 @@ mod ranking;
 mod retry;
 mod security;
 mod support;
+mod tag;

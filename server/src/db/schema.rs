@@ -21,6 +21,7 @@ diesel::table! {
         created_at -> BigInt,
         last_modified_at -> BigInt,
         project_id -> BigInt,
+        description -> Nullable<Text>,
     }
 }
 
@@ -35,6 +36,20 @@ diesel::table! {
         created_at -> BigInt,
         last_modified_at -> BigInt,
         project_id -> BigInt,
+        params -> Text,
+        description -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Tags of models, datablobs and templates (`target_kind` tells which
+    /// table `target_id` is an id of).
+    tags (target_kind, target_id, key) {
+        project_id -> BigInt,
+        target_kind -> Text,
+        target_id -> BigInt,
+        key -> Text,
+        value -> Text,
     }
 }
 
@@ -64,6 +79,7 @@ diesel::table! {
 
 diesel::joinable!(components -> projects (project_id));
 diesel::joinable!(models -> projects (project_id));
+diesel::joinable!(tags -> projects (project_id));
 diesel::joinable!(epochs -> models (model_id));
 diesel::joinable!(metric_summaries -> models (model_id));
-diesel::allow_tables_to_appear_in_same_query!(projects, components, models, epochs, metric_summaries);
+diesel::allow_tables_to_appear_in_same_query!(projects, components, models, tags, epochs, metric_summaries);

@@ -53,7 +53,7 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 13] = {
+const METHODS: [(&str, CallClass, RequestSize); 15] = {
     use CallClass::{ClientStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
@@ -70,6 +70,8 @@ const METHODS: [(&str, CallClass, RequestSize); 13] = {
         ("GetCurrentEpoch", UnaryRead, Small),
         ("GetBestModel", UnaryRead, Small),
         ("GetLeaderboard", UnaryRead, Small),
+        ("UpdateTags", UnaryWrite, Small),
+        ("SetDescription", UnaryWrite, Small),
     ]
 };
 
@@ -232,7 +234,9 @@ mod tests {
                 "PutDataBlob",
                 "PutModel",
                 "PutModelTemplate",
-                "StreamEpochs"
+                "SetDescription",
+                "StreamEpochs",
+                "UpdateTags",
             ]
         );
         bulk.sort();

@@ -41,7 +41,9 @@ pub fn new_model(model: pb::Model) -> Result<NewModel> {
     validate::name("model.model_class_name", &model.model_class_name)?;
     validate::name("model.datablob_name", &model.datablob_name)?;
     validate::name("model.model_template_name", &model.model_template_name)?;
+    let params = validate::hyperparams("model.params_json", &model.params_json)?;
     Ok(NewModel {
+        params,
         name: model.name,
         model_class_name: model.model_class_name,
         datablob_name: model.datablob_name,
@@ -138,6 +140,21 @@ pub fn model_filter(filter: Option<pb::ModelFilter>) -> Result<ModelFilter> {
     for (field, values) in lists {
         validate::filter_values(field, values)?;
     }
+    if filter.tags.len() > validate::MAX_FILTER_VALUES {
+        return Err(Error::invalid(
+            "filter.tags",
+            format!(
+                "must hold at most {} entries, got {}",
+                validate::MAX_FILTER_VALUES,
+                filter.tags.len()
+            ),
+        ));
+    }
+    for (key, value) in &filter.tags {
+        // Filtering on system tags is fine: only setting them is reserved.
+        validate::name(|| format!("filter.tags[{}] (key)", validate::echo(key)), key)?;
+        validate::tag_value(|| format!("filter.tags[{}]", validate::echo(key)), value)?;
+    }
     Ok(ModelFilter {
         names: filter.names,
         datablob: ComponentFilter {
@@ -148,6 +165,7 @@ pub fn model_filter(filter: Option<pb::ModelFilter>) -> Result<ModelFilter> {
             names: filter.model_template_names,
             group_names: filter.model_template_group_names,
         },
+        tags: filter.tags.into_iter().collect(),
     })
 }
 
@@ -223,6 +241,8 @@ pub fn datablob(c: Component, project: &str) -> pb::DataBlob {
         hyperparams_json: c.hyperparams,
         created_at: timestamp(c.created_at),
         last_modified_at: timestamp(c.last_modified_at),
+        tags: c.tags.into_iter().collect(),
+        description: c.description,
     }
 }
 
@@ -234,6 +254,8 @@ pub fn model_template(c: Component, project: &str) -> pb::ModelTemplate {
         hyperparams_json: c.hyperparams,
         created_at: timestamp(c.created_at),
         last_modified_at: timestamp(c.last_modified_at),
+        tags: c.tags.into_iter().collect(),
+        description: c.description,
     }
 }
 
@@ -246,6 +268,9 @@ pub fn model(m: Model, project: &str) -> pb::Model {
         model_template_name: m.model_template_name,
         created_at: timestamp(m.created_at),
         last_modified_at: timestamp(m.last_modified_at),
+        params_json: m.params,
+        tags: m.tags.into_iter().collect(),
+        description: m.description,
     }
 }
 
@@ -429,12 +454,16 @@ mod tests {
         }
 
         fn any_model_filter() -> impl Strategy<Value = pb::ModelFilter> {
-            (names(), names(), names(), names(), names()).prop_map(|(a, b, c, d, e)| pb::ModelFilter {
-                names: a,
-                datablob_names: b,
-                datablob_group_names: c,
-                model_template_names: d,
-                model_template_group_names: e,
+            let tags = prop::collection::btree_map(hostile_string(), hostile_string(), 0..3);
+            (names(), names(), names(), names(), names(), tags).prop_map(|(a, b, c, d, e, tags)| {
+                pb::ModelFilter {
+                    names: a,
+                    datablob_names: b,
+                    datablob_group_names: c,
+                    model_template_names: d,
+                    model_template_group_names: e,
+                    tags,
+                }
             })
         }
 

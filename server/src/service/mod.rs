@@ -4,6 +4,7 @@
 //! and converts the result; errors become statuses in `error.rs`.
 
 mod convert;
+mod metadata;
 
 use mlmeta_proto as pb;
 use mlmeta_proto::metadata_service_server::MetadataService;
@@ -315,6 +316,19 @@ impl MetadataService for MetadataApi {
                 .collect(),
             next_page_token: page.next_token,
         }))
+    }
+
+    // --- Model metadata: tags and descriptions (see metadata.rs) ---
+
+    async fn update_tags(&self, request: Request<pb::UpdateTagsRequest>) -> Reply<pb::UpdateTagsResponse> {
+        self.handle_update_tags(request).await
+    }
+
+    async fn set_description(
+        &self,
+        request: Request<pb::SetDescriptionRequest>,
+    ) -> Reply<pb::SetDescriptionResponse> {
+        self.handle_set_description(request).await
     }
 }
 

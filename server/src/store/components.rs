@@ -6,8 +6,10 @@ use diesel::prelude::*;
 
 use super::page_token;
 use super::records::{
-    Component, ComponentFilter, ComponentKind, NewComponent, Page, PageRequest, Put, now_micros,
+    Component, ComponentFilter, ComponentKind, NewComponent, Page, PageRequest, Put, RecordKind, Tags,
+    now_micros,
 };
+use super::tags;
 use super::{into_page, on_backend, page_limit};
 use crate::db::DbConnection;
 use crate::db::schema::components;
@@ -22,6 +24,7 @@ pub(super) struct ComponentRow {
     hyperparams: String,
     created_at: i64,
     last_modified_at: i64,
+    description: Option<String>,
 }
 
 impl From<ComponentRow> for Component {
@@ -32,8 +35,26 @@ impl From<ComponentRow> for Component {
             hyperparams: row.hyperparams,
             created_at: row.created_at,
             last_modified_at: row.last_modified_at,
+            tags: Tags::new(),
+            description: row.description.unwrap_or_default(),
         }
     }
+}
+
+/// The components of `rows` with their tags (loaded in one query).
+fn with_tags(conn: &mut DbConnection, rows: Vec<ComponentRow>) -> Result<Vec<(i64, Component)>> {
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let kinds = [ComponentKind::DataBlob, ComponentKind::ModelTemplate].map(RecordKind::Component);
+    let mut tags = tags::load(conn, &kinds, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let id = row.id;
+            let mut component = Component::from(row);
+            component.tags = tags.remove(&id).unwrap_or_default();
+            (id, component)
+        })
+        .collect())
 }
 
 #[derive(Insertable)]
@@ -75,7 +96,10 @@ pub fn put(
         .execute(c))?;
     let stored = find(conn, project_id, kind, &new.name)?
         .ok_or_else(|| Error::Corrupt(format!("{} {:?} vanished after insert", kind.label(), new.name)))?;
-    let stored = Component::from(stored);
+    let stored = with_tags(conn, vec![stored])?
+        .pop()
+        .map(|(_, component)| component)
+        .ok_or_else(|| Error::Corrupt(format!("{} {:?} vanished after insert", kind.label(), new.name)))?;
     let already_existed = inserted == 0;
     let mut differences = Vec::new();
     if stored.group_name != new.group_name {
@@ -125,7 +149,7 @@ pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64
             .filter(components::id.eq_any(chunk))
             .select(ComponentRow::as_select())
             .load(conn)?;
-        found.extend(rows.into_iter().map(|row| (row.id, Component::from(row))));
+        found.extend(with_tags(conn, rows)?);
     }
     Ok(found)
 }
@@ -161,6 +185,11 @@ pub fn list(
         rows,
         page.size,
         |row| page_token::encode(query_id, &row.name),
-        |rows| Ok(rows.into_iter().map(Component::from).collect()),
+        |rows| {
+            Ok(with_tags(conn, rows)?
+                .into_iter()
+                .map(|(_, component)| component)
+                .collect())
+        },
     )
 }

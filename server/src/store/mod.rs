@@ -16,6 +16,7 @@ mod prepared;
 mod projects;
 pub mod records;
 mod summaries;
+mod tags;
 
 use std::sync::{Arc, Mutex, PoisonError};
 

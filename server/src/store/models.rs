@@ -8,8 +8,9 @@ use diesel::prelude::*;
 use super::components;
 use super::page_token;
 use super::records::{
-    Component, ComponentKind, Model, ModelFilter, NewModel, Page, PageRequest, Put, now_micros,
+    Component, ComponentKind, Model, ModelFilter, NewModel, Page, PageRequest, Put, RecordKind, now_micros,
 };
+use super::tags;
 use super::{MAX_BINDS_PER_LIST, into_page, on_backend, page_limit};
 use crate::db::DbConnection;
 use crate::db::schema::models;
@@ -25,6 +26,8 @@ pub(super) struct ModelRow {
     pub model_template_id: i64,
     created_at: i64,
     last_modified_at: i64,
+    params: String,
+    description: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -37,6 +40,7 @@ struct NewModelRow<'a> {
     model_template_id: i64,
     created_at: i64,
     last_modified_at: i64,
+    params: &'a str,
 }
 
 /// Inserts `new` into project `project_id` unless its name is taken there
@@ -84,6 +88,7 @@ pub fn put(
         model_template_id: template.id,
         created_at: now,
         last_modified_at: now,
+        params: &new.params,
     };
     let inserted = on_backend!(conn, |c| diesel::insert_into(models::table)
         .values(&row)
@@ -105,6 +110,9 @@ pub fn put(
     }
     if stored.model_template_id != template.id {
         differences.push("model_template_name".to_owned());
+    }
+    if stored.params != new.params {
+        differences.push("params_json".to_owned());
     }
     let record = with_components(conn, vec![stored])?
         .pop()
@@ -250,6 +258,16 @@ macro_rules! filter_models {
                 ComponentKind::ModelTemplate => query.filter(m::model_template_id.eq_any(ids)),
             };
         }
+        for (key, value) in &filter.tags {
+            use $crate::db::schema::tags as t;
+            let tagged = t::table
+                .select(t::target_id)
+                .filter(t::project_id.eq(project_id))
+                .filter(t::target_kind.eq($crate::store::records::RecordKind::Model.as_column()))
+                .filter(t::key.eq(key))
+                .filter(t::value.eq(value));
+            query = query.filter(m::id.eq_any(tagged));
+        }
         query
     }};
 }
@@ -298,6 +316,8 @@ pub(super) fn with_components(
         .flat_map(|row| [row.datablob_id, row.model_template_id])
         .collect();
     let found = components::by_ids(conn, &ids)?;
+    let model_ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let mut tags = tags::load(conn, &[RecordKind::Model], &model_ids)?;
     rows.into_iter()
         .map(|row| {
             let component = |id: i64| {
@@ -314,6 +334,9 @@ pub(super) fn with_components(
                 model_template_name: template.name.clone(),
                 created_at: row.created_at,
                 last_modified_at: row.last_modified_at,
+                params: row.params,
+                tags: tags.remove(&row.id).unwrap_or_default(),
+                description: row.description.unwrap_or_default(),
             };
             Ok((model, datablob, template))
         })

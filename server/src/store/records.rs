@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 /// Metric name → value.
 pub type Metrics = BTreeMap<String, f64>;
 
+/// Tag key → value.
+pub type Tags = BTreeMap<String, String>;
+
 /// Datablobs and model templates have one shape; this tells them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ComponentKind {
@@ -61,6 +64,9 @@ pub struct Component {
     pub created_at: i64,
     /// Microseconds since the Unix epoch.
     pub last_modified_at: i64,
+    pub tags: Tags,
+    /// Empty when none was set.
+    pub description: String,
 }
 
 /// A model to store.
@@ -70,6 +76,8 @@ pub struct NewModel {
     pub model_class_name: String,
     pub datablob_name: String,
     pub model_template_name: String,
+    /// Canonical JSON text of an object (keys sorted).
+    pub params: String,
 }
 
 /// A stored model.
@@ -83,6 +91,11 @@ pub struct Model {
     pub created_at: i64,
     /// Microseconds since the Unix epoch; moves when epochs arrive.
     pub last_modified_at: i64,
+    /// Canonical JSON text of an object.
+    pub params: String,
+    pub tags: Tags,
+    /// Empty when none was set.
+    pub description: String,
 }
 
 /// The outcome of a put: the stored record, and whether it was there before.
@@ -141,6 +154,41 @@ pub struct ModelFilter {
     pub names: Vec<String>,
     pub datablob: ComponentFilter,
     pub model_template: ComponentFilter,
+    /// Only models with every one of these tags (key = value).
+    pub tags: Tags,
+}
+
+/// The kind of record a tag or description belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Model,
+    Component(ComponentKind),
+}
+
+impl RecordKind {
+    /// Value of the `tags.target_kind` column.
+    pub fn as_column(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::Component(kind) => kind.as_column(),
+        }
+    }
+
+    /// Name for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::Component(kind) => kind.label(),
+        }
+    }
+}
+
+/// A change of one record's tags: keys to set (or overwrite) and keys to
+/// remove, disjoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagUpdate {
+    pub set: Tags,
+    pub unset: Vec<String>,
 }
 
 /// Which epochs to list.

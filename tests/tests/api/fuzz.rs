@@ -1,7 +1,8 @@
 //! Loopback fuzzing: arbitrary request messages of every RPC (puts,
 //! InsertEpochs and StreamEpochs with arbitrary epochs and metrics, listings
 //! with arbitrary filters, page sizes and page tokens, best model,
-//! leaderboard, current epoch), with adversarial strings (NUL, control and
+//! leaderboard, current epoch, tags and descriptions, params in puts and
+//! tags in filters), with adversarial strings (NUL, control and
 //! C1 characters, quotes, SQL, `$`, `..`, unicode, empty, lengths around
 //! the 255-byte limit, 100 KB), sent to a real server over loopback.
 //!
@@ -33,7 +34,8 @@ use mlmeta_proto::{
     BestModel, DataBlob, Epoch, GetBestModelRequest, GetCurrentEpochRequest, GetLeaderboardRequest,
     GroupedFilter, InsertEpochsRequest, LeaderboardRow, ListDataBlobsRequest, ListEpochsRequest,
     ListModelTemplatesRequest, ListModelsRequest, ListProjectsRequest, Model, ModelFilter, ModelTemplate,
-    PutDataBlobRequest, PutModelRequest, PutModelTemplateRequest,
+    PutDataBlobRequest, PutModelRequest, PutModelTemplateRequest, RecordRef, SetDescriptionRequest,
+    UpdateTagsRequest,
 };
 use mlmeta_tests::calls::{self, Client, insert_epochs};
 use mlmeta_tests::records::epoch;
@@ -94,6 +96,12 @@ const DATABLOBS: &[&str] = &["d0", "d1", "x' OR '1'='1", "%"];
 const TEMPLATES: &[&str] = &["t0", "t1", "'; DROP TABLE models; --", "$$"];
 const GROUPS: &[&str] = &["g", "h", "\\", "_"];
 const METRICS: &[&str] = &["acc", "loss", "x' OR '1'='1", "$1", "..", "模型"];
+/// Valid tag keys.
+const TAG_KEYS: &[&str] = &["k", "team", "x' OR '1'='1", "模型"];
+/// A reserved tag key and invalid ones.
+const BAD_TAG_KEYS: &[&str] = &["mlmeta.host", "", "a\0b"];
+/// Tag values: the filter compares them exactly.
+const TAG_VALUES: &[&str] = &["v", "w", "", "%", "_", "x' OR '1'='1", "a\0b", "模型-ß-😀"];
 
 /// Strings aimed at SQL, paths, placeholders and encodings.
 const HOSTILE: &[&str] = &[
@@ -293,13 +301,49 @@ fn model_filter() -> impl Strategy<Value = Option<ModelFilter>> {
         names_from(TEMPLATES),
         names_from(GROUPS),
     );
-    prop::option::of(lists.prop_map(|(a, b, c, d, e)| ModelFilter {
+    let tags = prop_oneof![3 => Just(std::collections::BTreeMap::new()), 1 => tag_map()];
+    prop::option::of((lists, tags).prop_map(|((a, b, c, d, e), tags)| ModelFilter {
         names: a,
         datablob_names: b,
         datablob_group_names: c,
         model_template_names: d,
         model_template_group_names: e,
+        tags,
     }))
+}
+
+/// A tag key, mostly valid.
+fn tag_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        12 => name_from(TAG_KEYS),
+        1 => name_from(BAD_TAG_KEYS),
+        1 => text(),
+    ]
+}
+
+/// A few tags, mostly valid.
+fn tag_map() -> impl Strategy<Value = std::collections::BTreeMap<String, String>> {
+    let key = tag_key();
+    let value = prop_oneof![
+        6 => name_from(TAG_VALUES),
+        1 => text(),
+    ];
+    prop::collection::btree_map(key, value, 0..3)
+}
+
+/// The record of an UpdateTags or SetDescription call: mostly one that may
+/// exist, sometimes an unknown kind or no target at all.
+fn record_ref() -> impl Strategy<Value = Option<RecordRef>> {
+    let known = prop_oneof![
+        3 => name_from(MODELS).prop_map(|name| (1, name)),
+        2 => name_from(DATABLOBS).prop_map(|name| (2, name)),
+        2 => name_from(TEMPLATES).prop_map(|name| (3, name)),
+        1 => (prop_oneof![0_i32..5, any::<i32>()], text()),
+    ];
+    prop_oneof![
+        12 => known.prop_map(|(kind, name)| Some(RecordRef { kind, name })),
+        1 => Just(None),
+    ]
 }
 
 /// A page token for a listing.
@@ -383,6 +427,8 @@ enum Call {
     GetBestModel(GetBestModelRequest),
     GetLeaderboard(GetLeaderboardRequest, Token),
     ListProjects(ListProjectsRequest),
+    UpdateTags(UpdateTagsRequest),
+    SetDescription(SetDescriptionRequest),
 }
 
 /// The project of a call: mostly the default or one other, sometimes a
@@ -451,8 +497,9 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
         name_from(DATABLOBS),
         name_from(TEMPLATES),
         any::<bool>(),
+        prop_oneof![2 => Just(String::new()), 1 => hyperparams()],
     )
-        .prop_map(|(name, class, d, t, ignore)| {
+        .prop_map(|(name, class, d, t, ignore, params_json)| {
             Call::PutModel(PutModelRequest {
                 project: String::new(),
                 model: Some(Model {
@@ -460,6 +507,7 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
                     model_class_name: class,
                     datablob_name: d,
                     model_template_name: t,
+                    params_json,
                     ..Model::default()
                 }),
                 ignore_existing: ignore,
@@ -525,10 +573,30 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
                 token,
             )
         });
+    let update_tags =
+        (record_ref(), tag_map(), prop::collection::vec(tag_key(), 0..3)).prop_map(|(target, set, unset)| {
+            Call::UpdateTags(UpdateTagsRequest {
+                project: String::new(),
+                target,
+                set,
+                unset,
+            })
+        });
+    let set_description = (record_ref(), prop_oneof![3 => name_from(TAG_VALUES), 2 => text()]).prop_map(
+        |(target, description)| {
+            Call::SetDescription(SetDescriptionRequest {
+                project: String::new(),
+                target,
+                description,
+            })
+        },
+    );
     prop_oneof![
         2 => datablob,
         2 => template,
         2 => model,
+        2 => update_tags,
+        1 => set_description,
         1 => missing_record,
         4 => insert_request().prop_map(Call::InsertEpochs),
         1 => prop::collection::vec(insert_request(), 0..3).prop_map(Call::StreamEpochs),
@@ -614,6 +682,8 @@ impl Call {
             Call::GetCurrentEpoch(r) => r.project = project,
             Call::GetBestModel(r) => r.project = project,
             Call::GetLeaderboard(r, _) => r.project = project,
+            Call::UpdateTags(r) => r.project = project,
+            Call::SetDescription(r) => r.project = project,
             Call::ListProjects(_) => {}
         }
         self
@@ -661,6 +731,8 @@ impl Call {
             Call::GetBestModel(_) => "GetBestModel",
             Call::GetLeaderboard(..) => "GetLeaderboard",
             Call::ListProjects(_) => "ListProjects",
+            Call::UpdateTags(_) => "UpdateTags",
+            Call::SetDescription(_) => "SetDescription",
         }
     }
 }
@@ -716,6 +788,9 @@ impl Tokens {
         tokens.push(token.to_owned());
     }
 }
+
+/// Most tags on one record (the documented limit).
+const MAX_TAGS: usize = 1_000;
 
 fn page_limit(page_size: u32) -> usize {
     if page_size == 0 { 100 } else { page_size as usize }
@@ -860,6 +935,14 @@ async fn send(mut client: Client, call: &Call, token: &str) -> Outcome {
                 let next = reply.next_page_token.clone();
                 ok(reply.projects.len(), limit, reply, next)
             }
+            Call::UpdateTags(r) => {
+                let reply = client.update_tags(r).await?.into_inner();
+                ok(reply.tags.len(), MAX_TAGS, reply, String::new())
+            }
+            Call::SetDescription(r) => {
+                let reply = client.set_description(r).await?.into_inner();
+                ok(0, 0, reply, String::new())
+            }
             Call::GetCurrentEpoch(r) => {
                 let reply = client.get_current_epoch(r).await?.into_inner();
                 ok(usize::from(reply.model_exists), 1, reply, String::new())
@@ -1000,6 +1083,17 @@ async fn seed(client: &mut Client) {
     for name in ["m0", "m1"] {
         calls::put_model(client, name, "d0", "t0").await;
     }
+    client
+        .update_tags(UpdateTagsRequest {
+            target: Some(RecordRef {
+                kind: mlmeta_proto::RecordKind::Model as i32,
+                name: "m0".into(),
+            }),
+            set: [("k".to_owned(), "v".to_owned())].into(),
+            ..UpdateTagsRequest::default()
+        })
+        .await
+        .unwrap();
     insert_epochs(
         client,
         (0..3)

@@ -34,7 +34,7 @@ backend_tests_with_setup! {
     slow_calls_hit_the_deadline_and_their_writes_still_land => 60,
 }
 
-const WRITE_TOKEN: &str = "write-token-Zm9vYmFyYmF6cXV4";
+pub(crate) const WRITE_TOKEN: &str = "write-token-Zm9vYmFyYmF6cXV4";
 pub(crate) const READ_TOKEN: &str = "read-token-cXV4YmF6YmFyZm9v";
 
 /// A tokens file with a `write` token named `trainer` and a `read` token
