@@ -264,7 +264,10 @@ mod tests {
     fn system_tags_are_set_only_by_the_server() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-        let store = Store::open(&Config::for_database(url)).unwrap();
+        let store = Store::open(&Config::for_database(
+            crate::db::DatabaseUrl::parse(&url).unwrap(),
+        ))
+        .unwrap();
         let project = Caller::anonymous().project("project", "").unwrap();
         for kind in [ComponentKind::DataBlob, ComponentKind::ModelTemplate] {
             let new = NewComponent {
