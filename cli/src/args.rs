@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mlmeta_client::{Direction, EpochFilter, ModelFilter};
+use mlmeta_client::{Direction, EpochFilter, ModelFilter, RunStatus};
 use serde_json::Value;
 
 const MAIN_HELP: &str = "\
@@ -199,6 +199,102 @@ pub enum Command {
     /// Store a datablob, template or model, or import epochs from a file.
     #[command(subcommand, after_help = ADD_HELP)]
     Add(AddCommand),
+    /// Start, heartbeat or end a model's run.
+    #[command(subcommand, after_help = RUN_HELP)]
+    Run(RunCommand),
+}
+
+const RUN_HELP: &str = "\
+Examples:
+  mlmeta run start cnn-small-mnist-1 --heartbeat-timeout-secs 1800
+  mlmeta run heartbeat cnn-small-mnist-1
+  mlmeta run end cnn-small-mnist-1 --status finished
+
+A started run that sends neither heartbeats nor epochs for longer than its
+heartbeat timeout (the server's --heartbeat-timeout-secs unless given at
+start) is marked crashed; a heartbeat, start or epoch makes it running
+again. Exits with status 2 when the model does not exist or the run cannot
+make that transition (an ended run cannot start again or end otherwise).";
+
+/// `run` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Mark the model's run as running (recording this host, process, user,
+    /// command line and git commit).
+    Start {
+        /// The model.
+        #[arg(value_name = "MODEL")]
+        model: String,
+        /// This run's heartbeat timeout, in seconds (1 to 2592000).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=2_592_000))]
+        heartbeat_timeout_secs: Option<u32>,
+    },
+    /// Tell the server the run is alive.
+    Heartbeat {
+        /// The model.
+        #[arg(value_name = "MODEL")]
+        model: String,
+    },
+    /// End the run.
+    End {
+        /// The model.
+        #[arg(value_name = "MODEL")]
+        model: String,
+        /// How it ended.
+        #[arg(long, value_enum)]
+        status: EndStatusArg,
+    },
+}
+
+/// `--status` of `run end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EndStatusArg {
+    /// It completed.
+    Finished,
+    /// It failed.
+    Failed,
+    /// It was stopped from outside.
+    Killed,
+}
+
+impl From<EndStatusArg> for RunStatus {
+    fn from(status: EndStatusArg) -> Self {
+        match status {
+            EndStatusArg::Finished => Self::Finished,
+            EndStatusArg::Failed => Self::Failed,
+            EndStatusArg::Killed => Self::Killed,
+        }
+    }
+}
+
+/// `--status` of the model filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    /// Put, never started.
+    Created,
+    /// Started and alive.
+    Running,
+    /// Ended as a success.
+    Finished,
+    /// Ended as a failure.
+    Failed,
+    /// Stopped from outside.
+    Killed,
+    /// Went silent past its heartbeat timeout.
+    Crashed,
+}
+
+impl From<StatusArg> for RunStatus {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::Created => Self::Created,
+            StatusArg::Running => Self::Running,
+            StatusArg::Finished => Self::Finished,
+            StatusArg::Failed => Self::Failed,
+            StatusArg::Killed => Self::Killed,
+            StatusArg::Crashed => Self::Crashed,
+        }
+    }
 }
 
 /// A metric, its direction and the models to rank.
@@ -261,6 +357,9 @@ pub struct ModelFilterArgs {
     /// Only models of a template of this group (repeatable).
     #[arg(long = "template-group", value_name = "G")]
     pub template_groups: Vec<String>,
+    /// Only models whose run has this status (repeatable).
+    #[arg(long = "status", value_name = "S", value_enum)]
+    pub statuses: Vec<StatusArg>,
 }
 
 impl ModelFilterArgs {
@@ -271,6 +370,7 @@ impl ModelFilterArgs {
             .datablob_group_names(self.datablob_groups.iter().cloned())
             .model_template_names(self.templates.iter().cloned())
             .model_template_group_names(self.template_groups.iter().cloned())
+            .statuses(self.statuses.iter().map(|&s| RunStatus::from(s)))
     }
 
     /// Whether any filter is given.

@@ -59,9 +59,18 @@ pub struct ModelFilter {
     pub model_template_names: Vec<String>,
     /// Match models of templates in any of these groups.
     pub model_template_group_names: Vec<String>,
+    /// Match models whose run is in any of these statuses.
+    pub statuses: Vec<crate::RunStatus>,
 }
 
 impl ModelFilter {
+    /// This filter with `statuses` as its run statuses.
+    #[must_use]
+    pub fn statuses(mut self, statuses: impl IntoIterator<Item = crate::RunStatus>) -> Self {
+        self.statuses = statuses.into_iter().collect();
+        self
+    }
+
     /// This filter with `names` as its model names.
     #[must_use]
     pub fn names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {

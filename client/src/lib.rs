@@ -52,6 +52,7 @@ pub mod limits;
 mod listing;
 mod paging;
 mod retry;
+mod runs;
 mod types;
 mod writer;
 
@@ -60,6 +61,7 @@ pub use client::Client;
 pub use error::{Error, Result};
 pub use filter::{EpochFilter, GroupedFilter, ModelFilter};
 pub use retry::RetryPolicy;
+pub use runs::{ModelDetail, RunContext, RunInfo, RunStatus, StatusChange};
 pub use tonic::Code;
 pub use types::{
     BestModel, CurrentEpoch, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Metrics, Model,

@@ -120,6 +120,8 @@ pub struct Model {
     /// The project it is stored in; `None` on records built locally (a
     /// put goes to the client's project, see [`Client::in_project`](crate::Client::in_project)).
     pub project: Option<String>,
+    /// Its run's status and times; `None` on records built locally.
+    pub run: Option<crate::runs::RunInfo>,
 }
 
 impl Model {
@@ -138,6 +140,7 @@ impl Model {
             created_at: None,
             last_modified_at: None,
             project: None,
+            run: None,
         }
     }
 }

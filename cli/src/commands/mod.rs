@@ -7,6 +7,7 @@ mod current_epoch;
 mod leaderboard;
 mod list;
 mod ranking;
+mod run;
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -67,5 +68,6 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::List(list) => list::run(&client, list).await,
         Command::CurrentEpoch(args) => current_epoch::run(&client, args).await,
         Command::Add(add) => add::run(&client, add).await,
+        Command::Run(command) => run::run(&client, command).await,
     }
 }

@@ -35,6 +35,24 @@ diesel::table! {
         created_at -> BigInt,
         last_modified_at -> BigInt,
         project_id -> BigInt,
+        status -> Text,
+        started_at -> Nullable<BigInt>,
+        ended_at -> Nullable<BigInt>,
+        last_heartbeat_at -> Nullable<BigInt>,
+        heartbeat_timeout_secs -> Nullable<BigInt>,
+        run_context -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Every status transition of a model (run lifecycle), in id order.
+    status_changes (id) {
+        id -> BigInt,
+        model_id -> BigInt,
+        changed_at -> BigInt,
+        from_status -> Text,
+        to_status -> Text,
+        cause -> Text,
     }
 }
 
@@ -66,4 +84,12 @@ diesel::joinable!(components -> projects (project_id));
 diesel::joinable!(models -> projects (project_id));
 diesel::joinable!(epochs -> models (model_id));
 diesel::joinable!(metric_summaries -> models (model_id));
-diesel::allow_tables_to_appear_in_same_query!(projects, components, models, epochs, metric_summaries);
+diesel::joinable!(status_changes -> models (model_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    projects,
+    components,
+    models,
+    epochs,
+    metric_summaries,
+    status_changes
+);

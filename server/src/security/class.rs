@@ -53,7 +53,7 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 13] = {
+const METHODS: [(&str, CallClass, RequestSize); 17] = {
     use CallClass::{ClientStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
@@ -70,6 +70,10 @@ const METHODS: [(&str, CallClass, RequestSize); 13] = {
         ("GetCurrentEpoch", UnaryRead, Small),
         ("GetBestModel", UnaryRead, Small),
         ("GetLeaderboard", UnaryRead, Small),
+        ("StartRun", UnaryWrite, Small),
+        ("Heartbeat", UnaryWrite, Small),
+        ("EndRun", UnaryWrite, Small),
+        ("GetModel", UnaryRead, Small),
     ]
 };
 

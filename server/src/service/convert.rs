@@ -138,7 +138,28 @@ pub fn model_filter(filter: Option<pb::ModelFilter>) -> Result<ModelFilter> {
     for (field, values) in lists {
         validate::filter_values(field, values)?;
     }
+    if filter.statuses.len() > validate::MAX_FILTER_VALUES {
+        return Err(Error::invalid(
+            "filter.statuses",
+            format!(
+                "must hold at most {} values, got {}",
+                validate::MAX_FILTER_VALUES,
+                filter.statuses.len()
+            ),
+        ));
+    }
+    let mut statuses = filter
+        .statuses
+        .iter()
+        .enumerate()
+        .map(|(i, &value)| super::runs::filter_status(&format!("filter.statuses[{i}]"), value))
+        .collect::<Result<Vec<_>>>()?;
+    // One order for one set: the page token's fingerprint does not depend
+    // on how the caller listed them.
+    statuses.sort_unstable();
+    statuses.dedup();
     Ok(ModelFilter {
+        statuses,
         names: filter.names,
         datablob: ComponentFilter {
             names: filter.datablob_names,
@@ -246,6 +267,12 @@ pub fn model(m: Model, project: &str) -> pb::Model {
         model_template_name: m.model_template_name,
         created_at: timestamp(m.created_at),
         last_modified_at: timestamp(m.last_modified_at),
+        status: super::runs::run_status(m.run.status).into(),
+        started_at: m.run.started_at.and_then(timestamp),
+        ended_at: m.run.ended_at.and_then(timestamp),
+        last_heartbeat_at: m.run.last_heartbeat_at.and_then(timestamp),
+        heartbeat_timeout_secs: m.run.heartbeat_timeout_secs.and_then(|s| u32::try_from(s).ok()),
+        run_context: super::runs::run_context(m.run.run_context.as_deref()),
     }
 }
 
@@ -434,6 +461,7 @@ mod tests {
                 datablob_names: b,
                 datablob_group_names: c,
                 model_template_names: d,
+                statuses: Vec::new(),
                 model_template_group_names: e,
             })
         }

@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use super::components;
 use super::page_token;
 use super::records::{
-    Component, ComponentKind, Model, ModelFilter, NewModel, Page, PageRequest, Put, now_micros,
+    Component, ComponentKind, Model, ModelFilter, NewModel, Page, PageRequest, Put, RunState, RunStatus,
+    now_micros,
 };
 use super::{MAX_BINDS_PER_LIST, into_page, on_backend, page_limit};
 use crate::db::DbConnection;
@@ -25,6 +26,12 @@ pub(super) struct ModelRow {
     pub model_template_id: i64,
     created_at: i64,
     last_modified_at: i64,
+    pub status: String,
+    started_at: Option<i64>,
+    ended_at: Option<i64>,
+    last_heartbeat_at: Option<i64>,
+    heartbeat_timeout_secs: Option<i64>,
+    run_context: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -224,6 +231,10 @@ macro_rules! filter_models {
         if !filter.names.is_empty() {
             query = query.filter(m::name.eq_any(&filter.names));
         }
+        if !filter.statuses.is_empty() {
+            let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_column()).collect();
+            query = query.filter(m::status.eq_any(statuses));
+        }
         for (kind, wanted) in [
             (ComponentKind::DataBlob, &filter.datablob),
             (ComponentKind::ModelTemplate, &filter.model_template),
@@ -307,6 +318,12 @@ pub(super) fn with_components(
             };
             let datablob = component(row.datablob_id)?;
             let template = component(row.model_template_id)?;
+            let status = RunStatus::from_column(&row.status).ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "model {:?} has unknown status {:?}",
+                    row.name, row.status
+                ))
+            })?;
             let model = Model {
                 name: row.name,
                 model_class_name: row.model_class_name,
@@ -314,6 +331,14 @@ pub(super) fn with_components(
                 model_template_name: template.name.clone(),
                 created_at: row.created_at,
                 last_modified_at: row.last_modified_at,
+                run: RunState {
+                    status,
+                    started_at: row.started_at,
+                    ended_at: row.ended_at,
+                    last_heartbeat_at: row.last_heartbeat_at,
+                    heartbeat_timeout_secs: row.heartbeat_timeout_secs,
+                    run_context: row.run_context,
+                },
             };
             Ok((model, datablob, template))
         })

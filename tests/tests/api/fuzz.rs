@@ -1,7 +1,8 @@
 //! Loopback fuzzing: arbitrary request messages of every RPC (puts,
 //! InsertEpochs and StreamEpochs with arbitrary epochs and metrics, listings
 //! with arbitrary filters, page sizes and page tokens, best model,
-//! leaderboard, current epoch), with adversarial strings (NUL, control and
+//! leaderboard, current epoch, the run lifecycle: StartRun, Heartbeat,
+//! EndRun, GetModel, and status filters), with adversarial strings (NUL, control and
 //! C1 characters, quotes, SQL, `$`, `..`, unicode, empty, lengths around
 //! the 255-byte limit, 100 KB), sent to a real server over loopback.
 //!
@@ -30,10 +31,11 @@ use std::sync::Mutex;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mlmeta_proto::{
-    BestModel, DataBlob, Epoch, GetBestModelRequest, GetCurrentEpochRequest, GetLeaderboardRequest,
-    GroupedFilter, InsertEpochsRequest, LeaderboardRow, ListDataBlobsRequest, ListEpochsRequest,
-    ListModelTemplatesRequest, ListModelsRequest, ListProjectsRequest, Model, ModelFilter, ModelTemplate,
-    PutDataBlobRequest, PutModelRequest, PutModelTemplateRequest,
+    BestModel, DataBlob, EndRunRequest, Epoch, GetBestModelRequest, GetCurrentEpochRequest,
+    GetLeaderboardRequest, GetModelRequest, GroupedFilter, HeartbeatRequest, InsertEpochsRequest,
+    LeaderboardRow, ListDataBlobsRequest, ListEpochsRequest, ListModelTemplatesRequest, ListModelsRequest,
+    ListProjectsRequest, Model, ModelFilter, ModelTemplate, PutDataBlobRequest, PutModelRequest,
+    PutModelTemplateRequest, RunContext, StartRunRequest,
 };
 use mlmeta_tests::calls::{self, Client, insert_epochs};
 use mlmeta_tests::records::epoch;
@@ -292,14 +294,48 @@ fn model_filter() -> impl Strategy<Value = Option<ModelFilter>> {
         names_from(GROUPS),
         names_from(TEMPLATES),
         names_from(GROUPS),
+        statuses(),
     );
-    prop::option::of(lists.prop_map(|(a, b, c, d, e)| ModelFilter {
+    prop::option::of(lists.prop_map(|(a, b, c, d, e, statuses)| ModelFilter {
         names: a,
         datablob_names: b,
         datablob_group_names: c,
         model_template_names: d,
         model_template_group_names: e,
+        statuses,
     }))
+}
+
+/// A run status: mostly valid (1..=6), sometimes UNSPECIFIED or unknown.
+fn run_status() -> impl Strategy<Value = i32> {
+    prop_oneof![8 => 1_i32..7, 1 => Just(0), 1 => any::<i32>()]
+}
+
+fn statuses() -> impl Strategy<Value = Vec<i32>> {
+    prop_oneof![
+        6 => Just(Vec::new()),
+        4 => prop::collection::vec(run_status(), 1..3),
+        1 => Just(vec![2; 1_001]),
+    ]
+}
+
+fn run_context() -> impl Strategy<Value = Option<RunContext>> {
+    prop::option::of(
+        (
+            text(),
+            any::<u32>(),
+            text(),
+            prop::collection::vec(text(), 0..3),
+            text(),
+        )
+            .prop_map(|(host, pid, user, command_line, git_commit)| RunContext {
+                host,
+                pid,
+                user,
+                command_line,
+                git_commit,
+            }),
+    )
 }
 
 /// A page token for a listing.
@@ -383,6 +419,10 @@ enum Call {
     GetBestModel(GetBestModelRequest),
     GetLeaderboard(GetLeaderboardRequest, Token),
     ListProjects(ListProjectsRequest),
+    StartRun(StartRunRequest),
+    Heartbeat(HeartbeatRequest),
+    EndRun(EndRunRequest),
+    GetModel(GetModelRequest),
 }
 
 /// The project of a call: mostly the default or one other, sometimes a
@@ -525,10 +565,32 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
                 token,
             )
         });
+    let start = (
+        name_from(MODELS),
+        prop_oneof![3 => Just(None), 2 => prop::option::of(any::<u32>()), 1 => Just(Some(0))],
+        run_context(),
+    )
+        .prop_map(|(model_name, heartbeat_timeout_secs, run_context)| {
+            Call::StartRun(StartRunRequest {
+                project: String::new(),
+                model_name,
+                heartbeat_timeout_secs,
+                run_context,
+            })
+        });
+    let run_calls = prop_oneof![
+        3 => start,
+        2 => name_from(MODELS).prop_map(|model_name| Call::Heartbeat(HeartbeatRequest { project: String::new(), model_name })),
+        3 => (name_from(MODELS), run_status()).prop_map(|(model_name, status)| {
+            Call::EndRun(EndRunRequest { project: String::new(), model_name, status })
+        }),
+        2 => name_from(MODELS).prop_map(|model_name| Call::GetModel(GetModelRequest { project: String::new(), model_name })),
+    ];
     prop_oneof![
         2 => datablob,
         2 => template,
         2 => model,
+        4 => run_calls,
         1 => missing_record,
         4 => insert_request().prop_map(Call::InsertEpochs),
         1 => prop::collection::vec(insert_request(), 0..3).prop_map(Call::StreamEpochs),
@@ -615,6 +677,10 @@ impl Call {
             Call::GetBestModel(r) => r.project = project,
             Call::GetLeaderboard(r, _) => r.project = project,
             Call::ListProjects(_) => {}
+            Call::StartRun(r) => r.project = project,
+            Call::Heartbeat(r) => r.project = project,
+            Call::EndRun(r) => r.project = project,
+            Call::GetModel(r) => r.project = project,
         }
         self
     }
@@ -661,6 +727,10 @@ impl Call {
             Call::GetBestModel(_) => "GetBestModel",
             Call::GetLeaderboard(..) => "GetLeaderboard",
             Call::ListProjects(_) => "ListProjects",
+            Call::StartRun(_) => "StartRun",
+            Call::Heartbeat(_) => "Heartbeat",
+            Call::EndRun(_) => "EndRun",
+            Call::GetModel(_) => "GetModel",
         }
     }
 }
@@ -724,6 +794,13 @@ fn page_limit(page_size: u32) -> usize {
 fn clear_model(m: &mut Model) {
     m.created_at = None;
     m.last_modified_at = None;
+    // Run times are the database clock: present or not is compared.
+    for time in [&mut m.started_at, &mut m.ended_at, &mut m.last_heartbeat_at]
+        .into_iter()
+        .flatten()
+    {
+        *time = prost_types::Timestamp::default();
+    }
 }
 
 fn clear_datablob(d: &mut DataBlob) {
@@ -859,6 +936,27 @@ async fn send(mut client: Client, call: &Call, token: &str) -> Outcome {
                 reply.projects.iter_mut().for_each(|p| p.created_at = None);
                 let next = reply.next_page_token.clone();
                 ok(reply.projects.len(), limit, reply, next)
+            }
+            Call::StartRun(r) => {
+                let mut reply = client.start_run(r).await?.into_inner();
+                reply.model.iter_mut().for_each(clear_model);
+                ok(1, 1, reply, String::new())
+            }
+            Call::Heartbeat(r) => {
+                let mut reply = client.heartbeat(r).await?.into_inner();
+                reply.model.iter_mut().for_each(clear_model);
+                ok(1, 1, reply, String::new())
+            }
+            Call::EndRun(r) => {
+                let mut reply = client.end_run(r).await?.into_inner();
+                reply.model.iter_mut().for_each(clear_model);
+                ok(1, 1, reply, String::new())
+            }
+            Call::GetModel(r) => {
+                let mut reply = client.get_model(r).await?.into_inner();
+                reply.model.iter_mut().for_each(clear_model);
+                reply.status_changes.iter_mut().for_each(|c| c.changed_at = None);
+                ok(1, 1, reply, String::new())
             }
             Call::GetCurrentEpoch(r) => {
                 let reply = client.get_current_epoch(r).await?.into_inner();

@@ -134,6 +134,7 @@ async fn hostile_strings_round_trip_exactly(server: TestServer) {
             datablob_group_names: vec![(*s).to_owned()],
             model_template_names: vec![(*s).to_owned()],
             model_template_group_names: vec![(*s).to_owned()],
+            statuses: Vec::new(),
         };
         let models = list_all_models(&mut client, Some(filter.clone()), 0).await;
         assert_eq!(models.len(), 1, "model {s:?}");

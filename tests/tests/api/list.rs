@@ -98,6 +98,7 @@ async fn models_filter_on_every_field_combined_with_and(server: TestServer) {
             datablob_group_names: strings(blob_groups),
             model_template_names: strings(tmpls),
             model_template_group_names: strings(tmpl_groups),
+            statuses: Vec::new(),
         }
     };
     let cases: Vec<(ModelFilter, &[&str])> = vec![
