@@ -221,6 +221,7 @@ make that transition (an ended run cannot start again or end otherwise).";
 pub enum RunCommand {
     /// Mark the model's run as running (recording this host, process, user,
     /// command line and git commit).
+    #[command(after_help = "Example:\n  mlmeta run start cnn-small-mnist-1 --heartbeat-timeout-secs 1800")]
     Start {
         /// The model.
         #[arg(value_name = "MODEL")]
@@ -230,12 +231,14 @@ pub enum RunCommand {
         heartbeat_timeout_secs: Option<u32>,
     },
     /// Tell the server the run is alive.
+    #[command(after_help = "Example:\n  mlmeta run heartbeat cnn-small-mnist-1")]
     Heartbeat {
         /// The model.
         #[arg(value_name = "MODEL")]
         model: String,
     },
     /// End the run.
+    #[command(after_help = "Example:\n  mlmeta run end cnn-small-mnist-1 --status finished")]
     End {
         /// The model.
         #[arg(value_name = "MODEL")]

@@ -11,5 +11,6 @@ mod list;
 mod offline;
 mod ranking;
 mod retry;
+mod run;
 mod security;
 mod support;
