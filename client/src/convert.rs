@@ -107,7 +107,7 @@ pub(crate) fn model_to_pb(model: &Model) -> pb::Model {
 pub(crate) fn model(model: Option<pb::Model>) -> Result<Model> {
     let model = required("model", model)?;
     Ok(Model {
-        run: Some(crate::runs::run_info(&model)?),
+        run: crate::runs::run_info(&model)?,
         created_at: time("model.created_at", model.created_at)?,
         last_modified_at: time("model.last_modified_at", model.last_modified_at)?,
         project: Some(model.project),

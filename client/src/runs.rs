@@ -246,8 +246,13 @@ pub struct ModelDetail {
     pub status_changes: Vec<StatusChange>,
 }
 
-pub(crate) fn run_info(model: &pb::Model) -> Result<RunInfo> {
-    Ok(RunInfo {
+/// The run of `model`; `None` from a server without run lifecycle (its
+/// models carry no status).
+pub(crate) fn run_info(model: &pb::Model) -> Result<Option<RunInfo>> {
+    if model.status == i32::from(pb::RunStatus::Unspecified) {
+        return Ok(None);
+    }
+    Ok(Some(RunInfo {
         status: RunStatus::from_pb("model.status", model.status)?,
         started_at: convert::time("model.started_at", model.started_at)?,
         ended_at: convert::time("model.ended_at", model.ended_at)?,
@@ -260,7 +265,7 @@ pub(crate) fn run_info(model: &pb::Model) -> Result<RunInfo> {
             command_line: c.command_line,
             git_commit: c.git_commit,
         }),
-    })
+    }))
 }
 
 impl Client {

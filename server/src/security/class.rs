@@ -232,10 +232,13 @@ mod tests {
         assert_eq!(
             writes,
             [
+                "EndRun",
+                "Heartbeat",
                 "InsertEpochs",
                 "PutDataBlob",
                 "PutModel",
                 "PutModelTemplate",
+                "StartRun",
                 "StreamEpochs"
             ]
         );
