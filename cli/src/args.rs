@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mlmeta_client::{Direction, EpochFilter, ModelFilter, RecordKind};
+use mlmeta_client::{Direction, EpochFilter, ModelFilter, RecordKind, RunStatus};
 use serde_json::Value;
 
 const MAIN_HELP: &str = "\
@@ -211,6 +211,9 @@ pub enum Command {
     /// datablob or template.
     #[command(after_help = DESCRIBE_HELP)]
     Describe(DescribeArgs),
+    /// Start, heartbeat or end a model's run.
+    #[command(subcommand, after_help = RUN_HELP)]
+    Run(RunCommand),
 }
 
 const TAG_HELP: &str = "\
@@ -299,6 +302,102 @@ pub struct DescribeArgs {
     pub kind: RecordKindArgs,
 }
 
+const RUN_HELP: &str = "\
+Examples:
+  mlmeta run start cnn-small-mnist-1 --heartbeat-timeout-secs 1800
+  mlmeta run heartbeat cnn-small-mnist-1
+  mlmeta run end cnn-small-mnist-1 --status finished
+
+A started run that sends neither heartbeats nor epochs for longer than its
+heartbeat timeout (the server's --heartbeat-timeout-secs unless given at
+start) is marked crashed; a heartbeat, start or epoch makes it running
+again. Exits with status 2 when the model does not exist or the run cannot
+make that transition (an ended run cannot start again or end otherwise).";
+
+/// `run` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Mark the model's run as running (recording this host, process, user,
+    /// command line and git commit).
+    #[command(after_help = "Example:\n  mlmeta run start cnn-small-mnist-1 --heartbeat-timeout-secs 1800")]
+    Start {
+        /// The model.
+        #[arg(value_name = "MODEL")]
+        model: String,
+        /// This run's heartbeat timeout, in seconds (1 to 2592000).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=2_592_000))]
+        heartbeat_timeout_secs: Option<u32>,
+    },
+    /// Tell the server the run is alive.
+    #[command(after_help = "Example:\n  mlmeta run heartbeat cnn-small-mnist-1")]
+    Heartbeat {
+        /// The model.
+        #[arg(value_name = "MODEL")]
+        model: String,
+    },
+    /// End the run.
+    #[command(after_help = "Example:\n  mlmeta run end cnn-small-mnist-1 --status finished")]
+    End {
+        /// The model.
+        #[arg(value_name = "MODEL")]
+        model: String,
+        /// How it ended.
+        #[arg(long, value_enum)]
+        status: EndStatusArg,
+    },
+}
+
+/// `--status` of `run end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EndStatusArg {
+    /// It completed.
+    Finished,
+    /// It failed.
+    Failed,
+    /// It was stopped from outside.
+    Killed,
+}
+
+impl From<EndStatusArg> for RunStatus {
+    fn from(status: EndStatusArg) -> Self {
+        match status {
+            EndStatusArg::Finished => Self::Finished,
+            EndStatusArg::Failed => Self::Failed,
+            EndStatusArg::Killed => Self::Killed,
+        }
+    }
+}
+
+/// `--status` of the model filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    /// Put, never started.
+    Created,
+    /// Started and alive.
+    Running,
+    /// Ended as a success.
+    Finished,
+    /// Ended as a failure.
+    Failed,
+    /// Stopped from outside.
+    Killed,
+    /// Went silent past its heartbeat timeout.
+    Crashed,
+}
+
+impl From<StatusArg> for RunStatus {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::Created => Self::Created,
+            StatusArg::Running => Self::Running,
+            StatusArg::Finished => Self::Finished,
+            StatusArg::Failed => Self::Failed,
+            StatusArg::Killed => Self::Killed,
+            StatusArg::Crashed => Self::Crashed,
+        }
+    }
+}
+
 /// A metric, its direction and the models to rank.
 #[derive(Debug, Args)]
 pub struct RankArgs {
@@ -362,6 +461,9 @@ pub struct ModelFilterArgs {
     /// Only models with this tag and value (repeatable: all must match).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = tag_pair)]
     pub tags: Vec<(String, String)>,
+    /// Only models whose run has this status (repeatable).
+    #[arg(long = "status", value_name = "S", value_enum)]
+    pub statuses: Vec<StatusArg>,
 }
 
 impl ModelFilterArgs {
@@ -373,6 +475,7 @@ impl ModelFilterArgs {
             .model_template_names(self.templates.iter().cloned())
             .model_template_group_names(self.template_groups.iter().cloned())
             .tags(self.tags.iter().cloned())
+            .statuses(self.statuses.iter().map(|&s| RunStatus::from(s)))
     }
 
     /// Whether any filter is given.

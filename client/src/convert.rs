@@ -35,7 +35,7 @@ fn hyperparams_value(field: &str, text: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| Error::InvalidResponse(format!("{field} is not JSON: {e}")))
 }
 
-fn time(field: &str, timestamp: Option<Timestamp>) -> Result<Option<SystemTime>> {
+pub(crate) fn time(field: &str, timestamp: Option<Timestamp>) -> Result<Option<SystemTime>> {
     timestamp
         .map(|ts| {
             SystemTime::try_from(ts)
@@ -111,15 +111,15 @@ pub(crate) fn model_to_pb(model: &Model) -> Result<pb::Model> {
         model_class_name: model.model_class_name.clone(),
         datablob_name: model.datablob_name.clone(),
         model_template_name: model.model_template_name.clone(),
-        created_at: None,
-        last_modified_at: None,
         project: String::new(),
+        ..pb::Model::default()
     })
 }
 
 pub(crate) fn model(model: Option<pb::Model>) -> Result<Model> {
     let model = required("model", model)?;
     Ok(Model {
+        run: crate::runs::run_info(&model)?,
         created_at: time("model.created_at", model.created_at)?,
         last_modified_at: time("model.last_modified_at", model.last_modified_at)?,
         params: hyperparams_value("model.params_json", &model.params_json)?,
@@ -211,6 +211,7 @@ pub(crate) fn model_filter(filter: &ModelFilter) -> pb::ModelFilter {
         model_template_names: filter.model_template_names.clone(),
         model_template_group_names: filter.model_template_group_names.clone(),
         tags: filter.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        statuses: filter.statuses.iter().map(|s| i32::from(s.to_pb())).collect(),
     }
 }
 

@@ -61,6 +61,8 @@ pub struct ModelFilter {
     pub model_template_group_names: Vec<String>,
     /// Match models having every one of these tags (key = value).
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Match models whose run is in any of these statuses.
+    pub statuses: Vec<crate::RunStatus>,
 }
 
 impl ModelFilter {
@@ -77,6 +79,13 @@ impl ModelFilter {
     pub fn tags<K: Into<String>, V: Into<String>>(mut self, tags: impl IntoIterator<Item = (K, V)>) -> Self {
         self.tags
             .extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// This filter with `statuses` as its run statuses.
+    #[must_use]
+    pub fn statuses(mut self, statuses: impl IntoIterator<Item = crate::RunStatus>) -> Self {
+        self.statuses = statuses.into_iter().collect();
         self
     }
 

@@ -52,6 +52,7 @@ pub mod limits;
 mod listing;
 mod paging;
 mod retry;
+mod runs;
 mod tags;
 mod types;
 mod writer;
@@ -61,6 +62,7 @@ pub use client::Client;
 pub use error::{Error, Result};
 pub use filter::{EpochFilter, GroupedFilter, ModelFilter};
 pub use retry::RetryPolicy;
+pub use runs::{ModelDetail, RunContext, RunInfo, RunStatus, StatusChange};
 pub use tags::RecordKind;
 pub use tonic::Code;
 pub use types::{

@@ -148,6 +148,8 @@ pub struct Model {
     /// Free-text note (markdown), empty when none; ignored by puts (see
     /// [`Client::set_description`](crate::Client::set_description)).
     pub description: String,
+    /// Its run's status and times; `None` on records built locally.
+    pub run: Option<crate::runs::RunInfo>,
 }
 
 impl Model {
@@ -169,6 +171,7 @@ impl Model {
             params: Value::Null,
             tags: Tags::new(),
             description: String::new(),
+            run: None,
         }
     }
 

@@ -23,6 +23,8 @@
 //! | `--http2-keepalive-secs` | `MLMETA_HTTP2_KEEPALIVE_SECS` | `60` |
 //! | `--http2-keepalive-timeout-secs` | `MLMETA_HTTP2_KEEPALIVE_TIMEOUT_SECS` | `20` |
 //! | `--tcp-keepalive-secs` | `MLMETA_TCP_KEEPALIVE_SECS` | `60` |
+//! | `--heartbeat-timeout-secs` | `MLMETA_HEARTBEAT_TIMEOUT_SECS` | `600` (10 min) |
+//! | `--sweep-interval-ms` | `MLMETA_SWEEP_INTERVAL_MS` | `10000` (10 s) |
 //!
 //! Logging is configured with `RUST_LOG` (default `info`).
 
@@ -197,7 +199,29 @@ pub struct Config {
     #[arg(long, env = "MLMETA_TCP_KEEPALIVE_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=32767))]
     pub tcp_keepalive_secs: u64,
+
+    /// Seconds a RUNNING model may go without a heartbeat (a Heartbeat
+    /// call, a StartRun or an epoch) before the sweeper marks it CRASHED;
+    /// a run started with its own `heartbeat_timeout_secs` uses that one.
+    #[arg(long, env = "MLMETA_HEARTBEAT_TIMEOUT_SECS", default_value_t = DEFAULT_HEARTBEAT_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_HEARTBEAT_TIMEOUT_SECS))]
+    pub heartbeat_timeout_secs: u64,
+
+    /// Milliseconds between two sweeps for silent runs. Every replica
+    /// sweeps; sweeps racing on the same models mark each crash once.
+    #[arg(long, env = "MLMETA_SWEEP_INTERVAL_MS", default_value_t = DEFAULT_SWEEP_INTERVAL_MS,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub sweep_interval_ms: u64,
 }
+
+/// Default `--heartbeat-timeout-secs`.
+pub const DEFAULT_HEARTBEAT_TIMEOUT_SECS: u64 = 600;
+
+/// Largest heartbeat timeout, server-wide or per run: 30 days.
+pub const MAX_HEARTBEAT_TIMEOUT_SECS: u64 = 30 * 24 * 3600;
+
+/// Default `--sweep-interval-ms`.
+pub const DEFAULT_SWEEP_INTERVAL_MS: u64 = 10_000;
 
 /// Helper commands of `mlmeta-server`.
 #[derive(Debug, Clone, Subcommand)]
@@ -261,6 +285,8 @@ impl Config {
             http2_keepalive_secs: 60,
             http2_keepalive_timeout_secs: 20,
             tcp_keepalive_secs: 60,
+            heartbeat_timeout_secs: DEFAULT_HEARTBEAT_TIMEOUT_SECS,
+            sweep_interval_ms: DEFAULT_SWEEP_INTERVAL_MS,
         }
     }
 

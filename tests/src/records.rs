@@ -41,8 +41,6 @@ pub fn model(name: &str, datablob_name: &str, model_template_name: &str) -> Mode
         model_class_name: "Net".to_owned(),
         datablob_name: datablob_name.to_owned(),
         model_template_name: model_template_name.to_owned(),
-        created_at: None,
-        last_modified_at: None,
         ..Default::default()
     }
 }

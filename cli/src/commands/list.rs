@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::args::ListCommand;
 use crate::error::CliError;
 use crate::output::flatten::flatten;
-use crate::output::json::{EpochJson, GroupedJson, ModelJson, ProjectJson};
+use crate::output::json::{EpochJson, GroupedJson, ModelJson, ProjectJson, status_name};
 use crate::output::{Cell, Render, Table, format_time};
 
 /// Fetches the whole listing (every page).
@@ -110,6 +110,7 @@ impl Render for Models {
             "class",
             "datablob",
             "template",
+            "status",
             "created_at",
             "last_modified_at",
         ]);
@@ -131,6 +132,7 @@ impl Render for Models {
                     Cell::from(m.model_class_name.as_str()),
                     Cell::from(m.datablob_name.as_str()),
                     Cell::from(m.model_template_name.as_str()),
+                    Cell::from(status_name(m)),
                     Cell::Text(format_time(m.created_at)),
                     Cell::Text(format_time(m.last_modified_at)),
                 ];

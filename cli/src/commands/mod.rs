@@ -7,6 +7,7 @@ mod current_epoch;
 mod leaderboard;
 mod list;
 mod ranking;
+mod run;
 mod tag;
 
 use std::io::Write as _;
@@ -71,5 +72,6 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::Tag(args) => tag::tag(&client, args).await,
         Command::Untag(args) => tag::untag(&client, args).await,
         Command::Describe(args) => tag::describe(&client, args).await,
+        Command::Run(command) => run::run(&client, command).await,
     }
 }

@@ -119,6 +119,15 @@ pub struct ModelJson<'a> {
     pub tags: &'a Tags,
     /// Its description, empty when none.
     pub description: &'a str,
+    /// Its run's status: `created`, `running`, `finished`, `failed`,
+    /// `killed` or `crashed`.
+    pub status: &'static str,
+    /// RFC 3339, UTC, or empty when it never started.
+    pub started_at: String,
+    /// RFC 3339, UTC, or empty while it has not ended.
+    pub ended_at: String,
+    /// RFC 3339, UTC, or empty.
+    pub last_heartbeat_at: String,
 }
 
 impl<'a> From<&'a Model> for ModelJson<'a> {
@@ -133,8 +142,17 @@ impl<'a> From<&'a Model> for ModelJson<'a> {
             params: &m.params,
             tags: &m.tags,
             description: &m.description,
+            status: status_name(m),
+            started_at: format_time(m.run.as_ref().and_then(|r| r.started_at)),
+            ended_at: format_time(m.run.as_ref().and_then(|r| r.ended_at)),
+            last_heartbeat_at: format_time(m.run.as_ref().and_then(|r| r.last_heartbeat_at)),
         }
     }
+}
+
+/// The model's run status, lower case (`created` when the server sent none).
+pub fn status_name(m: &Model) -> &'static str {
+    m.run.as_ref().map_or("created", |r| r.status.as_str())
 }
 
 /// An epoch.

@@ -11,6 +11,7 @@ mod list;
 mod offline;
 mod ranking;
 mod retry;
+mod run;
 mod security;
 mod support;
 mod tag;

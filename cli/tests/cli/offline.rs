@@ -4,7 +4,7 @@
 use crate::support::Cmd;
 
 /// Every command path, for the help checks.
-const COMMANDS: [&[&str]; 14] = [
+const COMMANDS: [&[&str]; 18] = [
     &[],
     &["best"],
     &["leaderboard"],
@@ -19,6 +19,10 @@ const COMMANDS: [&[&str]; 14] = [
     &["add", "datablob"],
     &["add", "model"],
     &["add", "epochs"],
+    &["run"],
+    &["run", "start"],
+    &["run", "heartbeat"],
+    &["run", "end"],
 ];
 
 #[tokio::test]

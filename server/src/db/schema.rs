@@ -38,6 +38,12 @@ diesel::table! {
         project_id -> BigInt,
         params -> Text,
         description -> Nullable<Text>,
+        status -> Text,
+        started_at -> Nullable<BigInt>,
+        ended_at -> Nullable<BigInt>,
+        last_heartbeat_at -> Nullable<BigInt>,
+        heartbeat_timeout_secs -> Nullable<BigInt>,
+        run_context -> Nullable<Text>,
     }
 }
 
@@ -50,6 +56,18 @@ diesel::table! {
         target_id -> BigInt,
         key -> Text,
         value -> Text,
+    }
+}
+
+diesel::table! {
+    /// Every status transition of a model (run lifecycle), in id order.
+    status_changes (id) {
+        id -> BigInt,
+        model_id -> BigInt,
+        changed_at -> BigInt,
+        from_status -> Text,
+        to_status -> Text,
+        cause -> Text,
     }
 }
 
@@ -82,4 +100,13 @@ diesel::joinable!(models -> projects (project_id));
 diesel::joinable!(tags -> projects (project_id));
 diesel::joinable!(epochs -> models (model_id));
 diesel::joinable!(metric_summaries -> models (model_id));
-diesel::allow_tables_to_appear_in_same_query!(projects, components, models, tags, epochs, metric_summaries);
+diesel::joinable!(status_changes -> models (model_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    projects,
+    components,
+    models,
+    tags,
+    epochs,
+    metric_summaries,
+    status_changes
+);

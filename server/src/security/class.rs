@@ -53,7 +53,7 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 15] = {
+const METHODS: [(&str, CallClass, RequestSize); 19] = {
     use CallClass::{ClientStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
@@ -72,6 +72,10 @@ const METHODS: [(&str, CallClass, RequestSize); 15] = {
         ("GetLeaderboard", UnaryRead, Small),
         ("UpdateTags", UnaryWrite, Small),
         ("SetDescription", UnaryWrite, Small),
+        ("StartRun", UnaryWrite, Small),
+        ("Heartbeat", UnaryWrite, Small),
+        ("EndRun", UnaryWrite, Small),
+        ("GetModel", UnaryRead, Small),
     ]
 };
 
@@ -230,11 +234,14 @@ mod tests {
         assert_eq!(
             writes,
             [
+                "EndRun",
+                "Heartbeat",
                 "InsertEpochs",
                 "PutDataBlob",
                 "PutModel",
                 "PutModelTemplate",
                 "SetDescription",
+                "StartRun",
                 "StreamEpochs",
                 "UpdateTags",
             ]

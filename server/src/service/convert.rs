@@ -155,7 +155,28 @@ pub fn model_filter(filter: Option<pb::ModelFilter>) -> Result<ModelFilter> {
         validate::name(|| format!("filter.tags[{}] (key)", validate::echo(key)), key)?;
         validate::tag_value(|| format!("filter.tags[{}]", validate::echo(key)), value)?;
     }
+    if filter.statuses.len() > validate::MAX_FILTER_VALUES {
+        return Err(Error::invalid(
+            "filter.statuses",
+            format!(
+                "must hold at most {} values, got {}",
+                validate::MAX_FILTER_VALUES,
+                filter.statuses.len()
+            ),
+        ));
+    }
+    let mut statuses = filter
+        .statuses
+        .iter()
+        .enumerate()
+        .map(|(i, &value)| super::runs::filter_status(&format!("filter.statuses[{i}]"), value))
+        .collect::<Result<Vec<_>>>()?;
+    // One order for one set: the page token's fingerprint does not depend
+    // on how the caller listed them.
+    statuses.sort_unstable();
+    statuses.dedup();
     Ok(ModelFilter {
+        statuses,
         names: filter.names,
         datablob: ComponentFilter {
             names: filter.datablob_names,
@@ -271,6 +292,12 @@ pub fn model(m: Model, project: &str) -> pb::Model {
         params_json: m.params,
         tags: m.tags.into_iter().collect(),
         description: m.description,
+        status: super::runs::run_status(m.run.status).into(),
+        started_at: m.run.started_at.and_then(timestamp),
+        ended_at: m.run.ended_at.and_then(timestamp),
+        last_heartbeat_at: m.run.last_heartbeat_at.and_then(timestamp),
+        heartbeat_timeout_secs: m.run.heartbeat_timeout_secs.and_then(|s| u32::try_from(s).ok()),
+        run_context: super::runs::run_context(m.run.run_context.as_deref()),
     }
 }
 
@@ -463,6 +490,7 @@ mod tests {
                     model_template_names: d,
                     model_template_group_names: e,
                     tags,
+                    statuses: Vec::new(),
                 }
             })
         }

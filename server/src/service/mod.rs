@@ -5,6 +5,7 @@
 
 mod convert;
 mod metadata;
+mod runs;
 
 use mlmeta_proto as pb;
 use mlmeta_proto::metadata_service_server::MetadataService;
@@ -329,6 +330,24 @@ impl MetadataService for MetadataApi {
         request: Request<pb::SetDescriptionRequest>,
     ) -> Reply<pb::SetDescriptionResponse> {
         self.handle_set_description(request).await
+    }
+
+    // Run lifecycle: the handlers live in `runs.rs`.
+
+    async fn start_run(&self, request: Request<pb::StartRunRequest>) -> Reply<pb::StartRunResponse> {
+        runs::start_run(self, request).await
+    }
+
+    async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Reply<pb::HeartbeatResponse> {
+        runs::heartbeat(self, request).await
+    }
+
+    async fn end_run(&self, request: Request<pb::EndRunRequest>) -> Reply<pb::EndRunResponse> {
+        runs::end_run(self, request).await
+    }
+
+    async fn get_model(&self, request: Request<pb::GetModelRequest>) -> Reply<pb::GetModelResponse> {
+        runs::get_model(self, request).await
     }
 }
 

@@ -10,7 +10,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 
 use super::models::ModelIds;
-use super::prepared::{EpochRow, PgInsertEpochs, PgTouchModels, SqliteInsertEpoch};
+use super::prepared::{
+    EpochRow, PgInsertEpochs, PgTouchModels, SqliteInsertEpoch, SqliteReviveModel, SqliteTouchModel,
+};
 use super::projects::ProjectIds;
 use super::records::{Epoch, EpochFilter, InsertCounts, NewEpoch, Page, PageRequest, now_micros};
 use super::{corrupt, into_page, metrics_codec, page_limit, page_token, summaries};
@@ -260,21 +262,25 @@ fn insert_new_postgres_skipping_stored<'a>(
 }
 
 /// Moves `last_modified_at` of the models that received epochs, in id
-/// order (a fixed lock order for PostgreSQL): on SQLite one cached UPDATE
-/// per model (a few microseconds in-process), on PostgreSQL one statement
-/// for all (each statement is a round trip to the server).
+/// order (a fixed lock order for PostgreSQL), and counts the epochs as
+/// their runs' heartbeat (a CRASHED run becomes RUNNING again, recorded in
+/// `status_changes`). On SQLite two cached statements per model (a few
+/// microseconds in-process), on PostgreSQL one statement for all (each
+/// statement is a round trip to the server).
 fn touch_models(conn: &mut DbConnection, inserted: &[Resolved<'_>], now: i64) -> Result<()> {
     let mut ids: Vec<i64> = inserted.iter().map(|c| c.model_id).collect();
     ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
     match conn {
-        DbConnection::Postgres(c) if ids.len() > 1 => {
+        DbConnection::Postgres(c) => {
             PgTouchModels { ids: &ids, now }.execute(c)?;
         }
-        _ => {
-            for id in ids {
-                diesel::update(models_table::table.filter(models_table::id.eq(id)))
-                    .set(models_table::last_modified_at.eq(now))
-                    .execute(conn)?;
+        DbConnection::Sqlite(c) => {
+            for id in &ids {
+                SqliteReviveModel { id }.execute(c)?;
+                SqliteTouchModel { id, now: &now }.execute(c)?;
             }
         }
     }

@@ -15,7 +15,9 @@ mod page_token;
 mod prepared;
 mod projects;
 pub mod records;
+mod runs;
 mod summaries;
+mod sweeper;
 mod tags;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,7 +32,8 @@ use group_commit::GroupCommit;
 use projects::ProjectIds;
 use records::{
     BestModel, Component, ComponentFilter, ComponentKind, Direction, Epoch, EpochFilter, InsertCounts,
-    LeaderboardRow, Model, ModelFilter, NewComponent, NewEpoch, NewModel, Page, PageRequest, Project, Put,
+    LeaderboardRow, Model, ModelDetail, ModelFilter, NewComponent, NewEpoch, NewModel, Page, PageRequest,
+    Project, Put, RunStatus, StartRun,
 };
 
 /// Runs `$body` with `$c` bound to the concrete connection of whichever
@@ -61,6 +64,8 @@ pub struct Store {
     /// SQLite only: copies the WAL into the database file in the
     /// background; stops with the last clone of the store.
     _checkpointer: Option<Arc<Checkpointer>>,
+    /// Marks silent runs CRASHED; stops with the last clone of the store.
+    _sweeper: Arc<sweeper::Sweeper>,
 }
 
 /// The connection pool and the way to run reads and writes on it.
@@ -104,12 +109,19 @@ impl Store {
         let project_ids = Arc::new(ProjectIds::default());
         let epoch_writers = GroupCommit::start(database.clone(), Arc::clone(&project_ids), writers)
             .map_err(|e| StartupError::Task(format!("cannot start the epoch writer threads: {e}")))?;
+        let sweeper = sweeper::Sweeper::start(
+            database.clone(),
+            std::time::Duration::from_millis(config.sweep_interval_ms),
+            i64::try_from(config.heartbeat_timeout_secs).unwrap_or(i64::MAX),
+        )
+        .map_err(|e| StartupError::Task(format!("cannot start the run sweeper thread: {e}")))?;
         Ok(Self {
             database,
             project_ids,
             url: config.database_url.clone(),
             epoch_writers: Arc::new(epoch_writers),
             _checkpointer: checkpointer,
+            _sweeper: Arc::new(sweeper),
         })
     }
 
@@ -238,6 +250,56 @@ impl Store {
     ) -> Result<Page<LeaderboardRow>> {
         self.read_in(project, Page::empty, |conn, project_id| {
             summaries::leaderboard(conn, project_id, metric_name, direction, filter, page)
+        })
+    }
+
+    /// Starts the run of a model of `project` (see `runs::start`).
+    pub fn start_run(&self, project: &ProjectScope, start: &StartRun) -> Result<ModelDetail> {
+        self.write_in(project, &start.model_name, |conn, project_id| {
+            runs::start(conn, project_id, start)
+        })
+    }
+
+    /// A heartbeat of a model's run (see `runs::heartbeat`).
+    pub fn heartbeat(&self, project: &ProjectScope, model_name: &str) -> Result<ModelDetail> {
+        self.write_in(project, model_name, |conn, project_id| {
+            runs::heartbeat(conn, project_id, model_name)
+        })
+    }
+
+    /// Ends a model's run with `status` (see `runs::end`).
+    pub fn end_run(
+        &self,
+        project: &ProjectScope,
+        model_name: &str,
+        status: RunStatus,
+    ) -> Result<ModelDetail> {
+        self.write_in(project, model_name, |conn, project_id| {
+            runs::end(conn, project_id, model_name, status)
+        })
+    }
+
+    /// A model of `project` with its status history.
+    pub fn get_model(&self, project: &ProjectScope, model_name: &str) -> Result<ModelDetail> {
+        self.read(|conn| {
+            let project_id = self.project_ids.find(conn, project)?.unwrap_or(-1);
+            runs::get(conn, project_id, model_name)
+        })
+    }
+
+    /// Runs the write `f` with the id of `project`; NOT_FOUND naming
+    /// `model_name` when nothing was ever stored there.
+    fn write_in<T>(
+        &self,
+        project: &ProjectScope,
+        model_name: &str,
+        f: impl Fn(&mut DbConnection, i64) -> Result<T>,
+    ) -> Result<T> {
+        self.write(|conn| match self.project_ids.find(conn, project)? {
+            Some(project_id) => f(conn, project_id),
+            None => Err(Error::NotFound(format!(
+                "model_name: model {model_name:?} does not exist"
+            ))),
         })
     }
 

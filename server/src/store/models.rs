@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use super::components;
 use super::page_token;
 use super::records::{
-    Component, ComponentKind, Model, ModelFilter, NewModel, Page, PageRequest, Put, RecordKind, now_micros,
+    Component, ComponentKind, Model, ModelFilter, NewModel, Page, PageRequest, Put, RecordKind, RunState,
+    RunStatus, now_micros,
 };
 use super::tags;
 use super::{MAX_BINDS_PER_LIST, into_page, on_backend, page_limit};
@@ -28,6 +29,12 @@ pub(super) struct ModelRow {
     last_modified_at: i64,
     params: String,
     description: Option<String>,
+    pub status: String,
+    started_at: Option<i64>,
+    ended_at: Option<i64>,
+    last_heartbeat_at: Option<i64>,
+    heartbeat_timeout_secs: Option<i64>,
+    run_context: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -232,6 +239,10 @@ macro_rules! filter_models {
         if !filter.names.is_empty() {
             query = query.filter(m::name.eq_any(&filter.names));
         }
+        if !filter.statuses.is_empty() {
+            let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_column()).collect();
+            query = query.filter(m::status.eq_any(statuses));
+        }
         for (kind, wanted) in [
             (ComponentKind::DataBlob, &filter.datablob),
             (ComponentKind::ModelTemplate, &filter.model_template),
@@ -327,6 +338,12 @@ pub(super) fn with_components(
             };
             let datablob = component(row.datablob_id)?;
             let template = component(row.model_template_id)?;
+            let status = RunStatus::from_column(&row.status).ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "model {:?} has unknown status {:?}",
+                    row.name, row.status
+                ))
+            })?;
             let model = Model {
                 name: row.name,
                 model_class_name: row.model_class_name,
@@ -337,6 +354,14 @@ pub(super) fn with_components(
                 params: row.params,
                 tags: tags.remove(&row.id).unwrap_or_default(),
                 description: row.description.unwrap_or_default(),
+                run: RunState {
+                    status,
+                    started_at: row.started_at,
+                    ended_at: row.ended_at,
+                    last_heartbeat_at: row.last_heartbeat_at,
+                    heartbeat_timeout_secs: row.heartbeat_timeout_secs,
+                    run_context: row.run_context,
+                },
             };
             Ok((model, datablob, template))
         })

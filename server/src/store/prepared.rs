@@ -204,18 +204,70 @@ prepared_statement!(PgMergeSummaries on Pg, |this, out| {
 });
 
 /// PostgreSQL: moves `last_modified_at` of many models in one statement
-/// (one round trip instead of one per model). The row locks are taken by
+/// (one round trip instead of one per model), and counts the epochs as the
+/// runs' heartbeat: `last_heartbeat_at` becomes the database's now, a
+/// CRASHED run becomes RUNNING again and that change is recorded, all in
+/// the same statement (data-modifying CTEs). The row locks are taken by
 /// the ordered `FOR UPDATE` subquery, in id order, like the rest of the
-/// epoch insert, so concurrent writers cannot deadlock on them.
+/// epoch insert, so concurrent writers cannot deadlock on them; it also
+/// reads each row's status after its lock, so a sweep racing with the
+/// insert is seen.
 pub(super) struct PgTouchModels<'a> {
     pub ids: &'a [i64],
     pub now: i64,
 }
 
 prepared_statement!(PgTouchModels on Pg, |this, out| {
-    out.push_sql("UPDATE models SET last_modified_at = ");
-    out.push_bind_param::<BigInt, _>(&this.now)?;
-    out.push_sql(" FROM (SELECT id FROM models WHERE id = ANY(");
+    out.push_sql(
+        "WITH locked AS (SELECT id, status FROM models WHERE id = ANY(",
+    );
     out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
-    out.push_sql(") ORDER BY id FOR UPDATE) AS locked WHERE models.id = locked.id");
+    out.push_sql(
+        ") ORDER BY id FOR UPDATE), \
+         touched AS (UPDATE models SET last_modified_at = ",
+    );
+    out.push_bind_param::<BigInt, _>(&this.now)?;
+    out.push_sql(
+        ", last_heartbeat_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT, \
+         status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END \
+         FROM locked WHERE models.id = locked.id \
+         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at) \
+         INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
+         SELECT id, last_heartbeat_at, 'CRASHED', 'RUNNING', 'epoch after crash' \
+         FROM touched WHERE old_status = 'CRASHED' ORDER BY id",
+    );
+});
+
+/// SQLite: records that an epoch revives model `id` if its run is CRASHED
+/// (inserts nothing otherwise); runs just before [`SqliteTouchModel`],
+/// under the same write lock.
+pub(super) struct SqliteReviveModel<'a> {
+    pub id: &'a i64,
+}
+
+prepared_statement!(SqliteReviveModel on Sqlite, |this, out| {
+    out.push_sql(
+        "INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
+         SELECT id, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER), 'CRASHED', 'RUNNING', 'epoch after crash' \
+         FROM models WHERE id = ",
+    );
+    out.push_bind_param::<BigInt, _>(this.id)?;
+    out.push_sql(" AND status = 'CRASHED'");
+});
+
+/// SQLite: moves `last_modified_at` of model `id` and counts its epochs as
+/// its run's heartbeat (database clock; a CRASHED run becomes RUNNING).
+pub(super) struct SqliteTouchModel<'a> {
+    pub id: &'a i64,
+    pub now: &'a i64,
+}
+
+prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
+    out.push_sql("UPDATE models SET last_modified_at = ");
+    out.push_bind_param::<BigInt, _>(this.now)?;
+    out.push_sql(
+        ", last_heartbeat_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER), \
+         status = CASE WHEN status = 'CRASHED' THEN 'RUNNING' ELSE status END WHERE id = ",
+    );
+    out.push_bind_param::<BigInt, _>(this.id)?;
 });

@@ -96,6 +96,122 @@ pub struct Model {
     pub tags: Tags,
     /// Empty when none was set.
     pub description: String,
+    /// Where the run is in its life, with its times.
+    pub run: RunState,
+}
+
+/// A model's run lifecycle status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RunStatus {
+    /// Stored, never started.
+    Created,
+    /// Started, heartbeats (or epochs) arriving.
+    Running,
+    /// Ended by its trainer as a success.
+    Finished,
+    /// Ended by its trainer as a failure.
+    Failed,
+    /// Ended from outside (a user or scheduler stopped it).
+    Killed,
+    /// RUNNING but silent past its heartbeat timeout (marked by the sweeper);
+    /// a heartbeat, start or epoch makes it RUNNING again.
+    Crashed,
+}
+
+impl RunStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [Self; 6] = [
+        Self::Created,
+        Self::Running,
+        Self::Finished,
+        Self::Failed,
+        Self::Killed,
+        Self::Crashed,
+    ];
+
+    /// Value of the `models.status` and `status_changes` columns.
+    pub fn as_column(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Running => "RUNNING",
+            Self::Finished => "FINISHED",
+            Self::Failed => "FAILED",
+            Self::Killed => "KILLED",
+            Self::Crashed => "CRASHED",
+        }
+    }
+
+    /// The status stored as `column`.
+    pub fn from_column(column: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_column() == column)
+    }
+
+    /// Whether the run has ended (FINISHED, FAILED or KILLED).
+    pub fn is_ended(self) -> bool {
+        matches!(self, Self::Finished | Self::Failed | Self::Killed)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_column())
+    }
+}
+
+/// A model's run status and times (database clock, microseconds since the
+/// Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunState {
+    pub status: RunStatus,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub last_heartbeat_at: Option<i64>,
+    /// The run's own heartbeat timeout; `None`: the server's default.
+    pub heartbeat_timeout_secs: Option<i64>,
+    /// Canonical JSON object text of the context the run started from.
+    pub run_context: Option<String>,
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        Self {
+            status: RunStatus::Created,
+            started_at: None,
+            ended_at: None,
+            last_heartbeat_at: None,
+            heartbeat_timeout_secs: None,
+            run_context: None,
+        }
+    }
+}
+
+/// A start of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartRun {
+    pub model_name: String,
+    /// Overrides the server's `--heartbeat-timeout-secs` for this run.
+    pub heartbeat_timeout_secs: Option<i64>,
+    /// Canonical JSON object text (host, pid, user, command line, git commit).
+    pub run_context: String,
+}
+
+/// One transition of a model's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    /// Database clock, microseconds since the Unix epoch.
+    pub changed_at: i64,
+    pub from: RunStatus,
+    pub to: RunStatus,
+    /// Why: "start", "end", "heartbeat after crash", "heartbeat timeout",
+    /// "epoch after crash".
+    pub cause: String,
+}
+
+/// A model with its status history, oldest change first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDetail {
+    pub model: Model,
+    pub status_changes: Vec<StatusChange>,
 }
 
 /// The outcome of a put: the stored record, and whether it was there before.
@@ -156,6 +272,8 @@ pub struct ModelFilter {
     pub model_template: ComponentFilter,
     /// Only models with every one of these tags (key = value).
     pub tags: Tags,
+    /// Match models in any of these run statuses.
+    pub statuses: Vec<RunStatus>,
 }
 
 /// The kind of record a tag or description belongs to.

@@ -2,7 +2,8 @@
 //! InsertEpochs and StreamEpochs with arbitrary epochs and metrics, listings
 //! with arbitrary filters, page sizes and page tokens, best model,
 //! leaderboard, current epoch, tags and descriptions, params in puts and
-//! tags in filters), with adversarial strings (NUL, control and
+//! tags in filters, the run lifecycle: StartRun, Heartbeat, EndRun,
+//! GetModel, and status filters), with adversarial strings (NUL, control and
 //! C1 characters, quotes, SQL, `$`, `..`, unicode, empty, lengths around
 //! the 255-byte limit, 100 KB), sent to a real server over loopback.
 //!
@@ -31,10 +32,11 @@ use std::sync::Mutex;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mlmeta_proto::{
-    BestModel, DataBlob, Epoch, GetBestModelRequest, GetCurrentEpochRequest, GetLeaderboardRequest,
-    GroupedFilter, InsertEpochsRequest, LeaderboardRow, ListDataBlobsRequest, ListEpochsRequest,
-    ListModelTemplatesRequest, ListModelsRequest, ListProjectsRequest, Model, ModelFilter, ModelTemplate,
-    PutDataBlobRequest, PutModelRequest, PutModelTemplateRequest, RecordRef, SetDescriptionRequest,
+    BestModel, DataBlob, EndRunRequest, Epoch, GetBestModelRequest, GetCurrentEpochRequest,
+    GetLeaderboardRequest, GetModelRequest, GroupedFilter, HeartbeatRequest, InsertEpochsRequest,
+    LeaderboardRow, ListDataBlobsRequest, ListEpochsRequest, ListModelTemplatesRequest, ListModelsRequest,
+    ListProjectsRequest, Model, ModelFilter, ModelTemplate, PutDataBlobRequest, PutModelRequest,
+    PutModelTemplateRequest, RecordRef, RunContext, SetDescriptionRequest, StartRunRequest,
     UpdateTagsRequest,
 };
 use mlmeta_tests::calls::{self, Client, insert_epochs};
@@ -300,16 +302,20 @@ fn model_filter() -> impl Strategy<Value = Option<ModelFilter>> {
         names_from(GROUPS),
         names_from(TEMPLATES),
         names_from(GROUPS),
+        statuses(),
     );
     let tags = prop_oneof![3 => Just(std::collections::BTreeMap::new()), 1 => tag_map()];
-    prop::option::of((lists, tags).prop_map(|((a, b, c, d, e), tags)| ModelFilter {
-        names: a,
-        datablob_names: b,
-        datablob_group_names: c,
-        model_template_names: d,
-        model_template_group_names: e,
-        tags,
-    }))
+    prop::option::of(
+        (lists, tags).prop_map(|((a, b, c, d, e, statuses), tags)| ModelFilter {
+            names: a,
+            datablob_names: b,
+            datablob_group_names: c,
+            model_template_names: d,
+            model_template_group_names: e,
+            tags,
+            statuses,
+        }),
+    )
 }
 
 /// A tag key, mostly valid.
@@ -344,6 +350,38 @@ fn record_ref() -> impl Strategy<Value = Option<RecordRef>> {
         12 => known.prop_map(|(kind, name)| Some(RecordRef { kind, name })),
         1 => Just(None),
     ]
+}
+
+/// A run status: mostly valid (1..=6), sometimes UNSPECIFIED or unknown.
+fn run_status() -> impl Strategy<Value = i32> {
+    prop_oneof![8 => 1_i32..7, 1 => Just(0), 1 => any::<i32>()]
+}
+
+fn statuses() -> impl Strategy<Value = Vec<i32>> {
+    prop_oneof![
+        6 => Just(Vec::new()),
+        4 => prop::collection::vec(run_status(), 1..3),
+        1 => Just(vec![2; 1_001]),
+    ]
+}
+
+fn run_context() -> impl Strategy<Value = Option<RunContext>> {
+    prop::option::of(
+        (
+            text(),
+            any::<u32>(),
+            text(),
+            prop::collection::vec(text(), 0..3),
+            text(),
+        )
+            .prop_map(|(host, pid, user, command_line, git_commit)| RunContext {
+                host,
+                pid,
+                user,
+                command_line,
+                git_commit,
+            }),
+    )
 }
 
 /// A page token for a listing.
@@ -429,6 +467,10 @@ enum Call {
     ListProjects(ListProjectsRequest),
     UpdateTags(UpdateTagsRequest),
     SetDescription(SetDescriptionRequest),
+    StartRun(StartRunRequest),
+    Heartbeat(HeartbeatRequest),
+    EndRun(EndRunRequest),
+    GetModel(GetModelRequest),
 }
 
 /// The project of a call: mostly the default or one other, sometimes a
@@ -591,12 +633,34 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
             })
         },
     );
+    let start = (
+        name_from(MODELS),
+        prop_oneof![3 => Just(None), 2 => prop::option::of(any::<u32>()), 1 => Just(Some(0))],
+        run_context(),
+    )
+        .prop_map(|(model_name, heartbeat_timeout_secs, run_context)| {
+            Call::StartRun(StartRunRequest {
+                project: String::new(),
+                model_name,
+                heartbeat_timeout_secs,
+                run_context,
+            })
+        });
+    let run_calls = prop_oneof![
+        3 => start,
+        2 => name_from(MODELS).prop_map(|model_name| Call::Heartbeat(HeartbeatRequest { project: String::new(), model_name })),
+        3 => (name_from(MODELS), run_status()).prop_map(|(model_name, status)| {
+            Call::EndRun(EndRunRequest { project: String::new(), model_name, status })
+        }),
+        2 => name_from(MODELS).prop_map(|model_name| Call::GetModel(GetModelRequest { project: String::new(), model_name })),
+    ];
     prop_oneof![
         2 => datablob,
         2 => template,
         2 => model,
         2 => update_tags,
         1 => set_description,
+        4 => run_calls,
         1 => missing_record,
         4 => insert_request().prop_map(Call::InsertEpochs),
         1 => prop::collection::vec(insert_request(), 0..3).prop_map(Call::StreamEpochs),
@@ -685,6 +749,10 @@ impl Call {
             Call::UpdateTags(r) => r.project = project,
             Call::SetDescription(r) => r.project = project,
             Call::ListProjects(_) => {}
+            Call::StartRun(r) => r.project = project,
+            Call::Heartbeat(r) => r.project = project,
+            Call::EndRun(r) => r.project = project,
+            Call::GetModel(r) => r.project = project,
         }
         self
     }
@@ -733,6 +801,10 @@ impl Call {
             Call::ListProjects(_) => "ListProjects",
             Call::UpdateTags(_) => "UpdateTags",
             Call::SetDescription(_) => "SetDescription",
+            Call::StartRun(_) => "StartRun",
+            Call::Heartbeat(_) => "Heartbeat",
+            Call::EndRun(_) => "EndRun",
+            Call::GetModel(_) => "GetModel",
         }
     }
 }
@@ -799,6 +871,13 @@ fn page_limit(page_size: u32) -> usize {
 fn clear_model(m: &mut Model) {
     m.created_at = None;
     m.last_modified_at = None;
+    // Run times are the database clock: present or not is compared.
+    for time in [&mut m.started_at, &mut m.ended_at, &mut m.last_heartbeat_at]
+        .into_iter()
+        .flatten()
+    {
+        *time = prost_types::Timestamp::default();
+    }
 }
 
 fn clear_datablob(d: &mut DataBlob) {
@@ -942,6 +1021,27 @@ async fn send(mut client: Client, call: &Call, token: &str) -> Outcome {
             Call::SetDescription(r) => {
                 let reply = client.set_description(r).await?.into_inner();
                 ok(0, 0, reply, String::new())
+            }
+            Call::StartRun(r) => {
+                let mut reply = client.start_run(r).await?.into_inner();
+                reply.model.iter_mut().for_each(clear_model);
+                ok(1, 1, reply, String::new())
+            }
+            Call::Heartbeat(r) => {
+                let mut reply = client.heartbeat(r).await?.into_inner();
+                reply.model.iter_mut().for_each(clear_model);
+                ok(1, 1, reply, String::new())
+            }
+            Call::EndRun(r) => {
+                let mut reply = client.end_run(r).await?.into_inner();
+                reply.model.iter_mut().for_each(clear_model);
+                ok(1, 1, reply, String::new())
+            }
+            Call::GetModel(r) => {
+                let mut reply = client.get_model(r).await?.into_inner();
+                reply.model.iter_mut().for_each(clear_model);
+                reply.status_changes.iter_mut().for_each(|c| c.changed_at = None);
+                ok(1, 1, reply, String::new())
             }
             Call::GetCurrentEpoch(r) => {
                 let reply = client.get_current_epoch(r).await?.into_inner();

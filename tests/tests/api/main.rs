@@ -25,6 +25,7 @@ mod projects;
 mod put;
 mod reflection;
 mod replicas;
+mod runs;
 mod security;
 mod sockets;
 mod storage;
