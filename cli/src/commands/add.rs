@@ -51,7 +51,7 @@ pub async fn run(client: &Client, command: &AddCommand) -> Result<Box<dyn Render
                     .await?;
                 put.record.description.clone_from(description);
             }
-            Box::new(Added::Model(put))
+            Box::new(Added::Model(Box::new(put)))
         }
         AddCommand::Epochs(args) => Box::new(import(client, args).await?),
     })
@@ -60,7 +60,8 @@ pub async fn run(client: &Client, command: &AddCommand) -> Result<Box<dyn Render
 enum Added {
     Datablob(Put<DataBlob>),
     Template(Put<ModelTemplate>),
-    Model(Put<Model>),
+    // Boxed: a model with its run and metadata is far larger than the rest.
+    Model(Box<Put<Model>>),
 }
 
 impl Added {

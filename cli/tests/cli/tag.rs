@@ -275,6 +275,7 @@ async fn tag_filters_and_params_columns(server: TestServer) {
             "class",
             "datablob",
             "template",
+            "status",
             "created_at",
             "last_modified_at",
             "tags",
@@ -282,8 +283,8 @@ async fn tag_filters_and_params_columns(server: TestServer) {
             "params.seed"
         ]
     );
-    assert_eq!(rows[1][7..], ["0.1", "1"]);
-    assert_eq!(rows[2][7..], ["", "2"]);
+    assert_eq!(rows[1][8..], ["0.1", "1"]);
+    assert_eq!(rows[2][8..], ["", "2"]);
     // One CSV field holding the tags' JSON: commas get it quoted, so
     // check the line itself.
     assert!(
