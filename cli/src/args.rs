@@ -214,6 +214,48 @@ pub enum Command {
     /// Start, heartbeat or end a model's run.
     #[command(subcommand, after_help = RUN_HELP)]
     Run(RunCommand),
+    /// Everything about one model.
+    #[command(subcommand)]
+    Show(ShowCommand),
+}
+
+/// What `show` shows.
+#[derive(Debug, Subcommand)]
+pub enum ShowCommand {
+    /// One model: project, run status with its times and history, params,
+    /// datablob and template with their hyperparameters, tags,
+    /// description, epochs, and per metric its best, last, lowest and
+    /// highest value with their epochs.
+    #[command(after_help = SHOW_MODEL_HELP)]
+    Model(ShowModelArgs),
+}
+
+const SHOW_MODEL_HELP: &str = "\
+Examples:
+  mlmeta show model cnn-small-mnist-1
+  mlmeta show model cnn-small-mnist-1 --minimize val_error --format json
+
+`best` is the highest value of a metric, or the lowest for metrics whose
+name says lower is better (containing loss, error, err, mse, mae, rmse,
+perplexity, latency or time) and for those named with --minimize (or
+--maximize to override that). Ties go to the lower epoch, as in `mlmeta
+best`. NaN never counts as best, lowest or highest; `nan` counts the
+epochs where the metric was NaN. Exits with status 2 when the model does
+not exist.";
+
+/// Arguments of `show model`.
+#[derive(Debug, Args)]
+pub struct ShowModelArgs {
+    /// The model.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Metrics for which lower is better (repeatable).
+    #[arg(long, value_name = "METRIC")]
+    pub minimize: Vec<String>,
+    /// Metrics for which higher is better (repeatable; overrides the
+    /// guess from the name).
+    #[arg(long, value_name = "METRIC")]
+    pub maximize: Vec<String>,
 }
 
 const TAG_HELP: &str = "\

@@ -280,6 +280,23 @@ impl Client {
         EpochWriter::start(self.clone(), model_name.into(), options)
     }
 
+    /// Starts `model_name`'s run with the context of this process (see
+    /// [`Client::start_run`]) and returns a background writer of its
+    /// epochs; every stored batch counts as the run's heartbeat. End the
+    /// run with [`EpochWriter::finish`].
+    pub async fn start_run_writer(
+        &self,
+        model_name: impl Into<String>,
+        heartbeat_timeout_secs: Option<u32>,
+        options: WriterOptions,
+    ) -> Result<EpochWriter> {
+        let model_name = model_name.into();
+        // Bad options must not leave a started run behind.
+        options.check()?;
+        self.start_run(&model_name, heartbeat_timeout_secs).await?;
+        EpochWriter::start(self.clone(), model_name, options)
+    }
+
     /// The same client (sharing its connection and settings), making its
     /// calls in project `project` instead (empty: `default`).
     ///

@@ -130,6 +130,8 @@ pub(crate) fn model(model: Option<pb::Model>) -> Result<Model> {
         model_class_name: model.model_class_name,
         datablob_name: model.datablob_name,
         model_template_name: model.model_template_name,
+        epoch_count: model.epoch_count,
+        current_epoch: model.current_epoch,
     })
 }
 

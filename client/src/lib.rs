@@ -62,7 +62,7 @@ pub use client::Client;
 pub use error::{Error, Result};
 pub use filter::{EpochFilter, GroupedFilter, ModelFilter};
 pub use retry::RetryPolicy;
-pub use runs::{ModelDetail, RunContext, RunInfo, RunStatus, StatusChange};
+pub use runs::{MetricSummary, ModelDetail, RunContext, RunInfo, RunStatus, StatusChange};
 pub use tags::RecordKind;
 pub use tonic::Code;
 pub use types::{

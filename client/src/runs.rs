@@ -237,13 +237,50 @@ pub struct StatusChange {
     pub cause: String,
 }
 
-/// A model with its status history, oldest change first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A model with its status history, oldest change first, and a summary of
+/// each of its metrics.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelDetail {
     /// The model.
     pub model: Model,
     /// Its status changes, oldest first.
     pub status_changes: Vec<StatusChange>,
+    /// One summary per metric its epochs carry, by metric name (empty from
+    /// a server that does not send them).
+    pub metrics: Vec<MetricSummary>,
+}
+
+/// What one model's epochs say about one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSummary {
+    /// The metric.
+    pub metric_name: String,
+    /// Epochs carrying it, NaN included.
+    pub count: u64,
+    /// Of those, epochs where it is NaN.
+    pub nan_count: u64,
+    /// The lowest non-NaN value with the lowest epoch reaching it:
+    /// `(epoch_num, value)`; `None` when every value is NaN.
+    pub min: Option<(i64, f64)>,
+    /// The highest non-NaN value, like `min` (what `best --max` ranks by).
+    pub max: Option<(i64, f64)>,
+    /// `(epoch_num, value)` at the highest epoch carrying it; the value may
+    /// be NaN.
+    pub last: (i64, f64),
+}
+
+impl MetricSummary {
+    fn from_pb(summary: pb::MetricSummary) -> Self {
+        let pair = |epoch: Option<i64>, value: Option<f64>| epoch.zip(value);
+        Self {
+            min: pair(summary.min_epoch_num, summary.min_value),
+            max: pair(summary.max_epoch_num, summary.max_value),
+            last: (summary.last_epoch_num, summary.last_value),
+            count: summary.count,
+            nan_count: summary.nan_count,
+            metric_name: summary.metric_name,
+        }
+    }
 }
 
 /// The run of `model`; `None` from a server without run lifecycle (its
@@ -354,6 +391,7 @@ impl Client {
         Ok(ModelDetail {
             model: convert::model(response.model)?,
             status_changes,
+            metrics: response.metrics.into_iter().map(MetricSummary::from_pb).collect(),
         })
     }
 }

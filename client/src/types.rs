@@ -150,6 +150,12 @@ pub struct Model {
     pub description: String,
     /// Its run's status and times; `None` on records built locally.
     pub run: Option<crate::runs::RunInfo>,
+    /// How many epochs the server stores for it; 0 on records built
+    /// locally.
+    pub epoch_count: u64,
+    /// Its highest stored epoch_num; `None` without epochs and on records
+    /// built locally.
+    pub current_epoch: Option<i64>,
 }
 
 impl Model {
@@ -172,6 +178,8 @@ impl Model {
             tags: Tags::new(),
             description: String::new(),
             run: None,
+            epoch_count: 0,
+            current_epoch: None,
         }
     }
 

@@ -100,7 +100,8 @@ impl Render for Templates {
 struct Models(Vec<Model>);
 
 impl Render for Models {
-    /// `name, class, datablob, template, created_at, last_modified_at`,
+    /// `name, class, datablob, template, status, epochs, created_at,
+    /// last_modified_at`,
     /// then `tags` (compact JSON) when any listed model has tags, then one
     /// column per params key any listed model has (`params.<key>`, nested
     /// keys joined with dots; empty where a model lacks the key).
@@ -111,6 +112,7 @@ impl Render for Models {
             "datablob",
             "template",
             "status",
+            "epochs",
             "created_at",
             "last_modified_at",
         ]);
@@ -133,6 +135,7 @@ impl Render for Models {
                     Cell::from(m.datablob_name.as_str()),
                     Cell::from(m.model_template_name.as_str()),
                     Cell::from(status_name(m)),
+                    Cell::Int(i64::try_from(m.epoch_count).unwrap_or(i64::MAX)),
                     Cell::Text(format_time(m.created_at)),
                     Cell::Text(format_time(m.last_modified_at)),
                 ];

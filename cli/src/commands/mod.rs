@@ -8,6 +8,7 @@ mod leaderboard;
 mod list;
 mod ranking;
 mod run;
+mod show;
 mod tag;
 
 use std::io::Write as _;
@@ -73,5 +74,6 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::Untag(args) => tag::untag(&client, args).await,
         Command::Describe(args) => tag::describe(&client, args).await,
         Command::Run(command) => run::run(&client, command).await,
+        Command::Show(command) => show::run(&client, command).await,
     }
 }

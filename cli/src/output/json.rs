@@ -128,6 +128,12 @@ pub struct ModelJson<'a> {
     pub ended_at: String,
     /// RFC 3339, UTC, or empty.
     pub last_heartbeat_at: String,
+    /// The project it is stored in.
+    pub project: &'a str,
+    /// How many epochs it has.
+    pub epoch_count: u64,
+    /// Its highest epoch_num, or `null` without epochs.
+    pub current_epoch: Option<i64>,
 }
 
 impl<'a> From<&'a Model> for ModelJson<'a> {
@@ -146,6 +152,9 @@ impl<'a> From<&'a Model> for ModelJson<'a> {
             started_at: format_time(m.run.as_ref().and_then(|r| r.started_at)),
             ended_at: format_time(m.run.as_ref().and_then(|r| r.ended_at)),
             last_heartbeat_at: format_time(m.run.as_ref().and_then(|r| r.last_heartbeat_at)),
+            project: m.project.as_deref().unwrap_or_default(),
+            epoch_count: m.epoch_count,
+            current_epoch: m.current_epoch,
         }
     }
 }

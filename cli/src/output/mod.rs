@@ -121,6 +121,14 @@ pub fn print(result: &dyn Render, format: Format) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `table` as the `table` format prints it.
+pub fn table_text(table: &Table) -> String {
+    let mut out = Vec::new();
+    // Writing into memory cannot fail.
+    let _ = table::write(&mut out, table);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `x` as the shortest text that parses back to the same `f64`: `0.91`,
 /// `1.0`, `1e-7`, `1e16`, `NaN`, `inf`, `-inf`.
 pub fn format_f64(x: f64) -> String {

@@ -156,15 +156,15 @@ async fn list_records_in_every_format(server: TestServer) {
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
     assert!(
-        lines[0].starts_with("name         class  datablob  template  status   created_at"),
+        lines[0].starts_with("name         class  datablob  template  status   epochs  created_at"),
         "{table}"
     );
     assert!(
-        lines[2].starts_with("m-cnn-mnist  Net    mnist-a   cnn       created  20"),
+        lines[2].starts_with("m-cnn-mnist  Net    mnist-a   cnn       created       3  20"),
         "{table}"
     );
     assert!(
-        lines[3].starts_with("m-mlp-mnist  Net    mnist-a   mlp       created  20"),
+        lines[3].starts_with("m-mlp-mnist  Net    mnist-a   mlp       created       2  20"),
         "{table}"
     );
     let csv = list("models")
@@ -213,7 +213,7 @@ async fn list_records_in_every_format(server: TestServer) {
             .run()
             .await
             .ok(),
-        "name,class,datablob,template,status,created_at,last_modified_at\n"
+        "name,class,datablob,template,status,epochs,created_at,last_modified_at\n"
     );
 }
 

@@ -13,5 +13,6 @@ mod ranking;
 mod retry;
 mod run;
 mod security;
+mod show;
 mod support;
 mod tag;

@@ -276,6 +276,7 @@ async fn tag_filters_and_params_columns(server: TestServer) {
             "datablob",
             "template",
             "status",
+            "epochs",
             "created_at",
             "last_modified_at",
             "tags",
@@ -283,8 +284,8 @@ async fn tag_filters_and_params_columns(server: TestServer) {
             "params.seed"
         ]
     );
-    assert_eq!(rows[1][8..], ["0.1", "1"]);
-    assert_eq!(rows[2][8..], ["", "2"]);
+    assert_eq!(rows[1][9..], ["0.1", "1"]);
+    assert_eq!(rows[2][9..], ["", "2"]);
     // One CSV field holding the tags' JSON: commas get it quoted, so
     // check the line itself.
     assert!(

@@ -72,7 +72,27 @@ use crate::types::{InsertCounts, NewEpoch};
 /// # Ok(())
 /// # }
 /// ```
+///
+/// A trainer that wants its run's status kept starts the run with the
+/// writer ([`Client::start_run_writer`] records this process's host, pid,
+/// user, command line and git commit) and ends it with
+/// [`finish`](EpochWriter::finish):
+///
+/// ```no_run
+/// use mlmeta_client::{Client, RunStatus, WriterOptions};
+///
+/// # async fn train() -> mlmeta_client::Result<()> {
+/// let client = Client::connect("http://127.0.0.1:50051").await?;
+/// let writer = client.start_run_writer("run-1", None, WriterOptions::default()).await?;
+/// for epoch in 0..100 {
+///     writer.log(epoch, [("loss", 1.0 / (epoch + 1) as f64)]).await?;
+/// }
+/// writer.finish(RunStatus::Finished).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct EpochWriter {
+    client: Client,
     buffer: Arc<Buffer>,
     progress: watch::Receiver<Progress>,
     task: Option<JoinHandle<Result<InsertCounts>>>,
@@ -116,12 +136,13 @@ impl EpochWriter {
         let capacity = options.max_buffered;
         let task = runtime.spawn(worker::run(
             buffer.clone(),
-            client,
+            client.clone(),
             model_name.clone(),
             options,
             progress_tx,
         ));
         Ok(Self {
+            client,
             buffer,
             progress,
             task: Some(task),
@@ -240,6 +261,18 @@ impl EpochWriter {
             return Err(Error::WriterStopped);
         };
         task.await.map_err(|_| Error::WriterStopped)?
+    }
+
+    /// [`close`](EpochWriter::close), then ends the model's run with
+    /// `status` (see [`Client::end_run`]). When the close fails, the run is
+    /// left as it is and the error returned: the caller decides whether
+    /// that run failed.
+    pub async fn finish(self, status: crate::RunStatus) -> Result<InsertCounts> {
+        let client = self.client.clone();
+        let model_name = self.model_name.clone();
+        let counts = self.close().await?;
+        client.end_run(&model_name, status).await?;
+        Ok(counts)
     }
 }
 

@@ -9,6 +9,7 @@ mod api;
 mod errors;
 mod listing;
 mod restart;
+mod runs;
 mod security;
 mod support;
 mod writer;

@@ -44,6 +44,8 @@ diesel::table! {
         last_heartbeat_at -> Nullable<BigInt>,
         heartbeat_timeout_secs -> Nullable<BigInt>,
         run_context -> Nullable<Text>,
+        epoch_count -> BigInt,
+        current_epoch -> Nullable<BigInt>,
     }
 }
 

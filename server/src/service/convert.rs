@@ -298,6 +298,8 @@ pub fn model(m: Model, project: &str) -> pb::Model {
         last_heartbeat_at: m.run.last_heartbeat_at.and_then(timestamp),
         heartbeat_timeout_secs: m.run.heartbeat_timeout_secs.and_then(|s| u32::try_from(s).ok()),
         run_context: super::runs::run_context(m.run.run_context.as_deref()),
+        epoch_count: u64::try_from(m.epoch_count).unwrap_or(0),
+        current_epoch: m.current_epoch,
     }
 }
 

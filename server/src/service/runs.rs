@@ -7,8 +7,10 @@ use tonic::{Request, Response};
 use super::{MetadataApi, Reply, convert, project_of};
 use crate::config::MAX_HEARTBEAT_TIMEOUT_SECS;
 use crate::error::{Error, Result};
-use crate::store::records::{ModelDetail, RunStatus, StartRun, StatusChange};
-use crate::validate;
+use crate::store::records::{
+    MetricSummary, ModelDetail, RUN_CONTEXT_TAGS, RunStatus, StartRun, StatusChange, Tags,
+};
+use crate::validate::{self, MAX_TAG_VALUE_BYTES};
 
 /// Longest string of a run context.
 const MAX_CONTEXT_STRING_BYTES: usize = 4_096;
@@ -91,6 +93,21 @@ fn model_detail(detail: ModelDetail, project: &str) -> pb::GetModelResponse {
     pb::GetModelResponse {
         model: Some(convert::model(detail.model, project)),
         status_changes: detail.status_changes.into_iter().map(status_change).collect(),
+        metrics: detail.metrics.into_iter().map(metric_summary).collect(),
+    }
+}
+
+fn metric_summary(summary: MetricSummary) -> pb::MetricSummary {
+    pb::MetricSummary {
+        metric_name: summary.metric_name,
+        count: summary.count,
+        nan_count: summary.nan_count,
+        min_value: summary.min.map(|(_, value)| value),
+        min_epoch_num: summary.min.map(|(epoch_num, _)| epoch_num),
+        max_value: summary.max.map(|(_, value)| value),
+        max_epoch_num: summary.max.map(|(epoch_num, _)| epoch_num),
+        last_value: summary.last.1,
+        last_epoch_num: summary.last.0,
     }
 }
 
@@ -134,6 +151,7 @@ fn new_start(request: pb::StartRunRequest) -> Result<StartRun> {
     for (i, arg) in context.command_line.iter().enumerate() {
         context_string(&format!("run_context.command_line[{i}]"), arg)?;
     }
+    let context_tags = context_tags(&context);
     let run_context = serde_json::json!({
         "command_line": context.command_line,
         "git_commit": context.git_commit,
@@ -146,7 +164,47 @@ fn new_start(request: pb::StartRunRequest) -> Result<StartRun> {
         model_name: request.model_name,
         heartbeat_timeout_secs: request.heartbeat_timeout_secs.map(i64::from),
         run_context,
+        context_tags,
     })
+}
+
+/// The run context as system tags (`mlmeta.host`, …), so that listings and
+/// filters see where a run came from. Empty fields set no tag.
+fn context_tags(context: &pb::RunContext) -> Tags {
+    let command_line = shlex::try_join(context.command_line.iter().map(|arg| arg.as_str()))
+        // Only a NUL byte makes quoting fail; the tag value drops it below.
+        .unwrap_or_else(|_| context.command_line.join(" "));
+    let pid = if context.pid == 0 {
+        String::new()
+    } else {
+        context.pid.to_string()
+    };
+    [
+        (RUN_CONTEXT_TAGS[0], context.host.as_str()),
+        (RUN_CONTEXT_TAGS[1], pid.as_str()),
+        (RUN_CONTEXT_TAGS[2], context.user.as_str()),
+        (RUN_CONTEXT_TAGS[3], command_line.as_str()),
+        (RUN_CONTEXT_TAGS[4], context.git_commit.as_str()),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .map(|(key, value)| (key.to_owned(), tag_value(value)))
+    .collect()
+}
+
+/// `value` as a tag value: without NUL (PostgreSQL text cannot hold it),
+/// cut to [`MAX_TAG_VALUE_BYTES`] at a character boundary.
+fn tag_value(value: &str) -> String {
+    let mut value = value.replace('\0', "");
+    if value.len() > MAX_TAG_VALUE_BYTES {
+        let mut end = MAX_TAG_VALUE_BYTES - '…'.len_utf8();
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        value.truncate(end);
+        value.push('…');
+    }
+    value
 }
 
 fn context_string(field: &str, value: &str) -> Result<()> {
@@ -311,5 +369,40 @@ mod tests {
         .unwrap();
         assert_eq!(run_context(Some(&start.run_context)), Some(context));
         assert_eq!(run_context(None), None);
+    }
+
+    #[test]
+    fn run_context_becomes_system_tags() {
+        let context = pb::RunContext {
+            host: "gpu-1".into(),
+            pid: 42,
+            user: String::new(),
+            command_line: vec!["train.py".into(), "--name".into(), "my run".into()],
+            git_commit: "abc".into(),
+        };
+        let tags = context_tags(&context);
+        let expected: Tags = [
+            ("mlmeta.host", "gpu-1"),
+            ("mlmeta.pid", "42"),
+            ("mlmeta.command_line", "train.py --name 'my run'"),
+            ("mlmeta.git_commit", "abc"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(tags, expected, "empty user and zero pid would set no tag");
+        assert!(context_tags(&pb::RunContext::default()).is_empty());
+    }
+
+    #[test]
+    fn tag_values_lose_nul_and_are_cut_at_a_character() {
+        assert_eq!(tag_value("a\0b"), "ab");
+        let long = "é".repeat(3_000);
+        let cut = tag_value(&long);
+        assert!(
+            cut.len() <= MAX_TAG_VALUE_BYTES && cut.ends_with('…'),
+            "{}",
+            cut.len()
+        );
     }
 }

@@ -268,23 +268,67 @@ fn insert_new_postgres_skipping_stored<'a>(
 /// microseconds in-process), on PostgreSQL one statement for all (each
 /// statement is a round trip to the server).
 fn touch_models(conn: &mut DbConnection, inserted: &[Resolved<'_>], now: i64) -> Result<()> {
-    let mut ids: Vec<i64> = inserted.iter().map(|c| c.model_id).collect();
-    ids.dedup();
-    if ids.is_empty() {
+    let touched = per_model(inserted);
+    if touched.ids.is_empty() {
         return Ok(());
     }
     match conn {
         DbConnection::Postgres(c) => {
-            PgTouchModels { ids: &ids, now }.execute(c)?;
+            PgTouchModels {
+                ids: &touched.ids,
+                counts: &touched.counts,
+                max_epoch_nums: &touched.max_epoch_nums,
+                now,
+            }
+            .execute(c)?;
         }
         DbConnection::Sqlite(c) => {
-            for id in &ids {
+            for ((id, count), max_epoch_num) in touched
+                .ids
+                .iter()
+                .zip(&touched.counts)
+                .zip(&touched.max_epoch_nums)
+            {
                 SqliteReviveModel { id }.execute(c)?;
-                SqliteTouchModel { id, now: &now }.execute(c)?;
+                SqliteTouchModel {
+                    id,
+                    now: &now,
+                    count,
+                    max_epoch_num,
+                }
+                .execute(c)?;
             }
         }
     }
     Ok(())
+}
+
+/// The models that received epochs, in id order, with how many each got
+/// and its highest new epoch_num (parallel columns, as the PostgreSQL
+/// statement binds them).
+#[derive(Default)]
+struct Touched {
+    ids: Vec<i64>,
+    counts: Vec<i64>,
+    max_epoch_nums: Vec<i64>,
+}
+
+fn per_model(inserted: &[Resolved<'_>]) -> Touched {
+    let mut touched = Touched::default();
+    for candidate in inserted {
+        let epoch_num = candidate.epoch.epoch_num;
+        if touched.ids.last() == Some(&candidate.model_id) {
+            if let (Some(count), Some(max)) = (touched.counts.last_mut(), touched.max_epoch_nums.last_mut()) {
+                *count += 1;
+                *max = (*max).max(epoch_num);
+            }
+        } else {
+            touched.ids.push(candidate.model_id);
+            touched.counts.push(1);
+            touched.max_epoch_nums.push(epoch_num);
+        }
+    }
+    touched
 }
 
 type EpochTuple = (String, i64, Vec<u8>, Option<i64>, Option<i64>, i64);

@@ -9,6 +9,7 @@
 mod components;
 mod epochs;
 mod group_commit;
+mod metric_report;
 pub(crate) mod metrics_codec;
 mod models;
 mod page_token;

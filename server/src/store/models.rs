@@ -35,6 +35,8 @@ pub(super) struct ModelRow {
     last_heartbeat_at: Option<i64>,
     heartbeat_timeout_secs: Option<i64>,
     run_context: Option<String>,
+    epoch_count: i64,
+    current_epoch: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -362,6 +364,8 @@ pub(super) fn with_components(
                     heartbeat_timeout_secs: row.heartbeat_timeout_secs,
                     run_context: row.run_context,
                 },
+                epoch_count: row.epoch_count,
+                current_epoch: row.current_epoch,
             };
             Ok((model, datablob, template))
         })

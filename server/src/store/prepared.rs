@@ -214,22 +214,34 @@ prepared_statement!(PgMergeSummaries on Pg, |this, out| {
 /// insert is seen.
 pub(super) struct PgTouchModels<'a> {
     pub ids: &'a [i64],
+    /// Epochs inserted per model of `ids`.
+    pub counts: &'a [i64],
+    /// Highest epoch_num inserted per model of `ids`.
+    pub max_epoch_nums: &'a [i64],
     pub now: i64,
 }
 
 prepared_statement!(PgTouchModels on Pg, |this, out| {
     out.push_sql(
-        "WITH locked AS (SELECT id, status FROM models WHERE id = ANY(",
+        "WITH batch AS (SELECT * FROM unnest(",
     );
     out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.counts)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.max_epoch_nums)?;
     out.push_sql(
-        ") ORDER BY id FOR UPDATE), \
+        ") AS b (id, n, max_epoch_num)), \
+         locked AS (SELECT models.id, models.status, batch.n, batch.max_epoch_num FROM models \
+         JOIN batch ON batch.id = models.id ORDER BY models.id FOR UPDATE OF models), \
          touched AS (UPDATE models SET last_modified_at = ",
     );
     out.push_bind_param::<BigInt, _>(&this.now)?;
     out.push_sql(
         ", last_heartbeat_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT, \
-         status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END \
+         status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END, \
+         epoch_count = models.epoch_count + locked.n, \
+         current_epoch = GREATEST(models.current_epoch, locked.max_epoch_num) \
          FROM locked WHERE models.id = locked.id \
          RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at) \
          INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
@@ -260,6 +272,10 @@ prepared_statement!(SqliteReviveModel on Sqlite, |this, out| {
 pub(super) struct SqliteTouchModel<'a> {
     pub id: &'a i64,
     pub now: &'a i64,
+    /// Epochs inserted.
+    pub count: &'a i64,
+    /// Highest epoch_num inserted.
+    pub max_epoch_num: &'a i64,
 }
 
 prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
@@ -267,7 +283,15 @@ prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
     out.push_bind_param::<BigInt, _>(this.now)?;
     out.push_sql(
         ", last_heartbeat_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER), \
-         status = CASE WHEN status = 'CRASHED' THEN 'RUNNING' ELSE status END WHERE id = ",
+         status = CASE WHEN status = 'CRASHED' THEN 'RUNNING' ELSE status END, \
+         epoch_count = epoch_count + ",
     );
+    out.push_bind_param::<BigInt, _>(this.count)?;
+    // SQLite's two-argument max() is NULL when either is.
+    out.push_sql(", current_epoch = max(coalesce(current_epoch, ");
+    out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
+    out.push_sql("), ");
+    out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
+    out.push_sql(") WHERE id = ");
     out.push_bind_param::<BigInt, _>(this.id)?;
 });

@@ -98,6 +98,10 @@ pub struct Model {
     pub description: String,
     /// Where the run is in its life, with its times.
     pub run: RunState,
+    /// How many epochs are stored.
+    pub epoch_count: i64,
+    /// The highest epoch_num stored; `None` without epochs.
+    pub current_epoch: Option<i64>,
 }
 
 /// A model's run lifecycle status.
@@ -193,7 +197,19 @@ pub struct StartRun {
     pub heartbeat_timeout_secs: Option<i64>,
     /// Canonical JSON object text (host, pid, user, command line, git commit).
     pub run_context: String,
+    /// The same context as system tags (keys of [`RUN_CONTEXT_TAGS`]);
+    /// a start that changes the status replaces all of them.
+    pub context_tags: Tags,
 }
+
+/// The system tags a start records the run context in.
+pub const RUN_CONTEXT_TAGS: [&str; 5] = [
+    "mlmeta.host",
+    "mlmeta.pid",
+    "mlmeta.user",
+    "mlmeta.command_line",
+    "mlmeta.git_commit",
+];
 
 /// One transition of a model's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +228,40 @@ pub struct StatusChange {
 pub struct ModelDetail {
     pub model: Model,
     pub status_changes: Vec<StatusChange>,
+    /// Per metric, by name; filled only where asked for (`get_model`),
+    /// empty in the replies of run transitions.
+    pub metrics: Vec<MetricSummary>,
+}
+
+/// What one model's epochs say about one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSummary {
+    pub metric_name: String,
+    /// Epochs carrying the metric, NaN included.
+    pub count: u64,
+    /// Of those, epochs where it is NaN.
+    pub nan_count: u64,
+    /// Lowest non-NaN value with the lowest epoch_num reaching it:
+    /// `(epoch_num, value)`; `None` when every value is NaN.
+    pub min: Option<(i64, f64)>,
+    /// Highest non-NaN value, like `min`.
+    pub max: Option<(i64, f64)>,
+    /// The value at the highest epoch_num carrying the metric (maybe NaN).
+    pub last: (i64, f64),
+}
+
+impl MetricSummary {
+    /// A summary of a metric not seen yet.
+    pub fn empty(metric_name: &str) -> Self {
+        Self {
+            metric_name: metric_name.to_owned(),
+            count: 0,
+            nan_count: 0,
+            min: None,
+            max: None,
+            last: (0, f64::NAN),
+        }
+    }
 }
 
 /// The outcome of a put: the stored record, and whether it was there before.

@@ -12,8 +12,11 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
 
 use super::models::{self, ModelRow};
-use super::on_backend;
-use super::records::{ModelDetail, RunStatus, StartRun, StatusChange};
+use super::records::{
+    ModelDetail, RUN_CONTEXT_TAGS, RecordKind, RunStatus, StartRun, StatusChange, TagUpdate,
+};
+use super::tags::{self, Origin};
+use super::{metric_report, on_backend};
 use crate::db::DbConnection;
 use crate::db::schema::{models as m, status_changes as sc};
 use crate::error::{Error, Result};
@@ -69,6 +72,8 @@ struct Step {
     update: RunUpdate,
     /// The new status and the cause, when the status changes.
     change: Option<(RunStatus, &'static str)>,
+    /// System tags to set and unset with the change.
+    system_tags: Option<TagUpdate>,
 }
 
 /// Starts the run of model `name`: CREATED → RUNNING (records `started_at`,
@@ -94,6 +99,16 @@ pub fn start(conn: &mut DbConnection, project_id: i64, start: &StartRun) -> Resu
                     "start after crash"
                 },
             )),
+            // A restart may come from another host: no tag of the old
+            // context may survive beside the new one.
+            system_tags: Some(TagUpdate {
+                set: start.context_tags.clone(),
+                unset: RUN_CONTEXT_TAGS
+                    .iter()
+                    .filter(|key| !start.context_tags.contains_key(**key))
+                    .map(|key| (*key).to_owned())
+                    .collect(),
+            }),
         }),
         RunStatus::Running => Ok(heartbeat_only(now)),
         ended => Err(Error::FailedPrecondition(format!(
@@ -116,6 +131,7 @@ pub fn heartbeat(conn: &mut DbConnection, project_id: i64, name: &str) -> Result
                 ..RunUpdate::default()
             },
             change: Some((RunStatus::Running, "heartbeat after crash")),
+            system_tags: None,
         }),
         RunStatus::Created => Err(Error::FailedPrecondition(format!(
             "model_name: the run of model {name:?} was never started (status CREATED): call StartRun first"
@@ -135,6 +151,7 @@ pub fn end(conn: &mut DbConnection, project_id: i64, name: &str, end: RunStatus)
         same if same == end => Ok(Step {
             update: RunUpdate::default(),
             change: None,
+            system_tags: None,
         }),
         ended if ended.is_ended() => Err(Error::FailedPrecondition(format!(
             "status: the run of model {name:?} already ended {ended}, it cannot end {end} as well"
@@ -146,6 +163,7 @@ pub fn end(conn: &mut DbConnection, project_id: i64, name: &str, end: RunStatus)
                 ..RunUpdate::default()
             },
             change: Some((end, "end")),
+            system_tags: None,
         }),
     })
 }
@@ -154,7 +172,10 @@ pub fn end(conn: &mut DbConnection, project_id: i64, name: &str, end: RunStatus)
 /// exist.
 pub fn get(conn: &mut DbConnection, project_id: i64, name: &str) -> Result<ModelDetail> {
     let row = find(conn, project_id, name)?;
-    detail(conn, row)
+    let model_id = row.id;
+    let mut detail = detail(conn, row)?;
+    detail.metrics = metric_report::of_model(conn, model_id)?;
+    Ok(detail)
 }
 
 fn heartbeat_only(now: i64) -> Step {
@@ -164,6 +185,7 @@ fn heartbeat_only(now: i64) -> Step {
             ..RunUpdate::default()
         },
         change: None,
+        system_tags: None,
     }
 }
 
@@ -212,6 +234,16 @@ fn transition(
         }
         if let Some((to, cause)) = step.change {
             record_changes(conn, &[row.id], now, status, to, cause)?;
+        }
+        if let Some(change) = &step.system_tags {
+            tags::update(
+                conn,
+                project_id,
+                RecordKind::Model,
+                row.id,
+                change,
+                Origin::System,
+            )?;
         }
         let row = find(conn, project_id, name)?;
         return detail(conn, row);
@@ -286,6 +318,7 @@ fn detail(conn: &mut DbConnection, row: ModelRow) -> Result<ModelDetail> {
     Ok(ModelDetail {
         model,
         status_changes,
+        metrics: Vec::new(),
     })
 }
 

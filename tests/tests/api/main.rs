@@ -19,6 +19,7 @@ mod injection;
 mod leaderboard;
 mod limits;
 mod list;
+mod model_detail;
 mod pagination;
 mod params;
 mod projects;

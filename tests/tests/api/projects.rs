@@ -385,6 +385,10 @@ mod setup {
                 )
                 .unwrap();
                 conn.batch_execute(old_records).unwrap();
+                conn.batch_execute(
+                    "INSERT INTO epochs (model_id, epoch_num, metrics, recorded_at) VALUES (1, 1, X'00', 1), (1, 3, X'00', 1);",
+                )
+                .unwrap();
                 (url, None)
             }
             Backend::Postgres => {
@@ -399,6 +403,10 @@ mod setup {
                 )
                 .unwrap();
                 conn.batch_execute(old_records).unwrap();
+                conn.batch_execute(
+                    "INSERT INTO epochs (model_id, epoch_num, metrics, recorded_at) VALUES (1, 1, '\\x00', 1), (1, 3, '\\x00', 1);",
+                )
+                .unwrap();
                 // The ids above were given, not drawn from the sequences.
                 conn.batch_execute(
                     "SELECT setval('components_id_seq', 2); SELECT setval('models_id_seq', 1);",
@@ -429,6 +437,11 @@ mod setup {
             ("m", "default")
         );
         assert_eq!(models[0].datablob_name, "d");
+        assert_eq!(
+            (models[0].epoch_count, models[0].current_epoch),
+            (2, Some(3)),
+            "epoch counts are filled from the stored epochs"
+        );
         let board = client
             .get_leaderboard(leaderboard("acc", MetricDirection::Max, 10))
             .await
