@@ -237,13 +237,17 @@ pub struct StatusChange {
     pub cause: String,
 }
 
-/// A model with its status history, oldest change first.
+/// A model with its status history, oldest change first, and its
+/// artifacts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelDetail {
     /// The model.
     pub model: Model,
     /// Its status changes, oldest first.
     pub status_changes: Vec<StatusChange>,
+    /// Its artifact references, by name (empty from a server without
+    /// artifacts).
+    pub artifacts: Vec<crate::artifacts::Artifact>,
 }
 
 /// The run of `model`; `None` from a server without run lifecycle (its
@@ -329,7 +333,7 @@ impl Client {
         convert::model(response.model)
     }
 
-    /// The model `model_name` with its status history.
+    /// The model `model_name` with its status history and artifacts.
     pub async fn get_model(&self, model_name: &str) -> Result<ModelDetail> {
         let request = pb::GetModelRequest {
             model_name: model_name.to_owned(),
@@ -354,6 +358,7 @@ impl Client {
         Ok(ModelDetail {
             model: convert::model(response.model)?,
             status_changes,
+            artifacts: crate::artifacts::all_from_pb("artifacts", response.artifacts)?,
         })
     }
 }

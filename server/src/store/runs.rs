@@ -286,6 +286,7 @@ fn detail(conn: &mut DbConnection, row: ModelRow) -> Result<ModelDetail> {
     Ok(ModelDetail {
         model,
         status_changes,
+        artifacts: Vec::new(),
     })
 }
 
