@@ -107,7 +107,7 @@ const BAD_TAG_KEYS: &[&str] = &["mlmeta.host", "", "a\0b"];
 const TAG_VALUES: &[&str] = &["v", "w", "", "%", "_", "x' OR '1'='1", "a\0b", "模型-ß-😀"];
 /// Artifact names.
 const ARTIFACTS: &[&str] = &["ckpt", "onnx", "x' OR '1'='1", "模型", "$1"];
-/// Artifact URIs, valid and not.
+/// Valid artifact URIs.
 const URIS: &[&str] = &[
     "s3://bucket/run/ckpt.pt",
     "gs://b/o",
@@ -115,29 +115,19 @@ const URIS: &[&str] = &[
     "https://example.com/a?b=c#d",
     "hf:org/model",
     "s3://b/'; DROP TABLE artifacts; --",
-    "model.pt",
-    "",
-    "s3://b/a b",
-    "C:\\x.pt",
-    "s3:",
 ];
-/// SHA-256 digests, valid (either case) and not.
+/// Invalid ones.
+const BAD_URIS: &[&str] = &["model.pt", "", "s3://b/a b", "C:\\x.pt", "s3:", "1x://y"];
+/// Valid SHA-256 digests (either case).
 const DIGESTS: &[&str] = &[
     "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08",
     "0000000000000000000000000000000000000000000000000000000000000000",
-    "abc",
-    "",
 ];
-/// Media types, valid and not.
-const MEDIA_TYPES: &[&str] = &[
-    "application/octet-stream",
-    "Application/X-HDF5",
-    "text/csv",
-    "text/plain; charset=utf-8",
-    "octet-stream",
-    "",
-];
+/// Valid media types (either case).
+const MEDIA_TYPES: &[&str] = &["application/octet-stream", "Application/X-HDF5", "text/csv"];
+/// Invalid ones.
+const BAD_MEDIA_TYPES: &[&str] = &["text/plain; charset=utf-8", "octet-stream", "", "a/b/c"];
 
 /// Strings aimed at SQL, paths, placeholders and encodings.
 const HOSTILE: &[&str] = &[
@@ -421,15 +411,27 @@ fn run_context() -> impl Strategy<Value = Option<RunContext>> {
 /// An artifact of a PutArtifact call: mostly valid, sometimes any field
 /// broken, sometimes absent.
 fn artifact() -> impl Strategy<Value = Option<Artifact>> {
-    let uri = prop_oneof![6 => name_from(URIS), 1 => Just(format!("s3://b/{}", "k".repeat(4_096)))];
-    let sha256 = prop::option::of(name_from(DIGESTS));
+    let uri = prop_oneof![
+        12 => prop::sample::select(URIS).prop_map(str::to_owned),
+        2 => prop::sample::select(BAD_URIS).prop_map(str::to_owned),
+        1 => text(),
+        1 => Just(format!("s3://b/{}", "k".repeat(4_096))),
+    ];
+    let sha256 = prop::option::of(prop_oneof![
+        6 => prop::sample::select(DIGESTS).prop_map(str::to_owned),
+        1 => text(),
+    ]);
     let size = prop::option::of(prop_oneof![
-        4 => 0_u64..1_000,
+        8 => 0_u64..1_000,
         1 => Just(i64::MAX as u64),
         1 => Just(i64::MAX as u64 + 1),
         1 => any::<u64>(),
     ]);
-    let media_type = prop::option::of(name_from(MEDIA_TYPES));
+    let media_type = prop::option::of(prop_oneof![
+        6 => prop::sample::select(MEDIA_TYPES).prop_map(str::to_owned),
+        1 => prop::sample::select(BAD_MEDIA_TYPES).prop_map(str::to_owned),
+        1 => text(),
+    ]);
     prop_oneof![
         12 => (name_from(ARTIFACTS), uri, sha256, size, media_type).prop_map(
             |(name, uri, sha256, size_bytes, media_type)| Some(Artifact {
@@ -442,6 +444,14 @@ fn artifact() -> impl Strategy<Value = Option<Artifact>> {
             })
         ),
         1 => Just(None),
+    ]
+}
+
+/// The model of an artifact call: mostly one of the seeded ones.
+fn artifact_model() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec!["m0", "m1"]).prop_map(str::to_owned),
+        2 => name_from(MODELS),
     ]
 }
 
@@ -719,13 +729,13 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
         2 => name_from(MODELS).prop_map(|model_name| Call::GetModel(GetModelRequest { project: String::new(), model_name })),
     ];
     let artifact_calls = prop_oneof![
-        4 => (name_from(MODELS), artifact(), any::<bool>()).prop_map(|(model_name, artifact, overwrite)| {
+        4 => (artifact_model(), artifact(), any::<bool>()).prop_map(|(model_name, artifact, overwrite)| {
             Call::PutArtifact(PutArtifactRequest { project: String::new(), model_name, artifact, overwrite })
         }),
-        2 => name_from(MODELS).prop_map(|model_name| {
+        2 => artifact_model().prop_map(|model_name| {
             Call::ListArtifacts(ListArtifactsRequest { project: String::new(), model_name })
         }),
-        2 => (name_from(MODELS), name_from(ARTIFACTS)).prop_map(|(model_name, name)| {
+        2 => (artifact_model(), name_from(ARTIFACTS)).prop_map(|(model_name, name)| {
             Call::DeleteArtifact(DeleteArtifactRequest { project: String::new(), model_name, name })
         }),
     ];
@@ -733,7 +743,7 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
         2 => datablob,
         2 => template,
         2 => model,
-        3 => artifact_calls,
+        4 => artifact_calls,
         2 => update_tags,
         1 => set_description,
         4 => run_calls,
