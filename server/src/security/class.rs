@@ -237,9 +237,11 @@ mod tests {
         assert_eq!(
             writes,
             [
+                "DeleteArtifact",
                 "EndRun",
                 "Heartbeat",
                 "InsertEpochs",
+                "PutArtifact",
                 "PutDataBlob",
                 "PutModel",
                 "PutModelTemplate",
