@@ -7,6 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mlmeta_client::{Direction, EpochFilter, ModelFilter, RecordKind, RunStatus};
 use serde_json::Value;
 
+mod artifact;
+
+pub use artifact::{AddArtifactArgs, ArtifactCommand};
+
 const MAIN_HELP: &str = "\
 Examples:
   mlmeta add datablob mnist-v1 --group mnist --hyperparams '{\"batch_size\": 128}'
@@ -214,6 +218,10 @@ pub enum Command {
     /// Start, heartbeat or end a model's run.
     #[command(subcommand, after_help = RUN_HELP)]
     Run(RunCommand),
+    /// Add, list or remove a model's artifact references (URIs of its
+    /// checkpoints and exports).
+    #[command(subcommand, after_help = artifact::ARTIFACT_HELP)]
+    Artifact(ArtifactCommand),
     /// Everything about one model.
     #[command(subcommand)]
     Show(ShowCommand),
@@ -224,8 +232,8 @@ pub enum Command {
 pub enum ShowCommand {
     /// One model: project, run status with its times and history, params,
     /// datablob and template with their hyperparameters, tags,
-    /// description, epochs, and per metric its best, last, lowest and
-    /// highest value with their epochs.
+    /// description, artifacts, epochs, and per metric its best, last,
+    /// lowest and highest value with their epochs.
     #[command(after_help = SHOW_MODEL_HELP)]
     Model(ShowModelArgs),
 }

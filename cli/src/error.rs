@@ -31,6 +31,13 @@ pub enum CliError {
         /// The server's message.
         message: String,
     },
+    /// A different artifact is stored under the name (`artifact add`; the
+    /// server's message says to set overwrite, which is `--overwrite`).
+    #[error("{message}")]
+    ArtifactExists {
+        /// The server's message.
+        message: String,
+    },
     /// The server wants a (different) token.
     #[error("{message} (set --token or MLMETA_TOKEN)")]
     Unauthenticated {

@@ -43,6 +43,7 @@
 // Unit tests may unwrap; the library build (checked without `test`) may not.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod artifacts;
 mod builder;
 mod client;
 mod convert;
@@ -57,6 +58,7 @@ mod tags;
 mod types;
 mod writer;
 
+pub use artifacts::{Artifact, ArtifactPut};
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAGE_SIZE, DEFAULT_PROJECT};
 pub use client::Client;
 pub use error::{Error, Result};

@@ -245,6 +245,9 @@ pub struct ModelDetail {
     pub model: Model,
     /// Its status changes, oldest first.
     pub status_changes: Vec<StatusChange>,
+    /// Its artifact references, by name (empty from a server without
+    /// artifacts).
+    pub artifacts: Vec<crate::artifacts::Artifact>,
     /// One summary per metric its epochs carry, by metric name (empty from
     /// a server that does not send them).
     pub metrics: Vec<MetricSummary>,
@@ -366,7 +369,7 @@ impl Client {
         convert::model(response.model)
     }
 
-    /// The model `model_name` with its status history.
+    /// The model `model_name` with its status history and artifacts.
     pub async fn get_model(&self, model_name: &str) -> Result<ModelDetail> {
         let request = pb::GetModelRequest {
             model_name: model_name.to_owned(),
@@ -391,6 +394,7 @@ impl Client {
         Ok(ModelDetail {
             model: convert::model(response.model)?,
             status_changes,
+            artifacts: crate::artifacts::all_from_pb("artifacts", response.artifacts)?,
             metrics: response.metrics.into_iter().map(MetricSummary::from_pb).collect(),
         })
     }

@@ -3,6 +3,8 @@
 
 use crate::error::Error;
 
+pub mod artifacts;
+
 /// Longest name (datablob, template, model, group, class, metric), in bytes.
 pub const MAX_NAME_BYTES: usize = 255;
 /// Longest hyperparams JSON text, in bytes.

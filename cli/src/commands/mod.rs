@@ -2,6 +2,7 @@
 //! its arguments, make the client call(s), return what to print.
 
 mod add;
+mod artifact;
 mod best;
 mod current_epoch;
 mod leaderboard;
@@ -74,6 +75,7 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::Untag(args) => tag::untag(&client, args).await,
         Command::Describe(args) => tag::describe(&client, args).await,
         Command::Run(command) => run::run(&client, command).await,
+        Command::Artifact(command) => artifact::run(&client, command).await,
         Command::Show(command) => show::run(&client, command).await,
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::args::{ShowCommand, ShowModelArgs};
 use crate::error::CliError;
-use crate::output::json::{GroupedJson, MetricValue, ModelJson};
+use crate::output::json::{ArtifactJson, GroupedJson, MetricValue, ModelJson};
 use crate::output::{Cell, Render, Table, format_time, table_text};
 
 /// Substrings of metric names for which lower is better, unless the user
@@ -141,6 +141,24 @@ impl ShowModel {
         table
     }
 
+    fn artifacts_table(&self) -> Table {
+        let mut table = Table::new(["name", "uri", "sha256", "size_bytes", "media_type", "created_at"]);
+        let text = |s: &Option<String>| s.as_deref().map_or(Cell::Empty, Cell::from);
+        for artifact in &self.detail.artifacts {
+            table.rows.push(vec![
+                Cell::from(artifact.name.as_str()),
+                Cell::from(artifact.uri.as_str()),
+                text(&artifact.sha256),
+                artifact
+                    .size_bytes
+                    .map_or(Cell::Empty, |n| Cell::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+                text(&artifact.media_type),
+                Cell::Text(format_time(artifact.created_at)),
+            ]);
+        }
+        table
+    }
+
     fn history_table(&self) -> Table {
         let mut table = Table::new(["changed_at", "from", "to", "cause"]);
         for change in &self.detail.status_changes {
@@ -246,6 +264,10 @@ impl Render for ShowModel {
         } else {
             out.push_str(&table_text(&self.metrics_table()));
         }
+        if !self.detail.artifacts.is_empty() {
+            let _ = writeln!(out, "\nartifacts:");
+            out.push_str(&table_text(&self.artifacts_table()));
+        }
         if !self.detail.status_changes.is_empty() {
             let _ = writeln!(out, "\nstatus history:");
             out.push_str(&table_text(&self.history_table()));
@@ -259,6 +281,7 @@ impl Render for ShowModel {
             datablob: self.datablob.as_ref().map(GroupedJson::from),
             model_template: self.template.as_ref().map(GroupedJson::from),
             metrics: self.metrics.iter().map(MetricJson::from).collect(),
+            artifacts: self.detail.artifacts.iter().map(ArtifactJson::from).collect(),
             status_changes: self
                 .detail
                 .status_changes
@@ -278,6 +301,7 @@ struct ShowModelJson<'a> {
     datablob: Option<GroupedJson<'a>>,
     model_template: Option<GroupedJson<'a>>,
     metrics: Vec<MetricJson<'a>>,
+    artifacts: Vec<ArtifactJson<'a>>,
     status_changes: Vec<StatusChangeJson<'a>>,
 }
 

@@ -213,3 +213,34 @@ mod tests {
         assert_eq!(text, r#"{"a":0.1,"b":"NaN","c":"inf","d":"-inf","e":1.0}"#);
     }
 }
+
+/// An artifact reference in JSON output: absent digest, size or media type
+/// are `null`.
+#[derive(Debug, Serialize)]
+pub struct ArtifactJson<'a> {
+    /// Its name, unique within its model.
+    pub name: &'a str,
+    /// Where the file is.
+    pub uri: &'a str,
+    /// The file's SHA-256, lower-case hex.
+    pub sha256: Option<&'a str>,
+    /// The file's size in bytes.
+    pub size_bytes: Option<u64>,
+    /// The file's media type, lower case.
+    pub media_type: Option<&'a str>,
+    /// RFC 3339, UTC: when the record was stored.
+    pub created_at: String,
+}
+
+impl<'a> From<&'a mlmeta_client::Artifact> for ArtifactJson<'a> {
+    fn from(a: &'a mlmeta_client::Artifact) -> Self {
+        Self {
+            name: &a.name,
+            uri: &a.uri,
+            sha256: a.sha256.as_deref(),
+            size_bytes: a.size_bytes,
+            media_type: a.media_type.as_deref(),
+            created_at: format_time(a.created_at),
+        }
+    }
+}

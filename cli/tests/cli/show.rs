@@ -65,6 +65,8 @@ async fn log_epochs(server: &TestServer) {
     .map(|(n, acc, loss)| NewEpoch::new(n, [("val_accuracy", acc), ("loss", loss)]));
     client.insert_epochs("run-1", epochs.to_vec()).await.unwrap();
     client.end_run("run-1", RunStatus::Finished).await.unwrap();
+    let checkpoint = mlmeta_client::Artifact::new("checkpoint", "s3://bucket/run-1/ckpt.h5").with_size(1024);
+    client.put_artifact("run-1", &checkpoint, false).await.unwrap();
 }
 
 async fn show_model_tells_everything_about_one_model(server: TestServer) {
@@ -134,6 +136,8 @@ async fn show_model_tells_everything_about_one_model(server: TestServer) {
         ]
     );
     assert!(text.contains("status history:"), "{text}");
+    assert!(text.contains("artifacts:\nname"), "{text}");
+    assert!(text.contains("checkpoint  s3://bucket/run-1/ckpt.h5"), "{text}");
     assert!(text.contains("created  running   start"), "{text}");
 
     let doc = mlmeta(&server)
@@ -166,6 +170,8 @@ async fn show_model_tells_everything_about_one_model(server: TestServer) {
         (Some(4), Some(1))
     );
     assert_eq!(doc["status_changes"][1]["to"], "finished");
+    assert_eq!(doc["artifacts"][0]["uri"], "s3://bucket/run-1/ckpt.h5");
+    assert_eq!(doc["artifacts"][0]["size_bytes"], 1024);
 
     let csv = mlmeta(&server)
         .args(["show", "model", "run-1"])

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod artifacts;
 mod errors;
 mod listing;
 mod restart;

@@ -74,6 +74,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Artifact references of models: named pointers to files stored
+    /// elsewhere. `content_sha256` is always NULL for now (a later issue
+    /// stores content in mlmeta itself).
+    artifacts (model_id, name) {
+        model_id -> BigInt,
+        name -> Text,
+        uri -> Text,
+        sha256 -> Nullable<Text>,
+        size_bytes -> Nullable<BigInt>,
+        media_type -> Nullable<Text>,
+        created_at -> BigInt,
+        content_sha256 -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     /// One row per epoch; `metrics` is encoded by `store::metrics_codec`.
     epochs (model_id, epoch_num) {
         model_id -> BigInt,
@@ -103,6 +119,7 @@ diesel::joinable!(tags -> projects (project_id));
 diesel::joinable!(epochs -> models (model_id));
 diesel::joinable!(metric_summaries -> models (model_id));
 diesel::joinable!(status_changes -> models (model_id));
+diesel::joinable!(artifacts -> models (model_id));
 diesel::allow_tables_to_appear_in_same_query!(
     projects,
     components,
@@ -110,5 +127,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     tags,
     epochs,
     metric_summaries,
-    status_changes
+    status_changes,
+    artifacts
 );

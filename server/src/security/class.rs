@@ -53,7 +53,7 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 19] = {
+const METHODS: [(&str, CallClass, RequestSize); 22] = {
     use CallClass::{ClientStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
@@ -76,6 +76,9 @@ const METHODS: [(&str, CallClass, RequestSize); 19] = {
         ("Heartbeat", UnaryWrite, Small),
         ("EndRun", UnaryWrite, Small),
         ("GetModel", UnaryRead, Small),
+        ("PutArtifact", UnaryWrite, Small),
+        ("ListArtifacts", UnaryRead, Small),
+        ("DeleteArtifact", UnaryWrite, Small),
     ]
 };
 
@@ -234,9 +237,11 @@ mod tests {
         assert_eq!(
             writes,
             [
+                "DeleteArtifact",
                 "EndRun",
                 "Heartbeat",
                 "InsertEpochs",
+                "PutArtifact",
                 "PutDataBlob",
                 "PutModel",
                 "PutModelTemplate",

@@ -3,6 +3,7 @@
 //! except epoch inserts, which queue for the group-commit writers),
 //! and converts the result; errors become statuses in `error.rs`.
 
+mod artifacts;
 mod convert;
 mod metadata;
 mod runs;
@@ -348,6 +349,26 @@ impl MetadataService for MetadataApi {
 
     async fn get_model(&self, request: Request<pb::GetModelRequest>) -> Reply<pb::GetModelResponse> {
         runs::get_model(self, request).await
+    }
+
+    // Artifact references: the handlers live in `artifacts.rs`.
+
+    async fn put_artifact(&self, request: Request<pb::PutArtifactRequest>) -> Reply<pb::PutArtifactResponse> {
+        artifacts::put_artifact(self, request).await
+    }
+
+    async fn list_artifacts(
+        &self,
+        request: Request<pb::ListArtifactsRequest>,
+    ) -> Reply<pb::ListArtifactsResponse> {
+        artifacts::list_artifacts(self, request).await
+    }
+
+    async fn delete_artifact(
+        &self,
+        request: Request<pb::DeleteArtifactRequest>,
+    ) -> Reply<pb::DeleteArtifactResponse> {
+        artifacts::delete_artifact(self, request).await
     }
 }
 

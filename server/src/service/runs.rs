@@ -93,6 +93,11 @@ fn model_detail(detail: ModelDetail, project: &str) -> pb::GetModelResponse {
     pb::GetModelResponse {
         model: Some(convert::model(detail.model, project)),
         status_changes: detail.status_changes.into_iter().map(status_change).collect(),
+        artifacts: detail
+            .artifacts
+            .into_iter()
+            .map(super::artifacts::artifact)
+            .collect(),
         metrics: detail.metrics.into_iter().map(metric_summary).collect(),
     }
 }

@@ -6,6 +6,7 @@
 //! [`Store::insert_epochs`], which hands its work to the group-commit
 //! writer threads and waits for their answer asynchronously.
 
+mod artifacts;
 mod components;
 mod epochs;
 mod group_commit;
@@ -280,11 +281,13 @@ impl Store {
         })
     }
 
-    /// A model of `project` with its status history.
+    /// A model of `project` with its status history and its artifacts.
     pub fn get_model(&self, project: &ProjectScope, model_name: &str) -> Result<ModelDetail> {
         self.read(|conn| {
             let project_id = self.project_ids.find(conn, project)?.unwrap_or(-1);
-            runs::get(conn, project_id, model_name)
+            let mut detail = runs::get(conn, project_id, model_name)?;
+            detail.artifacts = artifacts::list(conn, project_id, model_name)?;
+            Ok(detail)
         })
     }
 

@@ -228,6 +228,9 @@ pub struct StatusChange {
 pub struct ModelDetail {
     pub model: Model,
     pub status_changes: Vec<StatusChange>,
+    /// Its artifact references, by name (filled by `Store::get_model`
+    /// only; empty in the answers of run transitions).
+    pub artifacts: Vec<Artifact>,
     /// Per metric, by name; filled only where asked for (`get_model`),
     /// empty in the replies of run transitions.
     pub metrics: Vec<MetricSummary>,
@@ -430,4 +433,39 @@ pub fn now_micros() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// An artifact reference to store: validated, `sha256` and `media_type`
+/// already in lower case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewArtifact {
+    pub name: String,
+    pub uri: String,
+    pub sha256: Option<String>,
+    /// At most `i64::MAX` (the column is a signed 64-bit integer).
+    pub size_bytes: Option<i64>,
+    pub media_type: Option<String>,
+}
+
+/// A stored artifact reference of a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub name: String,
+    pub uri: String,
+    pub sha256: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub media_type: Option<String>,
+    /// Database clock, microseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// The outcome of an artifact put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutArtifact {
+    /// The record as stored now.
+    pub artifact: Artifact,
+    /// Whether a record with the name was stored before.
+    pub already_existed: bool,
+    /// Whether `overwrite` replaced a different record.
+    pub replaced: bool,
 }

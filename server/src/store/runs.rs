@@ -318,6 +318,7 @@ fn detail(conn: &mut DbConnection, row: ModelRow) -> Result<ModelDetail> {
     Ok(ModelDetail {
         model,
         status_changes,
+        artifacts: Vec::new(),
         metrics: Vec::new(),
     })
 }

@@ -3,7 +3,8 @@
 //! with arbitrary filters, page sizes and page tokens, best model,
 //! leaderboard, current epoch, tags and descriptions, params in puts and
 //! tags in filters, the run lifecycle: StartRun, Heartbeat, EndRun,
-//! GetModel, and status filters), with adversarial strings (NUL, control and
+//! GetModel, and status filters, artifact references: PutArtifact,
+//! ListArtifacts, DeleteArtifact), with adversarial strings (NUL, control and
 //! C1 characters, quotes, SQL, `$`, `..`, unicode, empty, lengths around
 //! the 255-byte limit, 100 KB), sent to a real server over loopback.
 //!
@@ -32,12 +33,12 @@ use std::sync::Mutex;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mlmeta_proto::{
-    BestModel, DataBlob, EndRunRequest, Epoch, GetBestModelRequest, GetCurrentEpochRequest,
-    GetLeaderboardRequest, GetModelRequest, GroupedFilter, HeartbeatRequest, InsertEpochsRequest,
-    LeaderboardRow, ListDataBlobsRequest, ListEpochsRequest, ListModelTemplatesRequest, ListModelsRequest,
-    ListProjectsRequest, Model, ModelFilter, ModelTemplate, PutDataBlobRequest, PutModelRequest,
-    PutModelTemplateRequest, RecordRef, RunContext, SetDescriptionRequest, StartRunRequest,
-    UpdateTagsRequest,
+    Artifact, BestModel, DataBlob, DeleteArtifactRequest, EndRunRequest, Epoch, GetBestModelRequest,
+    GetCurrentEpochRequest, GetLeaderboardRequest, GetModelRequest, GroupedFilter, HeartbeatRequest,
+    InsertEpochsRequest, LeaderboardRow, ListArtifactsRequest, ListDataBlobsRequest, ListEpochsRequest,
+    ListModelTemplatesRequest, ListModelsRequest, ListProjectsRequest, Model, ModelFilter, ModelTemplate,
+    PutArtifactRequest, PutDataBlobRequest, PutModelRequest, PutModelTemplateRequest, RecordRef, RunContext,
+    SetDescriptionRequest, StartRunRequest, UpdateTagsRequest,
 };
 use mlmeta_tests::calls::{self, Client, insert_epochs};
 use mlmeta_tests::records::epoch;
@@ -104,6 +105,29 @@ const TAG_KEYS: &[&str] = &["k", "team", "x' OR '1'='1", "模型"];
 const BAD_TAG_KEYS: &[&str] = &["mlmeta.host", "", "a\0b"];
 /// Tag values: the filter compares them exactly.
 const TAG_VALUES: &[&str] = &["v", "w", "", "%", "_", "x' OR '1'='1", "a\0b", "模型-ß-😀"];
+/// Artifact names.
+const ARTIFACTS: &[&str] = &["ckpt", "onnx", "x' OR '1'='1", "模型", "$1"];
+/// Valid artifact URIs.
+const URIS: &[&str] = &[
+    "s3://bucket/run/ckpt.pt",
+    "gs://b/o",
+    "file:///tmp/model.pt",
+    "https://example.com/a?b=c#d",
+    "hf:org/model",
+    "s3://b/'; DROP TABLE artifacts; --",
+];
+/// Invalid ones.
+const BAD_URIS: &[&str] = &["model.pt", "", "s3://b/a b", "C:\\x.pt", "s3:", "1x://y"];
+/// Valid SHA-256 digests (either case).
+const DIGESTS: &[&str] = &[
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+];
+/// Valid media types (either case).
+const MEDIA_TYPES: &[&str] = &["application/octet-stream", "Application/X-HDF5", "text/csv"];
+/// Invalid ones.
+const BAD_MEDIA_TYPES: &[&str] = &["text/plain; charset=utf-8", "octet-stream", "", "a/b/c"];
 
 /// Strings aimed at SQL, paths, placeholders and encodings.
 const HOSTILE: &[&str] = &[
@@ -384,6 +408,53 @@ fn run_context() -> impl Strategy<Value = Option<RunContext>> {
     )
 }
 
+/// An artifact of a PutArtifact call: mostly valid, sometimes any field
+/// broken, sometimes absent.
+fn artifact() -> impl Strategy<Value = Option<Artifact>> {
+    let uri = prop_oneof![
+        12 => prop::sample::select(URIS).prop_map(str::to_owned),
+        2 => prop::sample::select(BAD_URIS).prop_map(str::to_owned),
+        1 => text(),
+        1 => Just(format!("s3://b/{}", "k".repeat(4_096))),
+    ];
+    let sha256 = prop::option::of(prop_oneof![
+        6 => prop::sample::select(DIGESTS).prop_map(str::to_owned),
+        1 => text(),
+    ]);
+    let size = prop::option::of(prop_oneof![
+        8 => 0_u64..1_000,
+        1 => Just(i64::MAX as u64),
+        1 => Just(i64::MAX as u64 + 1),
+        1 => any::<u64>(),
+    ]);
+    let media_type = prop::option::of(prop_oneof![
+        6 => prop::sample::select(MEDIA_TYPES).prop_map(str::to_owned),
+        1 => prop::sample::select(BAD_MEDIA_TYPES).prop_map(str::to_owned),
+        1 => text(),
+    ]);
+    prop_oneof![
+        12 => (name_from(ARTIFACTS), uri, sha256, size, media_type).prop_map(
+            |(name, uri, sha256, size_bytes, media_type)| Some(Artifact {
+                name,
+                uri,
+                sha256,
+                size_bytes,
+                media_type,
+                created_at: None,
+            })
+        ),
+        1 => Just(None),
+    ]
+}
+
+/// The model of an artifact call: mostly one of the seeded ones.
+fn artifact_model() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec!["m0", "m1"]).prop_map(str::to_owned),
+        2 => name_from(MODELS),
+    ]
+}
+
 /// A page token for a listing.
 #[derive(Debug, Clone)]
 enum Token {
@@ -471,6 +542,9 @@ enum Call {
     Heartbeat(HeartbeatRequest),
     EndRun(EndRunRequest),
     GetModel(GetModelRequest),
+    PutArtifact(PutArtifactRequest),
+    ListArtifacts(ListArtifactsRequest),
+    DeleteArtifact(DeleteArtifactRequest),
 }
 
 /// The project of a call: mostly the default or one other, sometimes a
@@ -654,10 +728,22 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
         }),
         2 => name_from(MODELS).prop_map(|model_name| Call::GetModel(GetModelRequest { project: String::new(), model_name })),
     ];
+    let artifact_calls = prop_oneof![
+        4 => (artifact_model(), artifact(), any::<bool>()).prop_map(|(model_name, artifact, overwrite)| {
+            Call::PutArtifact(PutArtifactRequest { project: String::new(), model_name, artifact, overwrite })
+        }),
+        2 => artifact_model().prop_map(|model_name| {
+            Call::ListArtifacts(ListArtifactsRequest { project: String::new(), model_name })
+        }),
+        2 => (artifact_model(), name_from(ARTIFACTS)).prop_map(|(model_name, name)| {
+            Call::DeleteArtifact(DeleteArtifactRequest { project: String::new(), model_name, name })
+        }),
+    ];
     prop_oneof![
         2 => datablob,
         2 => template,
         2 => model,
+        4 => artifact_calls,
         2 => update_tags,
         1 => set_description,
         4 => run_calls,
@@ -753,6 +839,9 @@ impl Call {
             Call::Heartbeat(r) => r.project = project,
             Call::EndRun(r) => r.project = project,
             Call::GetModel(r) => r.project = project,
+            Call::PutArtifact(r) => r.project = project,
+            Call::ListArtifacts(r) => r.project = project,
+            Call::DeleteArtifact(r) => r.project = project,
         }
         self
     }
@@ -805,6 +894,9 @@ impl Call {
             Call::Heartbeat(_) => "Heartbeat",
             Call::EndRun(_) => "EndRun",
             Call::GetModel(_) => "GetModel",
+            Call::PutArtifact(_) => "PutArtifact",
+            Call::ListArtifacts(_) => "ListArtifacts",
+            Call::DeleteArtifact(_) => "DeleteArtifact",
         }
     }
 }
@@ -863,6 +955,8 @@ impl Tokens {
 
 /// Most tags on one record (the documented limit).
 const MAX_TAGS: usize = 1_000;
+/// Most artifacts of one model (the documented limit).
+const MAX_ARTIFACTS: usize = 256;
 
 fn page_limit(page_size: u32) -> usize {
     if page_size == 0 { 100 } else { page_size as usize }
@@ -877,6 +971,13 @@ fn clear_model(m: &mut Model) {
         .flatten()
     {
         *time = prost_types::Timestamp::default();
+    }
+}
+
+fn clear_artifact(a: &mut Artifact) {
+    // The database clock: present or not is compared.
+    if a.created_at.is_some() {
+        a.created_at = Some(prost_types::Timestamp::default());
     }
 }
 
@@ -1041,7 +1142,22 @@ async fn send(mut client: Client, call: &Call, token: &str) -> Outcome {
                 let mut reply = client.get_model(r).await?.into_inner();
                 reply.model.iter_mut().for_each(clear_model);
                 reply.status_changes.iter_mut().for_each(|c| c.changed_at = None);
+                reply.artifacts.iter_mut().for_each(clear_artifact);
                 ok(1, 1, reply, String::new())
+            }
+            Call::PutArtifact(r) => {
+                let mut reply = client.put_artifact(r).await?.into_inner();
+                reply.artifact.iter_mut().for_each(clear_artifact);
+                ok(1, 1, reply, String::new())
+            }
+            Call::ListArtifacts(r) => {
+                let mut reply = client.list_artifacts(r).await?.into_inner();
+                reply.artifacts.iter_mut().for_each(clear_artifact);
+                ok(reply.artifacts.len(), MAX_ARTIFACTS, reply, String::new())
+            }
+            Call::DeleteArtifact(r) => {
+                let reply = client.delete_artifact(r).await?.into_inner();
+                ok(usize::from(reply.deleted), 1, reply, String::new())
             }
             Call::GetCurrentEpoch(r) => {
                 let reply = client.get_current_epoch(r).await?.into_inner();
@@ -1191,6 +1307,19 @@ async fn seed(client: &mut Client) {
             }),
             set: [("k".to_owned(), "v".to_owned())].into(),
             ..UpdateTagsRequest::default()
+        })
+        .await
+        .unwrap();
+    client
+        .put_artifact(PutArtifactRequest {
+            model_name: "m0".into(),
+            artifact: Some(Artifact {
+                name: "ckpt".into(),
+                uri: "s3://bucket/run/ckpt.pt".into(),
+                size_bytes: Some(7),
+                ..Artifact::default()
+            }),
+            ..PutArtifactRequest::default()
         })
         .await
         .unwrap();
