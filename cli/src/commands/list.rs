@@ -102,7 +102,8 @@ struct Models(Vec<Model>);
 impl Render for Models {
     /// `name, class, datablob, template, status, epochs, created_at,
     /// last_modified_at`,
-    /// then `tags` (compact JSON) when any listed model has tags, then one
+    /// then `tags` (compact JSON, without the server's `mlmeta.*` ones)
+    /// when any listed model has such tags, then one
     /// column per params key any listed model has (`params.<key>`, nested
     /// keys joined with dots; empty where a model lacks the key).
     fn table(&self) -> Table {
@@ -116,7 +117,7 @@ impl Render for Models {
             "created_at",
             "last_modified_at",
         ]);
-        let tags = self.0.iter().any(|m| !m.tags.is_empty());
+        let tags = self.0.iter().any(|m| m.tags.keys().any(|k| !is_system_tag(k)));
         if tags {
             table.columns.push("tags".into());
         }
@@ -140,7 +141,7 @@ impl Render for Models {
                     Cell::Text(format_time(m.last_modified_at)),
                 ];
                 if tags {
-                    row.push(tags_cell(&m.tags));
+                    row.push(user_tags_cell(&m.tags));
                 }
                 row.extend(
                     keys.iter()
@@ -155,6 +156,22 @@ impl Render for Models {
     fn json(&self) -> Result<Value, serde_json::Error> {
         serde_json::to_value(self.0.iter().map(ModelJson::from).collect::<Vec<_>>())
     }
+}
+
+/// Whether the server set this tag (the run context: `mlmeta.host`, …).
+fn is_system_tag(key: &str) -> bool {
+    key.starts_with("mlmeta.")
+}
+
+/// The tags users set, as one cell: a table of many runs stays readable;
+/// `--format json` and `show model` have the system tags too.
+fn user_tags_cell(tags: &mlmeta_client::Tags) -> Cell {
+    let user: mlmeta_client::Tags = tags
+        .iter()
+        .filter(|(k, _)| !is_system_tag(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags_cell(&user)
 }
 
 /// Tags as one cell: compact JSON (`{}` when none), one line.

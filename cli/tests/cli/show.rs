@@ -211,6 +211,11 @@ async fn list_models_counts_epochs(server: TestServer) {
         .position(|c| c == "epochs")
         .expect("an epochs column");
     assert_eq!(rows[1][column], "4", "{csv}");
+    let tags = rows[0].iter().position(|c| c == "tags").expect("a tags column");
+    assert!(
+        rows[1][tags].contains("sweep") && !rows[1][tags].contains("mlmeta."),
+        "the table leaves the run context out: {csv}"
+    );
     let doc = mlmeta(&server)
         .args(["list", "models"])
         .format("json")
@@ -219,4 +224,8 @@ async fn list_models_counts_epochs(server: TestServer) {
         .json();
     assert_eq!(doc[0]["epoch_count"], 4);
     assert_eq!(doc[0]["current_epoch"], 3);
+    assert!(
+        doc[0]["tags"]["mlmeta.pid"].is_string(),
+        "JSON has every tag: {doc}"
+    );
 }
