@@ -22,6 +22,7 @@ diesel::table! {
         last_modified_at -> BigInt,
         project_id -> BigInt,
         description -> Nullable<Text>,
+        deleted_at -> Nullable<BigInt>,
     }
 }
 
@@ -44,6 +45,16 @@ diesel::table! {
         last_heartbeat_at -> Nullable<BigInt>,
         heartbeat_timeout_secs -> Nullable<BigInt>,
         run_context -> Nullable<Text>,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Purged models whose epochs are still being removed, in batches.
+    purged_models (model_id) {
+        model_id -> BigInt,
+        project_id -> BigInt,
+        purged_at -> BigInt,
     }
 }
 
@@ -108,5 +119,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     tags,
     epochs,
     metric_summaries,
-    status_changes
+    status_changes,
+    purged_models
 );
