@@ -60,7 +60,7 @@ mod writer;
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAGE_SIZE, DEFAULT_PROJECT};
 pub use client::Client;
 pub use error::{Error, Result};
-pub use filter::{EpochFilter, GroupedFilter, ModelFilter};
+pub use filter::{Deletion, EpochFilter, GroupedFilter, ModelFilter};
 pub use retry::RetryPolicy;
 pub use runs::{ModelDetail, RunContext, RunInfo, RunStatus, StatusChange};
 pub use tags::RecordKind;

@@ -46,6 +46,9 @@ pub struct DataBlob {
     /// Free-text note (markdown), empty when none; ignored by puts (see
     /// [`Client::set_description`](crate::Client::set_description)).
     pub description: String,
+    /// When it was soft-deleted (server clock); `None` while live and on
+    /// records built locally.
+    pub deleted_at: Option<SystemTime>,
 }
 
 impl DataBlob {
@@ -60,6 +63,7 @@ impl DataBlob {
             project: None,
             tags: Tags::new(),
             description: String::new(),
+            deleted_at: None,
         }
     }
 }
@@ -95,6 +99,9 @@ pub struct ModelTemplate {
     /// Free-text note (markdown), empty when none; ignored by puts (see
     /// [`Client::set_description`](crate::Client::set_description)).
     pub description: String,
+    /// When it was soft-deleted (server clock); `None` while live and on
+    /// records built locally.
+    pub deleted_at: Option<SystemTime>,
 }
 
 impl ModelTemplate {
@@ -109,6 +116,7 @@ impl ModelTemplate {
             project: None,
             tags: Tags::new(),
             description: String::new(),
+            deleted_at: None,
         }
     }
 }
@@ -150,6 +158,9 @@ pub struct Model {
     pub description: String,
     /// Its run's status and times; `None` on records built locally.
     pub run: Option<crate::runs::RunInfo>,
+    /// When it was soft-deleted (server clock); `None` while live and on
+    /// records built locally.
+    pub deleted_at: Option<SystemTime>,
 }
 
 impl Model {
@@ -172,6 +183,7 @@ impl Model {
             tags: Tags::new(),
             description: String::new(),
             run: None,
+            deleted_at: None,
         }
     }
 

@@ -31,7 +31,7 @@ use crate::security::{ProjectScope, Projects};
 use group_commit::GroupCommit;
 use projects::ProjectIds;
 use records::{
-    BestModel, Component, ComponentFilter, ComponentKind, Direction, Epoch, EpochFilter, InsertCounts,
+    BestModel, Component, ComponentKind, Direction, Epoch, EpochFilter, GroupedFilter, InsertCounts,
     LeaderboardRow, Model, ModelDetail, ModelFilter, NewComponent, NewEpoch, NewModel, Page, PageRequest,
     Project, Put, RunStatus, StartRun,
 };
@@ -175,7 +175,7 @@ impl Store {
         &self,
         project: &ProjectScope,
         kind: ComponentKind,
-        filter: &ComponentFilter,
+        filter: &GroupedFilter,
         page: &PageRequest,
     ) -> Result<Page<Component>> {
         self.read_in(project, Page::empty, |conn, project_id| {

@@ -35,6 +35,7 @@ pub(super) struct ModelRow {
     last_heartbeat_at: Option<i64>,
     heartbeat_timeout_secs: Option<i64>,
     run_context: Option<String>,
+    pub deleted_at: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -223,19 +224,33 @@ pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64
 }
 
 /// Narrows a boxed query that has the `models` columns in scope to the
-/// models matching a `ModelFilter`. A macro because the query types are
-/// unnameable, and because a boxed subquery cannot be nested in a boxed
-/// query over the multi-backend connection (the component subqueries here
-/// stay unboxed: their "no filter" case is a bound `true`).
+/// models matching a [`ModelFilter`]: the one place the shared filter type
+/// becomes SQL (every value a bound parameter). A macro because the query
+/// types are unnameable, and because a boxed subquery cannot be nested in
+/// a boxed query over the multi-backend connection (the component
+/// subqueries here stay unboxed: their "no filter" case is a bound
+/// `true`). Returns from the enclosing function with INVALID_ARGUMENT for
+/// a `where` expression, which this server cannot evaluate yet.
 macro_rules! filter_models {
     ($query:expr, $project_id:expr, $filter:expr) => {{
         use diesel::IntoSql as _;
         use diesel::sql_types::Bool;
         use $crate::db::schema::{components as c, models as m};
-        use $crate::store::records::ComponentKind;
+        use $crate::store::records::{ComponentKind, Deletion};
         let filter: &$crate::store::records::ModelFilter = $filter;
         let project_id: i64 = $project_id;
+        if filter.where_expr.is_some() {
+            return Err($crate::error::Error::invalid(
+                "filter.where",
+                "the filter language is not available on this server yet; use the structured filter fields",
+            ));
+        }
         let mut query = $query.filter(m::project_id.eq(project_id));
+        match filter.deletion {
+            Deletion::LiveOnly => query = query.filter(m::deleted_at.is_null()),
+            Deletion::DeletedOnly => query = query.filter(m::deleted_at.is_not_null()),
+            Deletion::All => {}
+        }
         if !filter.names.is_empty() {
             query = query.filter(m::name.eq_any(&filter.names));
         }
@@ -243,26 +258,30 @@ macro_rules! filter_models {
             let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_column()).collect();
             query = query.filter(m::status.eq_any(statuses));
         }
-        for (kind, wanted) in [
-            (ComponentKind::DataBlob, &filter.datablob),
-            (ComponentKind::ModelTemplate, &filter.model_template),
+        for (kind, names, group_names) in [
+            (
+                ComponentKind::DataBlob,
+                &filter.datablob_names,
+                &filter.datablob_group_names,
+            ),
+            (
+                ComponentKind::ModelTemplate,
+                &filter.model_template_names,
+                &filter.model_template_group_names,
+            ),
         ] {
-            if wanted.names.is_empty() && wanted.group_names.is_empty() {
+            if names.is_empty() && group_names.is_empty() {
                 continue;
             }
             let ids = c::table
                 .select(c::id)
                 .filter(c::project_id.eq(project_id))
                 .filter(c::kind.eq(kind.as_column()))
-                .filter(
-                    c::name
-                        .eq_any(&wanted.names)
-                        .or(wanted.names.is_empty().into_sql::<Bool>()),
-                )
+                .filter(c::name.eq_any(names).or(names.is_empty().into_sql::<Bool>()))
                 .filter(
                     c::group_name
-                        .eq_any(&wanted.group_names)
-                        .or(wanted.group_names.is_empty().into_sql::<Bool>()),
+                        .eq_any(group_names)
+                        .or(group_names.is_empty().into_sql::<Bool>()),
                 );
             query = match kind {
                 ComponentKind::DataBlob => query.filter(m::datablob_id.eq_any(ids)),
@@ -362,6 +381,7 @@ pub(super) fn with_components(
                     heartbeat_timeout_secs: row.heartbeat_timeout_secs,
                     run_context: row.run_context,
                 },
+                deleted_at: row.deleted_at,
             };
             Ok((model, datablob, template))
         })

@@ -137,7 +137,9 @@ pub fn end(conn: &mut DbConnection, project_id: i64, name: &str, end: RunStatus)
             change: None,
         }),
         ended if ended.is_ended() => Err(Error::FailedPrecondition(format!(
-            "status: the run of model {name:?} already ended {ended}, it cannot end {end} as well"
+            "status: the run of model {name:?} already ended {}, it cannot end {} as well",
+            ended.as_column(),
+            end.as_column()
         ))),
         _ => Ok(Step {
             update: RunUpdate {

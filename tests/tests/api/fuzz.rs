@@ -290,8 +290,11 @@ fn direction() -> impl Strategy<Value = i32> {
 
 fn grouped_filter(pool: &'static [&'static str]) -> impl Strategy<Value = Option<GroupedFilter>> {
     prop::option::of(
-        (names_from(pool), names_from(GROUPS))
-            .prop_map(|(names, group_names)| GroupedFilter { names, group_names }),
+        (names_from(pool), names_from(GROUPS)).prop_map(|(names, group_names)| GroupedFilter {
+            names,
+            group_names,
+            ..Default::default()
+        }),
     )
 }
 
@@ -314,6 +317,7 @@ fn model_filter() -> impl Strategy<Value = Option<ModelFilter>> {
             model_template_group_names: e,
             tags,
             statuses,
+            ..Default::default()
         }),
     )
 }
