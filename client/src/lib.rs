@@ -46,6 +46,7 @@
 mod builder;
 mod client;
 mod convert;
+mod deletion;
 mod error;
 mod filter;
 pub mod limits;
@@ -59,6 +60,7 @@ mod writer;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAGE_SIZE, DEFAULT_PROJECT};
 pub use client::Client;
+pub use deletion::PurgeCounts;
 pub use error::{Error, Result};
 pub use filter::{Deletion, EpochFilter, GroupedFilter, ModelFilter};
 pub use retry::RetryPolicy;

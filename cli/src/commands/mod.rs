@@ -4,6 +4,7 @@
 mod add;
 mod best;
 mod current_epoch;
+mod delete;
 mod leaderboard;
 mod list;
 mod ranking;
@@ -73,5 +74,8 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::Untag(args) => tag::untag(&client, args).await,
         Command::Describe(args) => tag::describe(&client, args).await,
         Command::Run(command) => run::run(&client, command).await,
+        Command::Delete(command) => delete::delete(&client, command).await,
+        Command::Restore(command) => delete::restore(&client, command).await,
+        Command::Purge(args) => delete::purge(&client, args).await,
     }
 }

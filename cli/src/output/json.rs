@@ -128,6 +128,8 @@ pub struct ModelJson<'a> {
     pub ended_at: String,
     /// RFC 3339, UTC, or empty.
     pub last_heartbeat_at: String,
+    /// RFC 3339, UTC, when the model was soft-deleted; `null` while live.
+    pub deleted_at: Option<String>,
 }
 
 impl<'a> From<&'a Model> for ModelJson<'a> {
@@ -146,6 +148,7 @@ impl<'a> From<&'a Model> for ModelJson<'a> {
             started_at: format_time(m.run.as_ref().and_then(|r| r.started_at)),
             ended_at: format_time(m.run.as_ref().and_then(|r| r.ended_at)),
             last_heartbeat_at: format_time(m.run.as_ref().and_then(|r| r.last_heartbeat_at)),
+            deleted_at: m.deleted_at.map(|t| format_time(Some(t))),
         }
     }
 }

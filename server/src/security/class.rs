@@ -53,7 +53,7 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 19] = {
+const METHODS: [(&str, CallClass, RequestSize); 22] = {
     use CallClass::{ClientStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
@@ -76,6 +76,10 @@ const METHODS: [(&str, CallClass, RequestSize); 19] = {
         ("Heartbeat", UnaryWrite, Small),
         ("EndRun", UnaryWrite, Small),
         ("GetModel", UnaryRead, Small),
+        // Tokens have no admin scope: purge needs a write token.
+        ("DeleteRecord", UnaryWrite, Small),
+        ("RestoreRecord", UnaryWrite, Small),
+        ("Purge", UnaryWrite, Small),
     ]
 };
 

@@ -217,9 +217,14 @@ pub(super) struct PgTouchModels<'a> {
     pub now: i64,
 }
 
+/// Returns the ids of the live models it touched.
+impl Query for PgTouchModels<'_> {
+    type SqlType = BigInt;
+}
+
 prepared_statement!(PgTouchModels on Pg, |this, out| {
     out.push_sql(
-        "WITH locked AS (SELECT id, status FROM models WHERE id = ANY(",
+        "WITH locked AS (SELECT id, status FROM models WHERE deleted_at IS NULL AND id = ANY(",
     );
     out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
     out.push_sql(
@@ -231,10 +236,11 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
         ", last_heartbeat_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT, \
          status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END \
          FROM locked WHERE models.id = locked.id \
-         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at) \
-         INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
+         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at), \
+         revived AS (INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
          SELECT id, last_heartbeat_at, 'CRASHED', 'RUNNING', 'epoch after crash' \
-         FROM touched WHERE old_status = 'CRASHED' ORDER BY id",
+         FROM touched WHERE old_status = 'CRASHED' ORDER BY id) \
+         SELECT id FROM touched",
     );
 });
 
@@ -249,7 +255,7 @@ prepared_statement!(SqliteReviveModel on Sqlite, |this, out| {
     out.push_sql(
         "INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
          SELECT id, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER), 'CRASHED', 'RUNNING', 'epoch after crash' \
-         FROM models WHERE id = ",
+         FROM models WHERE deleted_at IS NULL AND id = ",
     );
     out.push_bind_param::<BigInt, _>(this.id)?;
     out.push_sql(" AND status = 'CRASHED'");
@@ -267,7 +273,7 @@ prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
     out.push_bind_param::<BigInt, _>(this.now)?;
     out.push_sql(
         ", last_heartbeat_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER), \
-         status = CASE WHEN status = 'CRASHED' THEN 'RUNNING' ELSE status END WHERE id = ",
+         status = CASE WHEN status = 'CRASHED' THEN 'RUNNING' ELSE status END WHERE deleted_at IS NULL AND id = ",
     );
     out.push_bind_param::<BigInt, _>(this.id)?;
 });

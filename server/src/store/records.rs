@@ -237,6 +237,15 @@ impl RecordKind {
     }
 }
 
+/// What a purge removed for good.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub models: u64,
+    pub epochs: u64,
+    pub datablobs: u64,
+    pub model_templates: u64,
+}
+
 /// A change of one record's tags: keys to set (or overwrite) and keys to
 /// remove, disjoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
