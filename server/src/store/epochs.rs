@@ -90,8 +90,10 @@ pub fn insert(
         DbConnection::Sqlite(c) => insert_new_sqlite(c, &candidates, now)?,
         DbConnection::Postgres(c) => insert_new_postgres(c, &candidates, now)?,
     };
-    summaries::record(conn, &inserted)?;
+    // The touch checks the model ids before the summaries refer to them
+    // (a stale id would otherwise fail their foreign key).
     touch_models(conn, model_ids, &inserted, now)?;
+    summaries::record(conn, &inserted)?;
     // Models that got no new epoch (all skipped) were not touched: check
     // them here (rare: retries), so that a stale id never passes.
     let touched: HashSet<i64> = inserted.iter().map(|c| c.model_id).collect();
