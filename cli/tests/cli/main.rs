@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod add;
+mod delete;
 mod import;
 mod list;
 mod offline;

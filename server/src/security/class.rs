@@ -238,12 +238,15 @@ mod tests {
         assert_eq!(
             writes,
             [
+                "DeleteRecord",
                 "EndRun",
                 "Heartbeat",
                 "InsertEpochs",
+                "Purge",
                 "PutDataBlob",
                 "PutModel",
                 "PutModelTemplate",
+                "RestoreRecord",
                 "SetDescription",
                 "StartRun",
                 "StreamEpochs",

@@ -335,8 +335,9 @@ async fn data_survives_a_restart(url: &str) {
     // second start had nothing to do.
     let migrated = first.stderr();
     assert!(
-        migrated.contains("schema migrated: applied 4 migrations")
-            && migrated.contains("(20261123000000, 20261201000000, 20261202000000, 20261202000001)"),
+        migrated.contains("schema migrated: applied 5 migrations")
+            && migrated
+                .contains("(20261123000000, 20261201000000, 20261202000000, 20261202000001, 20261203000001)"),
         "{migrated}"
     );
 

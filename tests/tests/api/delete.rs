@@ -425,3 +425,69 @@ async fn stale_cached_ids_never_receive_epochs(server: TestServer) {
         (1, 0)
     );
 }
+
+/// Measurement (run by hand: `cargo nextest run -p mlmeta-tests
+/// --run-ignored only -E 'test(/purge_of_a_million/)' --no-capture`):
+/// purges a model of 1,000,000 epochs while another trainer writes one
+/// epoch per call, and prints the purge time and the writer's slowest call.
+async fn purge_of_a_million_epochs_does_not_stall_writers(server: TestServer) {
+    const EPOCHS: i64 = 1_000_000;
+    let mut client = server.client();
+    seed_model(&mut client, "big").await;
+    seed_model(&mut client, "live").await;
+    for start in (0..EPOCHS).step_by(100_000) {
+        let batch = (start..start + 100_000)
+            .map(|n| epoch("big", n, &[("loss", 1.0)]))
+            .collect();
+        insert_epochs(&mut client, batch).await;
+    }
+    delete(&mut client, RecordKind::Model, "big").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let mut client = server.client();
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            let (mut slowest, mut calls, mut n) = (Duration::ZERO, 0_u64, 0_i64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                insert_epochs(&mut client, vec![epoch("live", n, &[("loss", 0.5)])]).await;
+                slowest = slowest.max(started.elapsed());
+                calls += 1;
+                n += 1;
+            }
+            (slowest, calls)
+        })
+    };
+    let started = std::time::Instant::now();
+    let counts = purge(&mut client, "big").await;
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (slowest, calls) = writer.await.unwrap();
+    assert_eq!(counts.epochs, EPOCHS as u64);
+    println!(
+        "{}: purged {} epochs in {took:?}; a concurrent writer made {calls} calls, the slowest took {slowest:?}",
+        if server.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        counts.epochs
+    );
+}
+
+mod measurement {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: run by hand"]
+    async fn purge_of_a_million_epochs_sqlite() {
+        super::purge_of_a_million_epochs_does_not_stall_writers(mlmeta_tests::TestServer::sqlite().await)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: run by hand"]
+    async fn purge_of_a_million_epochs_postgres() {
+        if let Some(server) = mlmeta_tests::TestServer::postgres().await {
+            super::purge_of_a_million_epochs_does_not_stall_writers(server).await;
+        }
+    }
+}

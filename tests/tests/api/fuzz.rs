@@ -32,12 +32,12 @@ use std::sync::Mutex;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mlmeta_proto::{
-    BestModel, DataBlob, EndRunRequest, Epoch, GetBestModelRequest, GetCurrentEpochRequest,
-    GetLeaderboardRequest, GetModelRequest, GroupedFilter, HeartbeatRequest, InsertEpochsRequest,
-    LeaderboardRow, ListDataBlobsRequest, ListEpochsRequest, ListModelTemplatesRequest, ListModelsRequest,
-    ListProjectsRequest, Model, ModelFilter, ModelTemplate, PutDataBlobRequest, PutModelRequest,
-    PutModelTemplateRequest, RecordRef, RunContext, SetDescriptionRequest, StartRunRequest,
-    UpdateTagsRequest,
+    BestModel, DataBlob, DeleteRecordRequest, EndRunRequest, Epoch, GetBestModelRequest,
+    GetCurrentEpochRequest, GetLeaderboardRequest, GetModelRequest, GroupedFilter, HeartbeatRequest,
+    InsertEpochsRequest, LeaderboardRow, ListDataBlobsRequest, ListEpochsRequest, ListModelTemplatesRequest,
+    ListModelsRequest, ListProjectsRequest, Model, ModelFilter, ModelTemplate, PurgeRequest,
+    PutDataBlobRequest, PutModelRequest, PutModelTemplateRequest, RecordRef, RestoreRecordRequest,
+    RunContext, SetDescriptionRequest, StartRunRequest, UpdateTagsRequest,
 };
 use mlmeta_tests::calls::{self, Client, insert_epochs};
 use mlmeta_tests::records::epoch;
@@ -475,6 +475,9 @@ enum Call {
     Heartbeat(HeartbeatRequest),
     EndRun(EndRunRequest),
     GetModel(GetModelRequest),
+    DeleteRecord(DeleteRecordRequest),
+    RestoreRecord(RestoreRecordRequest),
+    Purge(PurgeRequest),
 }
 
 /// The project of a call: mostly the default or one other, sometimes a
@@ -658,10 +661,17 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
         }),
         2 => name_from(MODELS).prop_map(|model_name| Call::GetModel(GetModelRequest { project: String::new(), model_name })),
     ];
+    let deletion_calls = prop_oneof![
+        3 => record_ref().prop_map(|target| Call::DeleteRecord(DeleteRecordRequest { project: String::new(), target })),
+        3 => record_ref().prop_map(|target| Call::RestoreRecord(RestoreRecordRequest { project: String::new(), target })),
+        1 => prop_oneof![2 => Just(String::new()), 3 => name_from(MODELS)]
+            .prop_map(|model_name| Call::Purge(PurgeRequest { project: String::new(), model_name })),
+    ];
     prop_oneof![
         2 => datablob,
         2 => template,
         2 => model,
+        2 => deletion_calls,
         2 => update_tags,
         1 => set_description,
         4 => run_calls,
@@ -757,6 +767,9 @@ impl Call {
             Call::Heartbeat(r) => r.project = project,
             Call::EndRun(r) => r.project = project,
             Call::GetModel(r) => r.project = project,
+            Call::DeleteRecord(r) => r.project = project,
+            Call::RestoreRecord(r) => r.project = project,
+            Call::Purge(r) => r.project = project,
         }
         self
     }
@@ -809,6 +822,9 @@ impl Call {
             Call::Heartbeat(_) => "Heartbeat",
             Call::EndRun(_) => "EndRun",
             Call::GetModel(_) => "GetModel",
+            Call::DeleteRecord(_) => "DeleteRecord",
+            Call::RestoreRecord(_) => "RestoreRecord",
+            Call::Purge(_) => "Purge",
         }
     }
 }
@@ -876,9 +892,14 @@ fn clear_model(m: &mut Model) {
     m.created_at = None;
     m.last_modified_at = None;
     // Run times are the database clock: present or not is compared.
-    for time in [&mut m.started_at, &mut m.ended_at, &mut m.last_heartbeat_at]
-        .into_iter()
-        .flatten()
+    for time in [
+        &mut m.started_at,
+        &mut m.ended_at,
+        &mut m.last_heartbeat_at,
+        &mut m.deleted_at,
+    ]
+    .into_iter()
+    .flatten()
     {
         *time = prost_types::Timestamp::default();
     }
@@ -887,11 +908,13 @@ fn clear_model(m: &mut Model) {
 fn clear_datablob(d: &mut DataBlob) {
     d.created_at = None;
     d.last_modified_at = None;
+    d.deleted_at = d.deleted_at.map(|_| prost_types::Timestamp::default());
 }
 
 fn clear_template(t: &mut ModelTemplate) {
     t.created_at = None;
     t.last_modified_at = None;
+    t.deleted_at = t.deleted_at.map(|_| prost_types::Timestamp::default());
 }
 
 fn clear_best(b: &mut BestModel) {
@@ -1045,6 +1068,19 @@ async fn send(mut client: Client, call: &Call, token: &str) -> Outcome {
                 let mut reply = client.get_model(r).await?.into_inner();
                 reply.model.iter_mut().for_each(clear_model);
                 reply.status_changes.iter_mut().for_each(|c| c.changed_at = None);
+                ok(1, 1, reply, String::new())
+            }
+            Call::DeleteRecord(r) => {
+                let mut reply = client.delete_record(r).await?.into_inner();
+                reply.deleted_at = reply.deleted_at.map(|_| prost_types::Timestamp::default());
+                ok(1, 1, reply, String::new())
+            }
+            Call::RestoreRecord(r) => {
+                let reply = client.restore_record(r).await?.into_inner();
+                ok(1, 1, reply, String::new())
+            }
+            Call::Purge(r) => {
+                let reply = client.purge(r).await?.into_inner();
                 ok(1, 1, reply, String::new())
             }
             Call::GetCurrentEpoch(r) => {
