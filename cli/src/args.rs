@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mlmeta_client::{Direction, EpochFilter, ModelFilter, RecordKind, RunStatus};
+use mlmeta_client::{Deletion, Direction, EpochFilter, ModelFilter, RecordKind, RunStatus};
 use serde_json::Value;
 
 mod artifact;
@@ -225,6 +225,78 @@ pub enum Command {
     /// Everything about one model.
     #[command(subcommand)]
     Show(ShowCommand),
+    /// Soft-delete a model, datablob or template (restore brings it back).
+    #[command(subcommand, after_help = DELETE_HELP)]
+    Delete(RecordCommand),
+    /// Restore a deleted model, datablob or template exactly as it was.
+    #[command(subcommand, after_help = "Example:\n  mlmeta restore model run-7")]
+    Restore(RecordCommand),
+    /// Remove deleted records and their epochs for good.
+    #[command(after_help = PURGE_HELP)]
+    Purge(PurgeArgs),
+}
+
+const DELETE_HELP: &str = "\
+Examples:
+  mlmeta delete model run-7
+  mlmeta delete datablob mnist-v1
+
+A deleted model leaves listings, best and leaderboard (see `list models
+--deleted`), keeps its epochs, and takes no writes until restored; its name
+stays taken until it is purged. A datablob or template can be deleted only
+when no live model uses it. Deleting a deleted record succeeds.";
+
+const PURGE_HELP: &str = "\
+Examples:
+  mlmeta purge --model run-7 --yes
+  mlmeta purge --yes
+
+Without --model: every deleted model of the project, then the deleted
+datablobs and templates no model uses. There is no undo: --yes is required.";
+
+/// The record a `delete` or `restore` names.
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// A model.
+    Model {
+        /// Its name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// A datablob.
+    Datablob {
+        /// Its name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// A model template.
+    Template {
+        /// Its name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+impl RecordCommand {
+    /// The kind and name of the record.
+    pub fn target(&self) -> (RecordKind, &str) {
+        match self {
+            Self::Model { name } => (RecordKind::Model, name),
+            Self::Datablob { name } => (RecordKind::DataBlob, name),
+            Self::Template { name } => (RecordKind::ModelTemplate, name),
+        }
+    }
+}
+
+/// Arguments of `purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Purge only this deleted model.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Confirm: purged records cannot be restored.
+    #[arg(long, required = true)]
+    pub yes: bool,
 }
 
 /// What `show` shows.
@@ -514,6 +586,12 @@ pub struct ModelFilterArgs {
     /// Only models whose run has this status (repeatable).
     #[arg(long = "status", value_name = "S", value_enum)]
     pub statuses: Vec<StatusArg>,
+    /// Only deleted models (not yet purged).
+    #[arg(long, conflicts_with = "include_deleted")]
+    pub deleted: bool,
+    /// Deleted models as well as live ones.
+    #[arg(long)]
+    pub include_deleted: bool,
 }
 
 impl ModelFilterArgs {
@@ -526,6 +604,11 @@ impl ModelFilterArgs {
             .model_template_group_names(self.template_groups.iter().cloned())
             .tags(self.tags.iter().cloned())
             .statuses(self.statuses.iter().map(|&s| RunStatus::from(s)))
+            .deletion(match (self.deleted, self.include_deleted) {
+                (true, _) => Deletion::DeletedOnly,
+                (_, true) => Deletion::All,
+                _ => Deletion::LiveOnly,
+            })
     }
 
     /// Whether any filter is given.

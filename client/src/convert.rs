@@ -58,6 +58,7 @@ pub(crate) fn datablob_to_pb(blob: &DataBlob) -> Result<pb::DataBlob> {
         project: String::new(),
         tags: BTreeMap::new(),
         description: String::new(),
+        deleted_at: None,
     })
 }
 
@@ -70,6 +71,7 @@ pub(crate) fn datablob(blob: Option<pb::DataBlob>) -> Result<DataBlob> {
         project: Some(blob.project),
         tags: blob.tags.into_iter().collect(),
         description: blob.description,
+        deleted_at: time("datablob.deleted_at", blob.deleted_at)?,
         name: blob.name,
         group_name: blob.group_name,
     })
@@ -85,6 +87,7 @@ pub(crate) fn template_to_pb(template: &ModelTemplate) -> Result<pb::ModelTempla
         project: String::new(),
         tags: BTreeMap::new(),
         description: String::new(),
+        deleted_at: None,
     })
 }
 
@@ -97,6 +100,7 @@ pub(crate) fn template(template: Option<pb::ModelTemplate>) -> Result<ModelTempl
         project: Some(template.project),
         tags: template.tags.into_iter().collect(),
         description: template.description,
+        deleted_at: time("model_template.deleted_at", template.deleted_at)?,
         name: template.name,
         group_name: template.group_name,
     })
@@ -126,6 +130,7 @@ pub(crate) fn model(model: Option<pb::Model>) -> Result<Model> {
         project: Some(model.project),
         tags: model.tags.into_iter().collect(),
         description: model.description,
+        deleted_at: time("model.deleted_at", model.deleted_at)?,
         name: model.name,
         model_class_name: model.model_class_name,
         datablob_name: model.datablob_name,
@@ -199,22 +204,11 @@ pub(crate) fn direction(direction: Direction) -> i32 {
 }
 
 pub(crate) fn grouped_filter(filter: &GroupedFilter) -> pb::GroupedFilter {
-    pb::GroupedFilter {
-        names: filter.names.clone(),
-        group_names: filter.group_names.clone(),
-    }
+    filter.to_pb()
 }
 
 pub(crate) fn model_filter(filter: &ModelFilter) -> pb::ModelFilter {
-    pb::ModelFilter {
-        names: filter.names.clone(),
-        datablob_names: filter.datablob_names.clone(),
-        datablob_group_names: filter.datablob_group_names.clone(),
-        model_template_names: filter.model_template_names.clone(),
-        model_template_group_names: filter.model_template_group_names.clone(),
-        tags: filter.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        statuses: filter.statuses.iter().map(|s| i32::from(s.to_pb())).collect(),
-    }
+    filter.to_pb()
 }
 
 pub(crate) fn epoch_request(filter: &EpochFilter, page_size: u32, project: &str) -> pb::ListEpochsRequest {

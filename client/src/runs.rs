@@ -26,87 +26,14 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::types::Model;
 
-/// Where a model's run is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RunStatus {
-    /// Put, never started.
-    Created,
-    /// Started; heartbeats or epochs arriving.
-    Running,
-    /// Ended as a success.
-    Finished,
-    /// Ended as a failure.
-    Failed,
-    /// Stopped from outside.
-    Killed,
-    /// Was running, went silent past its heartbeat timeout (the server
-    /// marks it; a heartbeat, start or epoch makes it running again).
-    Crashed,
-}
+/// Where a model's run is in its life (the type shared with the server,
+/// see `mlmeta_proto::filter`).
+pub use mlmeta_proto::filter::RunStatus;
 
-impl RunStatus {
-    /// Every status.
-    pub const ALL: [Self; 6] = [
-        Self::Created,
-        Self::Running,
-        Self::Finished,
-        Self::Failed,
-        Self::Killed,
-        Self::Crashed,
-    ];
-
-    /// Lower-case name: `created`, `running`, `finished`, `failed`,
-    /// `killed`, `crashed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Running => "running",
-            Self::Finished => "finished",
-            Self::Failed => "failed",
-            Self::Killed => "killed",
-            Self::Crashed => "crashed",
-        }
-    }
-
-    /// The status named `name` (any case).
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str().eq_ignore_ascii_case(name))
-    }
-
-    pub(crate) fn to_pb(self) -> pb::RunStatus {
-        match self {
-            Self::Created => pb::RunStatus::Created,
-            Self::Running => pb::RunStatus::Running,
-            Self::Finished => pb::RunStatus::Finished,
-            Self::Failed => pb::RunStatus::Failed,
-            Self::Killed => pb::RunStatus::Killed,
-            Self::Crashed => pb::RunStatus::Crashed,
-        }
-    }
-
-    pub(crate) fn from_pb(field: &str, value: i32) -> Result<Self> {
-        Ok(match pb::RunStatus::try_from(value) {
-            Ok(pb::RunStatus::Created) => Self::Created,
-            Ok(pb::RunStatus::Running) => Self::Running,
-            Ok(pb::RunStatus::Finished) => Self::Finished,
-            Ok(pb::RunStatus::Failed) => Self::Failed,
-            Ok(pb::RunStatus::Killed) => Self::Killed,
-            Ok(pb::RunStatus::Crashed) => Self::Crashed,
-            _ => {
-                return Err(Error::InvalidResponse(format!(
-                    "{field}: unknown run status {value}"
-                )));
-            }
-        })
-    }
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The status of the answer's field `field`.
+fn status_from_pb(field: &str, value: i32) -> Result<RunStatus> {
+    RunStatus::from_pb(value)
+        .ok_or_else(|| Error::InvalidResponse(format!("{field}: unknown run status {value}")))
 }
 
 /// What a run was started from.
@@ -293,7 +220,7 @@ pub(crate) fn run_info(model: &pb::Model) -> Result<Option<RunInfo>> {
         return Ok(None);
     }
     Ok(Some(RunInfo {
-        status: RunStatus::from_pb("model.status", model.status)?,
+        status: status_from_pb("model.status", model.status)?,
         started_at: convert::time("model.started_at", model.started_at)?,
         ended_at: convert::time("model.ended_at", model.ended_at)?,
         last_heartbeat_at: convert::time("model.last_heartbeat_at", model.last_heartbeat_at)?,
@@ -385,8 +312,8 @@ impl Client {
             .map(|(i, change)| {
                 Ok(StatusChange {
                     changed_at: convert::time(&format!("status_changes[{i}].changed_at"), change.changed_at)?,
-                    from: RunStatus::from_pb(&format!("status_changes[{i}].from"), change.from)?,
-                    to: RunStatus::from_pb(&format!("status_changes[{i}].to"), change.to)?,
+                    from: status_from_pb(&format!("status_changes[{i}].from"), change.from)?,
+                    to: status_from_pb(&format!("status_changes[{i}].to"), change.to)?,
                     cause: change.cause,
                 })
             })

@@ -19,7 +19,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    fn to_pb(self, name: &str) -> pb::RecordRef {
+    pub(crate) fn to_pb(self, name: &str) -> pb::RecordRef {
         let kind = match self {
             Self::Model => pb::RecordKind::Model,
             Self::DataBlob => pb::RecordKind::Datablob,

@@ -46,6 +46,9 @@ pub struct DataBlob {
     /// Free-text note (markdown), empty when none; ignored by puts (see
     /// [`Client::set_description`](crate::Client::set_description)).
     pub description: String,
+    /// When it was soft-deleted (server clock); `None` while live and on
+    /// records built locally.
+    pub deleted_at: Option<SystemTime>,
 }
 
 impl DataBlob {
@@ -60,6 +63,7 @@ impl DataBlob {
             project: None,
             tags: Tags::new(),
             description: String::new(),
+            deleted_at: None,
         }
     }
 }
@@ -95,6 +99,9 @@ pub struct ModelTemplate {
     /// Free-text note (markdown), empty when none; ignored by puts (see
     /// [`Client::set_description`](crate::Client::set_description)).
     pub description: String,
+    /// When it was soft-deleted (server clock); `None` while live and on
+    /// records built locally.
+    pub deleted_at: Option<SystemTime>,
 }
 
 impl ModelTemplate {
@@ -109,6 +116,7 @@ impl ModelTemplate {
             project: None,
             tags: Tags::new(),
             description: String::new(),
+            deleted_at: None,
         }
     }
 }
@@ -156,6 +164,9 @@ pub struct Model {
     /// Its highest stored epoch_num; `None` without epochs and on records
     /// built locally.
     pub current_epoch: Option<i64>,
+    /// When it was soft-deleted (server clock); `None` while live and on
+    /// records built locally.
+    pub deleted_at: Option<SystemTime>,
 }
 
 impl Model {
@@ -180,6 +191,7 @@ impl Model {
             run: None,
             epoch_count: 0,
             current_epoch: None,
+            deleted_at: None,
         }
     }
 

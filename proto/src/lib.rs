@@ -14,4 +14,6 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mlme
 
 pub use v1::*;
 
+pub mod filter;
 pub mod json;
+pub mod rules;

@@ -5,8 +5,8 @@ use crate::error::Error;
 
 pub mod artifacts;
 
-/// Longest name (datablob, template, model, group, class, metric), in bytes.
-pub const MAX_NAME_BYTES: usize = 255;
+pub use mlmeta_proto::rules::{MAX_FILTER_VALUES, echo, is_name};
+
 /// Longest hyperparams JSON text, in bytes.
 pub const MAX_HYPERPARAMS_BYTES: usize = 65_536;
 /// Most epochs in one InsertEpochs request or one StreamEpochs message.
@@ -17,8 +17,6 @@ pub const MAX_METRICS_PER_EPOCH: usize = 1_024;
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Most rows per page.
 pub const MAX_PAGE_SIZE: usize = 10_000;
-/// Most values in one filter list.
-pub const MAX_FILTER_VALUES: usize = 1_000;
 /// Most results of one best-model query.
 pub const MAX_TOP_K: usize = 1_000;
 
@@ -41,50 +39,12 @@ impl<F: FnOnce() -> String> Field for F {
     }
 }
 
-/// Most characters of a client's string that an error message repeats:
-/// the message travels in an HTTP/2 header, and a 100 KB metric name there
-/// made the client see RESOURCE_EXHAUSTED instead of the error.
-pub const MAX_ECHOED_CHARS: usize = 64;
-
-/// Whether `value` is a valid name (see [`name`]).
-pub fn is_name(value: &str) -> bool {
-    !value.is_empty() && value.len() <= MAX_NAME_BYTES && !value.chars().any(char::is_control)
-}
-
-/// `value` quoted for an error message, cut after [`MAX_ECHOED_CHARS`]
-/// characters.
-pub fn echo(value: &str) -> String {
-    match value.char_indices().nth(MAX_ECHOED_CHARS) {
-        None => format!("{value:?}"),
-        Some((cut, _)) => format!("{:?}... ({} bytes)", &value[..cut], value.len()),
-    }
-}
-
 /// A name: 1 to 255 bytes, no control characters (which includes NUL).
 pub fn name(field: impl Field, value: &str) -> Result<(), Error> {
     if is_name(value) {
         return Ok(());
     }
-    let field = field.path();
-    if value.is_empty() {
-        return Err(Error::invalid(field, "must not be empty"));
-    }
-    if value.len() > MAX_NAME_BYTES {
-        return Err(Error::invalid(
-            field,
-            format!("must be at most {MAX_NAME_BYTES} bytes, got {}", value.len()),
-        ));
-    }
-    if let Some(c) = value.chars().find(|c| c.is_control()) {
-        return Err(Error::invalid(
-            field,
-            format!(
-                "must not contain control characters, found U+{:04X}",
-                u32::from(c)
-            ),
-        ));
-    }
-    Ok(())
+    mlmeta_proto::rules::name_rule(value).map_err(|rule| Error::invalid(field.path(), rule))
 }
 
 /// Hyperparams: a JSON object of at most 64 KiB; empty text means `{}`.
@@ -152,8 +112,7 @@ pub fn filter_values(field: &str, values: &[String]) -> Result<(), Error> {
 /// Prefix of the tags the server sets (run context such as `mlmeta.host`);
 /// requests cannot set or unset them.
 pub const SYSTEM_TAG_PREFIX: &str = "mlmeta.";
-/// Longest tag value, in bytes.
-pub const MAX_TAG_VALUE_BYTES: usize = 4_096;
+pub use mlmeta_proto::rules::MAX_TAG_VALUE_BYTES;
 /// Most tags on one record, and most keys one UpdateTags call names.
 pub const MAX_TAGS: usize = 1_000;
 /// Longest description, in bytes.
@@ -188,16 +147,7 @@ pub fn description(field: impl Field, value: &str) -> Result<(), Error> {
 }
 
 fn text(field: impl Field, value: &str, max_bytes: usize) -> Result<(), Error> {
-    if value.len() > max_bytes {
-        return Err(Error::invalid(
-            field.path(),
-            format!("must be at most {max_bytes} bytes, got {}", value.len()),
-        ));
-    }
-    if value.contains('\0') {
-        return Err(Error::invalid(field.path(), "must not contain NUL (U+0000)"));
-    }
-    Ok(())
+    mlmeta_proto::rules::text_rule(value, max_bytes).map_err(|rule| Error::invalid(field.path(), rule))
 }
 
 #[cfg(test)]
@@ -375,6 +325,7 @@ mod properties {
 
     use super::strategies::{config, hostile_string, json_object};
     use super::*;
+    use mlmeta_proto::rules::{MAX_ECHOED_CHARS, MAX_NAME_BYTES};
 
     fn invalid_message(error: Error) -> String {
         match error {

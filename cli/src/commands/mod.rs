@@ -5,6 +5,7 @@ mod add;
 mod artifact;
 mod best;
 mod current_epoch;
+mod delete;
 mod leaderboard;
 mod list;
 mod ranking;
@@ -77,5 +78,8 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::Run(command) => run::run(&client, command).await,
         Command::Artifact(command) => artifact::run(&client, command).await,
         Command::Show(command) => show::run(&client, command).await,
+        Command::Delete(command) => delete::delete(&client, command).await,
+        Command::Restore(command) => delete::restore(&client, command).await,
+        Command::Purge(args) => delete::purge(&client, args).await,
     }
 }

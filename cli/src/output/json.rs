@@ -134,6 +134,8 @@ pub struct ModelJson<'a> {
     pub epoch_count: u64,
     /// Its highest epoch_num, or `null` without epochs.
     pub current_epoch: Option<i64>,
+    /// RFC 3339, UTC, when the model was soft-deleted; `null` while live.
+    pub deleted_at: Option<String>,
 }
 
 impl<'a> From<&'a Model> for ModelJson<'a> {
@@ -155,6 +157,7 @@ impl<'a> From<&'a Model> for ModelJson<'a> {
             project: m.project.as_deref().unwrap_or_default(),
             epoch_count: m.epoch_count,
             current_epoch: m.current_epoch,
+            deleted_at: m.deleted_at.map(|t| format_time(Some(t))),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod add;
 mod artifact;
+mod delete;
 mod import;
 mod list;
 mod offline;

@@ -22,6 +22,7 @@ diesel::table! {
         last_modified_at -> BigInt,
         project_id -> BigInt,
         description -> Nullable<Text>,
+        deleted_at -> Nullable<BigInt>,
     }
 }
 
@@ -46,6 +47,16 @@ diesel::table! {
         run_context -> Nullable<Text>,
         epoch_count -> BigInt,
         current_epoch -> Nullable<BigInt>,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Purged models whose epochs are still being removed, in batches.
+    purged_models (model_id) {
+        model_id -> BigInt,
+        project_id -> BigInt,
+        purged_at -> BigInt,
     }
 }
 
@@ -128,5 +139,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     epochs,
     metric_summaries,
     status_changes,
-    artifacts
+    artifacts,
+    purged_models
 );

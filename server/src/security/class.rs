@@ -53,7 +53,7 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 22] = {
+const METHODS: [(&str, CallClass, RequestSize); 25] = {
     use CallClass::{ClientStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
@@ -79,6 +79,10 @@ const METHODS: [(&str, CallClass, RequestSize); 22] = {
         ("PutArtifact", UnaryWrite, Small),
         ("ListArtifacts", UnaryRead, Small),
         ("DeleteArtifact", UnaryWrite, Small),
+        // Tokens have no admin scope: purge needs a write token.
+        ("DeleteRecord", UnaryWrite, Small),
+        ("RestoreRecord", UnaryWrite, Small),
+        ("Purge", UnaryWrite, Small),
     ]
 };
 
@@ -238,13 +242,16 @@ mod tests {
             writes,
             [
                 "DeleteArtifact",
+                "DeleteRecord",
                 "EndRun",
                 "Heartbeat",
                 "InsertEpochs",
+                "Purge",
                 "PutArtifact",
                 "PutDataBlob",
                 "PutModel",
                 "PutModelTemplate",
+                "RestoreRecord",
                 "SetDescription",
                 "StartRun",
                 "StreamEpochs",

@@ -6,7 +6,7 @@ use prost_types::Timestamp;
 
 use crate::error::Error;
 use crate::store::records::{
-    BestModel, Component, ComponentFilter, Direction, Epoch, EpochFilter, LeaderboardRow, Model, ModelFilter,
+    BestModel, Component, Direction, Epoch, EpochFilter, GroupedFilter, LeaderboardRow, Model, ModelFilter,
     NewComponent, NewEpoch, NewModel, PageRequest, Project,
 };
 use crate::validate;
@@ -113,81 +113,20 @@ fn new_epoch(i: usize, epoch: pb::Epoch) -> Result<NewEpoch> {
     })
 }
 
-/// A datablob or template filter (`None` does not filter).
-pub fn component_filter(field: &str, filter: Option<pb::GroupedFilter>) -> Result<ComponentFilter> {
-    let filter = filter.unwrap_or_default();
-    validate::filter_values(&format!("{field}.names"), &filter.names)?;
-    validate::filter_values(&format!("{field}.group_names"), &filter.group_names)?;
-    Ok(ComponentFilter {
-        names: filter.names,
-        group_names: filter.group_names,
-    })
+/// A datablob or template filter (`None` does not filter), validated by
+/// the shared filter type.
+pub fn component_filter(field: &str, filter: Option<pb::GroupedFilter>) -> Result<GroupedFilter> {
+    GroupedFilter::from_pb(field, filter).map_err(invalid_filter)
 }
 
-/// A model filter (`None` does not filter).
+/// A model filter (`None` does not filter), validated by the shared
+/// filter type.
 pub fn model_filter(filter: Option<pb::ModelFilter>) -> Result<ModelFilter> {
-    let filter = filter.unwrap_or_default();
-    let lists = [
-        ("filter.names", &filter.names),
-        ("filter.datablob_names", &filter.datablob_names),
-        ("filter.datablob_group_names", &filter.datablob_group_names),
-        ("filter.model_template_names", &filter.model_template_names),
-        (
-            "filter.model_template_group_names",
-            &filter.model_template_group_names,
-        ),
-    ];
-    for (field, values) in lists {
-        validate::filter_values(field, values)?;
-    }
-    if filter.tags.len() > validate::MAX_FILTER_VALUES {
-        return Err(Error::invalid(
-            "filter.tags",
-            format!(
-                "must hold at most {} entries, got {}",
-                validate::MAX_FILTER_VALUES,
-                filter.tags.len()
-            ),
-        ));
-    }
-    for (key, value) in &filter.tags {
-        // Filtering on system tags is fine: only setting them is reserved.
-        validate::name(|| format!("filter.tags[{}] (key)", validate::echo(key)), key)?;
-        validate::tag_value(|| format!("filter.tags[{}]", validate::echo(key)), value)?;
-    }
-    if filter.statuses.len() > validate::MAX_FILTER_VALUES {
-        return Err(Error::invalid(
-            "filter.statuses",
-            format!(
-                "must hold at most {} values, got {}",
-                validate::MAX_FILTER_VALUES,
-                filter.statuses.len()
-            ),
-        ));
-    }
-    let mut statuses = filter
-        .statuses
-        .iter()
-        .enumerate()
-        .map(|(i, &value)| super::runs::filter_status(&format!("filter.statuses[{i}]"), value))
-        .collect::<Result<Vec<_>>>()?;
-    // One order for one set: the page token's fingerprint does not depend
-    // on how the caller listed them.
-    statuses.sort_unstable();
-    statuses.dedup();
-    Ok(ModelFilter {
-        statuses,
-        names: filter.names,
-        datablob: ComponentFilter {
-            names: filter.datablob_names,
-            group_names: filter.datablob_group_names,
-        },
-        model_template: ComponentFilter {
-            names: filter.model_template_names,
-            group_names: filter.model_template_group_names,
-        },
-        tags: filter.tags.into_iter().collect(),
-    })
+    ModelFilter::from_pb(filter).map_err(invalid_filter)
+}
+
+fn invalid_filter(error: mlmeta_proto::filter::InvalidFilter) -> Error {
+    Error::invalid(error.field, error.rule)
 }
 
 /// The epochs to list.
@@ -264,6 +203,7 @@ pub fn datablob(c: Component, project: &str) -> pb::DataBlob {
         last_modified_at: timestamp(c.last_modified_at),
         tags: c.tags.into_iter().collect(),
         description: c.description,
+        deleted_at: c.deleted_at.and_then(timestamp),
     }
 }
 
@@ -277,6 +217,7 @@ pub fn model_template(c: Component, project: &str) -> pb::ModelTemplate {
         last_modified_at: timestamp(c.last_modified_at),
         tags: c.tags.into_iter().collect(),
         description: c.description,
+        deleted_at: c.deleted_at.and_then(timestamp),
     }
 }
 
@@ -300,6 +241,7 @@ pub fn model(m: Model, project: &str) -> pb::Model {
         run_context: super::runs::run_context(m.run.run_context.as_deref()),
         epoch_count: u64::try_from(m.epoch_count).unwrap_or(0),
         current_epoch: m.current_epoch,
+        deleted_at: m.deleted_at.and_then(timestamp),
     }
 }
 
@@ -492,7 +434,7 @@ mod tests {
                     model_template_names: d,
                     model_template_group_names: e,
                     tags,
-                    statuses: Vec::new(),
+                    ..pb::ModelFilter::default()
                 }
             })
         }
@@ -547,7 +489,7 @@ mod tests {
                 direction in prop_oneof![any::<i32>(), 0_i32..3],
                 k in prop_oneof![any::<u32>(), Just(1_000), Just(1_001)],
             ) {
-                let filter = pb::GroupedFilter { names: grouped.0, group_names: grouped.1 };
+                let filter = pb::GroupedFilter { names: grouped.0, group_names: grouped.1, deletion: 0 };
                 let results = [
                     component_filter("filter", Some(filter)).map(drop),
                     model_filter(Some(models.clone())).map(drop),

@@ -75,6 +75,52 @@ fn tag_update(request: &mut pb::UpdateTagsRequest) -> Result<TagUpdate> {
 }
 
 impl MetadataApi {
+    pub(super) async fn handle_delete_record(
+        &self,
+        request: Request<pb::DeleteRecordRequest>,
+    ) -> Reply<pb::DeleteRecordResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
+        let (kind, name) = record("target", request.into_inner().target)?;
+        let outcome = self
+            .run(move |store| store.delete_record(&project, kind, &name))
+            .await?;
+        Ok(Response::new(pb::DeleteRecordResponse {
+            already_deleted: !outcome.changed,
+            deleted_at: outcome.deleted_at.and_then(convert::timestamp),
+        }))
+    }
+
+    pub(super) async fn handle_restore_record(
+        &self,
+        request: Request<pb::RestoreRecordRequest>,
+    ) -> Reply<pb::RestoreRecordResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
+        let (kind, name) = record("target", request.into_inner().target)?;
+        let outcome = self
+            .run(move |store| store.restore_record(&project, kind, &name))
+            .await?;
+        Ok(Response::new(pb::RestoreRecordResponse {
+            was_live: !outcome.changed,
+        }))
+    }
+
+    pub(super) async fn handle_purge(&self, request: Request<pb::PurgeRequest>) -> Reply<pb::PurgeResponse> {
+        let project = project_of(&request, &request.get_ref().project)?;
+        let model_name = Some(request.into_inner().model_name).filter(|name| !name.is_empty());
+        if let Some(name) = &model_name {
+            validate::name("model_name", name)?;
+        }
+        let counts = self
+            .run(move |store| store.purge(&project, model_name.as_deref()))
+            .await?;
+        Ok(Response::new(pb::PurgeResponse {
+            models: counts.models,
+            epochs: counts.epochs,
+            datablobs: counts.datablobs,
+            model_templates: counts.model_templates,
+        }))
+    }
+
     pub(super) async fn handle_update_tags(
         &self,
         request: Request<pb::UpdateTagsRequest>,

@@ -333,6 +333,26 @@ impl MetadataService for MetadataApi {
         self.handle_set_description(request).await
     }
 
+    // Delete, restore, purge (see metadata.rs).
+
+    async fn delete_record(
+        &self,
+        request: Request<pb::DeleteRecordRequest>,
+    ) -> Reply<pb::DeleteRecordResponse> {
+        self.handle_delete_record(request).await
+    }
+
+    async fn restore_record(
+        &self,
+        request: Request<pb::RestoreRecordRequest>,
+    ) -> Reply<pb::RestoreRecordResponse> {
+        self.handle_restore_record(request).await
+    }
+
+    async fn purge(&self, request: Request<pb::PurgeRequest>) -> Reply<pb::PurgeResponse> {
+        self.handle_purge(request).await
+    }
+
     // Run lifecycle: the handlers live in `runs.rs`.
 
     async fn start_run(&self, request: Request<pb::StartRunRequest>) -> Reply<pb::StartRunResponse> {

@@ -280,25 +280,6 @@ fn status_label(value: i32) -> String {
     )
 }
 
-/// A status of a filter (`field` is its path).
-pub(super) fn filter_status(field: &str, value: i32) -> Result<RunStatus> {
-    match pb::RunStatus::try_from(value) {
-        Ok(pb::RunStatus::Created) => Ok(RunStatus::Created),
-        Ok(pb::RunStatus::Running) => Ok(RunStatus::Running),
-        Ok(pb::RunStatus::Finished) => Ok(RunStatus::Finished),
-        Ok(pb::RunStatus::Failed) => Ok(RunStatus::Failed),
-        Ok(pb::RunStatus::Killed) => Ok(RunStatus::Killed),
-        Ok(pb::RunStatus::Crashed) => Ok(RunStatus::Crashed),
-        _ => Err(Error::invalid(
-            field,
-            format!(
-                "must be a RunStatus from RUN_STATUS_CREATED (1) to RUN_STATUS_CRASHED (6), got {}",
-                status_label(value)
-            ),
-        )),
-    }
-}
-
 /// The protobuf value of a status.
 pub(super) fn run_status(status: RunStatus) -> pb::RunStatus {
     match status {

@@ -51,14 +51,26 @@ struct NewArtifactRow<'a> {
 }
 
 /// The id of model `name` of project `project_id`; NOT_FOUND naming it.
-fn model_id(conn: &mut DbConnection, project_id: i64, name: &str) -> Result<i64> {
-    m::table
+fn model_id(conn: &mut DbConnection, project_id: i64, name: &str, access: Access) -> Result<i64> {
+    let (id, deleted_at) = m::table
         .filter(m::project_id.eq(project_id))
         .filter(m::name.eq(name))
-        .select(m::id)
-        .first::<i64>(conn)
+        .select((m::id, m::deleted_at))
+        .first::<(i64, Option<i64>)>(conn)
         .optional()?
-        .ok_or_else(|| Error::NotFound(format!("model_name: model {name:?} does not exist")))
+        .ok_or_else(|| Error::NotFound(format!("model_name: model {name:?} does not exist")))?;
+    if access == Access::Write && deleted_at.is_some() {
+        return Err(super::deletion::is_deleted("model_name", "model", name));
+    }
+    Ok(id)
+}
+
+/// What a call does with a model's artifacts: a deleted model can be read
+/// (like GetModel) but takes no writes until restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
 }
 
 fn find(conn: &mut DbConnection, model_id: i64, name: &str) -> Result<Option<ArtifactRow>> {
@@ -107,7 +119,7 @@ fn put(
     new: &NewArtifact,
     overwrite: bool,
 ) -> Result<PutArtifact> {
-    let model_id = model_id(conn, project_id, model_name)?;
+    let model_id = model_id(conn, project_id, model_name, Access::Write)?;
     let now = db_now(conn)?;
     let row = NewArtifactRow {
         model_id,
@@ -197,7 +209,7 @@ fn stored(conn: &mut DbConnection, model_id: i64, name: &str) -> Result<Artifact
 /// The artifacts of model `model_name`, by name; NOT_FOUND when the model
 /// does not exist.
 pub(super) fn list(conn: &mut DbConnection, project_id: i64, model_name: &str) -> Result<Vec<Artifact>> {
-    let model_id = model_id(conn, project_id, model_name)?;
+    let model_id = model_id(conn, project_id, model_name, Access::Read)?;
     let rows: Vec<ArtifactRow> = a::table
         .filter(a::model_id.eq(model_id))
         .order(a::name.asc())
@@ -207,7 +219,7 @@ pub(super) fn list(conn: &mut DbConnection, project_id: i64, model_name: &str) -
 }
 
 fn delete(conn: &mut DbConnection, project_id: i64, model_name: &str, name: &str) -> Result<bool> {
-    let model_id = model_id(conn, project_id, model_name)?;
+    let model_id = model_id(conn, project_id, model_name, Access::Write)?;
     let deleted =
         diesel::delete(a::table.filter(a::model_id.eq(model_id)).filter(a::name.eq(name))).execute(conn)?;
     Ok(deleted > 0)

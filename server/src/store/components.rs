@@ -6,8 +6,8 @@ use diesel::prelude::*;
 
 use super::page_token;
 use super::records::{
-    Component, ComponentFilter, ComponentKind, NewComponent, Page, PageRequest, Put, RecordKind, Tags,
-    now_micros,
+    Component, ComponentKind, Deletion, GroupedFilter, NewComponent, Page, PageRequest, Put, RecordKind,
+    Tags, now_micros,
 };
 use super::tags;
 use super::{into_page, on_backend, page_limit};
@@ -25,6 +25,7 @@ pub(super) struct ComponentRow {
     created_at: i64,
     last_modified_at: i64,
     description: Option<String>,
+    pub deleted_at: Option<i64>,
 }
 
 impl From<ComponentRow> for Component {
@@ -37,6 +38,7 @@ impl From<ComponentRow> for Component {
             last_modified_at: row.last_modified_at,
             tags: Tags::new(),
             description: row.description.unwrap_or_default(),
+            deleted_at: row.deleted_at,
         }
     }
 }
@@ -96,6 +98,13 @@ pub fn put(
         .execute(c))?;
     let stored = find(conn, project_id, kind, &new.name)?
         .ok_or_else(|| Error::Corrupt(format!("{} {:?} vanished after insert", kind.label(), new.name)))?;
+    if stored.deleted_at.is_some() {
+        return Err(Error::AlreadyExists(format!(
+            "{} {:?} is deleted, and its name stays taken until it is purged: restore it, or purge it first",
+            kind.label(),
+            new.name
+        )));
+    }
     let stored = with_tags(conn, vec![stored])?
         .pop()
         .map(|(_, component)| component)
@@ -159,7 +168,7 @@ pub fn list(
     conn: &mut DbConnection,
     project_id: i64,
     kind: ComponentKind,
-    filter: &ComponentFilter,
+    filter: &GroupedFilter,
     page: &PageRequest,
 ) -> Result<Page<Component>> {
     let query_id = page_token::fingerprint(&format!("components|{project_id}|{kind:?}|{filter:?}"));
@@ -176,6 +185,11 @@ pub fn list(
     }
     if !filter.group_names.is_empty() {
         query = query.filter(components::group_name.eq_any(&filter.group_names));
+    }
+    match filter.deletion {
+        Deletion::LiveOnly => query = query.filter(components::deleted_at.is_null()),
+        Deletion::DeletedOnly => query = query.filter(components::deleted_at.is_not_null()),
+        Deletion::All => {}
     }
     if let Some(after) = &after {
         query = query.filter(components::name.gt(after));

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 
-use super::models::ModelIds;
+use super::models::{ModelIds, Resolution};
 use super::prepared::{
     EpochRow, PgInsertEpochs, PgTouchModels, SqliteInsertEpoch, SqliteReviveModel, SqliteTouchModel,
 };
@@ -51,10 +51,10 @@ pub fn insert(
     let mut projects: Vec<&ProjectScope> = requests.iter().map(|(project, _)| *project).collect();
     projects.sort_unstable();
     projects.dedup();
-    let mut ids: HashMap<&ProjectScope, HashMap<String, i64>> = HashMap::with_capacity(projects.len());
+    let mut ids: HashMap<&ProjectScope, Resolution> = HashMap::with_capacity(projects.len());
     for project in projects {
         let Some(project_id) = project_ids.find(conn, project)? else {
-            ids.insert(project, HashMap::new());
+            ids.insert(project, Resolution::default());
             continue;
         };
         let mut names: Vec<&str> = requests
@@ -69,7 +69,7 @@ pub fn insert(
 
     let mut outcomes = Vec::with_capacity(requests.len());
     let mut candidates = Vec::with_capacity(requests.iter().map(|(_, epochs)| epochs.len()).sum());
-    let no_models = HashMap::new();
+    let no_models = Resolution::default();
     for (request, (project, epochs)) in requests.iter().enumerate() {
         let known = ids.get(project).unwrap_or(&no_models);
         outcomes.push(
@@ -90,8 +90,26 @@ pub fn insert(
         DbConnection::Sqlite(c) => insert_new_sqlite(c, &candidates, now)?,
         DbConnection::Postgres(c) => insert_new_postgres(c, &candidates, now)?,
     };
+    // The touch checks the model ids before the summaries refer to them
+    // (a stale id would otherwise fail their foreign key).
+    touch_models(conn, model_ids, &inserted, now)?;
     summaries::record(conn, &inserted)?;
-    touch_models(conn, &inserted, now)?;
+    // Models that got no new epoch (all skipped) were not touched: check
+    // them here (rare: retries), so that a stale id never passes.
+    let touched: HashSet<i64> = inserted.iter().map(|c| c.model_id).collect();
+    let mut untouched: Vec<i64> = candidates
+        .iter()
+        .map(|c| c.model_id)
+        .filter(|id| !touched.contains(id))
+        .collect();
+    untouched.dedup();
+    if !untouched.is_empty() {
+        let live = super::models::live_ids(conn, &untouched)?;
+        let stale: HashSet<i64> = untouched.into_iter().filter(|id| !live.contains(id)).collect();
+        if !stale.is_empty() {
+            return Err(stale_ids(model_ids, stale));
+        }
+    }
     for candidate in &inserted {
         if let Some(Ok(counts)) = outcomes.get_mut(candidate.request) {
             counts.inserted += 1;
@@ -104,7 +122,7 @@ pub fn insert(
 /// Appends the epochs of one request to `candidates`, or none of them if
 /// one names a model that does not exist.
 fn resolve<'a>(
-    ids: &HashMap<String, i64>,
+    ids: &Resolution,
     project: &ProjectScope,
     request: usize,
     epochs: &'a [NewEpoch],
@@ -112,8 +130,14 @@ fn resolve<'a>(
 ) -> Result<()> {
     let first = candidates.len();
     for (index, epoch) in epochs.iter().enumerate() {
-        let Some(&model_id) = ids.get(&epoch.model_name) else {
+        let Some(&model_id) = ids.live.get(&epoch.model_name) else {
             candidates.truncate(first);
+            if ids.deleted.contains(&epoch.model_name) {
+                return Err(Error::FailedPrecondition(format!(
+                    "epochs[{index}].model_name: model {:?} is deleted; restore it first (nothing from this request was stored)",
+                    epoch.model_name
+                )));
+            }
             return Err(Error::NotFound(format!(
                 "epochs[{index}].model_name: model {:?} does not exist in project {:?}; put the model first (nothing from this request was stored)",
                 epoch.model_name,
@@ -267,38 +291,53 @@ fn insert_new_postgres_skipping_stored<'a>(
 /// `status_changes`). On SQLite two cached statements per model (a few
 /// microseconds in-process), on PostgreSQL one statement for all (each
 /// statement is a round trip to the server).
-fn touch_models(conn: &mut DbConnection, inserted: &[Resolved<'_>], now: i64) -> Result<()> {
-    let touched = per_model(inserted);
-    if touched.ids.is_empty() {
+///
+/// Only live models are touched, and the count of rows touched checks the
+/// ids (from the cache, see `ModelIds`): a model deleted or purged
+/// meanwhile fails the transaction with a conflict, after its cache entry
+/// is dropped, and the writer retries it with fresh lookups.
+fn touch_models(
+    conn: &mut DbConnection,
+    model_ids: &ModelIds,
+    inserted: &[Resolved<'_>],
+    now: i64,
+) -> Result<()> {
+    let batch = per_model(inserted);
+    if batch.ids.is_empty() {
         return Ok(());
     }
-    match conn {
-        DbConnection::Postgres(c) => {
-            PgTouchModels {
-                ids: &touched.ids,
-                counts: &touched.counts,
-                max_epoch_nums: &touched.max_epoch_nums,
-                now,
-            }
-            .execute(c)?;
-        }
+    let touched: HashSet<i64> = match conn {
+        DbConnection::Postgres(c) => (PgTouchModels {
+            ids: &batch.ids,
+            counts: &batch.counts,
+            max_epoch_nums: &batch.max_epoch_nums,
+            now,
+        })
+        .load::<i64>(c)?
+        .into_iter()
+        .collect(),
         DbConnection::Sqlite(c) => {
-            for ((id, count), max_epoch_num) in touched
-                .ids
-                .iter()
-                .zip(&touched.counts)
-                .zip(&touched.max_epoch_nums)
+            let mut touched = HashSet::with_capacity(batch.ids.len());
+            for ((id, count), max_epoch_num) in batch.ids.iter().zip(&batch.counts).zip(&batch.max_epoch_nums)
             {
                 SqliteReviveModel { id }.execute(c)?;
-                SqliteTouchModel {
+                let rows = SqliteTouchModel {
                     id,
                     now: &now,
                     count,
                     max_epoch_num,
                 }
                 .execute(c)?;
+                if rows == 1 {
+                    touched.insert(*id);
+                }
             }
+            touched
         }
+    };
+    if touched.len() != batch.ids.len() {
+        let stale = batch.ids.into_iter().filter(|id| !touched.contains(id)).collect();
+        return Err(stale_ids(model_ids, stale));
     }
     Ok(())
 }
@@ -331,6 +370,16 @@ fn per_model(inserted: &[Resolved<'_>]) -> Touched {
     touched
 }
 
+/// The error that rolls back an insert that met stale model ids, after
+/// dropping them from the cache; the group-commit writer retries it.
+fn stale_ids(model_ids: &ModelIds, stale: HashSet<i64>) -> Error {
+    model_ids.forget(&stale);
+    Error::Conflict(format!(
+        "{} model id(s) resolved for this insert were deleted or purged meanwhile",
+        stale.len()
+    ))
+}
+
 type EpochTuple = (String, i64, Vec<u8>, Option<i64>, Option<i64>, i64);
 
 /// One page of epochs, by model name then epoch_num.
@@ -354,6 +403,7 @@ pub fn list(
             epochs::recorded_at,
         ))
         .filter(models_table::project_id.eq(project_id))
+        .filter(models_table::deleted_at.is_null())
         .order((models_table::name.asc(), epochs::epoch_num.asc()))
         .limit(page_limit(page))
         .into_boxed();
@@ -437,19 +487,31 @@ pub(super) fn require_models(conn: &mut DbConnection, project_id: i64, names: &[
     if names.is_empty() {
         return Ok(());
     }
-    let found: HashSet<String> = models_table::table
+    let found: HashMap<String, Option<i64>> = models_table::table
         .filter(models_table::project_id.eq(project_id))
         .filter(models_table::name.eq_any(names))
-        .select(models_table::name)
-        .load::<String>(conn)?
+        .select((models_table::name, models_table::deleted_at))
+        .load::<(String, Option<i64>)>(conn)?
         .into_iter()
         .collect();
-    match names.iter().enumerate().find(|(_, name)| !found.contains(*name)) {
-        Some((index, name)) => Err(Error::NotFound(format!(
-            "model_names[{index}]: model {name:?} does not exist"
-        ))),
-        None => Ok(()),
+    for (index, name) in names.iter().enumerate() {
+        match found.get(name) {
+            None => {
+                return Err(Error::NotFound(format!(
+                    "model_names[{index}]: model {name:?} does not exist"
+                )));
+            }
+            Some(Some(_)) => {
+                return Err(super::deletion::is_deleted(
+                    &format!("model_names[{index}]"),
+                    "model",
+                    name,
+                ));
+            }
+            Some(None) => {}
+        }
     }
+    Ok(())
 }
 
 pub fn current(conn: &mut DbConnection, project_id: i64, model_name: &str) -> Result<Option<i64>> {

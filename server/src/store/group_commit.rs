@@ -111,7 +111,7 @@ fn write_batches(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, database: &Databas
             .iter()
             .map(|job| (&job.project, job.epochs.as_slice()))
             .collect();
-        match database.write(|conn| epochs::insert(conn, &ids.projects, &ids.models, &requests)) {
+        match write_fresh(database, ids, &requests) {
             Ok(outcomes) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     // The caller may have gone (cancelled); its epochs are stored anyway.
@@ -128,14 +128,32 @@ fn write_batches(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, database: &Databas
             Err(error) => {
                 tracing::debug!(%error, requests = batch.len(), "batch failed; writing its requests one by one");
                 for job in batch {
-                    let outcome = database
-                        .write(|conn| {
-                            epochs::insert(conn, &ids.projects, &ids.models, &[(&job.project, &job.epochs)])
-                        })
+                    let outcome = write_fresh(database, ids, &[(&job.project, &job.epochs)])
                         .and_then(|mut outcomes| outcomes.pop().unwrap_or(Ok(InsertCounts::default())));
                     let _ = job.reply.send(outcome);
                 }
             }
+        }
+    }
+}
+
+/// Stale model ids caught in the transaction: see `ModelIds`. Each retry
+/// looks the dropped names up again, so one is nearly always enough.
+const STALE_ID_RETRIES: u32 = 3;
+
+/// Writes `requests` in one transaction, again (after the cache dropped
+/// the stale ids) when it met a model deleted or purged meanwhile. On
+/// PostgreSQL `Database::write` retries conflicts itself too.
+fn write_fresh(
+    database: &Database,
+    ids: &Ids,
+    requests: &[(&ProjectScope, &[NewEpoch])],
+) -> Result<Vec<Result<InsertCounts>>> {
+    let mut attempt = 0;
+    loop {
+        match database.write(|conn| epochs::insert(conn, &ids.projects, &ids.models, requests)) {
+            Err(error) if error.is_transient_conflict() && attempt < STALE_ID_RETRIES => attempt += 1,
+            result => return result,
         }
     }
 }

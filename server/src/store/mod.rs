@@ -8,6 +8,7 @@
 
 mod artifacts;
 mod components;
+mod deletion;
 mod epochs;
 mod group_commit;
 mod metric_report;
@@ -33,10 +34,12 @@ use crate::security::{ProjectScope, Projects};
 use group_commit::GroupCommit;
 use projects::ProjectIds;
 use records::{
-    BestModel, Component, ComponentFilter, ComponentKind, Direction, Epoch, EpochFilter, InsertCounts,
+    BestModel, Component, ComponentKind, Direction, Epoch, EpochFilter, GroupedFilter, InsertCounts,
     LeaderboardRow, Model, ModelDetail, ModelFilter, NewComponent, NewEpoch, NewModel, Page, PageRequest,
-    Project, Put, RunStatus, StartRun,
+    Project, PurgeCounts, Put, RecordKind, RunStatus, StartRun,
 };
+
+pub use deletion::Changed;
 
 /// Runs `$body` with `$c` bound to the concrete connection of whichever
 /// backend `$conn` holds; for statements the multi-backend connection does
@@ -177,7 +180,7 @@ impl Store {
         &self,
         project: &ProjectScope,
         kind: ComponentKind,
-        filter: &ComponentFilter,
+        filter: &GroupedFilter,
         page: &PageRequest,
     ) -> Result<Page<Component>> {
         self.read_in(project, Page::empty, |conn, project_id| {
@@ -288,6 +291,74 @@ impl Store {
             let mut detail = runs::get(conn, project_id, model_name)?;
             detail.artifacts = artifacts::list(conn, project_id, model_name)?;
             Ok(detail)
+        })
+    }
+
+    /// Soft-deletes a model, datablob or template of `project` (see
+    /// `deletion.rs`); deleting a deleted record changes nothing.
+    pub fn delete_record(&self, project: &ProjectScope, kind: RecordKind, name: &str) -> Result<Changed> {
+        self.write_in_as(project, kind, name, |conn, project_id| {
+            deletion::delete(conn, project_id, kind, name)
+        })
+    }
+
+    /// Restores a deleted model, datablob or template of `project`;
+    /// restoring a live one changes nothing.
+    pub fn restore_record(&self, project: &ProjectScope, kind: RecordKind, name: &str) -> Result<Changed> {
+        self.write_in_as(project, kind, name, |conn, project_id| {
+            deletion::restore(conn, project_id, kind, name)
+        })
+    }
+
+    /// Removes for good the deleted models of `project` (only `model_name`
+    /// when given) with their epochs, and, when purging all, the deleted
+    /// datablobs and templates no model uses. Many short transactions:
+    /// see `deletion.rs`.
+    pub fn purge(&self, project: &ProjectScope, model_name: Option<&str>) -> Result<PurgeCounts> {
+        let mut counts = PurgeCounts::default();
+        let project_id = match self.read(|conn| self.project_ids.find(conn, project))? {
+            Some(project_id) => project_id,
+            None if model_name.is_some() => {
+                return Err(Error::NotFound(format!(
+                    "model_name: model {:?} does not exist",
+                    model_name.unwrap_or_default()
+                )));
+            }
+            None => return Ok(counts),
+        };
+        loop {
+            let purged = self.write(|conn| deletion::purge_models(conn, project_id, model_name))?;
+            counts.models += purged;
+            if purged == 0 || model_name.is_some() {
+                break;
+            }
+        }
+        while let Some(epochs) = self.write(|conn| deletion::purge_epochs(conn, project_id))? {
+            counts.epochs += epochs;
+        }
+        if model_name.is_none() {
+            let (datablobs, model_templates) =
+                self.write(|conn| deletion::purge_components(conn, project_id))?;
+            counts.datablobs = datablobs;
+            counts.model_templates = model_templates;
+        }
+        Ok(counts)
+    }
+
+    /// Like `write_in`, naming a record of `kind` when the project is empty.
+    fn write_in_as<T>(
+        &self,
+        project: &ProjectScope,
+        kind: RecordKind,
+        name: &str,
+        f: impl Fn(&mut DbConnection, i64) -> Result<T>,
+    ) -> Result<T> {
+        self.write(|conn| match self.project_ids.find(conn, project)? {
+            Some(project_id) => f(conn, project_id),
+            None => Err(Error::NotFound(format!(
+                "target.name: {} {name:?} does not exist",
+                kind.label()
+            ))),
         })
     }
 

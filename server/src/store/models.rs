@@ -1,6 +1,6 @@
 //! Models (the `models` table): each names one datablob and one template.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use diesel::prelude::*;
@@ -37,6 +37,7 @@ pub(super) struct ModelRow {
     run_context: Option<String>,
     epoch_count: i64,
     current_epoch: Option<i64>,
+    pub deleted_at: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -88,6 +89,21 @@ pub fn put(
             )));
         }
     };
+    // Read through a lock: a racing delete of either (another replica)
+    // waits for this transaction, or is seen here (see `deletion.rs`).
+    for (id, name, deleted_at) in super::deletion::lock_components(conn, &[datablob.id, template.id], false)?
+    {
+        if deleted_at.is_some() {
+            let (label, field) = if id == datablob.id {
+                ("datablob", "model.datablob_name")
+            } else {
+                ("model template", "model.model_template_name")
+            };
+            return Err(Error::FailedPrecondition(format!(
+                "{field}: {label} {name:?} is deleted; restore it before putting models that use it"
+            )));
+        }
+    }
     let now = now_micros();
     let row = NewModelRow {
         project_id,
@@ -110,6 +126,12 @@ pub fn put(
         .select(ModelRow::as_select())
         .first(conn)?;
     let already_existed = inserted == 0;
+    if stored.deleted_at.is_some() {
+        return Err(Error::AlreadyExists(format!(
+            "model.name: model {:?} is deleted, and its name stays taken until it is purged: restore it, or purge it first",
+            new.name
+        )));
+    }
     let mut differences = Vec::new();
     if stored.model_class_name != new.model_class_name {
         differences.push(format!("model_class_name (stored {:?})", stored.model_class_name));
@@ -145,30 +167,42 @@ pub fn put(
 /// Names a [`ModelIds`] remembers at most; it starts over when full.
 const MODEL_IDS_REMEMBERED: usize = 100_000;
 
-/// Model ids by (project id, name), remembered across epoch inserts. A
-/// model is never renamed or deleted, so an id once read stays right; a
-/// trainer's request then skips the lookup.
+/// Live model ids by (project id, name), remembered across epoch inserts
+/// so that a trainer's request skips the lookup.
+///
+/// An id can go stale: the model may be deleted, or purged and its name
+/// reused by a new model (new id: ids are never reused), possibly through
+/// another replica. So an entry is only a guess: the ingest transaction
+/// checks every model id it writes epochs for (the model touch counts the
+/// live rows it updated, `epochs::touch_models`), and on a mismatch the
+/// transaction rolls back, [`ModelIds::forget`] drops the entries and the
+/// batch is retried with fresh lookups.
 #[derive(Default)]
 pub(super) struct ModelIds {
     known: Mutex<HashMap<(i64, String), i64>>,
 }
 
+/// The models some names resolve to.
+#[derive(Debug, Default)]
+pub(super) struct Resolution {
+    /// Live models: name -> id.
+    pub live: HashMap<String, i64>,
+    /// Names of deleted models (not purged).
+    pub deleted: HashSet<String>,
+}
+
 impl ModelIds {
-    /// Ids of those of `names` that name a model of project `project_id`.
-    pub(super) fn get(
-        &self,
-        conn: &mut DbConnection,
-        project_id: i64,
-        names: &[&str],
-    ) -> Result<HashMap<String, i64>> {
-        let mut found = HashMap::with_capacity(names.len());
+    /// Which of `names` name a live (or a deleted) model of project
+    /// `project_id`.
+    pub(super) fn get(&self, conn: &mut DbConnection, project_id: i64, names: &[&str]) -> Result<Resolution> {
+        let mut found = Resolution::default();
         let mut unknown = Vec::new();
         {
             let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
             for &name in names {
                 match known.get(&(project_id, name.to_owned())) {
                     Some(&id) => {
-                        found.insert(name.to_owned(), id);
+                        found.live.insert(name.to_owned(), id);
                     }
                     None => unknown.push(name),
                 }
@@ -180,35 +214,71 @@ impl ModelIds {
             if known.len() + loaded.len() > MODEL_IDS_REMEMBERED {
                 known.clear();
             }
-            known.extend(loaded.iter().map(|(name, &id)| ((project_id, name.clone()), id)));
-            found.extend(loaded);
+            for (name, id, deleted_at) in loaded {
+                if deleted_at.is_some() {
+                    found.deleted.insert(name);
+                } else {
+                    known.insert((project_id, name.clone()), id);
+                    found.live.insert(name, id);
+                }
+            }
         }
         Ok(found)
     }
+
+    /// Drops the entries of the models `ids` (stale: deleted or purged).
+    pub(super) fn forget(&self, ids: &HashSet<i64>) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        known.retain(|_, id| !ids.contains(id));
+    }
 }
 
-fn ids_by_name(conn: &mut DbConnection, project_id: i64, names: &[&str]) -> Result<HashMap<String, i64>> {
-    let mut found = HashMap::with_capacity(names.len());
+fn ids_by_name(
+    conn: &mut DbConnection,
+    project_id: i64,
+    names: &[&str],
+) -> Result<Vec<(String, i64, Option<i64>)>> {
     if let [name] = names {
         // The trainer's case; `=` keeps the statement cacheable.
-        let id = models::table
+        let row = models::table
             .filter(models::project_id.eq(project_id))
             .filter(models::name.eq(name))
-            .select(models::id)
-            .first::<i64>(conn)
+            .select((models::id, models::deleted_at))
+            .first::<(i64, Option<i64>)>(conn)
             .optional()?;
-        found.extend(id.map(|id| ((*name).to_owned(), id)));
-        return Ok(found);
+        return Ok(row
+            .map(|(id, deleted_at)| ((*name).to_owned(), id, deleted_at))
+            .into_iter()
+            .collect());
     }
+    let mut found = Vec::with_capacity(names.len());
     for chunk in names.chunks(MAX_BINDS_PER_LIST) {
-        let rows: Vec<(i64, String)> = models::table
+        let rows: Vec<(i64, String, Option<i64>)> = models::table
             .filter(models::project_id.eq(project_id))
             .filter(models::name.eq_any(chunk))
-            .select((models::id, models::name))
+            .select((models::id, models::name, models::deleted_at))
             .load(conn)?;
-        found.extend(rows.into_iter().map(|(id, name)| (name, id)));
+        found.extend(
+            rows.into_iter()
+                .map(|(id, name, deleted_at)| (name, id, deleted_at)),
+        );
     }
     Ok(found)
+}
+
+/// Which of the models `ids` are live.
+pub(super) fn live_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashSet<i64>> {
+    let mut live = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_BINDS_PER_LIST) {
+        live.extend(
+            models::table
+                .filter(models::id.eq_any(chunk))
+                .filter(models::deleted_at.is_null())
+                .select(models::id)
+                .load::<i64>(conn)?,
+        );
+    }
+    Ok(live)
 }
 
 /// Models by id.
@@ -225,19 +295,33 @@ pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64
 }
 
 /// Narrows a boxed query that has the `models` columns in scope to the
-/// models matching a `ModelFilter`. A macro because the query types are
-/// unnameable, and because a boxed subquery cannot be nested in a boxed
-/// query over the multi-backend connection (the component subqueries here
-/// stay unboxed: their "no filter" case is a bound `true`).
+/// models matching a [`ModelFilter`]: the one place the shared filter type
+/// becomes SQL (every value a bound parameter). A macro because the query
+/// types are unnameable, and because a boxed subquery cannot be nested in
+/// a boxed query over the multi-backend connection (the component
+/// subqueries here stay unboxed: their "no filter" case is a bound
+/// `true`). Returns from the enclosing function with INVALID_ARGUMENT for
+/// a `where` expression, which this server cannot evaluate yet.
 macro_rules! filter_models {
     ($query:expr, $project_id:expr, $filter:expr) => {{
         use diesel::IntoSql as _;
         use diesel::sql_types::Bool;
         use $crate::db::schema::{components as c, models as m};
-        use $crate::store::records::ComponentKind;
+        use $crate::store::records::{ComponentKind, Deletion};
         let filter: &$crate::store::records::ModelFilter = $filter;
         let project_id: i64 = $project_id;
+        if filter.where_expr.is_some() {
+            return Err($crate::error::Error::invalid(
+                "filter.where",
+                "the filter language is not available on this server yet; use the structured filter fields",
+            ));
+        }
         let mut query = $query.filter(m::project_id.eq(project_id));
+        match filter.deletion {
+            Deletion::LiveOnly => query = query.filter(m::deleted_at.is_null()),
+            Deletion::DeletedOnly => query = query.filter(m::deleted_at.is_not_null()),
+            Deletion::All => {}
+        }
         if !filter.names.is_empty() {
             query = query.filter(m::name.eq_any(&filter.names));
         }
@@ -245,26 +329,30 @@ macro_rules! filter_models {
             let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_column()).collect();
             query = query.filter(m::status.eq_any(statuses));
         }
-        for (kind, wanted) in [
-            (ComponentKind::DataBlob, &filter.datablob),
-            (ComponentKind::ModelTemplate, &filter.model_template),
+        for (kind, names, group_names) in [
+            (
+                ComponentKind::DataBlob,
+                &filter.datablob_names,
+                &filter.datablob_group_names,
+            ),
+            (
+                ComponentKind::ModelTemplate,
+                &filter.model_template_names,
+                &filter.model_template_group_names,
+            ),
         ] {
-            if wanted.names.is_empty() && wanted.group_names.is_empty() {
+            if names.is_empty() && group_names.is_empty() {
                 continue;
             }
             let ids = c::table
                 .select(c::id)
                 .filter(c::project_id.eq(project_id))
                 .filter(c::kind.eq(kind.as_column()))
-                .filter(
-                    c::name
-                        .eq_any(&wanted.names)
-                        .or(wanted.names.is_empty().into_sql::<Bool>()),
-                )
+                .filter(c::name.eq_any(names).or(names.is_empty().into_sql::<Bool>()))
                 .filter(
                     c::group_name
-                        .eq_any(&wanted.group_names)
-                        .or(wanted.group_names.is_empty().into_sql::<Bool>()),
+                        .eq_any(group_names)
+                        .or(group_names.is_empty().into_sql::<Bool>()),
                 );
             query = match kind {
                 ComponentKind::DataBlob => query.filter(m::datablob_id.eq_any(ids)),
@@ -366,6 +454,7 @@ pub(super) fn with_components(
                 },
                 epoch_count: row.epoch_count,
                 current_epoch: row.current_epoch,
+                deleted_at: row.deleted_at,
             };
             Ok((model, datablob, template))
         })

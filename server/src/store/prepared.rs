@@ -221,6 +221,11 @@ pub(super) struct PgTouchModels<'a> {
     pub now: i64,
 }
 
+/// Returns the ids of the live models it touched.
+impl Query for PgTouchModels<'_> {
+    type SqlType = BigInt;
+}
+
 prepared_statement!(PgTouchModels on Pg, |this, out| {
     out.push_sql(
         "WITH batch AS (SELECT * FROM unnest(",
@@ -233,7 +238,8 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
     out.push_sql(
         ") AS b (id, n, max_epoch_num)), \
          locked AS (SELECT models.id, models.status, batch.n, batch.max_epoch_num FROM models \
-         JOIN batch ON batch.id = models.id ORDER BY models.id FOR UPDATE OF models), \
+         JOIN batch ON batch.id = models.id WHERE models.deleted_at IS NULL \
+         ORDER BY models.id FOR UPDATE OF models), \
          touched AS (UPDATE models SET last_modified_at = ",
     );
     out.push_bind_param::<BigInt, _>(&this.now)?;
@@ -243,10 +249,11 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
          epoch_count = models.epoch_count + locked.n, \
          current_epoch = GREATEST(models.current_epoch, locked.max_epoch_num) \
          FROM locked WHERE models.id = locked.id \
-         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at) \
-         INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
+         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at), \
+         revived AS (INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
          SELECT id, last_heartbeat_at, 'CRASHED', 'RUNNING', 'epoch after crash' \
-         FROM touched WHERE old_status = 'CRASHED' ORDER BY id",
+         FROM touched WHERE old_status = 'CRASHED' ORDER BY id) \
+         SELECT id FROM touched",
     );
 });
 
@@ -261,7 +268,7 @@ prepared_statement!(SqliteReviveModel on Sqlite, |this, out| {
     out.push_sql(
         "INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
          SELECT id, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER), 'CRASHED', 'RUNNING', 'epoch after crash' \
-         FROM models WHERE id = ",
+         FROM models WHERE deleted_at IS NULL AND id = ",
     );
     out.push_bind_param::<BigInt, _>(this.id)?;
     out.push_sql(" AND status = 'CRASHED'");
@@ -292,6 +299,6 @@ prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
     out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
     out.push_sql("), ");
     out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
-    out.push_sql(") WHERE id = ");
+    out.push_sql(") WHERE deleted_at IS NULL AND id = ");
     out.push_bind_param::<BigInt, _>(this.id)?;
 });

@@ -67,6 +67,9 @@ pub struct Component {
     pub tags: Tags,
     /// Empty when none was set.
     pub description: String,
+    /// When it was soft-deleted (database clock, microseconds since the
+    /// Unix epoch); `None`: live.
+    pub deleted_at: Option<i64>,
 }
 
 /// A model to store.
@@ -102,65 +105,13 @@ pub struct Model {
     pub epoch_count: i64,
     /// The highest epoch_num stored; `None` without epochs.
     pub current_epoch: Option<i64>,
+    /// When it was soft-deleted (database clock, microseconds since the
+    /// Unix epoch); `None`: live.
+    pub deleted_at: Option<i64>,
 }
 
-/// A model's run lifecycle status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RunStatus {
-    /// Stored, never started.
-    Created,
-    /// Started, heartbeats (or epochs) arriving.
-    Running,
-    /// Ended by its trainer as a success.
-    Finished,
-    /// Ended by its trainer as a failure.
-    Failed,
-    /// Ended from outside (a user or scheduler stopped it).
-    Killed,
-    /// RUNNING but silent past its heartbeat timeout (marked by the sweeper);
-    /// a heartbeat, start or epoch makes it RUNNING again.
-    Crashed,
-}
-
-impl RunStatus {
-    /// Every status, in declaration order.
-    pub const ALL: [Self; 6] = [
-        Self::Created,
-        Self::Running,
-        Self::Finished,
-        Self::Failed,
-        Self::Killed,
-        Self::Crashed,
-    ];
-
-    /// Value of the `models.status` and `status_changes` columns.
-    pub fn as_column(self) -> &'static str {
-        match self {
-            Self::Created => "CREATED",
-            Self::Running => "RUNNING",
-            Self::Finished => "FINISHED",
-            Self::Failed => "FAILED",
-            Self::Killed => "KILLED",
-            Self::Crashed => "CRASHED",
-        }
-    }
-
-    /// The status stored as `column`.
-    pub fn from_column(column: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_column() == column)
-    }
-
-    /// Whether the run has ended (FINISHED, FAILED or KILLED).
-    pub fn is_ended(self) -> bool {
-        matches!(self, Self::Finished | Self::Failed | Self::Killed)
-    }
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_column())
-    }
-}
+/// A model's run lifecycle status (shared with the clients).
+pub use mlmeta_proto::filter::RunStatus;
 
 /// A model's run status and times (database clock, microseconds since the
 /// Unix epoch).
@@ -310,24 +261,9 @@ impl std::ops::AddAssign for InsertCounts {
     }
 }
 
-/// Filter over datablobs or templates; empty lists do not filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct ComponentFilter {
-    pub names: Vec<String>,
-    pub group_names: Vec<String>,
-}
-
-/// Filter over models; lists combine with AND, empty lists do not filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct ModelFilter {
-    pub names: Vec<String>,
-    pub datablob: ComponentFilter,
-    pub model_template: ComponentFilter,
-    /// Only models with every one of these tags (key = value).
-    pub tags: Tags,
-    /// Match models in any of these run statuses.
-    pub statuses: Vec<RunStatus>,
-}
+/// The filters of listings and rankings: one domain type shared with the
+/// clients (see `mlmeta_proto::filter`), compiled to SQL in `models.rs`.
+pub use mlmeta_proto::filter::{Deletion, GroupedFilter, ModelFilter};
 
 /// The kind of record a tag or description belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,6 +288,15 @@ impl RecordKind {
             Self::Component(kind) => kind.label(),
         }
     }
+}
+
+/// What a purge removed for good.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub models: u64,
+    pub epochs: u64,
+    pub datablobs: u64,
+    pub model_templates: u64,
 }
 
 /// A change of one record's tags: keys to set (or overwrite) and keys to

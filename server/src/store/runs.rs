@@ -112,8 +112,9 @@ pub fn start(conn: &mut DbConnection, project_id: i64, start: &StartRun) -> Resu
         }),
         RunStatus::Running => Ok(heartbeat_only(now)),
         ended => Err(Error::FailedPrecondition(format!(
-            "model_name: the run of model {:?} ended {ended}; an ended run cannot be started again (put a new model for a new run)",
-            start.model_name
+            "model_name: the run of model {:?} ended {}; an ended run cannot be started again (put a new model for a new run)",
+            start.model_name,
+            ended.as_column()
         ))),
     })
 }
@@ -137,7 +138,8 @@ pub fn heartbeat(conn: &mut DbConnection, project_id: i64, name: &str) -> Result
             "model_name: the run of model {name:?} was never started (status CREATED): call StartRun first"
         ))),
         ended => Err(Error::FailedPrecondition(format!(
-            "model_name: the run of model {name:?} ended {ended}; an ended run takes no heartbeats"
+            "model_name: the run of model {name:?} ended {}; an ended run takes no heartbeats",
+            ended.as_column()
         ))),
     })
 }
@@ -154,7 +156,9 @@ pub fn end(conn: &mut DbConnection, project_id: i64, name: &str, end: RunStatus)
             system_tags: None,
         }),
         ended if ended.is_ended() => Err(Error::FailedPrecondition(format!(
-            "status: the run of model {name:?} already ended {ended}, it cannot end {end} as well"
+            "status: the run of model {name:?} already ended {}, it cannot end {} as well",
+            ended.as_column(),
+            end.as_column()
         ))),
         _ => Ok(Step {
             update: RunUpdate {
@@ -218,6 +222,9 @@ fn transition(
 ) -> Result<ModelDetail> {
     for _ in 0..TRANSITION_ATTEMPTS {
         let row = find(conn, project_id, name)?;
+        if row.deleted_at.is_some() {
+            return Err(super::deletion::is_deleted("model_name", "model", name));
+        }
         let status = status_of(&row)?;
         let now = db_now(conn)?;
         let step = decide(status, now)?;
@@ -227,6 +234,7 @@ fn transition(
         let updated = diesel::update(m::table)
             .filter(m::id.eq(row.id))
             .filter(m::status.eq(status.as_column()))
+            .filter(m::deleted_at.is_null())
             .set(&step.update)
             .execute(conn)?;
         if updated == 0 {
@@ -343,8 +351,11 @@ pub fn sweep_batch(conn: &mut DbConnection, default_timeout_secs: i64) -> Result
             .sql(")")
     };
     let running = RunStatus::Running.as_column();
+    // Deleted models are frozen: a restore brings them back as they were,
+    // and a silent RUNNING one is marked CRASHED after that.
     let candidates: Vec<i64> = m::table
         .filter(m::status.eq(running))
+        .filter(m::deleted_at.is_null())
         .filter(m::last_heartbeat_at.lt(now - MIN_TIMEOUT_MICROS))
         .filter(stale())
         .order(m::last_heartbeat_at.asc())
@@ -358,6 +369,7 @@ pub fn sweep_batch(conn: &mut DbConnection, default_timeout_secs: i64) -> Result
     let mut marked: Vec<i64> = on_backend!(conn, |c| diesel::update(m::table)
         .filter(m::id.eq_any(&candidates))
         .filter(m::status.eq(running))
+        .filter(m::deleted_at.is_null())
         .filter(stale())
         .set(m::status.eq(crashed))
         .returning(m::id)

@@ -40,16 +40,26 @@ pub(super) fn target_id(
     kind: RecordKind,
     name: &str,
 ) -> Result<i64> {
-    let id = match kind {
+    let found = match kind {
         RecordKind::Model => m::table
             .filter(m::project_id.eq(project_id))
             .filter(m::name.eq(name))
-            .select(m::id)
-            .first::<i64>(conn)
+            .select((m::id, m::deleted_at))
+            .first::<(i64, Option<i64>)>(conn)
             .optional()?,
-        RecordKind::Component(kind) => components::find(conn, project_id, kind, name)?.map(|row| row.id),
+        RecordKind::Component(kind) => {
+            components::find(conn, project_id, kind, name)?.map(|row| (row.id, row.deleted_at))
+        }
     };
-    id.ok_or_else(|| Error::NotFound(format!("{} {name:?} does not exist (target.name)", kind.label())))
+    match found {
+        None => Err(Error::NotFound(format!(
+            "{} {name:?} does not exist (target.name)",
+            kind.label()
+        ))),
+        // A deleted record is frozen until restored.
+        Some((_, Some(_))) => Err(super::deletion::is_deleted("target.name", kind.label(), name)),
+        Some((id, None)) => Ok(id),
+    }
 }
 
 /// Applies `update` to the tags of one record, all or nothing (the caller

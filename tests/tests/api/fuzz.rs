@@ -33,12 +33,13 @@ use std::sync::Mutex;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mlmeta_proto::{
-    Artifact, BestModel, DataBlob, DeleteArtifactRequest, EndRunRequest, Epoch, GetBestModelRequest,
-    GetCurrentEpochRequest, GetLeaderboardRequest, GetModelRequest, GroupedFilter, HeartbeatRequest,
-    InsertEpochsRequest, LeaderboardRow, ListArtifactsRequest, ListDataBlobsRequest, ListEpochsRequest,
-    ListModelTemplatesRequest, ListModelsRequest, ListProjectsRequest, Model, ModelFilter, ModelTemplate,
-    PutArtifactRequest, PutDataBlobRequest, PutModelRequest, PutModelTemplateRequest, RecordRef, RunContext,
-    SetDescriptionRequest, StartRunRequest, UpdateTagsRequest,
+    Artifact, BestModel, DataBlob, DeleteArtifactRequest, DeleteRecordRequest, EndRunRequest, Epoch,
+    GetBestModelRequest, GetCurrentEpochRequest, GetLeaderboardRequest, GetModelRequest, GroupedFilter,
+    HeartbeatRequest, InsertEpochsRequest, LeaderboardRow, ListArtifactsRequest, ListDataBlobsRequest,
+    ListEpochsRequest, ListModelTemplatesRequest, ListModelsRequest, ListProjectsRequest, Model, ModelFilter,
+    ModelTemplate, PurgeRequest, PutArtifactRequest, PutDataBlobRequest, PutModelRequest,
+    PutModelTemplateRequest, RecordRef, RestoreRecordRequest, RunContext, SetDescriptionRequest,
+    StartRunRequest, UpdateTagsRequest,
 };
 use mlmeta_tests::calls::{self, Client, insert_epochs};
 use mlmeta_tests::records::epoch;
@@ -314,8 +315,11 @@ fn direction() -> impl Strategy<Value = i32> {
 
 fn grouped_filter(pool: &'static [&'static str]) -> impl Strategy<Value = Option<GroupedFilter>> {
     prop::option::of(
-        (names_from(pool), names_from(GROUPS))
-            .prop_map(|(names, group_names)| GroupedFilter { names, group_names }),
+        (names_from(pool), names_from(GROUPS)).prop_map(|(names, group_names)| GroupedFilter {
+            names,
+            group_names,
+            ..Default::default()
+        }),
     )
 }
 
@@ -338,6 +342,7 @@ fn model_filter() -> impl Strategy<Value = Option<ModelFilter>> {
             model_template_group_names: e,
             tags,
             statuses,
+            ..Default::default()
         }),
     )
 }
@@ -545,6 +550,9 @@ enum Call {
     PutArtifact(PutArtifactRequest),
     ListArtifacts(ListArtifactsRequest),
     DeleteArtifact(DeleteArtifactRequest),
+    DeleteRecord(DeleteRecordRequest),
+    RestoreRecord(RestoreRecordRequest),
+    Purge(PurgeRequest),
 }
 
 /// The project of a call: mostly the default or one other, sometimes a
@@ -739,11 +747,18 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
             Call::DeleteArtifact(DeleteArtifactRequest { project: String::new(), model_name, name })
         }),
     ];
+    let deletion_calls = prop_oneof![
+        3 => record_ref().prop_map(|target| Call::DeleteRecord(DeleteRecordRequest { project: String::new(), target })),
+        3 => record_ref().prop_map(|target| Call::RestoreRecord(RestoreRecordRequest { project: String::new(), target })),
+        1 => prop_oneof![2 => Just(String::new()), 3 => name_from(MODELS)]
+            .prop_map(|model_name| Call::Purge(PurgeRequest { project: String::new(), model_name })),
+    ];
     prop_oneof![
         2 => datablob,
         2 => template,
         2 => model,
         4 => artifact_calls,
+        2 => deletion_calls,
         2 => update_tags,
         1 => set_description,
         4 => run_calls,
@@ -842,6 +857,9 @@ impl Call {
             Call::PutArtifact(r) => r.project = project,
             Call::ListArtifacts(r) => r.project = project,
             Call::DeleteArtifact(r) => r.project = project,
+            Call::DeleteRecord(r) => r.project = project,
+            Call::RestoreRecord(r) => r.project = project,
+            Call::Purge(r) => r.project = project,
         }
         self
     }
@@ -897,6 +915,9 @@ impl Call {
             Call::PutArtifact(_) => "PutArtifact",
             Call::ListArtifacts(_) => "ListArtifacts",
             Call::DeleteArtifact(_) => "DeleteArtifact",
+            Call::DeleteRecord(_) => "DeleteRecord",
+            Call::RestoreRecord(_) => "RestoreRecord",
+            Call::Purge(_) => "Purge",
         }
     }
 }
@@ -966,9 +987,14 @@ fn clear_model(m: &mut Model) {
     m.created_at = None;
     m.last_modified_at = None;
     // Run times are the database clock: present or not is compared.
-    for time in [&mut m.started_at, &mut m.ended_at, &mut m.last_heartbeat_at]
-        .into_iter()
-        .flatten()
+    for time in [
+        &mut m.started_at,
+        &mut m.ended_at,
+        &mut m.last_heartbeat_at,
+        &mut m.deleted_at,
+    ]
+    .into_iter()
+    .flatten()
     {
         *time = prost_types::Timestamp::default();
     }
@@ -984,11 +1010,13 @@ fn clear_artifact(a: &mut Artifact) {
 fn clear_datablob(d: &mut DataBlob) {
     d.created_at = None;
     d.last_modified_at = None;
+    d.deleted_at = d.deleted_at.map(|_| prost_types::Timestamp::default());
 }
 
 fn clear_template(t: &mut ModelTemplate) {
     t.created_at = None;
     t.last_modified_at = None;
+    t.deleted_at = t.deleted_at.map(|_| prost_types::Timestamp::default());
 }
 
 fn clear_best(b: &mut BestModel) {
@@ -1158,6 +1186,19 @@ async fn send(mut client: Client, call: &Call, token: &str) -> Outcome {
             Call::DeleteArtifact(r) => {
                 let reply = client.delete_artifact(r).await?.into_inner();
                 ok(usize::from(reply.deleted), 1, reply, String::new())
+            }
+            Call::DeleteRecord(r) => {
+                let mut reply = client.delete_record(r).await?.into_inner();
+                reply.deleted_at = reply.deleted_at.map(|_| prost_types::Timestamp::default());
+                ok(1, 1, reply, String::new())
+            }
+            Call::RestoreRecord(r) => {
+                let reply = client.restore_record(r).await?.into_inner();
+                ok(1, 1, reply, String::new())
+            }
+            Call::Purge(r) => {
+                let reply = client.purge(r).await?.into_inner();
+                ok(1, 1, reply, String::new())
             }
             Call::GetCurrentEpoch(r) => {
                 let reply = client.get_current_epoch(r).await?.into_inner();

@@ -46,6 +46,7 @@ fn one_name(name: &str) -> Option<GroupedFilter> {
     Some(GroupedFilter {
         names: vec![name.to_owned()],
         group_names: vec![],
+        ..Default::default()
     })
 }
 
@@ -119,6 +120,7 @@ async fn hostile_strings_round_trip_exactly(server: TestServer) {
             Some(GroupedFilter {
                 names: vec![],
                 group_names: vec![(*s).to_owned()],
+                ..Default::default()
             }),
             0,
         )
@@ -241,6 +243,7 @@ async fn filters_match_wildcards_literally(server: TestServer) {
             Some(GroupedFilter {
                 names: vec![],
                 group_names: vec![group.clone()],
+                ..Default::default()
             }),
             0,
         )

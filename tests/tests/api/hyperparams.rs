@@ -149,6 +149,7 @@ async fn round_trip(server: &TestServer, name: &str, text: &str) -> String {
         Some(mlmeta_proto::GroupedFilter {
             names: vec![name.to_owned()],
             group_names: vec![],
+            ..Default::default()
         }),
         0,
     )

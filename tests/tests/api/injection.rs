@@ -190,6 +190,7 @@ async fn injection_strings_round_trip_and_match_literally(server: TestServer) {
             Some(GroupedFilter {
                 names: only.clone(),
                 group_names: vec![],
+                ..Default::default()
             }),
             0,
         )
@@ -200,6 +201,7 @@ async fn injection_strings_round_trip_and_match_literally(server: TestServer) {
             Some(GroupedFilter {
                 names: vec![],
                 group_names: only.clone(),
+                ..Default::default()
             }),
             0,
         )
@@ -281,6 +283,7 @@ async fn injection_strings_round_trip_and_match_literally(server: TestServer) {
         let filter = Some(GroupedFilter {
             names: vec![pattern.to_owned()],
             group_names: vec![],
+            ..Default::default()
         });
         assert!(
             list_all_datablobs(&mut client, filter, 0).await.is_empty(),
@@ -321,7 +324,13 @@ type SetList = fn(&mut ModelFilter, Vec<String>);
 /// field path the error must name.
 fn reads_with(value: &str) -> Vec<(Read, String)> {
     let v = || vec![value.to_owned()];
-    let grouped = |names, group_names| Some(GroupedFilter { names, group_names });
+    let grouped = |names, group_names| {
+        Some(GroupedFilter {
+            names,
+            group_names,
+            ..Default::default()
+        })
+    };
     let model_filter = |f: SetList| {
         let mut filter = ModelFilter::default();
         f(&mut filter, v());

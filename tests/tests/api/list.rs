@@ -39,6 +39,7 @@ fn grouped(names: &[&str], groups: &[&str]) -> Option<GroupedFilter> {
     Some(GroupedFilter {
         names: strings(names),
         group_names: strings(groups),
+        ..Default::default()
     })
 }
 

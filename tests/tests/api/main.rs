@@ -10,6 +10,7 @@ mod binary;
 mod bruteforce;
 mod bulk;
 mod concurrency;
+mod delete;
 mod epochs;
 mod floats;
 mod fuzz;

@@ -184,6 +184,7 @@ async fn following_tokens_yields_every_row_once_in_order(server: TestServer) {
     let three = Some(GroupedFilter {
         names: vec![],
         group_names: strings(&["three"]),
+        ..Default::default()
     });
     let model_filter = ModelFilter {
         datablob_group_names: strings(&["other"]),
@@ -459,6 +460,7 @@ async fn token_for_another_filter_is_invalid(server: TestServer) {
             filter: Some(GroupedFilter {
                 names: vec![],
                 group_names: strings(&["three"]),
+                ..Default::default()
             }),
             page_size: 2,
             page_token: first.next_page_token.clone(),

@@ -45,6 +45,7 @@ fn by_name(name: &str) -> Option<GroupedFilter> {
     Some(GroupedFilter {
         names: vec![name.to_owned()],
         group_names: vec![],
+        ..Default::default()
     })
 }
 

@@ -447,6 +447,7 @@ async fn filters_are_limited_to_1000_values(server: TestServer) {
                 filter: Some(GroupedFilter {
                     names: vec![],
                     group_names: names.clone(),
+                    ..Default::default()
                 }),
                 ..ListDataBlobsRequest::default()
             })
