@@ -14,6 +14,7 @@ mod offline;
 mod ranking;
 mod retry;
 mod run;
+mod scenario;
 mod security;
 mod show;
 mod support;
