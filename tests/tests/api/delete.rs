@@ -563,3 +563,144 @@ async fn artifacts_are_frozen_with_their_model_and_purged_with_it(server: TestSe
         "a new model under the purged name has no artifacts: {fresh:?}"
     );
 }
+
+/// Models the replica race works on.
+const RACED: usize = 6;
+
+/// Two server processes on one database: deletes, restores and purges of
+/// the same models sent through both at once, with epochs arriving
+/// meanwhile, end in the state one server would have produced: each model
+/// restored with all its epochs, then purged exactly once, and its name
+/// free for a new model.
+async fn two_replicas_race_on_delete_restore_and_purge(url: &str) {
+    let mut servers: Vec<ServerProcess> = (0..2).map(|_| ServerProcess::start(url)).collect();
+    for server in &mut servers {
+        server.wait_healthy(Duration::from_secs(60)).await.unwrap();
+    }
+    let clients: Vec<Client> = servers.iter().map(ServerProcess::client).collect();
+    let mut client = clients[0].clone();
+    let name = |i: usize| format!("raced-{i}");
+    for i in 0..RACED {
+        seed_model(&mut client, &name(i)).await;
+        insert_epochs(&mut client, vec![epoch(&name(i), 0, &[("acc", i as f64)])]).await;
+    }
+    // Three deletes and three restores of every model through each server,
+    // all at once; an epoch insert in between either lands (model live) or
+    // is refused as deleted, never anything else.
+    let mut calls: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
+    for round in 0..3 {
+        for i in 0..RACED {
+            for c in &clients {
+                let (mut c, model) = (c.clone(), name(i));
+                calls.push(Box::pin(async move {
+                    delete(&mut c, RecordKind::Model, &model).await;
+                    let sent = c
+                        .insert_epochs(insert(vec![epoch(&model, 1 + round, &[("acc", 0.5)])]))
+                        .await;
+                    if let Err(status) = sent {
+                        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                        assert!(status.message().contains("is deleted"), "{status:?}");
+                    }
+                }));
+            }
+        }
+    }
+    futures::future::join_all(calls).await;
+    let mut calls: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
+    for i in 0..RACED {
+        for c in &clients {
+            let (mut c, model) = (c.clone(), name(i));
+            calls.push(Box::pin(async move {
+                restore(&mut c, RecordKind::Model, &model).await;
+            }));
+        }
+    }
+    futures::future::join_all(calls).await;
+    let live = list_all_models(&mut client, None, 0).await;
+    assert_eq!(live.len(), RACED, "every model restored once and live");
+    for i in 0..RACED {
+        let stored = epochs_of(&mut client, &[&name(i)]).await;
+        assert!(
+            stored.iter().any(|e| e.epoch_num == 0),
+            "epoch 0 of {} kept",
+            name(i)
+        );
+        let model = live.iter().find(|m| m.name == name(i)).unwrap();
+        assert_eq!(
+            model.epoch_count,
+            stored.len() as u64,
+            "counts agree with the epochs"
+        );
+    }
+
+    // Both servers purge everything at once: each model is purged once.
+    for i in 0..RACED {
+        delete(&mut client, RecordKind::Model, &name(i)).await;
+    }
+    let purges = clients.iter().map(|c| {
+        let mut c = c.clone();
+        async move { purge(&mut c, "").await.models }
+    });
+    let purged: u64 = futures::future::join_all(purges).await.into_iter().sum();
+    assert_eq!(purged, RACED as u64, "each model purged exactly once");
+    assert!(
+        list_all_models(&mut client, deletion(Deletion::All), 0)
+            .await
+            .is_empty()
+    );
+    // The names are free, through either server (whose caches held the
+    // purged ids).
+    for (i, c) in (0..RACED).zip(clients.iter().cycle()) {
+        let mut c = c.clone();
+        c.put_model(put_model(
+            model(
+                &name(i),
+                &format!("{}-data", name(i)),
+                &format!("{}-tmpl", name(i)),
+            ),
+            false,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            insert_epochs(&mut c, vec![epoch(&name(i), 0, &[("acc", 1.0)])]).await,
+            (1, 0)
+        );
+        assert_eq!(
+            epochs_of(&mut c, &[&name(i)]).await.len(),
+            1,
+            "a new model, no old epochs"
+        );
+    }
+    for mut server in servers {
+        server.terminate();
+        server.wait_exit(Duration::from_secs(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_race_on_delete_restore_and_purge_on_postgres() {
+    mlmeta_tests::process::server_binary();
+    let Some(database) = mlmeta_tests::TestDatabase::create().await else {
+        return;
+    };
+    mlmeta_tests::run_bounded(
+        "delete::replicas::postgres",
+        Duration::from_secs(120),
+        two_replicas_race_on_delete_restore_and_purge(database.url()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_race_on_delete_restore_and_purge_on_one_sqlite_file() {
+    mlmeta_tests::process::server_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    mlmeta_tests::run_bounded(
+        "delete::replicas::sqlite",
+        Duration::from_secs(120),
+        two_replicas_race_on_delete_restore_and_purge(&url),
+    )
+    .await;
+}
