@@ -203,9 +203,37 @@ prepared_statement!(PgMergeSummaries on Pg, |this, out| {
     out.push_sql(merge_summary!());
 });
 
+/// SQL for the new `last_heartbeat_at` of a model that received epochs:
+/// the database's `$now` for a run that has a heartbeat (RUNNING, or
+/// CRASHED: revived) unless it is less than 0.1 s old; otherwise it stays.
+/// An unchanged value keeps the row update HOT on PostgreSQL (no index
+/// entry written; `last_heartbeat_at` is in the sweeper's index), which
+/// most epoch batches are: runs never started, and trainers logging many
+/// epochs a second. A heartbeat is thus at most 0.1 s older than the last
+/// epoch, against timeouts of at least 1 s.
+macro_rules! heartbeat_refresh {
+    ($status:literal, $last:literal, $now:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $status,
+            " IN ('RUNNING', 'CRASHED') AND (",
+            $last,
+            " IS NULL OR ",
+            $last,
+            " < ",
+            $now,
+            " - 100000) THEN ",
+            $now,
+            " ELSE ",
+            $last,
+            " END"
+        )
+    };
+}
+
 /// PostgreSQL: moves `last_modified_at` of many models in one statement
 /// (one round trip instead of one per model), and counts the epochs as the
-/// runs' heartbeat: `last_heartbeat_at` becomes the database's now, a
+/// runs' heartbeat (see [`heartbeat_refresh`]), a
 /// CRASHED run becomes RUNNING again and that change is recorded, all in
 /// the same statement (data-modifying CTEs). The row locks are taken by
 /// the ordered `FOR UPDATE` subquery, in id order, like the rest of the
@@ -227,28 +255,33 @@ impl Query for PgTouchModels<'_> {
 }
 
 prepared_statement!(PgTouchModels on Pg, |this, out| {
+    // The lock reads the rows by primary key (`= ANY`), and only the locked
+    // rows join the per-model counts: a join of `models` with the unnested
+    // batch let the planner hash the whole table on every insert.
+    out.push_sql("WITH locked AS (SELECT id, status FROM models WHERE deleted_at IS NULL AND id = ANY(");
+    out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
     out.push_sql(
-        "WITH batch AS (SELECT * FROM unnest(",
+        ") ORDER BY id FOR UPDATE), \
+         now AS (SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT AS micros), \
+         touched AS (UPDATE models SET last_modified_at = ",
     );
+    out.push_bind_param::<BigInt, _>(&this.now)?;
+    out.push_sql(concat!(
+        ", last_heartbeat_at = ",
+        heartbeat_refresh!("locked.status", "models.last_heartbeat_at", "now.micros"),
+        ", status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END, \
+         epoch_count = models.epoch_count + batch.n, \
+         current_epoch = GREATEST(models.current_epoch, batch.max_epoch_num) \
+         FROM locked JOIN unnest("
+    ));
     out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
     out.push_sql(", ");
     out.push_bind_param::<Array<BigInt>, _>(&this.counts)?;
     out.push_sql(", ");
     out.push_bind_param::<Array<BigInt>, _>(&this.max_epoch_nums)?;
     out.push_sql(
-        ") AS b (id, n, max_epoch_num)), \
-         locked AS (SELECT models.id, models.status, batch.n, batch.max_epoch_num FROM models \
-         JOIN batch ON batch.id = models.id WHERE models.deleted_at IS NULL \
-         ORDER BY models.id FOR UPDATE OF models), \
-         touched AS (UPDATE models SET last_modified_at = ",
-    );
-    out.push_bind_param::<BigInt, _>(&this.now)?;
-    out.push_sql(
-        ", last_heartbeat_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT, \
-         status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END, \
-         epoch_count = models.epoch_count + locked.n, \
-         current_epoch = GREATEST(models.current_epoch, locked.max_epoch_num) \
-         FROM locked WHERE models.id = locked.id \
+        ") AS batch (id, n, max_epoch_num) ON batch.id = locked.id, now \
+         WHERE models.id = locked.id \
          RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at), \
          revived AS (INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
          SELECT id, last_heartbeat_at, 'CRASHED', 'RUNNING', 'epoch after crash' \
@@ -289,9 +322,17 @@ prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
     out.push_sql("UPDATE models SET last_modified_at = ");
     out.push_bind_param::<BigInt, _>(this.now)?;
     out.push_sql(
-        ", last_heartbeat_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER), \
+        concat!(
+            ", last_heartbeat_at = ",
+            heartbeat_refresh!(
+                "status",
+                "last_heartbeat_at",
+                "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
+            ),
+            ", \
          status = CASE WHEN status = 'CRASHED' THEN 'RUNNING' ELSE status END, \
          epoch_count = epoch_count + ",
+        ),
     );
     out.push_bind_param::<BigInt, _>(this.count)?;
     // SQLite's two-argument max() is NULL when either is.

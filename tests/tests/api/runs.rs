@@ -314,7 +314,8 @@ async fn epochs_are_heartbeats(server: TestServer) {
     }
     let before_a = micros(&get(&mut client, "a").await.model.unwrap().last_heartbeat_at).unwrap();
     let before_b = micros(&get(&mut client, "b").await.model.unwrap().last_heartbeat_at).unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Heartbeats are refreshed at most every 0.1 s (see `heartbeat_refresh`).
+    tokio::time::sleep(Duration::from_millis(120)).await;
     // One model per request (the trainer's case), then two in one.
     insert_epochs(&mut client, vec![epoch("a", 0, &[("loss", 1.0)])]).await;
     let after_a = micros(&get(&mut client, "a").await.model.unwrap().last_heartbeat_at).unwrap();
@@ -322,7 +323,8 @@ async fn epochs_are_heartbeats(server: TestServer) {
         after_a > before_a,
         "an epoch is a heartbeat: {before_a} -> {after_a}"
     );
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Heartbeats are refreshed at most every 0.1 s (see `heartbeat_refresh`).
+    tokio::time::sleep(Duration::from_millis(120)).await;
     insert_epochs(
         &mut client,
         vec![epoch("a", 1, &[("loss", 0.5)]), epoch("b", 0, &[("loss", 0.7)])],
@@ -334,7 +336,8 @@ async fn epochs_are_heartbeats(server: TestServer) {
     assert!(micros(&b.model.as_ref().unwrap().last_heartbeat_at).unwrap() > before_b);
     // Skipped epochs store nothing, so they are no heartbeat.
     let beat = micros(&a.model.as_ref().unwrap().last_heartbeat_at);
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Heartbeats are refreshed at most every 0.1 s (see `heartbeat_refresh`).
+    tokio::time::sleep(Duration::from_millis(120)).await;
     insert_epochs(&mut client, vec![epoch("a", 1, &[("loss", 0.5)])]).await;
     assert_eq!(
         micros(&get(&mut client, "a").await.model.unwrap().last_heartbeat_at),
