@@ -166,12 +166,12 @@ pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64
 /// One page of components of `kind` in project `project_id`, by name.
 pub fn list(
     conn: &mut DbConnection,
-    project_id: i64,
+    (project_id, project_name): (i64, &str),
     kind: ComponentKind,
     filter: &GroupedFilter,
     page: &PageRequest,
 ) -> Result<Page<Component>> {
-    let query_id = page_token::fingerprint(&format!("components|{project_id}|{kind:?}|{filter:?}"));
+    let query_id = page_token::fingerprint(&format!("components|{project_name:?}|{kind:?}|{filter:?}"));
     let after: Option<String> = page_token::decode(query_id, &page.token)?;
     let mut query = components::table
         .filter(components::project_id.eq(project_id))

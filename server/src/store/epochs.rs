@@ -385,12 +385,12 @@ type EpochTuple = (String, i64, Vec<u8>, Option<i64>, Option<i64>, i64);
 /// One page of epochs, by model name then epoch_num.
 pub fn list(
     conn: &mut DbConnection,
-    project_id: i64,
+    (project_id, project_name): (i64, &str),
     filter: &EpochFilter,
     page: &PageRequest,
 ) -> Result<Page<Epoch>> {
     require_models(conn, project_id, &filter.model_names)?;
-    let query_id = page_token::fingerprint(&format!("epochs|{project_id}|{filter:?}"));
+    let query_id = page_token::fingerprint(&format!("epochs|{project_name:?}|{filter:?}"));
     let after: Option<(String, i64)> = page_token::decode(query_id, &page.token)?;
     let mut query = epochs::table
         .inner_join(models_table::table)

@@ -184,7 +184,7 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<Component>> {
         self.read_in(project, Page::empty, |conn, project_id| {
-            components::list(conn, project_id, kind, filter, page)
+            components::list(conn, (project_id, project.name()), kind, filter, page)
         })
     }
 
@@ -196,7 +196,7 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<Model>> {
         self.read_in(project, Page::empty, |conn, project_id| {
-            models::list(conn, project_id, filter, page)
+            models::list(conn, (project_id, project.name()), filter, page)
         })
     }
 
@@ -213,7 +213,7 @@ impl Store {
                 epochs::require_models(conn, -1, &filter.model_names)?;
                 return Ok(Page::empty());
             };
-            epochs::list(conn, project_id, filter, page)
+            epochs::list(conn, (project_id, project.name()), filter, page)
         })
     }
 
@@ -254,7 +254,14 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<LeaderboardRow>> {
         self.read_in(project, Page::empty, |conn, project_id| {
-            summaries::leaderboard(conn, project_id, metric_name, direction, filter, page)
+            summaries::leaderboard(
+                conn,
+                (project_id, project.name()),
+                metric_name,
+                direction,
+                filter,
+                page,
+            )
         })
     }
 

@@ -378,11 +378,11 @@ pub(super) use filter_models;
 /// name.
 pub fn list(
     conn: &mut DbConnection,
-    project_id: i64,
+    (project_id, project_name): (i64, &str),
     filter: &ModelFilter,
     page: &PageRequest,
 ) -> Result<Page<Model>> {
-    let query_id = page_token::fingerprint(&format!("models|{project_id}|{filter:?}"));
+    let query_id = page_token::fingerprint(&format!("models|{project_name:?}|{filter:?}"));
     let after: Option<String> = page_token::decode(query_id, &page.token)?;
     let query = models::table
         .select(ModelRow::as_select())

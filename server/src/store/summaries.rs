@@ -263,14 +263,14 @@ pub fn best_models(
 /// One page of every matching model's best value of `metric_name`.
 pub fn leaderboard(
     conn: &mut DbConnection,
-    project_id: i64,
+    (project_id, project_name): (i64, &str),
     metric_name: &str,
     direction: Direction,
     filter: &ModelFilter,
     page: &PageRequest,
 ) -> Result<Page<LeaderboardRow>> {
     let query_id = page_token::fingerprint(&format!(
-        "leaderboard|{project_id}|{metric_name:?}|{direction:?}|{filter:?}"
+        "leaderboard|{project_name:?}|{metric_name:?}|{direction:?}|{filter:?}"
     ));
     let after: Option<RankKey> = page_token::decode(query_id, &page.token)?;
     let rows = ranked(

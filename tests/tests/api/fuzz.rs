@@ -1319,16 +1319,16 @@ async fn run_case(clients: &[Client], tokens: &Tokens, stats: &Stats, calls: Vec
         }
     }
     for client in clients {
-        let alive = client
+        // The seeded model may be gone (the calls include deletes and
+        // purges): only that the server still answers is checked.
+        client
             .clone()
             .get_current_epoch(GetCurrentEpochRequest {
                 project: String::new(),
                 model_name: "m0".to_owned(),
             })
             .await
-            .map_err(|s| TestCaseError::fail(format!("server stopped answering: {s}")))?
-            .into_inner();
-        prop_assert!(alive.model_exists);
+            .map_err(|s| TestCaseError::fail(format!("server stopped answering: {s}")))?;
     }
     Ok(())
 }
