@@ -206,9 +206,19 @@ fn check_shown(project: &str, i: usize, shown: &Value) {
         .map(|c| c["cause"].as_str().unwrap())
         .collect();
     if i == SILENT {
+        // Crashed once for sure, revived by an epoch, ended. On a loaded
+        // machine more than its 1 s timeout may pass between the revival
+        // and the end: another crash then shows too, which is right.
         assert_eq!(
-            causes,
-            ["start", "heartbeat timeout", "epoch after crash", "end"],
+            causes[..3],
+            ["start", "heartbeat timeout", "epoch after crash"],
+            "{shown}"
+        );
+        assert_eq!(causes.last(), Some(&"end"), "{shown}");
+        assert!(
+            causes[3..causes.len() - 1]
+                .iter()
+                .all(|c| *c == "heartbeat timeout"),
             "{shown}"
         );
     } else {

@@ -10,12 +10,11 @@ mod artifacts;
 mod components;
 mod deletion;
 mod epochs;
-mod group_commit;
+pub(crate) mod ingest;
 mod metric_report;
 pub(crate) mod metrics_codec;
 mod models;
 mod page_token;
-mod prepared;
 mod projects;
 pub mod records;
 mod runs;
@@ -31,7 +30,7 @@ use crate::config::Config;
 use crate::db::{Checkpointer, DatabaseUrl, DbConnection, DbPool, Probe, SqliteFile, connection, open_pool};
 use crate::error::{Error, Result, StartupError};
 use crate::security::{ProjectScope, Projects};
-use group_commit::GroupCommit;
+use ingest::{CommitHook, GroupCommit, TraceHook};
 use projects::ProjectIds;
 use records::{
     BestModel, Component, ComponentKind, Direction, Epoch, EpochFilter, GroupedFilter, InsertCounts,
@@ -90,6 +89,12 @@ pub(crate) struct Database {
 impl Store {
     /// Opens the configured database, applying pending migrations.
     pub fn open(config: &Config) -> Result<Self, StartupError> {
+        Self::open_with_hook(config, Arc::new(TraceHook))
+    }
+
+    /// Like [`Store::open`], telling `hook` what each committed epoch
+    /// transaction stored (see [`CommitHook`]).
+    pub fn open_with_hook(config: &Config, hook: Arc<dyn CommitHook>) -> Result<Self, StartupError> {
         let (pool, sqlite_file) = open_pool(config)?;
         let is_sqlite = sqlite_file.is_some();
         let database = Database {
@@ -112,7 +117,7 @@ impl Store {
             (config.pool_size as usize / 2).clamp(1, 4)
         };
         let project_ids = Arc::new(ProjectIds::default());
-        let epoch_writers = GroupCommit::start(database.clone(), Arc::clone(&project_ids), writers)
+        let epoch_writers = GroupCommit::start(database.clone(), Arc::clone(&project_ids), writers, hook)
             .map_err(|e| StartupError::Task(format!("cannot start the epoch writer threads: {e}")))?;
         let sweeper = sweeper::Sweeper::start(
             database.clone(),
@@ -165,7 +170,7 @@ impl Store {
 
     /// Inserts epochs of models of `project`, all or nothing, skipping
     /// stored (model, epoch_num); returns once they are committed (group
-    /// commit: see `group_commit.rs`).
+    /// commit: see `ingest/group_commit.rs`).
     pub async fn insert_epochs(&self, project: ProjectScope, epochs: Vec<NewEpoch>) -> Result<InsertCounts> {
         self.epoch_writers.insert(project, epochs).await
     }

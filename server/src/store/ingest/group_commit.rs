@@ -5,7 +5,8 @@
 //! one transaction, then answer each caller. Under many concurrent trainers
 //! one commit (the expensive part: the lock hand-over on SQLite, the WAL
 //! flush on PostgreSQL) then serves dozens of requests instead of one.
-//! Callers are answered only after their transaction has committed.
+//! Callers are answered only after their transaction has committed, and
+//! after the [`CommitHook`] has been told what it stored.
 //!
 //! Memory is bounded: a caller first takes room for its epochs in the
 //! queue and waits while there is none (backpressure), so the server never
@@ -16,13 +17,14 @@ use std::thread;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::Database;
-use super::epochs;
-use super::models::ModelIds;
-use super::projects::ProjectIds;
-use super::records::{InsertCounts, NewEpoch};
+use super::hook::CommitHook;
+use super::insert::{self, Inserted};
+use super::model_ids::ModelIds;
 use crate::error::{Error, Result};
 use crate::security::ProjectScope;
+use crate::store::Database;
+use crate::store::projects::ProjectIds;
+use crate::store::records::{InsertCounts, NewEpoch};
 
 /// Epochs queued or being written, at most; more callers wait for room.
 /// About 100 MB at 8 metrics per epoch (about 700 MB at 32, measured),
@@ -43,29 +45,32 @@ struct Job {
 
 /// The queue in front of the writer threads; dropping it stops them once
 /// the queue is empty.
-pub(super) struct GroupCommit {
+pub(crate) struct GroupCommit {
     jobs: mpsc::UnboundedSender<Job>,
     room: Arc<Semaphore>,
 }
 
 impl GroupCommit {
-    /// Starts `writers` threads writing into `database`.
-    pub(super) fn start(
+    /// Starts `writers` threads writing into `database`; `hook` is told
+    /// what each committed transaction stored.
+    pub(crate) fn start(
         database: Database,
         project_ids: Arc<ProjectIds>,
         writers: usize,
+        hook: Arc<dyn CommitHook>,
     ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
-        let ids = Arc::new(Ids {
+        let shared = Arc::new(Shared {
             projects: project_ids,
             models: ModelIds::default(),
+            hook,
         });
         for number in 0..writers.max(1) {
-            let (queue, database, ids) = (Arc::clone(&queue), database.clone(), Arc::clone(&ids));
+            let (queue, database, shared) = (Arc::clone(&queue), database.clone(), Arc::clone(&shared));
             thread::Builder::new()
                 .name(format!("epoch-writer-{number}"))
-                .spawn(move || write_batches(&queue, &database, &ids))?;
+                .spawn(move || write_batches(&queue, &database, &shared))?;
         }
         Ok(Self {
             jobs,
@@ -75,7 +80,7 @@ impl GroupCommit {
 
     /// Stores `epochs` as one all-or-nothing request; returns once they are
     /// committed.
-    pub(super) async fn insert(&self, project: ProjectScope, epochs: Vec<NewEpoch>) -> Result<InsertCounts> {
+    pub(crate) async fn insert(&self, project: ProjectScope, epochs: Vec<NewEpoch>) -> Result<InsertCounts> {
         if epochs.is_empty() {
             return Ok(InsertCounts::default());
         }
@@ -98,20 +103,21 @@ fn stopped() -> Error {
     Error::Unavailable("the epoch writer has stopped; the server is shutting down".to_owned())
 }
 
-/// The id caches the writers share.
-struct Ids {
+/// What the writers share: the id caches and the commit hook.
+struct Shared {
     projects: Arc<ProjectIds>,
     models: ModelIds,
+    hook: Arc<dyn CommitHook>,
 }
 
 /// A writer thread: takes the next batch off the queue, stores it, answers.
-fn write_batches(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, database: &Database, ids: &Ids) {
+fn write_batches(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, database: &Database, shared: &Shared) {
     while let Some(mut batch) = next_batch(queue) {
         let requests: Vec<(&ProjectScope, &[NewEpoch])> = batch
             .iter()
             .map(|job| (&job.project, job.epochs.as_slice()))
             .collect();
-        match write_fresh(database, ids, &requests) {
+        match write_fresh(database, shared, &requests) {
             Ok(outcomes) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     // The caller may have gone (cancelled); its epochs are stored anyway.
@@ -128,7 +134,7 @@ fn write_batches(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, database: &Databas
             Err(error) => {
                 tracing::debug!(%error, requests = batch.len(), "batch failed; writing its requests one by one");
                 for job in batch {
-                    let outcome = write_fresh(database, ids, &[(&job.project, &job.epochs)])
+                    let outcome = write_fresh(database, shared, &[(&job.project, &job.epochs)])
                         .and_then(|mut outcomes| outcomes.pop().unwrap_or(Ok(InsertCounts::default())));
                     let _ = job.reply.send(outcome);
                 }
@@ -143,17 +149,22 @@ const STALE_ID_RETRIES: u32 = 3;
 
 /// Writes `requests` in one transaction, again (after the cache dropped
 /// the stale ids) when it met a model deleted or purged meanwhile. On
-/// PostgreSQL `Database::write` retries conflicts itself too.
+/// PostgreSQL `Database::write` retries conflicts itself too. Once the
+/// transaction is committed, tells the hook what it stored.
 fn write_fresh(
     database: &Database,
-    ids: &Ids,
+    shared: &Shared,
     requests: &[(&ProjectScope, &[NewEpoch])],
 ) -> Result<Vec<Result<InsertCounts>>> {
     let mut attempt = 0;
     loop {
-        match database.write(|conn| epochs::insert(conn, &ids.projects, &ids.models, requests)) {
+        match database.write(|conn| insert::insert(conn, &shared.projects, &shared.models, requests)) {
             Err(error) if error.is_transient_conflict() && attempt < STALE_ID_RETRIES => attempt += 1,
-            result => return result,
+            Err(error) => return Err(error),
+            Ok(Inserted { outcomes, committed }) => {
+                shared.hook.committed(&committed);
+                return Ok(outcomes);
+            }
         }
     }
 }

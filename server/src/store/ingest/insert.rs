@@ -1,0 +1,421 @@
+//! The insert orchestration: resolves model names to ids, stores the new
+//! epochs (skipping stored (model, epoch_num) pairs), touches the models
+//! (their heartbeat) and folds the epochs into the summaries, all in the
+//! group commit's transaction. Reports what it stored, for the commit hook.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+
+use super::hook::{Committed, CommittedModel};
+use super::model_ids::{ModelIds, Resolution, live_ids};
+use super::prepared::{
+    EpochRow, PgInsertEpochs, PgTouchModels, SqliteInsertEpoch, SqliteReviveModel, SqliteTouchModel,
+};
+use super::summaries;
+use crate::db::DbConnection;
+use crate::db::schema::epochs;
+use crate::error::{Error, Result};
+use crate::security::ProjectScope;
+use crate::store::metrics_codec;
+use crate::store::projects::ProjectIds;
+use crate::store::records::{InsertCounts, NewEpoch, now_micros};
+
+/// Rows per INSERT on PostgreSQL (arrays, so no parameter limit; this only
+/// bounds the size of one statement).
+const POSTGRES_ROWS_PER_INSERT: usize = 20_000;
+
+/// What one transaction's insert did: each request's outcome, and what
+/// it stored (for the commit hook, once the transaction committed).
+pub(super) struct Inserted {
+    pub outcomes: Vec<Result<InsertCounts>>,
+    pub committed: Committed,
+}
+
+/// An epoch of one of the requests, with its model resolved.
+#[derive(Clone, Copy)]
+pub(super) struct Resolved<'a> {
+    pub model_id: i64,
+    pub epoch: &'a NewEpoch,
+    /// Index of the request it came from.
+    pub request: usize,
+}
+
+/// Inserts the epochs of several requests in the caller's transaction
+/// (group commit). Each request gets its own outcome: one naming an unknown
+/// model is rejected whole and leaves the others alone. Stored
+/// (model, epoch_num) pairs, repeats within a request and epochs an earlier
+/// request of the batch already carries are skipped and counted.
+///
+/// An `Err` means the transaction must roll back.
+pub(super) fn insert(
+    conn: &mut DbConnection,
+    project_ids: &ProjectIds,
+    model_ids: &ModelIds,
+    requests: &[(&ProjectScope, &[NewEpoch])],
+) -> Result<Inserted> {
+    // Usually one project (or a few) per batch: one lookup of model ids each.
+    let mut projects: Vec<&ProjectScope> = requests.iter().map(|(project, _)| *project).collect();
+    projects.sort_unstable();
+    projects.dedup();
+    let mut ids: HashMap<&ProjectScope, Resolution> = HashMap::with_capacity(projects.len());
+    for project in projects {
+        let Some(project_id) = project_ids.find(conn, project)? else {
+            ids.insert(project, Resolution::default());
+            continue;
+        };
+        let mut names: Vec<&str> = requests
+            .iter()
+            .filter(|(p, _)| *p == project)
+            .flat_map(|(_, epochs)| epochs.iter().map(|epoch| epoch.model_name.as_str()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        ids.insert(project, model_ids.get(conn, project_id, &names)?);
+    }
+
+    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut candidates = Vec::with_capacity(requests.iter().map(|(_, epochs)| epochs.len()).sum());
+    let no_models = Resolution::default();
+    for (request, (project, epochs)) in requests.iter().enumerate() {
+        let known = ids.get(project).unwrap_or(&no_models);
+        outcomes.push(
+            resolve(known, project, request, epochs, &mut candidates).map(|()| InsertCounts {
+                inserted: 0,
+                skipped: epochs.len() as u64,
+            }),
+        );
+    }
+    // Sorted by key, so concurrent PostgreSQL writers take row locks in one
+    // order (no deadlocks); the stable sort keeps the first of repeats,
+    // which is the earliest request's.
+    candidates.sort_by_key(|c| (c.model_id, c.epoch.epoch_num));
+    candidates.dedup_by_key(|c| (c.model_id, c.epoch.epoch_num));
+
+    let now = now_micros();
+    let inserted = match conn {
+        DbConnection::Sqlite(c) => insert_new_sqlite(c, &candidates, now)?,
+        DbConnection::Postgres(c) => insert_new_postgres(c, &candidates, now)?,
+    };
+    // The touch checks the model ids before the summaries refer to them
+    // (a stale id would otherwise fail their foreign key).
+    touch_models(conn, model_ids, &inserted, now)?;
+    summaries::record(conn, &inserted)?;
+    // Models that got no new epoch (all skipped) were not touched: check
+    // them here (rare: retries), so that a stale id never passes.
+    let touched: HashSet<i64> = inserted.iter().map(|c| c.model_id).collect();
+    let mut untouched: Vec<i64> = candidates
+        .iter()
+        .map(|c| c.model_id)
+        .filter(|id| !touched.contains(id))
+        .collect();
+    untouched.dedup();
+    if !untouched.is_empty() {
+        let live = live_ids(conn, &untouched)?;
+        let stale: HashSet<i64> = untouched.into_iter().filter(|id| !live.contains(id)).collect();
+        if !stale.is_empty() {
+            return Err(stale_ids(model_ids, stale));
+        }
+    }
+    for candidate in &inserted {
+        if let Some(Ok(counts)) = outcomes.get_mut(candidate.request) {
+            counts.inserted += 1;
+            counts.skipped -= 1;
+        }
+    }
+    Ok(Inserted {
+        outcomes,
+        committed: committed(requests, &inserted),
+    })
+}
+
+/// What `inserted` (in key order) stores, per model.
+fn committed(requests: &[(&ProjectScope, &[NewEpoch])], inserted: &[Resolved<'_>]) -> Committed {
+    let mut models: Vec<CommittedModel> = Vec::new();
+    for candidate in inserted {
+        let epoch_num = candidate.epoch.epoch_num;
+        match models.last_mut() {
+            Some(model) if model.model_id == candidate.model_id => {
+                model.epoch_nums.push(epoch_num);
+                model.max_epoch_num = model.max_epoch_num.max(epoch_num);
+            }
+            _ => {
+                let Some((project, _)) = requests.get(candidate.request) else {
+                    continue;
+                };
+                models.push(CommittedModel {
+                    project: (*project).clone(),
+                    model_id: candidate.model_id,
+                    model_name: candidate.epoch.model_name.clone(),
+                    epoch_nums: vec![epoch_num],
+                    max_epoch_num: epoch_num,
+                });
+            }
+        }
+    }
+    Committed { models }
+}
+
+/// Appends the epochs of one request to `candidates`, or none of them if
+/// one names a model that does not exist.
+fn resolve<'a>(
+    ids: &Resolution,
+    project: &ProjectScope,
+    request: usize,
+    epochs: &'a [NewEpoch],
+    candidates: &mut Vec<Resolved<'a>>,
+) -> Result<()> {
+    let first = candidates.len();
+    for (index, epoch) in epochs.iter().enumerate() {
+        let Some(&model_id) = ids.live.get(&epoch.model_name) else {
+            candidates.truncate(first);
+            if ids.deleted.contains(&epoch.model_name) {
+                return Err(Error::FailedPrecondition(format!(
+                    "epochs[{index}].model_name: model {:?} is deleted; restore it first (nothing from this request was stored)",
+                    epoch.model_name
+                )));
+            }
+            return Err(Error::NotFound(format!(
+                "epochs[{index}].model_name: model {:?} does not exist in project {:?}; put the model first (nothing from this request was stored)",
+                epoch.model_name,
+                project.name()
+            )));
+        };
+        candidates.push(Resolved {
+            model_id,
+            epoch,
+            request,
+        });
+    }
+    Ok(())
+}
+
+fn row(candidate: &Resolved<'_>, now: i64) -> EpochRow {
+    EpochRow {
+        model_id: candidate.model_id,
+        epoch_num: candidate.epoch.epoch_num,
+        metrics: metrics_codec::encode(&candidate.epoch.metrics),
+        steps_per_epoch: candidate.epoch.steps_per_epoch,
+        validation_steps_per_epoch: candidate.epoch.validation_steps_per_epoch,
+        recorded_at: now,
+    }
+}
+
+/// SQLite: the transaction holds the write lock, so the epochs already
+/// stored cannot change between looking them up and inserting the rest.
+fn insert_new_sqlite<'a>(
+    conn: &mut SqliteConnection,
+    candidates: &[Resolved<'a>],
+    now: i64,
+) -> Result<Vec<Resolved<'a>>> {
+    let mut fresh = Vec::with_capacity(candidates.len());
+    for group in candidates.chunk_by(|a, b| a.model_id == b.model_id) {
+        let (first, last) = (group[0].epoch.epoch_num, group[group.len() - 1].epoch.epoch_num);
+        let stored: HashSet<i64> = epochs::table
+            .filter(epochs::model_id.eq(group[0].model_id))
+            .filter(epochs::epoch_num.between(first, last))
+            .select(epochs::epoch_num)
+            .load::<i64>(conn)?
+            .into_iter()
+            .collect();
+        for candidate in group.iter().filter(|c| !stored.contains(&c.epoch.epoch_num)) {
+            SqliteInsertEpoch(&row(candidate, now)).execute(conn)?;
+            fresh.push(*candidate);
+        }
+    }
+    Ok(fresh)
+}
+
+#[derive(Queryable)]
+struct InsertedKey {
+    model_id: i64,
+    epoch_num: i64,
+}
+
+/// PostgreSQL: one `INSERT … SELECT FROM unnest(arrays)` per chunk (far
+/// faster than a VALUES list), `ON CONFLICT DO NOTHING` so that writers
+/// racing on the same epochs skip instead of failing, and `RETURNING` to
+/// learn exactly which rows this transaction stored.
+/// Fewest new epochs for which COPY (three round trips with its savepoint)
+/// beats one `INSERT … ON CONFLICT`: with COPY for every batch, a trainer
+/// sending one epoch per call waited 965 µs at p50 instead of 751 µs.
+const POSTGRES_MIN_COPY_ROWS: usize = 256;
+
+/// PostgreSQL: stores the candidates that are new, returning them.
+///
+/// Most large batches hold only new epochs, and a binary COPY stores those
+/// for far less than `INSERT … ON CONFLICT DO NOTHING`, whose speculative
+/// insertion costs about 1 ms per 1,000 rows. So for large batches COPY is
+/// tried first, in a savepoint: a stored (model, epoch_num) pair, or one a concurrent writer
+/// commits meanwhile, fails it with a unique violation, and then the
+/// savepoint is rolled back and the conflict-aware insert sorts the rows
+/// out. Both take the rows in key order, so concurrent writers still lock
+/// in one order.
+fn insert_new_postgres<'a>(
+    conn: &mut PgConnection,
+    candidates: &[Resolved<'a>],
+    now: i64,
+) -> Result<Vec<Resolved<'a>>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<EpochRow> = candidates
+        .iter()
+        .map(|c| EpochRow {
+            model_id: c.model_id,
+            epoch_num: c.epoch.epoch_num,
+            metrics: metrics_codec::encode(&c.epoch.metrics),
+            steps_per_epoch: c.epoch.steps_per_epoch,
+            validation_steps_per_epoch: c.epoch.validation_steps_per_epoch,
+            recorded_at: now,
+        })
+        .collect();
+    if rows.len() < POSTGRES_MIN_COPY_ROWS {
+        return insert_new_postgres_skipping_stored(conn, candidates, &rows);
+    }
+    let copied = conn.transaction(|c| diesel::copy_from(epochs::table).from_insertable(&rows).execute(c));
+    match copied {
+        Ok(_) => Ok(candidates.to_vec()),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            insert_new_postgres_skipping_stored(conn, candidates, &rows)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `INSERT … ON CONFLICT DO NOTHING` of `rows` (the encoded `candidates`),
+/// returning the candidates that were new.
+fn insert_new_postgres_skipping_stored<'a>(
+    conn: &mut PgConnection,
+    candidates: &[Resolved<'a>],
+    rows: &[EpochRow],
+) -> Result<Vec<Resolved<'a>>> {
+    let mut fresh = Vec::with_capacity(candidates.len());
+    let recorded_at = rows.first().map_or(0, |row| row.recorded_at);
+    for (chunk, chunk_rows) in candidates
+        .chunks(POSTGRES_ROWS_PER_INSERT)
+        .zip(rows.chunks(POSTGRES_ROWS_PER_INSERT))
+    {
+        let model_ids: Vec<i64> = chunk_rows.iter().map(|r| r.model_id).collect();
+        let epoch_nums: Vec<i64> = chunk_rows.iter().map(|r| r.epoch_num).collect();
+        let metrics: Vec<&[u8]> = chunk_rows.iter().map(|r| r.metrics.as_slice()).collect();
+        let steps: Vec<Option<i64>> = chunk_rows.iter().map(|r| r.steps_per_epoch).collect();
+        let validation_steps: Vec<Option<i64>> =
+            chunk_rows.iter().map(|r| r.validation_steps_per_epoch).collect();
+        let keys: Vec<InsertedKey> = PgInsertEpochs {
+            model_ids: &model_ids,
+            epoch_nums: &epoch_nums,
+            metrics: &metrics,
+            steps_per_epoch: &steps,
+            validation_steps_per_epoch: &validation_steps,
+            recorded_at,
+        }
+        .load(conn)?;
+        let stored: HashSet<(i64, i64)> = keys.into_iter().map(|k| (k.model_id, k.epoch_num)).collect();
+        fresh.extend(
+            chunk
+                .iter()
+                .filter(|c| stored.contains(&(c.model_id, c.epoch.epoch_num)))
+                .copied(),
+        );
+    }
+    Ok(fresh)
+}
+
+/// Moves `last_modified_at` of the models that received epochs, in id
+/// order (a fixed lock order for PostgreSQL), and counts the epochs as
+/// their runs' heartbeat (a CRASHED run becomes RUNNING again, recorded in
+/// `status_changes`). On SQLite two cached statements per model (a few
+/// microseconds in-process), on PostgreSQL one statement for all (each
+/// statement is a round trip to the server).
+///
+/// Only live models are touched, and the count of rows touched checks the
+/// ids (from the cache, see `ModelIds`): a model deleted or purged
+/// meanwhile fails the transaction with a conflict, after its cache entry
+/// is dropped, and the writer retries it with fresh lookups.
+fn touch_models(
+    conn: &mut DbConnection,
+    model_ids: &ModelIds,
+    inserted: &[Resolved<'_>],
+    now: i64,
+) -> Result<()> {
+    let batch = per_model(inserted);
+    if batch.ids.is_empty() {
+        return Ok(());
+    }
+    let touched: HashSet<i64> = match conn {
+        DbConnection::Postgres(c) => (PgTouchModels {
+            ids: &batch.ids,
+            counts: &batch.counts,
+            max_epoch_nums: &batch.max_epoch_nums,
+            now,
+        })
+        .load::<i64>(c)?
+        .into_iter()
+        .collect(),
+        DbConnection::Sqlite(c) => {
+            let mut touched = HashSet::with_capacity(batch.ids.len());
+            for ((id, count), max_epoch_num) in batch.ids.iter().zip(&batch.counts).zip(&batch.max_epoch_nums)
+            {
+                SqliteReviveModel { id }.execute(c)?;
+                let rows = SqliteTouchModel {
+                    id,
+                    now: &now,
+                    count,
+                    max_epoch_num,
+                }
+                .execute(c)?;
+                if rows == 1 {
+                    touched.insert(*id);
+                }
+            }
+            touched
+        }
+    };
+    if touched.len() != batch.ids.len() {
+        let stale = batch.ids.into_iter().filter(|id| !touched.contains(id)).collect();
+        return Err(stale_ids(model_ids, stale));
+    }
+    Ok(())
+}
+
+/// The models that received epochs, in id order, with how many each got
+/// and its highest new epoch_num (parallel columns, as the PostgreSQL
+/// statement binds them).
+#[derive(Default)]
+struct Touched {
+    ids: Vec<i64>,
+    counts: Vec<i64>,
+    max_epoch_nums: Vec<i64>,
+}
+
+fn per_model(inserted: &[Resolved<'_>]) -> Touched {
+    let mut touched = Touched::default();
+    for candidate in inserted {
+        let epoch_num = candidate.epoch.epoch_num;
+        if touched.ids.last() == Some(&candidate.model_id) {
+            if let (Some(count), Some(max)) = (touched.counts.last_mut(), touched.max_epoch_nums.last_mut()) {
+                *count += 1;
+                *max = (*max).max(epoch_num);
+            }
+        } else {
+            touched.ids.push(candidate.model_id);
+            touched.counts.push(1);
+            touched.max_epoch_nums.push(epoch_num);
+        }
+    }
+    touched
+}
+
+/// The error that rolls back an insert that met stale model ids, after
+/// dropping them from the cache; the group-commit writer retries it.
+fn stale_ids(model_ids: &ModelIds, stale: HashSet<i64>) -> Error {
+    model_ids.forget(&stale);
+    Error::Conflict(format!(
+        "{} model id(s) resolved for this insert were deleted or purged meanwhile",
+        stale.len()
+    ))
+}
