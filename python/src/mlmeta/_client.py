@@ -217,10 +217,14 @@ class Client:
         with self._lock:
             if self._stub is not None and self._pid == os.getpid():
                 return self._stub
-            # A channel inherited across fork is abandoned, never used or closed.
+            # A channel inherited across fork is abandoned, never used or
+            # closed. The new one must not share gRPC's global subchannel
+            # pool either: its connections would be the parent's sockets
+            # ("sendmsg: Wrong file descriptor generation" in the child).
             options = [
                 ("grpc.max_receive_message_length", 256 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.use_local_subchannel_pool", 1),
             ]
             if self._tls:
                 creds = grpc.ssl_channel_credentials(

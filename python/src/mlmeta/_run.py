@@ -269,9 +269,9 @@ class Run:
     def _end_on_server(self, status: RunStatus, tags: Mapping[str, str], deadline: float) -> None:
         c = self.client
         # The end is retried like the epochs, but only until the flush
-        # deadline (at least 5 s): a server gone for good leaves the run
+        # deadline (at least 2 s): a server gone for good leaves the run
         # RUNNING, and the server's heartbeat timeout marks it CRASHED.
-        deadline = max(deadline, time.monotonic() + 5.0)
+        deadline = max(deadline, time.monotonic() + 2.0)
         steps: List[Callable[[], object]] = []
         if tags:
             steps.append(lambda: c.set_tags(self.name, tags))
