@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import threading
+import time
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -23,7 +25,7 @@ from typing import (
 
 import grpc
 
-from ._errors import Error, InvalidArgument, from_rpc_error
+from ._errors import Error, InvalidArgument, from_rpc_error, status_code
 from ._types import (
     Artifact,
     BestModel,
@@ -173,8 +175,11 @@ class Client:
     ``MLMETA_CLIENT_KEY``. ``https://`` URLs use TLS (the system's CAs
     unless `ca_cert` names a PEM file).
 
-    Every unary call has a deadline of `timeout` seconds. Errors are raised
-    as `mlmeta.Error` subclasses, never as raw `grpc.RpcError`.
+    Every unary call has a deadline of `timeout` seconds; one the server
+    could not be reached for (UNAVAILABLE) is repeated up to `retries`
+    times (within 1.4 s: a restarting server), which is safe since
+    every mlmeta call is idempotent. Errors are raised as `mlmeta.Error`
+    subclasses, never as raw `grpc.RpcError`.
 
     Fork safety: the gRPC channel is opened lazily and belongs to the
     process that opened it; a client used in a forked child (a DataLoader
@@ -192,10 +197,12 @@ class Client:
         client_cert: Optional[str] = None,
         client_key: Optional[str] = None,
         timeout: float = 30.0,
+        retries: int = 3,
     ) -> None:
         self.url = url or os.environ.get("MLMETA_SERVER") or DEFAULT_URL
         self.project = project or os.environ.get("MLMETA_PROJECT") or "default"
         self.timeout = timeout
+        self.retries = retries
         token = token if token is not None else os.environ.get("MLMETA_TOKEN")
         self._metadata: Tuple[Tuple[str, str], ...] = (
             (("authorization", f"Bearer {token}"),) if token else ()
@@ -225,6 +232,11 @@ class Client:
                 ("grpc.max_receive_message_length", 256 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.use_local_subchannel_pool", 1),
+                # Reconnect soon after a server restart (gRPC's default
+                # starts at 1 s and grows to 120 s).
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 5000),
             ]
             if self._tls:
                 creds = grpc.ssl_channel_credentials(
@@ -257,16 +269,26 @@ class Client:
     def __repr__(self) -> str:
         return f"Client({self.url!r}, project={self.project!r})"
 
-    def _call(self, method: str, request: Any, timeout: Optional[float] = None) -> Any:
+    def _call(
+        self, method: str, request: Any, timeout: Optional[float] = None, retries: Optional[int] = None
+    ) -> Any:
         stub = self._open()
-        try:
-            return getattr(stub, method)(
-                request,
-                timeout=self.timeout if timeout is None else timeout,
-                metadata=self._metadata,
-            )
-        except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
+        retries = self.retries if retries is None else retries
+        attempt = 0
+        while True:
+            try:
+                return getattr(stub, method)(
+                    request,
+                    timeout=self.timeout if timeout is None else timeout,
+                    metadata=self._metadata,
+                )
+            except grpc.RpcError as err:
+                # Every mlmeta call is idempotent: repeating one the server
+                # never saw (UNAVAILABLE) is safe.
+                if status_code(err) != grpc.StatusCode.UNAVAILABLE or attempt >= retries:
+                    raise from_rpc_error(err) from None
+            attempt += 1
+            time.sleep(random.uniform(0.5, 1.0) * 0.2 * 2 ** (attempt - 1))
 
     def _pages(
         self,

@@ -57,6 +57,7 @@ class _InsertEpochsTransport:
             "InsertEpochs",
             pb.InsertEpochsRequest(epochs=epochs, project=self._client.project),
             timeout=self._timeout,
+            retries=0,  # the sender thread retries on its own
         )
 
     def heartbeat(self) -> None:
@@ -64,6 +65,7 @@ class _InsertEpochsTransport:
             "Heartbeat",
             pb.HeartbeatRequest(model_name=self._model, project=self._client.project),
             timeout=self._timeout,
+            retries=0,
         )
 
 
