@@ -104,6 +104,7 @@ def test_keras_failed_fit_without_with_block_fails_at_exit(seeded: mlmeta.Client
         assert m.status == "FAILED", (model, p.stderr)
         assert sorted(_epochs(seeded, model)) == list(range(1, fail + 1))
     assert _model(seeded, "uncaught").tags["error.type"] == "FloatingPointError"
+    assert _model(seeded, "swallowed").tags["error.message"] == "the process exited before the run ended"
 
 
 # --- Lightning: the sequence of trainer/call.py and the logger connector ---

@@ -240,15 +240,21 @@ class Run:
             return
         exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
         if exc is None and self._signal is None:
-            self._finish(self.status_at_exit, {}, raising=False)
+            tags: Mapping[str, str] = (
+                {"error.message": "the process exited before the run ended"}
+                if self.status_at_exit == RunStatus.FAILED
+                else {}
+            )
+            self._finish(self.status_at_exit, tags, raising=False, at_exit=True)
             return
         status, tags = self._status_for(exc if exc is not None else SystemExit(128 + (self._signal or 0)))
-        self._finish(status, tags, raising=False)
+        self._finish(status, tags, raising=False, at_exit=True)
 
-    def _finish(self, status: RunStatus, tags: Mapping[str, str], *, raising: bool) -> None:
+    def _finish(self, status: RunStatus, tags: Mapping[str, str], *, raising: bool, at_exit: bool = False) -> None:
         if not self._started or self._ended:
             return
         self._ending = True
+        signal_before = self._signal
         not_stored: Optional[EpochsNotStored] = None
         try:
             deadline = time.monotonic() + self.flush_timeout
@@ -267,6 +273,10 @@ class Run:
             if raising:
                 raise not_stored
             log.error("%s", not_stored)
+        if self._signal is not None and signal_before is None and not at_exit:
+            # SIGTERM arrived while the run was ending: it was held back
+            # until the end was recorded, and takes effect now.
+            raise SystemExit(128 + self._signal)
 
     def _end_on_server(self, status: RunStatus, tags: Mapping[str, str], deadline: float) -> None:
         c = self.client
