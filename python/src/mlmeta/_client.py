@@ -1,0 +1,736 @@
+"""`mlmeta.Client`: typed, synchronous access to an mlmeta server."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
+
+import grpc
+
+from ._errors import Error, InvalidArgument, from_rpc_error, status_code
+from ._types import (
+    Artifact,
+    BestModel,
+    DataBlob,
+    Epoch,
+    InsertResult,
+    LeaderboardRow,
+    Model,
+    ModelDetails,
+    ModelTemplate,
+    Project,
+    RunContext,
+    RunStatus,
+)
+from .v1 import mlmeta_pb2 as pb
+from .v1 import mlmeta_pb2_grpc
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+DEFAULT_URL = "http://127.0.0.1:50051"
+_SERVICE = "mlmeta.v1.MetadataService"
+_T = TypeVar("_T")
+
+#: Epochs of one model given to `insert_epochs`: {epoch: metrics} or pairs.
+EpochsArg = Union[Mapping[int, Mapping[str, float]], Iterable[Tuple[int, Mapping[str, float]]]]
+#: Run statuses given to a filter, as `RunStatus` or its name.
+StatusArg = Union[RunStatus, str]
+
+_KINDS = {
+    "model": pb.RECORD_KIND_MODEL,
+    "datablob": pb.RECORD_KIND_DATABLOB,
+    "template": pb.RECORD_KIND_MODEL_TEMPLATE,
+}
+_DELETION = {
+    "live": pb.DELETION_LIVE_ONLY,
+    "deleted": pb.DELETION_DELETED_ONLY,
+    "all": pb.DELETION_ALL,
+}
+
+
+def _direction(value: str) -> "pb.MetricDirection":
+    v = value.lower()
+    if v == "max":
+        return pb.METRIC_DIRECTION_MAX
+    if v == "min":
+        return pb.METRIC_DIRECTION_MIN
+    raise InvalidArgument(f'direction: must be "max" or "min", not {value!r}')
+
+
+def _kind(value: str) -> "pb.RecordKind":
+    try:
+        return _KINDS[value]
+    except KeyError:
+        raise InvalidArgument(f"kind: must be one of {sorted(_KINDS)}, not {value!r}") from None
+
+
+def _deletion(value: str) -> "pb.Deletion":
+    try:
+        return _DELETION[value]
+    except KeyError:
+        raise InvalidArgument(f"deleted: must be one of {sorted(_DELETION)}, not {value!r}") from None
+
+
+def _dumps(value: Optional[Mapping[str, Any]], what: str) -> str:
+    if value is None:
+        return ""
+    try:
+        # allow_nan=False: JSON has no NaN; the server would refuse it anyway.
+        return json.dumps(dict(value), allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as err:
+        raise InvalidArgument(f"{what}: not JSON-serialisable: {err}") from None
+
+
+def _as_list(value: Union[None, str, Iterable[str]]) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def _statuses(value: Union[None, StatusArg, Iterable[StatusArg]]) -> "List[pb.RunStatus]":
+    if value is None:
+        return []
+    items: Iterable[StatusArg] = [value] if isinstance(value, (str, RunStatus)) else value
+    out = []
+    for s in items:
+        try:
+            out.append(RunStatus(str(s).upper()).to_pb())
+        except ValueError:
+            raise InvalidArgument(f"statuses: unknown run status {s!r}") from None
+    return out
+
+
+def model_filter(
+    names: Union[None, str, Iterable[str]] = None,
+    *,
+    datablobs: Union[None, str, Iterable[str]] = None,
+    datablob_groups: Union[None, str, Iterable[str]] = None,
+    templates: Union[None, str, Iterable[str]] = None,
+    template_groups: Union[None, str, Iterable[str]] = None,
+    tags: Optional[Mapping[str, str]] = None,
+    statuses: Union[None, StatusArg, Iterable[StatusArg]] = None,
+    where: str = "",
+    deleted: str = "live",
+) -> pb.ModelFilter:
+    """The protobuf `ModelFilter` for the keyword filters of `list_models`, `best`, `leaderboard`."""
+    return pb.ModelFilter(
+        names=_as_list(names),
+        datablob_names=_as_list(datablobs),
+        datablob_group_names=_as_list(datablob_groups),
+        model_template_names=_as_list(templates),
+        model_template_group_names=_as_list(template_groups),
+        tags=dict(tags or {}),
+        statuses=_statuses(statuses),
+        where=where,
+        deletion=_deletion(deleted),
+    )
+
+
+def _channel_target(url: str) -> Tuple[str, bool]:
+    if url.startswith("https://"):
+        return url[len("https://") :].rstrip("/"), True
+    if url.startswith("http://"):
+        return url[len("http://") :].rstrip("/"), False
+    if "://" in url:
+        raise InvalidArgument(f"url: scheme must be http:// or https://, not {url!r}")
+    return url, False
+
+
+def _read(path: Optional[str]) -> Optional[bytes]:
+    if not path:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class Client:
+    """A connection to an mlmeta server, in one project.
+
+    Arguments fall back to environment variables: `url` to
+    ``MLMETA_SERVER`` (default ``http://127.0.0.1:50051``), `token` to
+    ``MLMETA_TOKEN``, `project` to ``MLMETA_PROJECT`` (default
+    ``default``), `ca_cert` to ``MLMETA_CA_CERT`` and `client_cert` /
+    `client_key` (mutual TLS) to ``MLMETA_CLIENT_CERT`` /
+    ``MLMETA_CLIENT_KEY``. ``https://`` URLs use TLS (the system's CAs
+    unless `ca_cert` names a PEM file).
+
+    Every unary call has a deadline of `timeout` seconds; one the server
+    could not be reached for (UNAVAILABLE) is repeated up to `retries`
+    times (within 1.4 s: a restarting server), which is safe since
+    every mlmeta call is idempotent. Errors are raised as `mlmeta.Error`
+    subclasses, never as raw `grpc.RpcError`.
+
+    Fork safety: the gRPC channel is opened lazily and belongs to the
+    process that opened it; a client used in a forked child (a DataLoader
+    worker, a multiprocessing pool) opens its own channel there and never
+    touches the parent's. A `Run` belongs to the process that started it.
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        token: Optional[str] = None,
+        project: Optional[str] = None,
+        *,
+        ca_cert: Optional[str] = None,
+        client_cert: Optional[str] = None,
+        client_key: Optional[str] = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+    ) -> None:
+        self.url = url or os.environ.get("MLMETA_SERVER") or DEFAULT_URL
+        self.project = project or os.environ.get("MLMETA_PROJECT") or "default"
+        self.timeout = timeout
+        self.retries = retries
+        token = token if token is not None else os.environ.get("MLMETA_TOKEN")
+        self._metadata: Tuple[Tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
+        )
+        self._target, self._tls = _channel_target(self.url)
+        self._ca_cert = ca_cert or os.environ.get("MLMETA_CA_CERT")
+        self._client_cert = client_cert or os.environ.get("MLMETA_CLIENT_CERT")
+        self._client_key = client_key or os.environ.get("MLMETA_CLIENT_KEY")
+        if bool(self._client_cert) != bool(self._client_key):
+            raise InvalidArgument("client_cert, client_key: give both or neither")
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._channel: Optional[grpc.Channel] = None
+        self._stub: Any = None
+
+    # --- connection ------------------------------------------------------
+
+    def _open(self) -> Any:
+        with self._lock:
+            if self._stub is not None and self._pid == os.getpid():
+                return self._stub
+            # A channel inherited across fork is abandoned, never used or
+            # closed. The new one must not share gRPC's global subchannel
+            # pool either: its connections would be the parent's sockets
+            # ("sendmsg: Wrong file descriptor generation" in the child).
+            options = [
+                ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.use_local_subchannel_pool", 1),
+                # Reconnect soon after a server restart (gRPC's default
+                # starts at 1 s and grows to 120 s).
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 5000),
+            ]
+            if self._tls:
+                creds = grpc.ssl_channel_credentials(
+                    root_certificates=_read(self._ca_cert),
+                    private_key=_read(self._client_key),
+                    certificate_chain=_read(self._client_cert),
+                )
+                channel = grpc.secure_channel(self._target, creds, options=options)
+            else:
+                channel = grpc.insecure_channel(self._target, options=options)
+            self._channel = channel
+            self._stub = mlmeta_pb2_grpc.MetadataServiceStub(channel)  # type: ignore[no-untyped-call]
+            self._pid = os.getpid()
+            return self._stub
+
+    def close(self) -> None:
+        """Closes the channel (a later call opens a new one)."""
+        with self._lock:
+            if self._channel is not None and self._pid == os.getpid():
+                self._channel.close()
+            self._channel = None
+            self._stub = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r}, project={self.project!r})"
+
+    def _call(
+        self, method: str, request: Any, timeout: Optional[float] = None, retries: Optional[int] = None
+    ) -> Any:
+        stub = self._open()
+        retries = self.retries if retries is None else retries
+        attempt = 0
+        while True:
+            try:
+                return getattr(stub, method)(
+                    request,
+                    timeout=self.timeout if timeout is None else timeout,
+                    metadata=self._metadata,
+                )
+            except grpc.RpcError as err:
+                # Every mlmeta call is idempotent: repeating one the server
+                # never saw (UNAVAILABLE) is safe.
+                if status_code(err) != grpc.StatusCode.UNAVAILABLE or attempt >= retries:
+                    raise from_rpc_error(err) from None
+            attempt += 1
+            time.sleep(random.uniform(0.5, 1.0) * 0.2 * 2 ** (attempt - 1))
+
+    def _pages(
+        self,
+        method: str,
+        make: Callable[[str], Any],
+        items: Callable[[Any], Iterable[_T]],
+    ) -> Iterator[_T]:
+        token = ""
+        while True:
+            reply = self._call(method, make(token))
+            yield from items(reply)
+            token = reply.next_page_token
+            if not token:
+                return
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Blocks until the channel is connected (raises `Unavailable` after `timeout`)."""
+        from ._errors import Unavailable
+
+        self._open()
+        assert self._channel is not None
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise Unavailable(f"{self.url}: not reachable within {timeout} s", "UNAVAILABLE") from None
+
+    # --- puts ------------------------------------------------------------
+
+    def put_datablob(
+        self,
+        name: str,
+        *,
+        group: str,
+        hyperparams: Optional[Mapping[str, Any]] = None,
+        ignore_existing: bool = False,
+    ) -> DataBlob:
+        """Stores a datablob (idempotent: an identical re-put returns the stored one).
+
+        A different record under the name is `AlreadyExists` unless
+        `ignore_existing`, which keeps (and returns) the stored one.
+        """
+        reply: pb.PutDataBlobResponse = self._call(
+            "PutDataBlob",
+            pb.PutDataBlobRequest(
+                datablob=pb.DataBlob(
+                    name=name, group_name=group, hyperparams_json=_dumps(hyperparams, "hyperparams")
+                ),
+                ignore_existing=ignore_existing,
+                project=self.project,
+            ),
+        )
+        return DataBlob.from_pb(reply.datablob)
+
+    def put_template(
+        self,
+        name: str,
+        *,
+        group: str,
+        hyperparams: Optional[Mapping[str, Any]] = None,
+        ignore_existing: bool = False,
+    ) -> ModelTemplate:
+        """Stores a model template, with the rules of `put_datablob`."""
+        reply: pb.PutModelTemplateResponse = self._call(
+            "PutModelTemplate",
+            pb.PutModelTemplateRequest(
+                model_template=pb.ModelTemplate(
+                    name=name, group_name=group, hyperparams_json=_dumps(hyperparams, "hyperparams")
+                ),
+                ignore_existing=ignore_existing,
+                project=self.project,
+            ),
+        )
+        return ModelTemplate.from_pb(reply.model_template)
+
+    def put_model(
+        self,
+        name: str,
+        *,
+        datablob: str,
+        template: str,
+        model_class: str,
+        params: Optional[Mapping[str, Any]] = None,
+        ignore_existing: bool = False,
+    ) -> Model:
+        """Stores a model; its datablob and template must exist (`FailedPrecondition`)."""
+        reply: pb.PutModelResponse = self._call(
+            "PutModel",
+            pb.PutModelRequest(
+                model=pb.Model(
+                    name=name,
+                    model_class_name=model_class,
+                    datablob_name=datablob,
+                    model_template_name=template,
+                    params_json=_dumps(params, "params"),
+                ),
+                ignore_existing=ignore_existing,
+                project=self.project,
+            ),
+        )
+        return Model.from_pb(reply.model)
+
+    def insert_epochs(self, model: str, epochs: EpochsArg) -> InsertResult:
+        """Stores epochs of one model at once, all or nothing.
+
+        `epochs` is ``{epoch: metrics}`` or ``(epoch, metrics)`` pairs.
+        Epochs already stored are skipped, never overwritten. For a
+        training loop, prefer `run(...).log`, which never waits.
+        """
+        pairs = epochs.items() if isinstance(epochs, Mapping) else epochs
+        request = pb.InsertEpochsRequest(
+            epochs=[
+                pb.Epoch(model_name=model, epoch_num=n, metrics={k: float(v) for k, v in m.items()})
+                for n, m in pairs
+            ],
+            project=self.project,
+        )
+        reply: pb.InsertEpochsResponse = self._call("InsertEpochs", request)
+        return InsertResult(inserted=reply.inserted, skipped=reply.skipped)
+
+    # --- listings --------------------------------------------------------
+
+    def list_projects(self, *, page_size: int = 0) -> Iterator[Project]:
+        """The projects the token may use, by name."""
+        return self._pages(
+            "ListProjects",
+            lambda t: pb.ListProjectsRequest(page_size=page_size, page_token=t),
+            lambda r: (Project.from_pb(p) for p in r.projects),
+        )
+
+    def list_datablobs(
+        self,
+        names: Union[None, str, Iterable[str]] = None,
+        *,
+        groups: Union[None, str, Iterable[str]] = None,
+        deleted: str = "live",
+        page_size: int = 0,
+    ) -> Iterator[DataBlob]:
+        """Datablobs by name (all pages); `deleted` is "live", "deleted" or "all"."""
+        f = pb.GroupedFilter(names=_as_list(names), group_names=_as_list(groups), deletion=_deletion(deleted))
+        return self._pages(
+            "ListDataBlobs",
+            lambda t: pb.ListDataBlobsRequest(filter=f, page_size=page_size, page_token=t, project=self.project),
+            lambda r: (DataBlob.from_pb(d) for d in r.datablobs),
+        )
+
+    def list_templates(
+        self,
+        names: Union[None, str, Iterable[str]] = None,
+        *,
+        groups: Union[None, str, Iterable[str]] = None,
+        deleted: str = "live",
+        page_size: int = 0,
+    ) -> Iterator[ModelTemplate]:
+        """Model templates by name (all pages)."""
+        f = pb.GroupedFilter(names=_as_list(names), group_names=_as_list(groups), deletion=_deletion(deleted))
+        return self._pages(
+            "ListModelTemplates",
+            lambda t: pb.ListModelTemplatesRequest(
+                filter=f, page_size=page_size, page_token=t, project=self.project
+            ),
+            lambda r: (ModelTemplate.from_pb(m) for m in r.model_templates),
+        )
+
+    def list_models(
+        self,
+        names: Union[None, str, Iterable[str]] = None,
+        *,
+        page_size: int = 0,
+        **filters: Any,
+    ) -> Iterator[Model]:
+        """Models by name (all pages). Filters: `datablobs`, `datablob_groups`,
+        `templates`, `template_groups`, `tags` (all must match), `statuses`,
+        `where`, `deleted` (see `model_filter`)."""
+        f = model_filter(names, **filters)
+        return self._pages(
+            "ListModels",
+            lambda t: pb.ListModelsRequest(filter=f, page_size=page_size, page_token=t, project=self.project),
+            lambda r: (Model.from_pb(m) for m in r.models),
+        )
+
+    def epochs(
+        self,
+        models: Union[None, str, Iterable[str]] = None,
+        *,
+        min_epoch: Optional[int] = None,
+        max_epoch: Optional[int] = None,
+        page_size: int = 0,
+    ) -> Iterator[Epoch]:
+        """Epochs of a model (or of several; all when None), by model then epoch (all pages)."""
+        def make(token: str) -> pb.ListEpochsRequest:
+            req = pb.ListEpochsRequest(
+                model_names=_as_list(models), page_size=page_size, page_token=token, project=self.project
+            )
+            if min_epoch is not None:
+                req.min_epoch_num = min_epoch
+            if max_epoch is not None:
+                req.max_epoch_num = max_epoch
+            return req
+
+        return self._pages("ListEpochs", make, lambda r: (Epoch.from_pb(e) for e in r.epochs))
+
+    def current_epoch(self, model: str) -> int:
+        """The highest epoch stored for a model; 0 when it has none or does not exist."""
+        reply: pb.GetCurrentEpochResponse = self._call(
+            "GetCurrentEpoch", pb.GetCurrentEpochRequest(model_name=model, project=self.project)
+        )
+        return reply.current_epoch
+
+    def get_model(self, name: str) -> ModelDetails:
+        """One model with its status history, metric summaries and artifacts."""
+        reply: pb.GetModelResponse = self._call(
+            "GetModel", pb.GetModelRequest(model_name=name, project=self.project)
+        )
+        return ModelDetails.from_pb(reply)
+
+    # --- queries ---------------------------------------------------------
+
+    def best(
+        self,
+        metric: str,
+        direction: str = "max",
+        *,
+        top: int = 1,
+        **filters: Any,
+    ) -> List[BestModel]:
+        """The `top` best models by `metric` ("max" or "min"), best first.
+
+        Models without the metric are never results, NaN is never best,
+        ties go to the lower epoch, then the model name. `NotFound` when no
+        matching model has the metric. Filters as in `list_models`.
+        """
+        reply: pb.GetBestModelResponse = self._call(
+            "GetBestModel",
+            pb.GetBestModelRequest(
+                metric_name=metric,
+                direction=_direction(direction),
+                filter=model_filter(**filters),
+                top_k=top,
+                project=self.project,
+            ),
+        )
+        return [BestModel.from_pb(m) for m in reply.models]
+
+    def leaderboard(
+        self,
+        metric: str,
+        direction: str = "max",
+        *,
+        page_size: int = 0,
+        **filters: Any,
+    ) -> Iterator[LeaderboardRow]:
+        """Every matching model with its best value of `metric`, best first (all pages)."""
+        f = model_filter(**filters)
+        d = _direction(direction)
+        return self._pages(
+            "GetLeaderboard",
+            lambda t: pb.GetLeaderboardRequest(
+                metric_name=metric, direction=d, filter=f, page_size=page_size, page_token=t, project=self.project
+            ),
+            lambda r: (LeaderboardRow.from_pb(row) for row in r.rows),
+        )
+
+    # --- metadata --------------------------------------------------------
+
+    def update_tags(
+        self,
+        name: str,
+        set: Optional[Mapping[str, str]] = None,
+        unset: Sequence[str] = (),
+        *,
+        kind: str = "model",
+    ) -> Dict[str, str]:
+        """Sets and unsets tags of a model (or `kind` "datablob" / "template"); returns all its tags."""
+        reply: pb.UpdateTagsResponse = self._call(
+            "UpdateTags",
+            pb.UpdateTagsRequest(
+                target=pb.RecordRef(kind=_kind(kind), name=name),
+                set=dict(set or {}),
+                unset=list(unset),
+                project=self.project,
+            ),
+        )
+        return dict(reply.tags)
+
+    def set_tags(self, name: str, tags: Mapping[str, str], *, kind: str = "model") -> Dict[str, str]:
+        """Adds or overwrites tags; returns all tags afterwards."""
+        return self.update_tags(name, set=tags, kind=kind)
+
+    def unset_tags(self, name: str, keys: Sequence[str], *, kind: str = "model") -> Dict[str, str]:
+        """Removes tags (absent keys are fine); returns all tags afterwards."""
+        return self.update_tags(name, unset=keys, kind=kind)
+
+    def set_description(self, name: str, description: str, *, kind: str = "model") -> None:
+        """Replaces (or, when empty, clears) the description of a record."""
+        self._call(
+            "SetDescription",
+            pb.SetDescriptionRequest(
+                target=pb.RecordRef(kind=_kind(kind), name=name), description=description, project=self.project
+            ),
+        )
+
+    # --- artifacts -------------------------------------------------------
+
+    def put_artifact(
+        self,
+        model: str,
+        name: str,
+        uri: str,
+        *,
+        sha256: Optional[str] = None,
+        size_bytes: Optional[int] = None,
+        media_type: Optional[str] = None,
+        overwrite: bool = False,
+    ) -> Artifact:
+        """Stores a reference from a model to a file elsewhere (the server never holds the bytes)."""
+        art = pb.Artifact(name=name, uri=uri)
+        if sha256 is not None:
+            art.sha256 = sha256
+        if size_bytes is not None:
+            art.size_bytes = size_bytes
+        if media_type is not None:
+            art.media_type = media_type
+        reply: pb.PutArtifactResponse = self._call(
+            "PutArtifact",
+            pb.PutArtifactRequest(model_name=model, artifact=art, overwrite=overwrite, project=self.project),
+        )
+        return Artifact.from_pb(reply.artifact)
+
+    def list_artifacts(self, model: str) -> List[Artifact]:
+        """The artifacts of a model, by name."""
+        reply: pb.ListArtifactsResponse = self._call(
+            "ListArtifacts", pb.ListArtifactsRequest(model_name=model, project=self.project)
+        )
+        return [Artifact.from_pb(a) for a in reply.artifacts]
+
+    def delete_artifact(self, model: str, name: str) -> bool:
+        """Deletes an artifact reference; False when there was none."""
+        reply: pb.DeleteArtifactResponse = self._call(
+            "DeleteArtifact", pb.DeleteArtifactRequest(model_name=model, name=name, project=self.project)
+        )
+        return reply.deleted
+
+    # --- delete, restore, purge -----------------------------------------
+
+    def delete(self, name: str, *, kind: str = "model") -> bool:
+        """Soft-deletes a record; True when it was deleted already."""
+        reply: pb.DeleteRecordResponse = self._call(
+            "DeleteRecord",
+            pb.DeleteRecordRequest(target=pb.RecordRef(kind=_kind(kind), name=name), project=self.project),
+        )
+        return reply.already_deleted
+
+    def restore(self, name: str, *, kind: str = "model") -> bool:
+        """Brings a deleted record back; True when it was live already."""
+        reply: pb.RestoreRecordResponse = self._call(
+            "RestoreRecord",
+            pb.RestoreRecordRequest(target=pb.RecordRef(kind=_kind(kind), name=name), project=self.project),
+        )
+        return reply.was_live
+
+    def purge(self, model: str = "") -> Dict[str, int]:
+        """Removes deleted records for good (one deleted model, or all); returns the counts."""
+        reply: pb.PurgeResponse = self._call(
+            "Purge", pb.PurgeRequest(model_name=model, project=self.project), timeout=max(self.timeout, 600.0)
+        )
+        return {
+            "models": reply.models,
+            "epochs": reply.epochs,
+            "datablobs": reply.datablobs,
+            "templates": reply.model_templates,
+        }
+
+    # --- runs ------------------------------------------------------------
+
+    def start_run(
+        self,
+        model: str,
+        *,
+        context: Optional[RunContext] = None,
+        heartbeat_timeout_secs: Optional[int] = None,
+    ) -> Model:
+        """Marks a model's run RUNNING (CREATED or CRASHED before) with its run context."""
+        req = pb.StartRunRequest(
+            model_name=model,
+            run_context=(context or RunContext.current()).to_pb(),
+            project=self.project,
+        )
+        if heartbeat_timeout_secs is not None:
+            req.heartbeat_timeout_secs = heartbeat_timeout_secs
+        reply: pb.StartRunResponse = self._call("StartRun", req)
+        return Model.from_pb(reply.model)
+
+    def heartbeat(self, model: str) -> Model:
+        """Tells the server a RUNNING run is alive (revives a CRASHED one)."""
+        reply: pb.HeartbeatResponse = self._call(
+            "Heartbeat", pb.HeartbeatRequest(model_name=model, project=self.project)
+        )
+        return Model.from_pb(reply.model)
+
+    def end_run(self, model: str, status: StatusArg) -> Model:
+        """Ends a run as FINISHED, FAILED or KILLED (repeating the same status is harmless)."""
+        reply: pb.EndRunResponse = self._call(
+            "EndRun",
+            pb.EndRunRequest(
+                model_name=model, status=RunStatus(str(status).upper()).to_pb(), project=self.project
+            ),
+        )
+        return Model.from_pb(reply.model)
+
+    def run(
+        self,
+        name: str,
+        *,
+        datablob: str,
+        template: str,
+        model_class: str,
+        params: Optional[Mapping[str, Any]] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        **options: Any,
+    ) -> "Run":
+        """A training run, to use as ``with client.run(...) as run:``.
+
+        Entering puts the model (idempotent: an identical model already
+        stored is fine), sets `tags`, and marks it RUNNING with the run
+        context; `run.log(epoch, metrics)` only buffers and a background
+        thread sends. Leaving flushes, then ends the run FINISHED, FAILED
+        (an exception escaped; its type and message go into the tags
+        ``error.type`` and ``error.message``) or KILLED (KeyboardInterrupt
+        or SIGTERM). See `Run` for the options.
+        """
+        from ._run import Run
+
+        return Run(
+            self,
+            name,
+            datablob=datablob,
+            template=template,
+            model_class=model_class,
+            params=params,
+            tags=tags,
+            **options,
+        )
+
+
+__all__ = ["Client", "model_filter", "DEFAULT_URL", "Error"]

@@ -1,0 +1,530 @@
+"""`Client.run`: a training run with a background sender that loses nothing."""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import operator
+import random
+import signal
+import sys
+import threading
+import time
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Deque, List, Mapping, Optional, Tuple, Type, Union
+
+from ._errors import TRANSIENT_NAMES, EpochsNotStored, Error, FailedPrecondition
+from ._types import Model, RunContext, RunStatus
+from .v1 import mlmeta_pb2 as pb
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from ._client import Client
+
+    class _Transport(Protocol):
+        """How the sender thread reaches the server: one small seam, so that
+        an acknowledged write stream can replace InsertEpochs."""
+
+        def send(self, epochs: List[pb.Epoch]) -> None:
+            """Stores the epochs (duplicates skipped) or raises `mlmeta.Error`."""
+
+        def heartbeat(self) -> None:
+            """Tells the server the run is alive or raises `mlmeta.Error`."""
+
+
+log = logging.getLogger("mlmeta")
+
+# (epoch, metrics, steps_per_epoch, validation_steps_per_epoch)
+_Item = Tuple[int, Mapping[str, float], Optional[int], Optional[int]]
+
+_TAG_LIMIT = 4096
+
+
+class _InsertEpochsTransport:
+    """Sends each batch with one `InsertEpochs` call (all or nothing; the
+    server skips epochs already stored, so a resend after a lost reply
+    stores nothing twice)."""
+
+    def __init__(self, client: "Client", model: str, timeout: float) -> None:
+        self._client = client
+        self._model = model
+        self._timeout = timeout
+
+    def send(self, epochs: List[pb.Epoch]) -> None:
+        self._client._call(
+            "InsertEpochs",
+            pb.InsertEpochsRequest(epochs=epochs, project=self._client.project),
+            timeout=self._timeout,
+            retries=0,  # the sender thread retries on its own
+        )
+
+    def heartbeat(self) -> None:
+        self._client._call(
+            "Heartbeat",
+            pb.HeartbeatRequest(model_name=self._model, project=self._client.project),
+            timeout=self._timeout,
+            retries=0,
+        )
+
+
+def _clip(text: str) -> str:
+    data = text.encode("utf-8", "replace").replace(b"\0", b"")
+    return data[:_TAG_LIMIT].decode("utf-8", "ignore")
+
+
+class Run:
+    """One training run of a model; see `Client.run`.
+
+    `log` appends to an in-memory buffer and returns (a few µs); a daemon
+    thread sends what has accumulated in batches of up to `batch_size`
+    epochs, retrying transient failures (server down, restarting, busy)
+    with exponential backoff and full jitter up to `max_backoff` seconds,
+    forever while the run lasts. `log` blocks only when `max_buffer`
+    epochs wait to be sent. Epochs the server refuses (a bad metric name,
+    the model deleted) are counted and reported by `flush` and on exit;
+    within a refused batch the others are resent one by one, so one bad
+    epoch does not cost the rest.
+
+    While no epoch flows, the thread sends a heartbeat every
+    `heartbeat_interval` seconds (default: 30, or a third of
+    `heartbeat_timeout_secs` when that is smaller), so a long epoch does
+    not make the server mark the run CRASHED.
+
+    Leaving the ``with`` block flushes, waiting at most `flush_timeout`
+    seconds (then `EpochsNotStored` says how many epochs were not stored),
+    and ends the run: FINISHED; FAILED when an exception escaped (its type
+    and message go into the tags ``error.type`` / ``error.message``);
+    KILLED on KeyboardInterrupt or SIGTERM (with `handle_sigterm`, the
+    handler, installed in the main thread only, raises SystemExit(143) so
+    that the block unwinds; a previous Python handler is called first).
+    A run started with `start()` and never ended is ended when the
+    interpreter exits: FAILED after an uncaught exception, KILLED after
+    KeyboardInterrupt or SIGTERM, else `status_at_exit` (FINISHED).
+    """
+
+    def __init__(
+        self,
+        client: "Client",
+        name: str,
+        *,
+        datablob: str,
+        template: str,
+        model_class: str,
+        params: Optional[Mapping[str, Any]] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        heartbeat_interval: Optional[float] = None,
+        heartbeat_timeout_secs: Optional[int] = None,
+        flush_timeout: float = 60.0,
+        max_buffer: int = 100_000,
+        batch_size: int = 1_000,
+        max_backoff: float = 10.0,
+        handle_sigterm: bool = True,
+        context: Optional[RunContext] = None,
+        status_at_exit: Union[RunStatus, str] = RunStatus.FINISHED,
+    ) -> None:
+        self.client = client
+        self.name = name
+        self._put = dict(
+            datablob=datablob, template=template, model_class=model_class, params=params
+        )
+        self._tags = dict(tags or {})
+        if heartbeat_interval is None:
+            heartbeat_interval = 30.0
+            if heartbeat_timeout_secs is not None:
+                heartbeat_interval = min(heartbeat_interval, heartbeat_timeout_secs / 3)
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout_secs = heartbeat_timeout_secs
+        self.flush_timeout = flush_timeout
+        self.max_buffer = max_buffer
+        self.batch_size = batch_size
+        self.max_backoff = max_backoff
+        self._handle_sigterm = handle_sigterm
+        self._context = context
+        self.status_at_exit = RunStatus(str(status_at_exit).upper())
+        #: The model as the start left it (None before `start`).
+        self.model: Optional[Model] = None
+        #: The highest epoch stored when the run started (0: none): where a
+        #: restarted trainer continues (`current_epoch + 1`).
+        self.current_epoch = 0
+        #: How the run ended (None while it lasts).
+        self.status: Optional[RunStatus] = None
+        self._transport: Optional["_Transport"] = None
+        self._queue: Deque[_Item] = collections.deque()
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(threading.Lock())
+        self._wake = threading.Event()
+        self._abort = threading.Event()
+        self._logged = 0
+        self._done = 0
+        self._stored_or_skipped = 0
+        self._rejected = 0
+        self._lost = 0
+        self._reasons: List[str] = []
+        self._thread: Optional[threading.Thread] = None
+        self._thread_error: Optional[BaseException] = None
+        self._stopping = False
+        self._started = False
+        self._ended = False
+        self._ending = False
+        self._last_contact = 0.0
+        self._signal: Optional[int] = None
+        self._prev_handler: Any = None
+        self._handler_installed = False
+
+    # --- life ------------------------------------------------------------
+
+    def start(self) -> "Run":
+        """Puts the model, sets the tags, marks the run RUNNING and starts the sender."""
+        if self._started:
+            return self
+        c = self.client
+        c.put_model(self.name, **self._put)  # type: ignore[arg-type]
+        if self._tags:
+            c.set_tags(self.name, self._tags)
+        try:
+            self.model = c.start_run(
+                self.name,
+                context=self._context or RunContext.current(),
+                heartbeat_timeout_secs=self.heartbeat_timeout_secs,
+            )
+        except FailedPrecondition as err:
+            raise FailedPrecondition(
+                f"model {self.name!r}: cannot start its run ({err.message}); "
+                "an ended run cannot be restarted: use a new model name",
+                err.code,
+            ) from None
+        self.current_epoch = self.model.current_epoch or 0
+        self._transport = _InsertEpochsTransport(c, self.name, timeout=c.timeout)
+        self._last_contact = time.monotonic()
+        self._started = True
+        self._thread = threading.Thread(target=self._loop, name=f"mlmeta-run-{self.name}", daemon=True)
+        self._thread.start()
+        self._install_sigterm()
+        atexit.register(self._at_exit)
+        return self
+
+    def __enter__(self) -> "Run":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        status, tags = self._status_for(exc)
+        self._finish(status, tags, raising=exc is None)
+
+    def end(self, status: Union[RunStatus, str] = RunStatus.FINISHED) -> None:
+        """Flushes and ends the run with `status` (FINISHED, FAILED or KILLED)."""
+        self._finish(RunStatus(str(status).upper()), {}, raising=True)
+
+    def _status_for(self, exc: Optional[BaseException]) -> Tuple[RunStatus, Mapping[str, str]]:
+        if exc is None:
+            return RunStatus.FINISHED, {}
+        if isinstance(exc, KeyboardInterrupt):
+            return RunStatus.KILLED, {"error.type": "KeyboardInterrupt"}
+        if isinstance(exc, SystemExit):
+            if self._signal is not None:
+                return RunStatus.KILLED, {"error.type": signal.Signals(self._signal).name}
+            if exc.code in (None, 0):
+                return RunStatus.FINISHED, {}
+        kind = type(exc)
+        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        return RunStatus.FAILED, {"error.type": _clip(name), "error.message": _clip(str(exc))}
+
+    def _at_exit(self) -> None:
+        if not self._started or self._ended or self._ending:
+            return
+        exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+        if exc is None and self._signal is None:
+            tags: Mapping[str, str] = (
+                {"error.message": "the process exited before the run ended"}
+                if self.status_at_exit == RunStatus.FAILED
+                else {}
+            )
+            self._finish(self.status_at_exit, tags, raising=False, at_exit=True)
+            return
+        status, tags = self._status_for(exc if exc is not None else SystemExit(128 + (self._signal or 0)))
+        self._finish(status, tags, raising=False, at_exit=True)
+
+    def _finish(self, status: RunStatus, tags: Mapping[str, str], *, raising: bool, at_exit: bool = False) -> None:
+        if not self._started or self._ended:
+            return
+        self._ending = True
+        signal_before = self._signal
+        not_stored: Optional[EpochsNotStored] = None
+        try:
+            deadline = time.monotonic() + self.flush_timeout
+            not_stored = self._drain(deadline)
+            if not_stored is not None:
+                tags = dict(tags)
+                tags.setdefault("error.epochs_not_stored", str(not_stored.not_stored))
+            self._end_on_server(status, tags, deadline)
+        finally:
+            self._ended = True
+            self._ending = False
+            self.status = status
+            self._restore_sigterm()
+            atexit.unregister(self._at_exit)
+        if not_stored is not None:
+            if raising:
+                raise not_stored
+            log.error("%s", not_stored)
+        if self._signal is not None and signal_before is None and not at_exit:
+            # SIGTERM arrived while the run was ending: it was held back
+            # until the end was recorded, and takes effect now.
+            raise SystemExit(128 + self._signal)
+
+    def _end_on_server(self, status: RunStatus, tags: Mapping[str, str], deadline: float) -> None:
+        c = self.client
+        # The end is retried like the epochs, but only until the flush
+        # deadline (at least 2 s): a server gone for good leaves the run
+        # RUNNING, and the server's heartbeat timeout marks it CRASHED.
+        deadline = max(deadline, time.monotonic() + 2.0)
+        steps: List[Callable[[], object]] = []
+        if tags:
+            steps.append(lambda: c.set_tags(self.name, tags))
+        steps.append(lambda: c.end_run(self.name, status))
+        for step in steps:
+            attempt = 0
+            while True:
+                try:
+                    step()
+                    break
+                except Error as err:
+                    if err.code not in TRANSIENT_NAMES or time.monotonic() >= deadline:
+                        log.error("mlmeta: run %r: could not end as %s: %s", self.name, status, err)
+                        return
+                    attempt += 1
+                    time.sleep(min(self._backoff(attempt), max(0.0, deadline - time.monotonic())))
+
+    # --- logging ---------------------------------------------------------
+
+    def log(
+        self,
+        epoch: int,
+        metrics: Mapping[str, float],
+        *,
+        steps_per_epoch: Optional[int] = None,
+        validation_steps_per_epoch: Optional[int] = None,
+    ) -> None:
+        """Buffers one epoch (metrics converted with `float`: NaN and ±inf
+        are kept) and returns at once; the sender thread stores it.
+
+        An epoch number already stored is skipped by the server, never
+        overwritten (the first one wins).
+        """
+        item = (
+            operator.index(epoch),
+            {k: float(v) for k, v in metrics.items()},
+            steps_per_epoch,
+            validation_steps_per_epoch,
+        )
+        if not self._started or self._ended:
+            raise Error(f"run {self.name!r}: log() needs a started run that has not ended")
+        q = self._queue
+        if len(q) >= self.max_buffer:
+            self._wait_for_room()
+        with self._lock:
+            q.append(item)
+            self._logged += 1
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _wait_for_room(self) -> None:
+        with self._cv:
+            while len(self._queue) >= self.max_buffer and self._thread_error is None:
+                self._cv.wait(0.1)
+
+    def flush(self, timeout: Optional[float] = None) -> None:
+        """Blocks until every epoch logged so far is stored (or refused).
+
+        Raises `EpochsNotStored` when the server refused some, or when
+        some were still unsent after `timeout` seconds (default: wait).
+        """
+        target = self._logged
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            while self._done < target and self._thread_error is None:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._wake.set()
+                self._cv.wait(remaining if remaining is not None else 1.0)
+        error = self._not_stored(pending=max(0, target - self._done))
+        if error is not None:
+            raise error
+
+    def _drain(self, deadline: float) -> Optional[EpochsNotStored]:
+        """Stops the sender after it sent everything or at the deadline."""
+        self._stopping = True
+        self._wake.set()
+        target = self._logged
+        with self._cv:
+            while self._done < target and self._thread_error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cv.wait(remaining)
+        self._abort.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        return self._not_stored(pending=max(0, self._logged - self._done))
+
+    def _not_stored(self, pending: int) -> Optional[EpochsNotStored]:
+        refused = self._rejected
+        lost = self._lost + pending
+        if refused + lost == 0 and self._thread_error is None:
+            return None
+        parts = []
+        if lost:
+            parts.append(f"{lost} still unsent (server unreachable)")
+        if refused:
+            parts.append(f"{refused} refused by the server: {'; '.join(self._reasons[:3])}")
+        if self._thread_error is not None:
+            parts.append(f"the sender thread died: {self._thread_error!r}")
+        n = refused + lost
+        return EpochsNotStored(
+            f"run {self.name!r}: {n} of {self._logged} logged epochs were not stored: " + ", ".join(parts),
+            not_stored=n,
+            pending=lost,
+            reasons=list(self._reasons),
+        )
+
+    @property
+    def stats(self) -> Mapping[str, int]:
+        """Counters: logged, sent (stored or already stored), refused, waiting."""
+        return {
+            "logged": self._logged,
+            "sent": self._stored_or_skipped,
+            "refused": self._rejected,
+            "waiting": self._logged - self._done,
+        }
+
+    # --- the sender thread -----------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter: uniform in [0, min(max, 0.05 * 2^attempt)].
+        return random.uniform(0.0, min(self.max_backoff, 0.05 * (2 ** min(attempt, 20))))
+
+    def _loop(self) -> None:
+        try:
+            q = self._queue
+            while True:
+                if not q:
+                    if self._stopping or self._abort.is_set():
+                        return
+                    idle = time.monotonic() - self._last_contact
+                    if idle >= self.heartbeat_interval:
+                        self._heartbeat()
+                        continue
+                    self._wake.wait(self.heartbeat_interval - idle)
+                    self._wake.clear()
+                    continue
+                batch: List[_Item] = []
+                while q and len(batch) < self.batch_size:
+                    batch.append(q.popleft())
+                self._send(batch)
+                with self._cv:
+                    self._done += len(batch)
+                    self._cv.notify_all()
+        except BaseException as err:  # a bug: make flush() and the end report it
+            self._thread_error = err
+            with self._cv:
+                self._cv.notify_all()
+
+    def _heartbeat(self) -> None:
+        assert self._transport is not None
+        try:
+            self._transport.heartbeat()
+            self._last_contact = time.monotonic()
+        except Error as err:
+            # Try again in a second (a transient failure) or at the next
+            # interval (anything else: e.g. the run was ended elsewhere).
+            log.warning("mlmeta: run %r: heartbeat failed: %s", self.name, err)
+            retry = 1.0 if err.code in TRANSIENT_NAMES else self.heartbeat_interval
+            self._last_contact = time.monotonic() - self.heartbeat_interval + min(retry, self.heartbeat_interval)
+
+    def _to_pb(self, items: List[_Item]) -> List[pb.Epoch]:
+        out = []
+        for epoch, metrics, steps, vsteps in items:
+            try:
+                e = pb.Epoch(model_name=self.name, epoch_num=epoch, metrics=metrics)
+                if steps is not None:
+                    e.steps_per_epoch = steps
+                if vsteps is not None:
+                    e.validation_steps_per_epoch = vsteps
+            except (TypeError, ValueError) as err:
+                self._refuse(1, f"epoch {epoch}: {err}")
+                continue
+            out.append(e)
+        return out
+
+    def _refuse(self, n: int, reason: str) -> None:
+        self._rejected += n
+        if len(self._reasons) < 100:
+            self._reasons.append(reason)
+        log.error("mlmeta: run %r: %d epoch(s) not stored: %s", self.name, n, reason)
+
+    def _send(self, items: List[_Item]) -> None:
+        epochs = self._to_pb(items)
+        if epochs:
+            self._send_epochs(epochs)
+
+    def _send_epochs(self, epochs: List[pb.Epoch]) -> None:
+        assert self._transport is not None
+        attempt = 0
+        while True:
+            try:
+                self._transport.send(epochs)
+                self._last_contact = time.monotonic()
+                self._stored_or_skipped += len(epochs)
+                return
+            except Error as err:
+                if err.code in TRANSIENT_NAMES:
+                    if self._abort.is_set():
+                        self._lost += len(epochs)
+                        return
+                    attempt += 1
+                    if attempt in (1, 10) or attempt % 100 == 0:
+                        log.warning("mlmeta: run %r: sending epochs failed (retrying): %s", self.name, err)
+                    self._abort.wait(self._backoff(attempt))
+                    continue
+                if err.code == "INVALID_ARGUMENT" and len(epochs) > 1:
+                    # All or nothing: find the bad ones, keep the rest.
+                    for e in epochs:
+                        self._send_epochs([e])
+                    return
+                self._refuse(len(epochs), err.message)
+                return
+
+    # --- SIGTERM ---------------------------------------------------------
+
+    def _install_sigterm(self) -> None:
+        if not self._handle_sigterm or threading.current_thread() is not threading.main_thread():
+            return
+        prev = signal.getsignal(signal.SIGTERM)
+        if prev is signal.SIG_IGN:
+            return
+        self._prev_handler = prev
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._handler_installed = True
+
+    def _restore_sigterm(self) -> None:
+        if not self._handler_installed or threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+            signal.signal(signal.SIGTERM, self._prev_handler)
+        self._handler_installed = False
+
+    def _on_sigterm(self, signum: int, frame: Optional[FrameType]) -> None:
+        self._signal = signum
+        prev = self._prev_handler
+        if callable(prev):
+            prev(signum, frame)
+        if not self._ending:
+            raise SystemExit(128 + signum)
