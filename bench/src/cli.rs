@@ -31,7 +31,7 @@ pub struct Args {
     pub server_bin: Option<PathBuf>,
 
     /// Workloads to run, comma-separated; they always run in the order
-    /// raw, bulk, best, stream, concurrent, list. `all` is every one
+    /// raw, bulk, best, stream, acked, concurrent, list. `all` is every one
     /// (`raw` only when the harness spawns the server: it needs to know
     /// the backend).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
@@ -63,6 +63,15 @@ pub struct Args {
     /// Epochs of the single trainer in `stream`.
     #[arg(long, default_value_t = 2_000)]
     pub stream_epochs: usize,
+
+    /// Epochs of the trainer in each mode of `acked` (batches of
+    /// `--acked-batch`).
+    #[arg(long, default_value_t = 20_000)]
+    pub acked_epochs: usize,
+
+    /// Epochs per batch in `acked`.
+    #[arg(long, default_value_t = 100)]
+    pub acked_batch: usize,
 
     /// Epochs of each writer in `concurrent`.
     #[arg(long, default_value_t = 300)]
@@ -150,6 +159,9 @@ pub enum Workload {
     Best,
     /// One trainer, one unary InsertEpochs per epoch.
     Stream,
+    /// One trainer sending batches: WriteEpochs (acknowledged, pipelined)
+    /// against StreamEpochs and sequential InsertEpochs.
+    Acked,
     /// Several trainers at once, one call per epoch each.
     Concurrent,
     /// ListModels of one group and ListEpochs of one model.
@@ -171,6 +183,7 @@ impl Workload {
             Workload::Bulk => "bulk",
             Workload::Best => "best",
             Workload::Stream => "stream",
+            Workload::Acked => "acked",
             Workload::Concurrent => "concurrent",
             Workload::List => "list",
             Workload::Idle => "idle",
@@ -210,6 +223,7 @@ impl Args {
                 Workload::Bulk,
                 Workload::Best,
                 Workload::Stream,
+                Workload::Acked,
                 Workload::Concurrent,
                 Workload::List,
             ];
@@ -233,6 +247,8 @@ impl Args {
             ("--epochs", self.epochs),
             ("--batch", self.batch),
             ("--stream-epochs", self.stream_epochs),
+            ("--acked-epochs", self.acked_epochs),
+            ("--acked-batch", self.acked_batch),
             ("--writer-epochs", self.writer_epochs),
             ("--calls", self.calls),
             ("--idle-streams", self.idle_streams),
@@ -244,8 +260,8 @@ impl Args {
                 return Err(format!("{flag} must be at least 1").into());
             }
         }
-        if self.batch > MAX_BATCH {
-            return Err(format!("--batch must be at most {MAX_BATCH}").into());
+        if self.batch > MAX_BATCH || self.acked_batch > MAX_BATCH {
+            return Err(format!("--batch and --acked-batch must be at most {MAX_BATCH}").into());
         }
         if self.writers.is_empty() || self.writers.contains(&0) {
             return Err("--writers must list counts of at least 1".into());
@@ -284,7 +300,7 @@ mod tests {
         );
         let all = parse(&[]).workloads();
         assert_eq!(all.first(), Some(&Workload::Raw));
-        assert_eq!(all.len(), 6);
+        assert_eq!(all.len(), 7);
         let external = parse(&["--server", "http://127.0.0.1:1"]);
         assert!(!external.workloads().contains(&Workload::Raw));
         assert!(external.check().is_ok());

@@ -371,6 +371,28 @@ impl Client {
         }
     }
 
+    /// Opens a WriteEpochs stream sending `batches`; within `timeout`. The
+    /// stream carries the client's token but no time limit (it lives as
+    /// long as the writer).
+    pub(crate) async fn open_write_stream(
+        &self,
+        batches: futures::channel::mpsc::Receiver<pb::WriteEpochsRequest>,
+        timeout: Duration,
+    ) -> Result<tonic::Streaming<pb::WriteEpochsResponse>> {
+        let mut request = tonic::Request::new(batches);
+        if let Some(token) = &self.inner.authorization {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
+        let mut grpc = self.inner.grpc.clone();
+        match tokio::time::timeout(timeout, grpc.write_epochs(request)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(Error::from(status)),
+            Err(_) => Err(Error::DeadlineExceeded {
+                message: format!("opening a WriteEpochs stream took over {timeout:?}"),
+            }),
+        }
+    }
+
     /// `message` as a request with the client's token and time limit.
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);

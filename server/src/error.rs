@@ -303,6 +303,18 @@ impl From<tokio::task::JoinError> for Error {
     }
 }
 
+/// The error of one batch of a `WriteEpochs` stream, answered in the
+/// stream instead of ending it: the code and message its status would have.
+impl From<Error> for mlmeta_proto::BatchError {
+    fn from(error: Error) -> Self {
+        let status = Status::from(error);
+        Self {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+        }
+    }
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let code = match &error {

@@ -1,6 +1,7 @@
 //! The workloads and the run that strings them together: start the target,
 //! run each workload, read the server's peak RSS after each, stop.
 
+mod acked;
 mod best;
 mod bulk;
 mod concurrent;
@@ -106,6 +107,7 @@ pub async fn run(args: Args) -> BenchResult<Report> {
             Workload::Bulk => bulk::run(&mut ctx, &mut report).await,
             Workload::Best => best::run(&mut ctx, &mut report).await,
             Workload::Stream => stream::run(&mut ctx, &mut report).await,
+            Workload::Acked => acked::run(&mut ctx, &mut report).await,
             Workload::Concurrent => concurrent::run(&mut ctx, &mut report).await,
             Workload::List => list::run(&mut ctx, &mut report).await,
             Workload::Idle => idle::run(&mut ctx, &target, &mut report).await,

@@ -25,8 +25,15 @@ use crate::types::{InsertCounts, NewEpoch};
 /// a background task sends the buffer in batches: as soon as
 /// [`batch_size`](WriterOptions::batch_size) epochs are waiting, and
 /// otherwise every [`flush_interval`](WriterOptions::flush_interval).
-/// One request is in flight at a time; batches that piled up meanwhile go
-/// together in the next one.
+/// Batches go over one `WriteEpochs` stream, a few in flight at a time
+/// (batches that piled up meanwhile go together in the next one); the
+/// server acknowledges each once it is committed, so
+/// [`stats`](EpochWriter::stats)`.stored` is exactly what is durable. After
+/// the stream breaks (a server restart, a load balancer switching
+/// replicas) the writer reconnects and resends only the batches not yet
+/// acknowledged. On a server without `WriteEpochs` (an older release: it
+/// answers UNIMPLEMENTED) the writer falls back to `InsertEpochs` calls,
+/// one at a time.
 ///
 /// **Bounded memory.** At most [`max_buffered`](WriterOptions::max_buffered)
 /// epochs are logged but not yet stored. When the server is slow or away
@@ -36,9 +43,9 @@ use crate::types::{InsertCounts, NewEpoch};
 /// **Retries.** A transient failure (the server unreachable or restarting,
 /// UNAVAILABLE, a broken connection, DEADLINE_EXCEEDED, ABORTED) is retried
 /// with exponential backoff and jitter for up to
-/// [`retry`](WriterOptions::retry)`.max_elapsed` per request. Re-sending
-/// epochs that were stored but whose answer was lost is harmless: the
-/// server skips them. Any other failure (an unknown model is NOT_FOUND), or
+/// [`retry`](WriterOptions::retry)`.max_elapsed` (per request, or since the
+/// last acknowledgement on the stream). Re-sending epochs that were stored
+/// but whose answer was lost is harmless: the server skips them. Any other failure (an unknown model is NOT_FOUND), or
 /// running out of retry time, stops the writer for good: the epochs it
 /// buffered are dropped, and every later `log`, `flush` and `close`
 /// returns that error. Epochs the server would refuse (negative numbers,
@@ -224,7 +231,8 @@ impl EpochWriter {
     }
 
     /// Sends what is buffered now and waits until every epoch logged
-    /// before this call is stored. Fails with the writer's error if it
+    /// before this call is stored (acknowledged by the server as
+    /// committed). Fails with the writer's error if it
     /// stopped before that.
     pub async fn flush(&self) -> Result<()> {
         let target = self.buffer.flush()?;

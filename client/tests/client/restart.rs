@@ -1,13 +1,14 @@
 //! The proof that the epoch writer loses and duplicates nothing: a writer
-//! streams thousands of epochs while the real `mlmeta-server` binary is
-//! killed with SIGKILL and restarted on the same database and port, three
-//! times; afterwards exactly the logged epochs are stored.
+//! streams thousands of epochs (through WriteEpochs) while the real
+//! `mlmeta-server` binary is killed with SIGKILL and restarted on the same
+//! database and port, three times; every epoch acknowledged before a kill
+//! is stored after it, and afterwards exactly the logged epochs are stored.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use mlmeta_client::{Client, RetryPolicy, WriterOptions};
+use mlmeta_client::{Client, EpochFilter, RetryPolicy, WriterOptions};
 use mlmeta_tests::process::{ServerProcess, server_binary};
 use mlmeta_tests::{TestDatabase, run_bounded};
 
@@ -73,10 +74,11 @@ async fn writer_survives_sigkill_restarts(database_url: &str) {
             multiplier: 2.0,
             max_elapsed: Duration::from_secs(60),
         });
-    let writer = client.epoch_writer_with("m", options).unwrap();
+    let writer = Arc::new(client.epoch_writer_with("m", options).unwrap());
     let logged = Arc::new(AtomicI64::new(0));
     let trainer = {
         let logged = logged.clone();
+        let writer = Arc::clone(&writer);
         tokio::spawn(async move {
             for i in 0..TOTAL {
                 writer.log(i, metrics(i)).await.unwrap();
@@ -86,7 +88,6 @@ async fn writer_survives_sigkill_restarts(database_url: &str) {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
-            writer
         })
     };
 
@@ -95,12 +96,26 @@ async fn writer_survives_sigkill_restarts(database_url: &str) {
         while logged.load(Ordering::SeqCst) < at {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        // Epochs are logged in order: the first `acknowledged` are stored.
+        let acknowledged = writer.stats().stored;
         drop(server); // SIGKILL, then reaped
         tokio::time::sleep(DOWN).await;
         server = start(database_url, port).await;
+        let stored = client
+            .list_epochs(&EpochFilter::models(["m"]).max_epoch_num(acknowledged as i64 - 1))
+            .await
+            .unwrap();
+        assert_eq!(
+            stored.len() as u64,
+            acknowledged,
+            "epochs acknowledged before kill {kill} are missing after it"
+        );
     }
 
-    let writer = trainer.await.unwrap();
+    trainer.await.unwrap();
+    let Ok(writer) = Arc::try_unwrap(writer) else {
+        panic!("the trainer still holds the writer");
+    };
     let stats = writer.stats();
     let counts = writer.close().await.unwrap();
     assert!(stats.retries > 0, "the kills went unnoticed: {stats:?}");
@@ -114,4 +129,49 @@ async fn writer_survives_sigkill_restarts(database_url: &str) {
         stats.retries, counts.inserted, counts.skipped
     );
     drop(server);
+}
+
+/// Against a server that does not know WriteEpochs (an older release), the
+/// writer falls back to InsertEpochs and still stores everything once.
+/// Needs such a binary: `MLMETA_OLDER_SERVER=/path/to/old/mlmeta-server
+/// cargo nextest run -p mlmeta-client --run-ignored only -E 'test(/older_server/)'`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MLMETA_OLDER_SERVER, a mlmeta-server binary without WriteEpochs"]
+async fn writer_falls_back_to_insert_epochs_on_an_older_server() {
+    let older =
+        std::env::var("MLMETA_OLDER_SERVER").expect("MLMETA_OLDER_SERVER: path of an older mlmeta-server");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("mlmeta.db").display());
+    run_bounded("restart::older_server", LIMIT, async {
+        let port = mlmeta_tests::process::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        // The harness appends its own binary's path; the wrapper drops it
+        // and runs the older one.
+        let wrapper = ["sh", "-c", "shift; exec \"$0\" \"$@\"", older.as_str()];
+        let mut server = ServerProcess::spawn_under(
+            &wrapper,
+            &["--database-url", &url, "--listen", &listen],
+            None,
+            port,
+            "info",
+        );
+        server.wait_healthy(READY).await.unwrap();
+        let client = Client::builder(server.url()).connect().await.unwrap();
+        seed_model(&client, "m").await;
+        let writer = client
+            .epoch_writer_with("m", WriterOptions::default().batch_size(50))
+            .unwrap();
+        for i in 0..1_000 {
+            writer.log(i, metrics(i)).await.unwrap();
+            if i == 500 {
+                writer.flush().await.unwrap();
+                assert_eq!(writer.stats().stored, 501);
+            }
+        }
+        writer.log(3, metrics(3)).await.unwrap();
+        let counts = writer.close().await.unwrap();
+        assert_eq!((counts.inserted, counts.skipped), (1_000, 1));
+        assert_exactly_logged(&client, "m", 1_000).await;
+    })
+    .await;
 }

@@ -29,7 +29,8 @@ pub(super) enum CallClass {
     /// method added later is never readable-by-mistake-writable): like
     /// [`CallClass::UnaryRead`] but needs a write token.
     UnaryWrite,
-    /// A request stream that writes (`StreamEpochs`). A trainer may keep it
+    /// A request stream that writes (`StreamEpochs`, and `WriteEpochs`,
+    /// whose answers follow its batches). A trainer may keep it
     /// open for days, mostly idle, so it takes a slot of
     /// `--max-concurrent-streams` instead of a unary one, has no per-call
     /// deadline, and ends when idle for `--stream-idle-timeout-secs`.
@@ -53,7 +54,7 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 25] = {
+const METHODS: [(&str, CallClass, RequestSize); 26] = {
     use CallClass::{ClientStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
@@ -83,6 +84,9 @@ const METHODS: [(&str, CallClass, RequestSize); 25] = {
         ("DeleteRecord", UnaryWrite, Small),
         ("RestoreRecord", UnaryWrite, Small),
         ("Purge", UnaryWrite, Small),
+        // Bidirectional, but long-lived through its request stream (its
+        // answers only follow the batches): a client stream.
+        ("WriteEpochs", ClientStream, Bulk),
     ]
 };
 
@@ -202,7 +206,7 @@ mod tests {
     /// Every method of the service is classified on purpose: each is in
     /// [`METHODS`] once, its class matches its streaming shape in the
     /// descriptor, reads are listed, the rest are exactly the methods that
-    /// write, and only the two epoch inserts take bulk messages.
+    /// write, and only the three epoch inserts take bulk messages.
     #[test]
     fn every_rpc_of_the_service_has_the_intended_class() {
         let set = prost_types::FileDescriptorSet::decode(mlmeta_proto::FILE_DESCRIPTOR_SET).unwrap();
@@ -222,8 +226,12 @@ mod tests {
             );
             let route = Route::of(&format!("{METADATA_SERVICE}{name}"));
             // A server stream needs a class of its own (its response, not
-            // its request, is long-lived): none exists yet.
-            assert!(!method.server_streaming(), "{name}: classify server streams");
+            // its request, is long-lived): none exists yet. A bidirectional
+            // stream whose answers follow its requests is a client stream.
+            assert!(
+                !method.server_streaming() || method.client_streaming(),
+                "{name}: classify server streams"
+            );
             let expected = match (method.client_streaming(), route.class.scope()) {
                 (true, _) => CallClass::ClientStream,
                 (false, Some(Scope::Read)) => CallClass::UnaryRead,
@@ -256,10 +264,11 @@ mod tests {
                 "StartRun",
                 "StreamEpochs",
                 "UpdateTags",
+                "WriteEpochs",
             ]
         );
         bulk.sort();
-        assert_eq!(bulk, ["InsertEpochs", "StreamEpochs"]);
+        assert_eq!(bulk, ["InsertEpochs", "StreamEpochs", "WriteEpochs"]);
         assert_eq!(service.method.len(), METHODS.len());
     }
 }

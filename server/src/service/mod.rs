@@ -7,6 +7,7 @@ mod artifacts;
 mod convert;
 mod metadata;
 mod runs;
+mod write_epochs;
 
 use mlmeta_proto as pb;
 use mlmeta_proto::metadata_service_server::MetadataService;
@@ -153,6 +154,20 @@ impl MetadataService for MetadataApi {
             message_index += 1;
         }
         Ok(Response::new(counts_reply(total)))
+    }
+
+    type WriteEpochsStream = write_epochs::Answers;
+
+    async fn write_epochs(
+        &self,
+        request: Request<Streaming<pb::WriteEpochsRequest>>,
+    ) -> Reply<Self::WriteEpochsStream> {
+        let caller = caller_of(&request)?.clone();
+        Ok(Response::new(write_epochs::serve(
+            self.store.clone(),
+            caller,
+            request.into_inner(),
+        )))
     }
 
     async fn list_data_blobs(

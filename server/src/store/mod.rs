@@ -175,6 +175,17 @@ impl Store {
         self.epoch_writers.insert(project, epochs).await
     }
 
+    /// Inserts several all-or-nothing requests of epochs, in this order
+    /// and in one transaction, each with its own outcome (see
+    /// `GroupCommit::insert_in_order`); returns once they are committed.
+    /// The outer `Err` means none was stored.
+    pub async fn insert_epochs_in_order(
+        &self,
+        requests: Vec<(ProjectScope, Vec<NewEpoch>)>,
+    ) -> Result<Vec<Result<InsertCounts>>> {
+        self.epoch_writers.insert_in_order(requests).await
+    }
+
     /// Lists the projects `allowed` names, by name.
     pub fn list_projects(&self, allowed: &Projects, page: &PageRequest) -> Result<Page<Project>> {
         self.read(|conn| projects::list(conn, allowed, page))

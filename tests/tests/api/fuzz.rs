@@ -39,7 +39,7 @@ use mlmeta_proto::{
     ListEpochsRequest, ListModelTemplatesRequest, ListModelsRequest, ListProjectsRequest, Model, ModelFilter,
     ModelTemplate, PurgeRequest, PutArtifactRequest, PutDataBlobRequest, PutModelRequest,
     PutModelTemplateRequest, RecordRef, RestoreRecordRequest, RunContext, SetDescriptionRequest,
-    StartRunRequest, UpdateTagsRequest,
+    StartRunRequest, UpdateTagsRequest, WriteEpochsRequest,
 };
 use mlmeta_tests::calls::{self, Client, insert_epochs};
 use mlmeta_tests::records::epoch;
@@ -533,6 +533,7 @@ enum Call {
     PutModel(PutModelRequest),
     InsertEpochs(InsertEpochsRequest),
     StreamEpochs(Vec<InsertEpochsRequest>),
+    WriteEpochs(Vec<WriteEpochsRequest>),
     ListDataBlobs(ListDataBlobsRequest, Token),
     ListModelTemplates(ListModelTemplatesRequest, Token),
     ListModels(ListModelsRequest, Token),
@@ -765,6 +766,20 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
         1 => missing_record,
         4 => insert_request().prop_map(Call::InsertEpochs),
         1 => prop::collection::vec(insert_request(), 0..3).prop_map(Call::StreamEpochs),
+        2 => prop::collection::vec((insert_request(), prop::bool::weighted(0.2)), 0..4).prop_map(|batches| {
+            Call::WriteEpochs(
+                batches
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (request, stop_on_error))| WriteEpochsRequest {
+                        sequence: i as u64,
+                        epochs: request.epochs,
+                        project: request.project,
+                        stop_on_error,
+                    })
+                    .collect(),
+            )
+        }),
         2 => (grouped_filter(DATABLOBS), page_size(), token()).prop_map(|(filter, page_size, token)| {
             Call::ListDataBlobs(ListDataBlobsRequest { project: String::new(), filter, page_size, page_token: String::new() }, token)
         }),
@@ -840,6 +855,7 @@ impl Call {
             Call::PutModel(r) => r.project = project,
             Call::InsertEpochs(r) => r.project = project,
             Call::StreamEpochs(messages) => messages.iter_mut().for_each(|m| m.project.clone_from(&project)),
+            Call::WriteEpochs(batches) => batches.iter_mut().for_each(|b| b.project.clone_from(&project)),
             Call::ListDataBlobs(r, _) => r.project = project,
             Call::ListModelTemplates(r, _) => r.project = project,
             Call::ListModels(r, _) => r.project = project,
@@ -898,6 +914,7 @@ impl Call {
             Call::PutModel(_) => "PutModel",
             Call::InsertEpochs(_) => "InsertEpochs",
             Call::StreamEpochs(_) => "StreamEpochs",
+            Call::WriteEpochs(_) => "WriteEpochs",
             Call::ListDataBlobs(..) => "ListDataBlobs",
             Call::ListModelTemplates(..) => "ListModelTemplates",
             Call::ListModels(..) => "ListModels",
@@ -1083,6 +1100,23 @@ async fn send(mut client: Client, call: &Call, token: &str) -> Outcome {
                     reply,
                     String::new(),
                 )
+            }
+            Call::WriteEpochs(batches) => {
+                let sent = batches.len();
+                let mut answers = client
+                    .write_epochs(futures::stream::iter(batches))
+                    .await?
+                    .into_inner();
+                // Every answer in order, then how the stream ended.
+                let mut got = Vec::new();
+                let end = loop {
+                    match answers.message().await {
+                        Ok(Some(answer)) => got.push(answer),
+                        Ok(None) => break None,
+                        Err(status) => break Some((status.code(), status.message().to_owned())),
+                    }
+                };
+                ok(got.len(), sent, (got, end), String::new())
             }
             Call::ListDataBlobs(r, _) => {
                 let limit = page_limit(r.page_size);

@@ -20,6 +20,7 @@ backend_tests_with_setup! {
     idle_streams_do_not_lock_out_other_calls => 60,
     idle_streams_end_with_what_they_stored => 60,
     a_stream_busy_in_the_server_is_not_idle => 60,
+    an_idle_write_stream_ends_after_answering_its_batches => 60,
     small_methods_refuse_large_messages_before_reading_them => 60,
     large_inserts_wait_for_room_in_flight => 120,
 }
@@ -391,4 +392,42 @@ async fn large_inserts_wait_for_room_in_flight(backend: Backend) {
         }
     }
     assert_eq!(epochs_of(&mut client, &["m"]).await.len(), count);
+}
+
+/// WriteEpochs under the idle timeout: its batches answered, then the
+/// stream ended with UNAVAILABLE.
+async fn an_idle_write_stream_ends_after_answering_its_batches(backend: Backend) {
+    let Some(server) = TestServer::with(backend, |c| c.stream_idle_timeout_secs = 1, None).await else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    let (sender, receiver) = mpsc::channel(8);
+    let mut answers = client
+        .write_epochs(ReceiverStream::new(receiver))
+        .await
+        .unwrap()
+        .into_inner();
+    sender
+        .send(crate::write_epochs::batch(
+            1,
+            crate::write_epochs::losses("m", 0..2),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::write_epochs::summary(&answers.message().await.unwrap().unwrap()),
+        (1, 2, 0, None)
+    );
+    // The trainer keeps the stream open and sends nothing more.
+    let ended = tokio::time::timeout(Duration::from_secs(30), answers.message())
+        .await
+        .expect("the idle stream was never ended");
+    expect_status(
+        ended,
+        Code::Unavailable,
+        &["WriteEpochs", "idle", "--stream-idle-timeout-secs"],
+    );
+    assert_eq!(stored_nums(&mut client, "m").await, [0, 1]);
+    drop(sender);
 }

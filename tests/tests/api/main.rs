@@ -35,3 +35,4 @@ mod storage;
 mod stream;
 mod tags;
 mod validation;
+mod write_epochs;

@@ -143,6 +143,16 @@ async fn tokens_decide_who_may_read_and_write(backend: Backend) {
         Code::PermissionDenied,
         &["StreamEpochs"],
     );
+    let batches = futures::stream::iter(vec![mlmeta_proto::WriteEpochsRequest {
+        sequence: 1,
+        epochs: epochs().epochs,
+        ..Default::default()
+    }]);
+    expect_status(
+        client.write_epochs(with_token(batches, READ_TOKEN)).await,
+        Code::PermissionDenied,
+        &["WriteEpochs"],
+    );
 
     // A write token writes and reads.
     client

@@ -40,6 +40,14 @@ class Artifact(_message.Message):
     uri: str
     def __init__(self, name: _Optional[str] = ..., uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., media_type: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class BatchError(_message.Message):
+    __slots__ = ["code", "message"]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
 class BestModel(_message.Message):
     __slots__ = ["best_epoch", "datablob", "metric_value", "model", "model_template"]
     BEST_EPOCH_FIELD_NUMBER: _ClassVar[int]
@@ -745,6 +753,30 @@ class UpdateTagsResponse(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     tags: _containers.ScalarMap[str, str]
     def __init__(self, tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class WriteEpochsRequest(_message.Message):
+    __slots__ = ["epochs", "project", "sequence", "stop_on_error"]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    STOP_ON_ERROR_FIELD_NUMBER: _ClassVar[int]
+    epochs: _containers.RepeatedCompositeFieldContainer[Epoch]
+    project: str
+    sequence: int
+    stop_on_error: bool
+    def __init__(self, sequence: _Optional[int] = ..., epochs: _Optional[_Iterable[_Union[Epoch, _Mapping]]] = ..., project: _Optional[str] = ..., stop_on_error: bool = ...) -> None: ...
+
+class WriteEpochsResponse(_message.Message):
+    __slots__ = ["error", "inserted", "sequence", "skipped"]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    INSERTED_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    error: BatchError
+    inserted: int
+    sequence: int
+    skipped: int
+    def __init__(self, sequence: _Optional[int] = ..., inserted: _Optional[int] = ..., skipped: _Optional[int] = ..., error: _Optional[_Union[BatchError, _Mapping]] = ...) -> None: ...
 
 class Deletion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -141,6 +141,11 @@ class MetadataServiceStub(object):
                 request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.PurgeRequest.SerializeToString,
                 response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.PurgeResponse.FromString,
                 )
+        self.WriteEpochs = channel.stream_stream(
+                '/mlmeta.v1.MetadataService/WriteEpochs',
+                request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsRequest.SerializeToString,
+                response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsResponse.FromString,
+                )
 
 
 class MetadataServiceServicer(object):
@@ -382,6 +387,25 @@ class MetadataServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WriteEpochs(self, request_iterator, context):
+        """--- Acknowledged epoch writes (issue 14) --------------------------------
+        A bidirectional stream for trainers that want to know, at every
+        moment, what is stored. The client sends batches, each with a sequence
+        number of its choosing; the server answers every batch, in the order
+        sent, once the transaction that stored it has committed, with its
+        sequence and counts, or with that batch's error (nothing of it stored).
+        A failed batch does not end the stream unless it asked for that with
+        `stop_on_error`. The server reads ahead while earlier batches commit
+        (a few batches, up to 100,000 epochs waiting per stream); batches that
+        arrived meanwhile share the next transaction (and other callers'),
+        each keeping its own counts, and commit in the order sent. Same limits
+        per message as InsertEpochs; the stream ends when idle for
+        `--stream-idle-timeout-secs`. Its epochs count as the models' heartbeat.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetadataServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -509,6 +533,11 @@ def add_MetadataServiceServicer_to_server(servicer, server):
                     servicer.Purge,
                     request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.PurgeRequest.FromString,
                     response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.PurgeResponse.SerializeToString,
+            ),
+            'WriteEpochs': grpc.stream_stream_rpc_method_handler(
+                    servicer.WriteEpochs,
+                    request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsRequest.FromString,
+                    response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -944,5 +973,22 @@ class MetadataService(object):
         return grpc.experimental.unary_unary(request, target, '/mlmeta.v1.MetadataService/Purge',
             mlmeta_dot_v1_dot_mlmeta__pb2.PurgeRequest.SerializeToString,
             mlmeta_dot_v1_dot_mlmeta__pb2.PurgeResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WriteEpochs(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/mlmeta.v1.MetadataService/WriteEpochs',
+            mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsRequest.SerializeToString,
+            mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -36,11 +36,19 @@ pub const QUEUED_EPOCHS: usize = 200_000;
 /// commit over many requests, small enough to keep latency low.
 const BATCH_EPOCHS: usize = 20_000;
 
-/// A request waiting for a writer.
+/// Requests waiting for a writer, stored in one transaction in this
+/// order (one `InsertEpochs` call, or the batches of a `WriteEpochs`
+/// stream that arrived while its previous ones committed).
 struct Job {
-    project: ProjectScope,
-    epochs: Vec<NewEpoch>,
-    reply: oneshot::Sender<Result<InsertCounts>>,
+    requests: Vec<(ProjectScope, Vec<NewEpoch>)>,
+    /// One outcome per request, in order.
+    reply: oneshot::Sender<Vec<Result<InsertCounts>>>,
+}
+
+impl Job {
+    fn epochs(&self) -> usize {
+        self.requests.iter().map(|(_, epochs)| epochs.len()).sum()
+    }
 }
 
 /// The queue in front of the writer threads; dropping it stops them once
@@ -81,21 +89,34 @@ impl GroupCommit {
     /// Stores `epochs` as one all-or-nothing request; returns once they are
     /// committed.
     pub(crate) async fn insert(&self, project: ProjectScope, epochs: Vec<NewEpoch>) -> Result<InsertCounts> {
-        if epochs.is_empty() {
-            return Ok(InsertCounts::default());
+        self.insert_in_order(vec![(project, epochs)])
+            .await?
+            .pop()
+            .unwrap_or(Ok(InsertCounts::default()))
+    }
+
+    /// Stores several all-or-nothing requests, in this order and in the
+    /// same transaction (shared with other callers' requests), each with
+    /// its own outcome; returns once they are committed. The outer `Err`
+    /// means none was stored (the writers stopped).
+    ///
+    /// A later request never commits before an earlier one: an epoch that
+    /// two of them carry is stored from the first, and counted as skipped
+    /// in the other.
+    pub(crate) async fn insert_in_order(
+        &self,
+        requests: Vec<(ProjectScope, Vec<NewEpoch>)>,
+    ) -> Result<Vec<Result<InsertCounts>>> {
+        let job_epochs: usize = requests.iter().map(|(_, epochs)| epochs.len()).sum();
+        if job_epochs == 0 {
+            return Ok(requests.iter().map(|_| Ok(InsertCounts::default())).collect());
         }
-        // A request larger than the whole queue waits until it is empty.
-        let cost = u32::try_from(epochs.len().min(QUEUED_EPOCHS)).unwrap_or(u32::MAX);
+        // A job larger than the whole queue waits until it is empty.
+        let cost = u32::try_from(job_epochs.min(QUEUED_EPOCHS)).unwrap_or(u32::MAX);
         let _room = self.room.acquire_many(cost).await.map_err(|_| stopped())?;
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job {
-                project,
-                epochs,
-                reply,
-            })
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.jobs.send(Job { requests, reply }).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())
     }
 }
 
@@ -112,33 +133,37 @@ struct Shared {
 
 /// A writer thread: takes the next batch off the queue, stores it, answers.
 fn write_batches(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, database: &Database, shared: &Shared) {
-    while let Some(mut batch) = next_batch(queue) {
+    while let Some(batch) = next_batch(queue) {
         let requests: Vec<(&ProjectScope, &[NewEpoch])> = batch
             .iter()
-            .map(|job| (&job.project, job.epochs.as_slice()))
+            .flat_map(|job| {
+                job.requests
+                    .iter()
+                    .map(|(project, epochs)| (project, epochs.as_slice()))
+            })
             .collect();
-        match write_fresh(database, shared, &requests) {
-            Ok(outcomes) => {
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    // The caller may have gone (cancelled); its epochs are stored anyway.
-                    let _ = job.reply.send(outcome);
-                }
-            }
-            Err(error) if batch.len() == 1 => {
-                if let Some(job) = batch.pop() {
-                    let _ = job.reply.send(Err(error));
-                }
-            }
+        let outcomes = match write_fresh(database, shared, &requests) {
+            Ok(outcomes) => outcomes,
+            Err(error) if requests.len() == 1 => vec![Err(error)],
             // One request may have caused the failure: store each on its
-            // own, so that only that request fails.
+            // own (in order), so that only that request fails.
             Err(error) => {
-                tracing::debug!(%error, requests = batch.len(), "batch failed; writing its requests one by one");
-                for job in batch {
-                    let outcome = write_fresh(database, shared, &[(&job.project, &job.epochs)])
-                        .and_then(|mut outcomes| outcomes.pop().unwrap_or(Ok(InsertCounts::default())));
-                    let _ = job.reply.send(outcome);
-                }
+                tracing::debug!(%error, requests = requests.len(), "batch failed; writing its requests one by one");
+                requests
+                    .iter()
+                    .map(|&request| {
+                        write_fresh(database, shared, &[request])
+                            .and_then(|mut outcomes| outcomes.pop().unwrap_or(Ok(InsertCounts::default())))
+                    })
+                    .collect()
             }
+        };
+        drop(requests);
+        let mut outcomes = outcomes.into_iter();
+        for job in batch {
+            let answers: Vec<Result<InsertCounts>> = outcomes.by_ref().take(job.requests.len()).collect();
+            // The caller may have gone (cancelled); its epochs are stored anyway.
+            let _ = job.reply.send(answers);
         }
     }
 }
@@ -201,12 +226,12 @@ fn next_batch(queue: &Mutex<mpsc::UnboundedReceiver<Job>>) -> Option<Vec<Job>> {
         Some(job) => job,
         None => queue.blocking_recv()?,
     };
-    let mut epochs = first.epochs.len();
+    let mut epochs = first.epochs();
     let mut batch = vec![first];
     while epochs < BATCH_EPOCHS {
         match queue.try_recv() {
             Ok(job) => {
-                epochs += job.epochs.len();
+                epochs += job.epochs();
                 batch.push(job);
             }
             Err(_) => break,
