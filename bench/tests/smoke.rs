@@ -14,6 +14,8 @@ use std::sync::Mutex;
 
 /// Serializes the check-and-build of the server binary between tests.
 static SERVER_BUILD: Mutex<()> = Mutex::new(());
+/// Set once `mlmeta-server` was built (or found current) by this process.
+static SERVER_BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
 
 /// Flags of a run that takes a few seconds in a debug build.
 const TINY: &[&str] = &[
@@ -50,7 +52,10 @@ fn ensure_server_binary() {
     let bench = bench_binary();
     let profile_dir = bench.parent().expect("bench binary has a directory");
     let server = profile_dir.join(format!("mlmeta-server{}", std::env::consts::EXE_SUFFIX));
-    if server.is_file() {
+    // Once per test process, always: cargo is a no-op when the binary is
+    // current, and a binary left from an older checkout would be benchmarked
+    // otherwise (it lacks newer RPCs).
+    if SERVER_BUILT.get().is_some() {
         return;
     }
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
@@ -78,6 +83,7 @@ fn ensure_server_binary() {
         "{} still missing after the build",
         server.display()
     );
+    let _ = SERVER_BUILT.set(());
 }
 
 fn run_bench(extra: &[&str]) -> Output {
