@@ -13,6 +13,7 @@ Modes:
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 
@@ -25,6 +26,10 @@ def main() -> None:
     client = mlmeta.Client(url, project=project)
     run = client.run(model, datablob="mnist-v1", template="cnn-small", model_class="K", params={"mode": mode})
     if mode in ("sigterm", "sigint"):
+        # A process started in the background of a non-interactive shell
+        # inherits SIGINT ignored, and Python then installs no
+        # KeyboardInterrupt handler: restore Ctrl-C's usual meaning.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         with run:
             for e in range(1, n + 1):
                 run.log(e, {"loss": 1.0 / e})
