@@ -37,6 +37,17 @@ impl MetadataApi {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || call(&store)).await?
     }
+
+    /// [`MetadataApi::run`] for a call about one project: the closure gets
+    /// its own copy of the scope, so handlers need not clone it by hand.
+    async fn run_in<T: Send + 'static>(
+        &self,
+        project: &ProjectScope,
+        call: impl FnOnce(&Store, &ProjectScope) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let project = project.clone();
+        self.run(move |store| call(store, &project)).await
+    }
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
@@ -58,9 +69,8 @@ impl MetadataService for MetadataApi {
         )?;
         let ignore_existing = request.ignore_existing;
         let put = self
-            .run({
-                let project = project.clone();
-                move |store| store.put_component(&project, ComponentKind::DataBlob, &new, ignore_existing)
+            .run_in(&project, move |store, project| {
+                store.put_component(project, ComponentKind::DataBlob, &new, ignore_existing)
             })
             .await?;
         Ok(Response::new(pb::PutDataBlobResponse {
@@ -84,11 +94,8 @@ impl MetadataService for MetadataApi {
         )?;
         let ignore_existing = request.ignore_existing;
         let put = self
-            .run({
-                let project = project.clone();
-                move |store| {
-                    store.put_component(&project, ComponentKind::ModelTemplate, &new, ignore_existing)
-                }
+            .run_in(&project, move |store, project| {
+                store.put_component(project, ComponentKind::ModelTemplate, &new, ignore_existing)
             })
             .await?;
         Ok(Response::new(pb::PutModelTemplateResponse {
@@ -103,9 +110,8 @@ impl MetadataService for MetadataApi {
         let new = convert::new_model(convert::required("model", request.model)?)?;
         let ignore_existing = request.ignore_existing;
         let put = self
-            .run({
-                let project = project.clone();
-                move |store| store.put_model(&project, &new, ignore_existing)
+            .run_in(&project, move |store, project| {
+                store.put_model(project, &new, ignore_existing)
             })
             .await?;
         Ok(Response::new(pb::PutModelResponse {
@@ -179,9 +185,8 @@ impl MetadataService for MetadataApi {
         let filter = convert::component_filter("filter", request.filter)?;
         let page = convert::page(request.page_size, request.page_token)?;
         let page = self
-            .run({
-                let project = project.clone();
-                move |store| store.list_components(&project, ComponentKind::DataBlob, &filter, &page)
+            .run_in(&project, move |store, project| {
+                store.list_components(project, ComponentKind::DataBlob, &filter, &page)
             })
             .await?;
         Ok(Response::new(pb::ListDataBlobsResponse {
@@ -203,9 +208,8 @@ impl MetadataService for MetadataApi {
         let filter = convert::component_filter("filter", request.filter)?;
         let page = convert::page(request.page_size, request.page_token)?;
         let page = self
-            .run({
-                let project = project.clone();
-                move |store| store.list_components(&project, ComponentKind::ModelTemplate, &filter, &page)
+            .run_in(&project, move |store, project| {
+                store.list_components(project, ComponentKind::ModelTemplate, &filter, &page)
             })
             .await?;
         Ok(Response::new(pb::ListModelTemplatesResponse {
@@ -224,9 +228,8 @@ impl MetadataService for MetadataApi {
         let filter = convert::model_filter(request.filter)?;
         let page = convert::page(request.page_size, request.page_token)?;
         let page = self
-            .run({
-                let project = project.clone();
-                move |store| store.list_models(&project, &filter, &page)
+            .run_in(&project, move |store, project| {
+                store.list_models(project, &filter, &page)
             })
             .await?;
         Ok(Response::new(pb::ListModelsResponse {
@@ -296,9 +299,8 @@ impl MetadataService for MetadataApi {
         let top_k = convert::top_k(request.top_k)?;
         let metric_name = request.metric_name;
         let best = self
-            .run({
-                let project = project.clone();
-                move |store| store.best_models(&project, &metric_name, direction, &filter, top_k)
+            .run_in(&project, move |store, project| {
+                store.best_models(project, &metric_name, direction, &filter, top_k)
             })
             .await?;
         Ok(Response::new(pb::GetBestModelResponse {
@@ -320,9 +322,8 @@ impl MetadataService for MetadataApi {
         let page = convert::page(request.page_size, request.page_token)?;
         let metric_name = request.metric_name;
         let page = self
-            .run({
-                let project = project.clone();
-                move |store| store.leaderboard(&project, &metric_name, direction, &filter, &page)
+            .run_in(&project, move |store, project| {
+                store.leaderboard(project, &metric_name, direction, &filter, &page)
             })
             .await?;
         Ok(Response::new(pb::GetLeaderboardResponse {

@@ -25,10 +25,7 @@ pub(super) async fn start_run(
     let project = project_of(&request, &request.get_ref().project)?;
     let start = new_start(request.into_inner())?;
     let detail = api
-        .run({
-            let project = project.clone();
-            move |store| store.start_run(&project, &start)
-        })
+        .run_in(&project, move |store, project| store.start_run(project, &start))
         .await?;
     Ok(Response::new(pb::StartRunResponse {
         model: Some(convert::model(detail.model, project.name())),
@@ -43,9 +40,8 @@ pub(super) async fn heartbeat(
     let model_name = request.into_inner().model_name;
     validate::name("model_name", &model_name)?;
     let detail = api
-        .run({
-            let project = project.clone();
-            move |store| store.heartbeat(&project, &model_name)
+        .run_in(&project, move |store, project| {
+            store.heartbeat(project, &model_name)
         })
         .await?;
     Ok(Response::new(pb::HeartbeatResponse {
@@ -63,9 +59,8 @@ pub(super) async fn end_run(
     let status = end_status(request.status)?;
     let model_name = request.model_name;
     let detail = api
-        .run({
-            let project = project.clone();
-            move |store| store.end_run(&project, &model_name, status)
+        .run_in(&project, move |store, project| {
+            store.end_run(project, &model_name, status)
         })
         .await?;
     Ok(Response::new(pb::EndRunResponse {
@@ -81,9 +76,8 @@ pub(super) async fn get_model(
     let model_name = request.into_inner().model_name;
     validate::name("model_name", &model_name)?;
     let detail = api
-        .run({
-            let project = project.clone();
-            move |store| store.get_model(&project, &model_name)
+        .run_in(&project, move |store, project| {
+            store.get_model(project, &model_name)
         })
         .await?;
     Ok(Response::new(model_detail(detail, project.name())))
