@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::db::{Checkpointer, DatabaseUrl, DbConnection, DbPool, Probe, SqliteFile, connection, open_pool};
 use crate::error::{Error, Result, StartupError};
 use crate::security::{ProjectScope, Projects};
-use ingest::{CommitHook, GroupCommit, TraceHook};
+use ingest::{CommitHook, CommitHooks, GroupCommit, TraceHook};
 use projects::ProjectIds;
 use records::{
     BestModel, Component, ComponentKind, Direction, Epoch, EpochFilter, GroupedFilter, InsertCounts,
@@ -89,7 +89,7 @@ pub(crate) struct Database {
 impl Store {
     /// Opens the configured database, applying pending migrations.
     pub fn open(config: &Config) -> Result<Self, StartupError> {
-        Self::open_with_hook(config, Arc::new(TraceHook))
+        Self::open_with_hook(config, Arc::new(CommitHooks::new().with(Arc::new(TraceHook))))
     }
 
     /// Like [`Store::open`], telling `hook` what each committed epoch

@@ -66,3 +66,38 @@ impl CommitHook for TraceHook {
         }
     }
 }
+
+/// Several hooks behind the one exit, told in order (watch notifications,
+/// metrics, tracing each add theirs).
+#[derive(Clone, Default)]
+pub struct CommitHooks(Vec<std::sync::Arc<dyn CommitHook>>);
+
+impl CommitHooks {
+    /// No hooks yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `hook` after the ones already here.
+    #[must_use]
+    pub fn with(mut self, hook: std::sync::Arc<dyn CommitHook>) -> Self {
+        self.0.push(hook);
+        self
+    }
+}
+
+impl std::fmt::Debug for CommitHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitHooks")
+            .field("hooks", &self.0.len())
+            .finish()
+    }
+}
+
+impl CommitHook for CommitHooks {
+    fn committed(&self, committed: &Committed) {
+        for hook in &self.0 {
+            hook.committed(committed);
+        }
+    }
+}

@@ -23,7 +23,7 @@ mod prepared;
 mod summaries;
 
 pub(super) use group_commit::GroupCommit;
-pub use hook::{CommitHook, TraceHook};
+pub use hook::{CommitHook, CommitHooks, TraceHook};
 
 #[cfg(test)]
 mod tests {
