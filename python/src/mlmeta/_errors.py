@@ -119,3 +119,12 @@ def from_rpc_error(err: grpc.RpcError) -> Error:
     details = getattr(err, "details", None)
     message = str(details() if callable(details) else err) or code.name
     return _BY_CODE.get(code, Error)(message, code.name)
+
+
+_BY_NUMBER = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def from_code(code: int, message: str) -> Error:
+    """The mlmeta exception for a numeric gRPC status code (a `BatchError`)."""
+    status = _BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
+    return _BY_CODE.get(status, Error)(message or status.name, status.name)

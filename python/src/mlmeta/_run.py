@@ -6,6 +6,7 @@ import atexit
 import collections
 import logging
 import operator
+import queue
 import random
 import signal
 import sys
@@ -14,7 +15,18 @@ import time
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Deque, List, Mapping, Optional, Tuple, Type, Union
 
-from ._errors import TRANSIENT_NAMES, EpochsNotStored, Error, FailedPrecondition
+import grpc
+
+from ._errors import (
+    TRANSIENT_NAMES,
+    DeadlineExceeded,
+    EpochsNotStored,
+    Error,
+    FailedPrecondition,
+    Unavailable,
+    from_code,
+    from_rpc_error,
+)
 from ._types import Model, RunContext, RunStatus
 from .v1 import mlmeta_pb2 as pb
 
@@ -27,11 +39,16 @@ if TYPE_CHECKING:
         """How the sender thread reaches the server: one small seam, so that
         an acknowledged write stream can replace InsertEpochs."""
 
-        def send(self, epochs: List[pb.Epoch]) -> None:
-            """Stores the epochs (duplicates skipped) or raises `mlmeta.Error`."""
+        def send(self, epochs: List[pb.Epoch]) -> Tuple[int, int]:
+            """Stores the epochs (duplicates skipped) and returns how many
+            were (inserted, skipped), or raises `mlmeta.Error`: then none
+            of them was stored."""
 
         def heartbeat(self) -> None:
             """Tells the server the run is alive or raises `mlmeta.Error`."""
+
+        def close(self) -> None:
+            """Ends what `send` opened (every batch has been answered)."""
 
 
 log = logging.getLogger("mlmeta")
@@ -52,13 +69,14 @@ class _InsertEpochsTransport:
         self._model = model
         self._timeout = timeout
 
-    def send(self, epochs: List[pb.Epoch]) -> None:
-        self._client._call(
+    def send(self, epochs: List[pb.Epoch]) -> Tuple[int, int]:
+        reply = self._client._call(
             "InsertEpochs",
             pb.InsertEpochsRequest(epochs=epochs, project=self._client.project),
             timeout=self._timeout,
             retries=0,  # the sender thread retries on its own
         )
+        return int(reply.inserted), int(reply.skipped)
 
     def heartbeat(self) -> None:
         self._client._call(
@@ -67,6 +85,115 @@ class _InsertEpochsTransport:
             timeout=self._timeout,
             retries=0,
         )
+
+    def close(self) -> None:
+        pass
+
+
+class _WriteStream:
+    """One `WriteEpochs` call: requests go in through a queue that gRPC's
+    own thread drains, answers come out through a reader thread, so that
+    waiting for an answer can have a timeout (a response iterator has none)."""
+
+    def __init__(self, client: "Client") -> None:
+        self._requests: "queue.Queue[Optional[pb.WriteEpochsRequest]]" = queue.Queue()
+        self._answers: "queue.Queue[Union[pb.WriteEpochsResponse, Error]]" = queue.Queue()
+        stub = client._open()
+        self._call = stub.WriteEpochs(iter(self._requests.get, None), metadata=client._metadata)
+        self._reader = threading.Thread(target=self._read, name="mlmeta-write-epochs", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for answer in self._call:
+                self._answers.put(answer)
+            # The server ended the stream between batches (its idle
+            # timeout, a shutdown): the next batch goes on a new one.
+            self._answers.put(Unavailable("the server ended the write stream", "UNAVAILABLE"))
+        except grpc.RpcError as err:
+            self._answers.put(from_rpc_error(err))
+
+    @property
+    def usable(self) -> bool:
+        """False once the stream ended (nothing is outstanding between batches,
+        so anything waiting in the answer queue is its end)."""
+        return self._reader.is_alive() and self._answers.empty()
+
+    def exchange(self, request: pb.WriteEpochsRequest, timeout: float) -> pb.WriteEpochsResponse:
+        self._requests.put(request)
+        try:
+            answer = self._answers.get(timeout=timeout)
+        except queue.Empty:
+            raise DeadlineExceeded(
+                f"no answer to write batch {request.sequence} within {timeout} s", "DEADLINE_EXCEEDED"
+            ) from None
+        if isinstance(answer, Error):
+            raise answer
+        return answer
+
+    def close(self, *, cancel: bool) -> None:
+        self._requests.put(None)  # half-close: the server answers what it has, then ends
+        if cancel:
+            self._call.cancel()
+        self._reader.join(timeout=1.0)
+
+
+class _WriteEpochsTransport:
+    """Sends each batch as one message of a long-lived `WriteEpochs`
+    stream and waits for its answer, which the server gives after the
+    batch's transaction committed: an answered batch is stored, an
+    unanswered one is resent (on a new stream after a failure; the server
+    skips what it already has, so nothing is stored twice). A refused
+    batch is answered with its error and the stream goes on. A server
+    without `WriteEpochs` (UNIMPLEMENTED) gets `InsertEpochs` instead."""
+
+    def __init__(self, client: "Client", model: str, timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._unary = _InsertEpochsTransport(client, model, timeout)
+        self._stream: Optional[_WriteStream] = None
+        self._sequence = 0
+        #: Streams opened so far (a test reads it).
+        self.streams_opened = 0
+        self.unimplemented = False
+
+    def send(self, epochs: List[pb.Epoch]) -> Tuple[int, int]:
+        if self.unimplemented:
+            return self._unary.send(epochs)
+        if self._stream is None or not self._stream.usable:
+            self._drop(cancel=True)
+            self._stream = _WriteStream(self._client)
+            self.streams_opened += 1
+        self._sequence += 1
+        request = pb.WriteEpochsRequest(sequence=self._sequence, epochs=epochs, project=self._client.project)
+        try:
+            answer = self._stream.exchange(request, self._timeout)
+        except Error as err:
+            self._drop(cancel=True)
+            if err.code == "UNIMPLEMENTED":
+                self.unimplemented = True
+                return self._unary.send(epochs)
+            raise
+        if answer.sequence != self._sequence:
+            self._drop(cancel=True)
+            raise Error(
+                f"write stream answered batch {answer.sequence} where {self._sequence} was expected",
+                "INTERNAL",  # transient: the batch is resent on a new stream
+            )
+        if answer.HasField("error"):
+            raise from_code(answer.error.code, answer.error.message)
+        return int(answer.inserted), int(answer.skipped)
+
+    def _drop(self, *, cancel: bool) -> None:
+        if self._stream is not None:
+            self._stream.close(cancel=cancel)
+            self._stream = None
+
+    def heartbeat(self) -> None:
+        self._unary.heartbeat()
+
+    def close(self) -> None:
+        self._drop(cancel=False)
 
 
 def _clip(text: str) -> str:
@@ -79,7 +206,9 @@ class Run:
 
     `log` appends to an in-memory buffer and returns (a few µs); a daemon
     thread sends what has accumulated in batches of up to `batch_size`
-    epochs, retrying transient failures (server down, restarting, busy)
+    epochs over one acknowledged `WriteEpochs` stream (each batch answered
+    after it committed; `InsertEpochs` on a server without the stream),
+    retrying transient failures (server down, restarting, busy)
     with exponential backoff and full jitter up to `max_backoff` seconds,
     forever while the run lasts. `log` blocks only when `max_buffer`
     epochs wait to be sent. Epochs the server refuses (a bad metric name,
@@ -159,6 +288,8 @@ class Run:
         self._logged = 0
         self._done = 0
         self._stored_or_skipped = 0
+        self._inserted = 0
+        self._skipped = 0
         self._rejected = 0
         self._lost = 0
         self._reasons: List[str] = []
@@ -196,7 +327,7 @@ class Run:
                 err.code,
             ) from None
         self.current_epoch = self.model.current_epoch or 0
-        self._transport = _InsertEpochsTransport(c, self.name, timeout=c.timeout)
+        self._transport = _WriteEpochsTransport(c, self.name, timeout=c.timeout)
         self._last_contact = time.monotonic()
         self._started = True
         self._thread = threading.Thread(target=self._loop, name=f"mlmeta-run-{self.name}", daemon=True)
@@ -373,6 +504,8 @@ class Run:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+        if self._transport is not None and (self._thread is None or not self._thread.is_alive()):
+            self._transport.close()
         return self._not_stored(pending=max(0, self._logged - self._done))
 
     def _not_stored(self, pending: int) -> Optional[EpochsNotStored]:
@@ -397,10 +530,14 @@ class Run:
 
     @property
     def stats(self) -> Mapping[str, int]:
-        """Counters: logged, sent (stored or already stored), refused, waiting."""
+        """Counters: logged, sent (stored or already stored: the server
+        acknowledged them), inserted and skipped (of those sent: newly
+        stored, or already there), refused, waiting."""
         return {
             "logged": self._logged,
             "sent": self._stored_or_skipped,
+            "inserted": self._inserted,
+            "skipped": self._skipped,
             "refused": self._rejected,
             "waiting": self._logged - self._done,
         }
@@ -480,9 +617,11 @@ class Run:
         attempt = 0
         while True:
             try:
-                self._transport.send(epochs)
+                inserted, skipped = self._transport.send(epochs)
                 self._last_contact = time.monotonic()
                 self._stored_or_skipped += len(epochs)
+                self._inserted += inserted
+                self._skipped += skipped
                 return
             except Error as err:
                 if err.code in TRANSIENT_NAMES:
