@@ -68,14 +68,23 @@ Examples:
   mlmeta add epochs cnn-small-mnist-1 --file epochs.csv
   mlmeta add epochs cnn-small-mnist-1 --file epochs.jsonl
   python train.py | mlmeta add epochs cnn-small-mnist-1 --file -
+  mlmeta list epochs --format csv > all.csv && mlmeta --server http://other:50051 add epochs --file all.csv
 
 CSV: a header `epoch,<metric>,<metric>...`, then one epoch per line; an
-empty cell means the epoch lacks that metric.
+empty cell means the epoch lacks that metric; columns named
+`steps_per_epoch` and `validation_steps_per_epoch` are the step counts.
 JSON Lines: one `{\"epoch\": 3, \"metrics\": {\"loss\": 0.2}}` per line
 (optional `steps_per_epoch`, `validation_steps_per_epoch`).
+JSON: one array of such objects.
+What `mlmeta list epochs --format csv|json` prints is read as it is: a
+leading `model` column (CSV), or `model_name` (JSON), names each epoch's
+model, and MODEL may then be left out to import every model the file names
+(the models must exist); with MODEL given, an epoch of another model is an
+error. `epoch_num` is taken for `epoch`, and `recorded_at` is ignored.
 Values may be NaN, inf or -inf (in JSON also the strings \"NaN\", \"inf\",
-\"-inf\", or Python's bare NaN/Infinity). The format is taken from the
-extension (.csv, .jsonl, .ndjson, .json), else from the first character.
+\"-inf\", or, in JSON Lines, Python's bare NaN/Infinity). The format is
+taken from the extension (.csv, .jsonl, .ndjson), else from the first
+character (`[`: a JSON array, `{`: JSON Lines).
 The file is read and sent in chunks, so its size does not matter.
 Epoch numbers already stored are skipped, never overwritten: importing the
 same file again is harmless and reports them as skipped.";
@@ -711,7 +720,7 @@ pub enum AddCommand {
         after_help = "Example:\n  mlmeta add model cnn-small-mnist-1 --class KerasModel --datablob mnist-v1 --template cnn-small\n\nExits with status 2 when the datablob or the template does not exist."
     )]
     Model(AddModelArgs),
-    /// Import epochs of a model from a CSV or JSON Lines file.
+    /// Import epochs from a CSV, JSON Lines or JSON file (what `list epochs` prints, too).
     #[command(after_help = ADD_EPOCHS_HELP)]
     Epochs(AddEpochsArgs),
 }
@@ -768,10 +777,11 @@ pub struct AddModelArgs {
 /// Arguments of `add epochs`.
 #[derive(Debug, Args)]
 pub struct AddEpochsArgs {
-    /// The model the epochs belong to (it must exist).
+    /// The model the epochs belong to (it must exist); may be left out
+    /// when the file names each epoch's model.
     #[arg(value_name = "MODEL")]
-    pub model: String,
-    /// CSV or JSON Lines file; `-` reads standard input.
+    pub model: Option<String>,
+    /// CSV, JSON Lines or JSON file; `-` reads standard input.
     #[arg(long, value_name = "PATH")]
     pub file: PathBuf,
 }

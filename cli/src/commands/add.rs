@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::args::{AddCommand, AddEpochsArgs};
 use crate::error::CliError;
-use crate::import::{CHUNK_EPOCHS, EpochReader, ImportError};
+use crate::import::{CHUNK_EPOCHS, EpochReader, FileEpoch, ImportError};
 use crate::output::json::{GroupedJson, ModelJson};
 use crate::output::{Cell, Render, Table};
 
@@ -141,36 +141,63 @@ impl Render for Added {
 async fn import(client: &Client, args: &AddEpochsArgs) -> Result<Imported, CliError> {
     // Checked first so that a wrong model name is reported as such, before
     // any of the file is read.
-    if !client.current_epoch(&args.model).await?.model_exists {
+    if let Some(model) = &args.model
+        && !client.current_epoch(model).await?.model_exists
+    {
         return Err(CliError::NotFound(format!(
-            "no such model: {:?} (add it first with `mlmeta add model`)",
-            args.model
+            "no such model: {model:?} (add it first with `mlmeta add model`)"
         )));
     }
     let (chunks, mut received) = mpsc::channel(CHUNKS_AHEAD);
     let path = args.file.clone();
+    let model = args.model.clone();
     // Dropped, not awaited: once `received` is gone the task stops at its
     // next send.
-    let _reader = tokio::task::spawn_blocking(move || read_chunks(path, &chunks));
-    let mut counts = InsertCounts::default();
+    let _reader = tokio::task::spawn_blocking(move || read_chunks(path, model.as_deref(), &chunks));
+    let mut imported = Imported {
+        one_model: args.model.is_some(),
+        models: Vec::new(),
+    };
     while let Some(chunk) = received.recv().await {
         let chunk = chunk.map_err(|source| CliError::Import {
             source,
-            stored: counts,
+            stored: imported.total(),
         })?;
-        counts += client.insert_epochs(&args.model, chunk).await?;
+        for (model, epochs) in runs_of_one_model(chunk) {
+            let counts = client.insert_epochs(&model, epochs).await?;
+            imported.add(model, counts);
+        }
     }
-    Ok(Imported {
-        model_name: args.model.clone(),
-        inserted: counts.inserted,
-        skipped: counts.skipped,
-    })
+    if let Some(model) = &args.model
+        && imported.models.is_empty()
+    {
+        imported.add(model.clone(), InsertCounts::default());
+    }
+    Ok(imported)
+}
+
+/// The chunk cut where the model changes: one insert per run of epochs
+/// of one model (an export lists each model's epochs together, so a chunk
+/// holds few runs), keeping per-model counts exact.
+fn runs_of_one_model(chunk: Vec<FileEpoch>) -> Vec<(String, Vec<NewEpoch>)> {
+    let mut runs: Vec<(String, Vec<NewEpoch>)> = Vec::new();
+    for FileEpoch { model, epoch } in chunk {
+        match runs.last_mut() {
+            Some((last, epochs)) if *last == model => epochs.push(epoch),
+            _ => runs.push((model, vec![epoch])),
+        }
+    }
+    runs
 }
 
 /// Sends the chunks of the file at `path` until its end, its first error,
 /// or the receiver going away.
-fn read_chunks(path: PathBuf, chunks: &mpsc::Sender<Result<Vec<NewEpoch>, ImportError>>) {
-    let mut reader = match EpochReader::open(&path) {
+fn read_chunks(
+    path: PathBuf,
+    model: Option<&str>,
+    chunks: &mpsc::Sender<Result<Vec<FileEpoch>, ImportError>>,
+) {
+    let mut reader = match EpochReader::open(&path, model) {
         Ok(reader) => reader,
         Err(error) => {
             let _ = chunks.blocking_send(Err(error));
@@ -190,27 +217,74 @@ fn read_chunks(path: PathBuf, chunks: &mpsc::Sender<Result<Vec<NewEpoch>, Import
     }
 }
 
-#[derive(Serialize)]
+/// What an import stored, per model in the order the file names them.
 struct Imported {
+    /// The command named the model: the JSON output is that model's
+    /// counts alone, as before files could name models.
+    one_model: bool,
+    models: Vec<ModelCounts>,
+}
+
+#[derive(Serialize)]
+struct ModelCounts {
     model_name: String,
     inserted: u64,
     skipped: u64,
+}
+
+impl Imported {
+    fn add(&mut self, model: String, counts: InsertCounts) {
+        match self.models.iter_mut().find(|m| m.model_name == model) {
+            Some(known) => {
+                known.inserted += counts.inserted;
+                known.skipped += counts.skipped;
+            }
+            None => self.models.push(ModelCounts {
+                model_name: model,
+                inserted: counts.inserted,
+                skipped: counts.skipped,
+            }),
+        }
+    }
+
+    fn total(&self) -> InsertCounts {
+        let mut total = InsertCounts::default();
+        for model in &self.models {
+            total.inserted += model.inserted;
+            total.skipped += model.skipped;
+        }
+        total
+    }
 }
 
 impl Render for Imported {
     fn table(&self) -> Table {
         let mut table = Table::new(["model", "inserted", "skipped"]);
         let count = |n: u64| Cell::Number(n.to_string());
-        table.rows.push(vec![
-            Cell::from(self.model_name.as_str()),
-            count(self.inserted),
-            count(self.skipped),
-        ]);
+        for model in &self.models {
+            table.rows.push(vec![
+                Cell::from(model.model_name.as_str()),
+                count(model.inserted),
+                count(model.skipped),
+            ]);
+        }
         table
     }
 
+    /// With MODEL: `{"model_name", "inserted", "skipped"}`; without:
+    /// `{"inserted", "skipped", "models": [that, per model]}`.
     fn json(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(self)
+        match (self.one_model, self.models.as_slice()) {
+            (true, [model]) => serde_json::to_value(model),
+            _ => {
+                let total = self.total();
+                Ok(json!({
+                    "inserted": total.inserted,
+                    "skipped": total.skipped,
+                    "models": serde_json::to_value(&self.models)?,
+                }))
+            }
+        }
     }
 
     fn summary(&self) -> Option<String> {
@@ -221,11 +295,29 @@ impl Render for Imported {
                 format!("{n} epochs")
             }
         };
-        Some(format!(
-            "model {:?}: {} inserted, {} skipped (already stored)",
-            self.model_name,
-            epochs(self.inserted),
-            epochs(self.skipped)
-        ))
+        let line = |name: &str, counts: (u64, u64)| {
+            format!(
+                "model {name:?}: {} inserted, {} skipped (already stored)",
+                epochs(counts.0),
+                epochs(counts.1)
+            )
+        };
+        let mut lines: Vec<String> = self
+            .models
+            .iter()
+            .map(|m| line(&m.model_name, (m.inserted, m.skipped)))
+            .collect();
+        if lines.is_empty() {
+            lines.push("the file holds no epochs".to_owned());
+        } else if lines.len() > 1 {
+            let total = self.total();
+            lines.push(format!(
+                "{} models: {} inserted, {} skipped (already stored)",
+                self.models.len(),
+                epochs(total.inserted),
+                epochs(total.skipped)
+            ));
+        }
+        Some(lines.join("\n"))
     }
 }

@@ -15,6 +15,7 @@ backend_tests! {
     imports_json_lines_from_a_file_and_stdin,
     imports_more_than_a_chunk,
     malformed_lines_are_reported_with_their_number,
+    what_list_epochs_prints_imports_as_it_is,
 }
 
 /// Puts model `run` (datablob `d`, template `t`).
@@ -32,6 +33,25 @@ async fn seed_run(server: &TestServer) {
         .put_model(&Model::new("run", "C", "d", "t"), false)
         .await
         .unwrap();
+}
+
+/// Puts models `a` and `b` in `project` (datablob `d`, template `t`).
+async fn seed_two(server: &TestServer, project: &str) {
+    let client = Client::connect(server.url()).await.unwrap().in_project(project);
+    client
+        .put_datablob(&DataBlob::new("d", "g", json!({})), false)
+        .await
+        .unwrap();
+    client
+        .put_model_template(&ModelTemplate::new("t", "g", json!({})), false)
+        .await
+        .unwrap();
+    for name in ["a", "b"] {
+        client
+            .put_model(&Model::new(name, "C", "d", "t"), false)
+            .await
+            .unwrap();
+    }
 }
 
 /// `text` written to `name` in `dir`.
@@ -251,4 +271,114 @@ async fn malformed_lines_are_reported_with_their_number(server: TestServer) {
         mlmeta(&server).args(["current-epoch", "run"]).run().await.ok(),
         "9999\n"
     );
+}
+
+/// `list epochs --format csv` and `--format json` are read back by
+/// `add epochs` as they are, into another project, exactly: NaN, ±inf,
+/// gaps, step counts, many models (MODEL left out), and nothing twice on a
+/// second import. With MODEL given, an epoch of another model is refused.
+async fn what_list_epochs_prints_imports_as_it_is(server: TestServer) {
+    for project in ["source", "from-csv", "from-json"] {
+        seed_two(&server, project).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lines = concat!(
+        "{\"epoch\": 0, \"metrics\": {\"loss\": 0.5, \"acc\": 0.25}, \"steps_per_epoch\": 10}\n",
+        "{\"epoch\": 1, \"metrics\": {\"loss\": \"NaN\", \"acc\": \"inf\"}, \"validation_steps_per_epoch\": 3}\n",
+        "{\"epoch\": 5, \"metrics\": {\"loss\": 1e-300}}\n",
+        "{\"epoch\": 7, \"metrics\": {\"acc\": \"-inf\", \"loss\": 0.30000000000000004}}\n",
+    );
+    let source = file(&dir, "source.jsonl", lines);
+    for model in ["a", "b"] {
+        mlmeta(&server)
+            .args(["--project", "source", "add", "epochs", model, "--file"])
+            .args([source.to_str().unwrap()])
+            .run()
+            .await
+            .ok();
+    }
+    mlmeta(&server)
+        .args(["--project", "source", "add", "epochs", "b", "--file", "-"])
+        .stdin("epoch,other\n9,2.5\n")
+        .run()
+        .await
+        .ok();
+    let list = |project: &'static str, format: &'static str| {
+        mlmeta(&server)
+            .args(["--project", project, "list", "epochs"])
+            .format(format)
+    };
+    let csv = list("source", "csv").run().await.ok();
+    let doc = list("source", "json").run().await.ok();
+    let csv_path = file(&dir, "all.csv", &csv);
+    let doc_path = file(&dir, "all.json", &doc);
+
+    let import_all = |project: &'static str, path: &std::path::Path| {
+        mlmeta(&server)
+            .args(["--project", project, "add", "epochs", "--file"])
+            .args([path.to_str().unwrap()])
+    };
+    assert_eq!(
+        import_all("from-csv", &csv_path).run().await.ok(),
+        concat!(
+            "model \"a\": 4 epochs inserted, 0 epochs skipped (already stored)\n",
+            "model \"b\": 5 epochs inserted, 0 epochs skipped (already stored)\n",
+            "2 models: 9 epochs inserted, 0 epochs skipped (already stored)\n",
+        )
+    );
+    assert_eq!(list("from-csv", "csv").run().await.ok(), csv);
+    assert_eq!(
+        import_all("from-json", &doc_path)
+            .format("json")
+            .run()
+            .await
+            .json(),
+        json!({"inserted": 9, "skipped": 0, "models": [
+            {"model_name": "a", "inserted": 4, "skipped": 0},
+            {"model_name": "b", "inserted": 5, "skipped": 0},
+        ]})
+    );
+    let without_times = |text: String| {
+        let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for epoch in doc.as_array_mut().unwrap() {
+            epoch.as_object_mut().unwrap().remove("recorded_at");
+        }
+        doc
+    };
+    let copied = without_times(list("from-json", "json").run().await.ok());
+    assert_eq!(copied, without_times(doc.clone()));
+    assert_eq!(copied[1]["validation_steps_per_epoch"], 3);
+    assert_eq!(copied[0]["steps_per_epoch"], 10);
+    // Both copies agree, step counts included.
+    assert_eq!(
+        list("from-csv", "csv").run().await.ok(),
+        list("from-json", "csv").run().await.ok()
+    );
+
+    // Again: every epoch is already there.
+    assert_eq!(
+        import_all("from-json", &csv_path).format("csv").run().await.ok(),
+        "model,inserted,skipped\na,0,4\nb,0,5\n"
+    );
+    // MODEL given: the first epoch of another model stops the import.
+    let error = mlmeta(&server)
+        .args(["--project", "from-csv", "add", "epochs", "a", "--file"])
+        .args([csv_path.to_str().unwrap()])
+        .run()
+        .await
+        .fails(1);
+    assert!(
+        error.starts_with(&format!(
+            "{}, line 6: an epoch of model \"b\", but the command is for model \"a\"",
+            csv_path.display()
+        )),
+        "{error}"
+    );
+    let error = mlmeta(&server)
+        .args(["--project", "from-csv", "add", "epochs", "--file", "-"])
+        .stdin("epoch,loss\n1,2\n")
+        .run()
+        .await
+        .fails(1);
+    assert!(error.contains("line 1: the file names no model"), "{error}");
 }
