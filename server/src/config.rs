@@ -239,6 +239,23 @@ pub enum Command {
         #[arg(long)]
         stdin: bool,
     },
+    /// Copy the SQLite database of `--database-url` to a new file, online:
+    /// the server may keep running and writing. The copy is consistent (the
+    /// database as of one commit), synced, checked with
+    /// `PRAGMA integrity_check`, and appears at its path only when complete.
+    /// For PostgreSQL, use pg_dump.
+    #[command(
+        after_help = "Example:\n  mlmeta-server backup --database-url sqlite://mlmeta.db --to backups/mlmeta-$(date +%F).db\n\nServe a backup with `mlmeta-server --database-url sqlite://THE-COPY`."
+    )]
+    Backup {
+        /// The database to copy, as the server's `--database-url`.
+        #[arg(long, env = "MLMETA_DATABASE_URL", default_value = "sqlite://mlmeta.db",
+              value_parser = DatabaseUrlParser)]
+        database_url: DatabaseUrl,
+        /// The new file (must not exist).
+        #[arg(long, value_name = "FILE")]
+        to: std::path::PathBuf,
+    },
 }
 
 /// `--scope` of `hash-token`.

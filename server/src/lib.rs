@@ -30,6 +30,7 @@ pub use config::{Command, Config};
 pub use db::DatabaseUrl;
 pub use error::StartupError;
 pub use net::raise_open_files_limit;
+pub use store::backup;
 
 use crate::security::{CallGuard, Tokens};
 use crate::store::Store;

@@ -23,8 +23,10 @@ async fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let config = Config::parse();
-    if let Some(Command::HashToken { name, scope, stdin }) = &config.command {
-        return hash_token(name, (*scope).into(), *stdin);
+    match &config.command {
+        Some(Command::HashToken { name, scope, stdin }) => return hash_token(name, (*scope).into(), *stdin),
+        Some(Command::Backup { database_url, to }) => return backup(database_url.clone(), to.clone()).await,
+        None => {}
     }
     // Process-wide, hence here rather than in `serve` (which tests run
     // in-process): each connection is a file descriptor.
@@ -38,6 +40,39 @@ async fn main() -> ExitCode {
     };
     match serve(config, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `mlmeta-server backup --to FILE`: the copy's summary on stdout.
+async fn backup(url: mlmeta_server::DatabaseUrl, to: std::path::PathBuf) -> ExitCode {
+    use mlmeta_server::backup::{BackupError, backup};
+    let report = match tokio::task::spawn_blocking(move || backup(&url, &to)).await {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: the backup task failed: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match report {
+        Ok(report) => {
+            println!(
+                "backed up {} models and {} epochs ({} bytes) to {} in {} ms",
+                report.models,
+                report.epochs,
+                report.bytes,
+                report.path.display(),
+                report.elapsed.as_millis()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error @ (BackupError::Postgres | BackupError::TargetExists(_))) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE

@@ -15,7 +15,7 @@ mod url;
 
 pub(crate) use checkpoint::Checkpointer;
 pub use pool::DbConnection;
-pub(crate) use pool::{DbPool, connect_and_migrate, connection, open_pool};
+pub(crate) use pool::{DbPool, connect_and_migrate, connection, open_existing_sqlite, open_pool};
 pub(crate) use probe::Probe;
 pub(crate) use sqlite_file::SqliteFile;
 pub use url::{DatabaseUrl, DatabaseUrlParser, InvalidDatabaseUrl};

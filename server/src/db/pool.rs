@@ -214,7 +214,7 @@ pub(crate) fn connect_and_migrate(url: &DatabaseUrl) -> Result<DbConnection, Sta
 
 /// Opens the existing SQLite file at `path` (never creating one: a file
 /// deleted while serving must not come back empty).
-pub(super) fn open_existing_sqlite(path: &Path) -> ConnectionResult<SqliteConnection> {
+pub(crate) fn open_existing_sqlite(path: &Path) -> ConnectionResult<SqliteConnection> {
     SqliteConnection::establish(&sqlite_uri(path, "rw"))
 }
 

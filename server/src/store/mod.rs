@@ -7,6 +7,7 @@
 //! writer threads and waits for their answer asynchronously.
 
 mod artifacts;
+pub mod backup;
 mod components;
 mod deletion;
 mod epochs;
