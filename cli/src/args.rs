@@ -9,7 +9,7 @@ use serde_json::Value;
 
 mod artifact;
 
-pub use artifact::{AddArtifactArgs, ArtifactCommand};
+pub use artifact::{AddArtifactArgs, ArtifactCommand, UploadArtifactArgs};
 
 const MAIN_HELP: &str = "\
 Examples:

@@ -1,6 +1,7 @@
 //! Artifact references: named pointers from a model to its files stored
 //! elsewhere (a checkpoint on `s3://`, an export on `https://`). The
-//! server keeps the reference, never the bytes.
+//! server keeps the reference; `artifact_content.rs` uploads the bytes
+//! themselves.
 //!
 //! ```no_run
 //! use mlmeta_client::{Artifact, Client};
@@ -55,6 +56,10 @@ pub struct Artifact {
     /// When the server stored this record (its database clock); `None` on
     /// records built locally.
     pub created_at: Option<SystemTime>,
+    /// The server holds the bytes (uploaded with
+    /// [`Client::upload_artifact_file`]; `uri` is then
+    /// `mlmeta:sha256:<sha256>`). Set by the server; ignored on input.
+    pub content_stored: bool,
 }
 
 impl Artifact {
@@ -67,6 +72,7 @@ impl Artifact {
             size_bytes: None,
             media_type: None,
             created_at: None,
+            content_stored: false,
         }
     }
 
@@ -99,6 +105,7 @@ impl Artifact {
             size_bytes: self.size_bytes,
             media_type: self.media_type.clone(),
             created_at: None,
+            content_stored: false,
         }
     }
 }
@@ -123,6 +130,7 @@ pub(crate) fn from_pb(field: &str, artifact: pb::Artifact) -> Result<Artifact> {
         sha256: artifact.sha256,
         size_bytes: artifact.size_bytes,
         media_type: artifact.media_type,
+        content_stored: artifact.content_stored,
     })
 }
 

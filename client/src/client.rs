@@ -371,6 +371,19 @@ impl Client {
         }
     }
 
+    /// Puts the client's token on `request` (for streams, which carry no
+    /// time limit: they last as long as their content).
+    pub(crate) fn authorize<T>(&self, request: &mut tonic::Request<T>) {
+        if let Some(token) = &self.inner.authorization {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
+    }
+
+    /// The gRPC stub.
+    pub(crate) fn grpc(&self) -> Grpc {
+        self.inner.grpc.clone()
+    }
+
     /// Opens a WriteEpochs stream sending `batches`; within `timeout`. The
     /// stream carries the client's token but no time limit (it lives as
     /// long as the writer).

@@ -128,6 +128,9 @@ pub enum Error {
     /// token that repeats).
     #[error("unexpected answer from the server: {0}")]
     InvalidResponse(String),
+    /// Reading or writing a local file (an artifact's content) failed.
+    #[error("{0}")]
+    LocalIo(String),
     /// The epoch writer's buffer is full and its [`WhenFull`] policy is
     /// to fail, or `try_log` found no room.
     ///
@@ -174,7 +177,11 @@ impl Error {
             Self::PermissionDenied { .. } => Code::PermissionDenied,
             Self::ResourceExhausted { .. } => Code::ResourceExhausted,
             Self::Other { code, .. } => *code,
-            Self::Config(_) | Self::InvalidResponse(_) | Self::BufferFull { .. } | Self::WriterStopped => {
+            Self::Config(_)
+            | Self::InvalidResponse(_)
+            | Self::LocalIo(_)
+            | Self::BufferFull { .. }
+            | Self::WriterStopped => {
                 return None;
             }
         })

@@ -43,6 +43,7 @@
 // Unit tests may unwrap; the library build (checked without `test`) may not.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod artifact_content;
 mod artifacts;
 mod builder;
 mod client;
@@ -59,6 +60,7 @@ mod tags;
 mod types;
 mod writer;
 
+pub use artifact_content::{ArtifactUpload, UPLOAD_CHUNK_BYTES, UploadOptions};
 pub use artifacts::{Artifact, ArtifactPut};
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAGE_SIZE, DEFAULT_PROJECT};
 pub use client::Client;

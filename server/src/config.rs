@@ -25,6 +25,8 @@
 //! | `--tcp-keepalive-secs` | `MLMETA_TCP_KEEPALIVE_SECS` | `60` |
 //! | `--heartbeat-timeout-secs` | `MLMETA_HEARTBEAT_TIMEOUT_SECS` | `600` (10 min) |
 //! | `--sweep-interval-ms` | `MLMETA_SWEEP_INTERVAL_MS` | `10000` (10 s) |
+//! | `--max-artifact-bytes` | `MLMETA_MAX_ARTIFACT_BYTES` | `1073741824` (1 GiB) |
+//! | `--artifact-grace-secs` | `MLMETA_ARTIFACT_GRACE_SECS` | `600` (10 min) |
 //!
 //! Logging is configured with `RUST_LOG` (default `info`).
 
@@ -212,7 +214,27 @@ pub struct Config {
     #[arg(long, env = "MLMETA_SWEEP_INTERVAL_MS", default_value_t = DEFAULT_SWEEP_INTERVAL_MS,
           value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub sweep_interval_ms: u64,
+
+    /// Largest artifact content one UploadArtifact may store, in bytes;
+    /// larger uploads fail with RESOURCE_EXHAUSTED (before any byte when
+    /// the upload says its size).
+    #[arg(long, env = "MLMETA_MAX_ARTIFACT_BYTES", default_value_t = DEFAULT_MAX_ARTIFACT_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
+    pub max_artifact_bytes: u64,
+
+    /// Seconds uploaded content may sit unreferenced (a broken upload gone
+    /// idle, or content whose last artifact was deleted or replaced) before
+    /// the sweeper removes it.
+    #[arg(long, env = "MLMETA_ARTIFACT_GRACE_SECS", default_value_t = DEFAULT_ARTIFACT_GRACE_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_HEARTBEAT_TIMEOUT_SECS))]
+    pub artifact_grace_secs: u64,
 }
+
+/// Default `--max-artifact-bytes`: 1 GiB.
+pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 1 << 30;
+
+/// Default `--artifact-grace-secs`.
+pub const DEFAULT_ARTIFACT_GRACE_SECS: u64 = 600;
 
 /// Default `--heartbeat-timeout-secs`.
 pub const DEFAULT_HEARTBEAT_TIMEOUT_SECS: u64 = 600;
@@ -304,6 +326,8 @@ impl Config {
             tcp_keepalive_secs: 60,
             heartbeat_timeout_secs: DEFAULT_HEARTBEAT_TIMEOUT_SECS,
             sweep_interval_ms: DEFAULT_SWEEP_INTERVAL_MS,
+            max_artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
+            artifact_grace_secs: DEFAULT_ARTIFACT_GRACE_SECS,
         }
     }
 

@@ -30,6 +30,27 @@ pub enum ArtifactCommand {
         #[arg(value_name = "MODEL")]
         model: String,
     },
+    /// Upload a file's bytes into the server as an artifact of a model
+    /// (verified by SHA-256; stored once per content).
+    #[command(
+        after_help = "Example:\n  mlmeta artifact upload run-7 checkpoint --file epoch-49.pt --media-type application/octet-stream\n\nThe file is read twice: once for its SHA-256, which the server checks, then to send it. A progress bar shows on a terminal. The artifact appears only once every byte is stored."
+    )]
+    Upload(UploadArtifactArgs),
+    /// Download the bytes of an uploaded artifact into a file (verified by
+    /// SHA-256 and size before it takes the file's name).
+    #[command(after_help = "Example:\n  mlmeta artifact download run-7 checkpoint --to restored.pt")]
+    Download {
+        /// The model.
+        #[arg(value_name = "MODEL")]
+        model: String,
+        /// The artifact's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The file to write (replaced once the whole content arrived and
+        /// matched its digest).
+        #[arg(long, value_name = "PATH")]
+        to: std::path::PathBuf,
+    },
     /// Delete an artifact reference of a model (the file itself is not
     /// touched; an absent name is not an error).
     #[command(after_help = "Example:\n  mlmeta artifact rm run-7 onnx")]
@@ -67,6 +88,26 @@ pub struct AddArtifactArgs {
     pub media_type: Option<String>,
     /// Replace a different artifact stored under the same name (otherwise
     /// that is an error).
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// Arguments of `artifact upload`.
+#[derive(Debug, Args)]
+pub struct UploadArtifactArgs {
+    /// The model the artifact belongs to (it must exist).
+    #[arg(value_name = "MODEL")]
+    pub model: String,
+    /// The artifact's name, unique within the model.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The file to upload.
+    #[arg(long, value_name = "PATH")]
+    pub file: std::path::PathBuf,
+    /// Media type `type/subtype` (stored in lower case).
+    #[arg(long, value_name = "TYPE")]
+    pub media_type: Option<String>,
+    /// Replace a different artifact stored under the name.
     #[arg(long)]
     pub overwrite: bool,
 }

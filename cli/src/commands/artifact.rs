@@ -1,9 +1,12 @@
-//! `mlmeta artifact add|list|rm`: a model's artifact references.
+//! `mlmeta artifact add|list|upload|download|rm`: a model's artifacts.
 
-use mlmeta_client::{Artifact, ArtifactPut, Client, Error as ClientError};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mlmeta_client::{Artifact, ArtifactPut, ArtifactUpload, Client, Error as ClientError, UploadOptions};
 use serde_json::{Value, json};
 
-use crate::args::{AddArtifactArgs, ArtifactCommand};
+use crate::args::{AddArtifactArgs, ArtifactCommand, UploadArtifactArgs};
 use crate::error::CliError;
 use crate::output::json::ArtifactJson;
 use crate::output::{Cell, Render, Table, format_time};
@@ -16,6 +19,8 @@ pub async fn run(client: &Client, command: &ArtifactCommand) -> Result<Box<dyn R
             model: model.clone(),
             artifacts: client.list_artifacts(model).await?,
         }),
+        ArtifactCommand::Upload(args) => Box::new(upload(client, args).await?),
+        ArtifactCommand::Download { model, name, to } => Box::new(download(client, model, name, to).await?),
         ArtifactCommand::Rm { model, name } => Box::new(Removed {
             model: model.clone(),
             name: name.clone(),
@@ -37,6 +42,134 @@ async fn add(client: &Client, args: &AddArtifactArgs) -> Result<Added, CliError>
         // Not the generic hint about --ignore-existing.
         Err(ClientError::AlreadyExists { message }) => Err(CliError::ArtifactExists { message }),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// A progress bar of `total` bytes on standard error, drawn only when it
+/// is a terminal.
+fn progress_bar(total: Option<u64>, verb: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let template = format!("{verb} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} {{eta}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+async fn upload(client: &Client, args: &UploadArtifactArgs) -> Result<Uploaded, CliError> {
+    let total = std::fs::metadata(&args.file).ok().map(|m| m.len());
+    let bar = progress_bar(total, "uploading");
+    let shown = bar.clone();
+    let options = UploadOptions {
+        media_type: args.media_type.clone(),
+        overwrite: args.overwrite,
+    };
+    let uploaded = client
+        .upload_artifact_file(&args.model, &args.name, &args.file, options, move |sent| {
+            shown.set_position(sent);
+        })
+        .await;
+    bar.finish_and_clear();
+    match uploaded {
+        Ok(upload) => Ok(Uploaded {
+            model: args.model.clone(),
+            upload,
+        }),
+        Err(ClientError::AlreadyExists { message }) => Err(CliError::ArtifactExists { message }),
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn download(client: &Client, model: &str, name: &str, to: &Path) -> Result<Downloaded, CliError> {
+    let bar = progress_bar(None, "downloading");
+    let shown = bar.clone();
+    let downloaded = client
+        .download_artifact_file(model, name, to, move |received| shown.set_position(received))
+        .await;
+    bar.finish_and_clear();
+    Ok(Downloaded {
+        model: model.to_owned(),
+        artifact: downloaded?,
+        path: to.to_owned(),
+    })
+}
+
+struct Uploaded {
+    model: String,
+    upload: ArtifactUpload,
+}
+
+impl Render for Uploaded {
+    fn table(&self) -> Table {
+        let mut table = Table::new(COLUMNS);
+        table.rows.push(row(&self.upload.artifact));
+        table
+    }
+
+    /// `{"model", "artifact", "already_existed", "replaced", "content_existed"}`.
+    fn json(&self) -> Result<Value, serde_json::Error> {
+        Ok(json!({
+            "model": self.model,
+            "artifact": ArtifactJson::from(&self.upload.artifact),
+            "already_existed": self.upload.already_existed,
+            "replaced": self.upload.replaced,
+            "content_existed": self.upload.content_existed,
+        }))
+    }
+
+    fn summary(&self) -> Option<String> {
+        let (artifact, model) = (&self.upload.artifact, &self.model);
+        let size = artifact.size_bytes.unwrap_or_default();
+        let digest = artifact.sha256.as_deref().unwrap_or_default();
+        let what = if self.upload.replaced {
+            "replaced"
+        } else if self.upload.already_existed {
+            "already had"
+        } else {
+            "uploaded"
+        };
+        let shared = if self.upload.content_existed {
+            " (the server already held this content: no new room taken)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "{what} artifact {:?} of model {model:?}: {size} bytes, sha256 {digest}{shared}",
+            artifact.name
+        ))
+    }
+}
+
+struct Downloaded {
+    model: String,
+    artifact: Artifact,
+    path: PathBuf,
+}
+
+impl Render for Downloaded {
+    fn table(&self) -> Table {
+        let mut table = Table::new(COLUMNS);
+        table.rows.push(row(&self.artifact));
+        table
+    }
+
+    /// `{"model", "artifact", "path"}`.
+    fn json(&self) -> Result<Value, serde_json::Error> {
+        Ok(json!({
+            "model": self.model,
+            "artifact": ArtifactJson::from(&self.artifact),
+            "path": self.path.display().to_string(),
+        }))
+    }
+
+    fn summary(&self) -> Option<String> {
+        Some(format!(
+            "downloaded artifact {:?} of model {:?} to {}: {} bytes, sha256 verified",
+            self.artifact.name,
+            self.model,
+            self.path.display(),
+            self.artifact.size_bytes.unwrap_or_default()
+        ))
     }
 }
 

@@ -233,6 +233,8 @@ pub struct ArtifactJson<'a> {
     pub media_type: Option<&'a str>,
     /// RFC 3339, UTC: when the record was stored.
     pub created_at: String,
+    /// The server holds the bytes (`mlmeta artifact download` fetches them).
+    pub content_stored: bool,
 }
 
 impl<'a> From<&'a mlmeta_client::Artifact> for ArtifactJson<'a> {
@@ -244,6 +246,7 @@ impl<'a> From<&'a mlmeta_client::Artifact> for ArtifactJson<'a> {
             size_bytes: a.size_bytes,
             media_type: a.media_type.as_deref(),
             created_at: format_time(a.created_at),
+            content_stored: a.content_stored,
         }
     }
 }

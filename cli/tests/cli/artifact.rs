@@ -1,4 +1,4 @@
-//! `mlmeta artifact add|list|rm`.
+//! `mlmeta artifact add|list|upload|download|rm`.
 
 use mlmeta_tests::{TestServer, backend_tests};
 use serde_json::json;
@@ -8,6 +8,7 @@ use crate::support::{csv_rows, mlmeta, seed};
 backend_tests! {
     artifacts_are_added_listed_and_removed,
     bad_artifacts_and_conflicts_fail_with_the_reason,
+    files_are_uploaded_and_downloaded_bit_for_bit,
 }
 
 const SHA: &str = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
@@ -69,6 +70,7 @@ async fn artifacts_are_added_listed_and_removed(server: TestServer) {
                 "size_bytes": 48_213_990,
                 "media_type": "application/octet-stream",
                 "created_at": created_at,
+                "content_stored": false,
             },
             {
                 "name": "onnx",
@@ -77,6 +79,7 @@ async fn artifacts_are_added_listed_and_removed(server: TestServer) {
                 "size_bytes": null,
                 "media_type": null,
                 "created_at": listed[1]["created_at"],
+                "content_stored": false,
             }
         ])
     );
@@ -256,4 +259,117 @@ async fn bad_artifacts_and_conflicts_fail_with_the_reason(server: TestServer) {
         .await
         .fails(2);
     assert!(error.contains("model \"m-cnn-mnist\" does not exist"), "{error}");
+}
+
+async fn files_are_uploaded_and_downloaded_bit_for_bit(server: TestServer) {
+    seed(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("epoch-2.pt");
+    // 2.5 MiB of varied bytes: more than two upload chunks.
+    let bytes: Vec<u8> = (0..(5 << 19))
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&original, &bytes).unwrap();
+    let path = original.to_str().unwrap();
+    let upload = ["artifact", "upload", "m-cnn-mnist", "ckpt", "--file", path];
+    let said = mlmeta(&server).args(upload).run().await.ok();
+    assert!(
+        said.starts_with(&format!(
+            "uploaded artifact \"ckpt\" of model \"m-cnn-mnist\": {} bytes, sha256 ",
+            bytes.len()
+        )),
+        "{said}"
+    );
+    let doc = mlmeta(&server)
+        .args([
+            "artifact",
+            "upload",
+            "m-cnn-mnist",
+            "copy",
+            "--file",
+            path,
+            "--media-type",
+            "Application/Octet-Stream",
+        ])
+        .format("json")
+        .run()
+        .await
+        .json();
+    assert_eq!(doc["content_existed"], true);
+    assert_eq!(doc["artifact"]["content_stored"], true);
+    assert_eq!(doc["artifact"]["media_type"], "application/octet-stream");
+    let sha = doc["artifact"]["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(doc["artifact"]["uri"], format!("mlmeta:sha256:{sha}"));
+
+    let restored = dir.path().join("restored.pt");
+    let to = restored.to_str().unwrap();
+    let said = mlmeta(&server)
+        .args(["artifact", "download", "m-cnn-mnist", "ckpt", "--to", to])
+        .run()
+        .await
+        .ok();
+    assert!(said.contains("sha256 verified"), "{said}");
+    assert!(
+        std::fs::read(&restored).unwrap() == bytes,
+        "different bytes came back"
+    );
+    // Nothing but the file itself is left in the directory.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["epoch-2.pt", "restored.pt"]);
+
+    // Errors: a different file under the name, a reference without content,
+    // a missing local file, an unknown model.
+    let other = dir.path().join("other.pt");
+    std::fs::write(&other, b"other").unwrap();
+    let error = mlmeta(&server)
+        .args([
+            "artifact",
+            "upload",
+            "m-cnn-mnist",
+            "ckpt",
+            "--file",
+            other.to_str().unwrap(),
+        ])
+        .run()
+        .await
+        .fails(1);
+    assert!(error.contains("already exists"), "{error}");
+    mlmeta(&server)
+        .args(["artifact", "add", "m-cnn-mnist", "ref", "--uri", "s3://b/k"])
+        .run()
+        .await
+        .ok();
+    let error = mlmeta(&server)
+        .args(["artifact", "download", "m-cnn-mnist", "ref", "--to", to])
+        .run()
+        .await
+        .fails(2);
+    assert!(error.contains("no content"), "{error}");
+    assert!(
+        std::fs::read(&restored).unwrap() == bytes,
+        "a failed download touched the file"
+    );
+    let error = mlmeta(&server)
+        .args([
+            "artifact",
+            "upload",
+            "m-cnn-mnist",
+            "x",
+            "--file",
+            "/nonexistent/file",
+        ])
+        .run()
+        .await
+        .fails(1);
+    assert!(error.contains("/nonexistent/file"), "{error}");
+    let error = mlmeta(&server)
+        .args(["artifact", "upload", "ghost", "x", "--file", path])
+        .run()
+        .await
+        .fails(2);
+    assert!(error.contains("ghost"), "{error}");
 }

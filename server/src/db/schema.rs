@@ -124,6 +124,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Uploaded artifact content, one row per SHA-256 (NULL while the
+    /// upload streams in).
+    artifact_blobs (id) {
+        id -> BigInt,
+        sha256 -> Nullable<Text>,
+        size_bytes -> BigInt,
+        created_at -> BigInt,
+        referenced_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The bytes of a blob, in upload order.
+    artifact_chunks (blob_id, seq) {
+        blob_id -> BigInt,
+        seq -> BigInt,
+        data -> Binary,
+    }
+}
+
+diesel::joinable!(artifact_chunks -> artifact_blobs (blob_id));
 diesel::joinable!(components -> projects (project_id));
 diesel::joinable!(models -> projects (project_id));
 diesel::joinable!(tags -> projects (project_id));
@@ -140,5 +162,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     metric_summaries,
     status_changes,
     artifacts,
-    purged_models
+    purged_models,
+    artifact_blobs,
+    artifact_chunks
 );

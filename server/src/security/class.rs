@@ -54,7 +54,7 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 26] = {
+const METHODS: [(&str, CallClass, RequestSize); 28] = {
     use CallClass::{ClientStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
@@ -87,6 +87,13 @@ const METHODS: [(&str, CallClass, RequestSize); 26] = {
         // Bidirectional, but long-lived through its request stream (its
         // answers only follow the batches): a client stream.
         ("WriteEpochs", ClientStream, Bulk),
+        // Content in chunks of up to the bulk limit, for as long as the
+        // upload takes.
+        ("UploadArtifact", ClientStream, Bulk),
+        // Its handler answers at once with the stream of chunks: the
+        // deadline and the call slot cover opening it; the chunks follow,
+        // a few read ahead of the client.
+        ("DownloadArtifact", UnaryRead, Small),
     ]
 };
 
@@ -229,7 +236,7 @@ mod tests {
             // its request, is long-lived): none exists yet. A bidirectional
             // stream whose answers follow its requests is a client stream.
             assert!(
-                !method.server_streaming() || method.client_streaming(),
+                !method.server_streaming() || method.client_streaming() || name == "DownloadArtifact",
                 "{name}: classify server streams"
             );
             let expected = match (method.client_streaming(), route.class.scope()) {
@@ -264,11 +271,15 @@ mod tests {
                 "StartRun",
                 "StreamEpochs",
                 "UpdateTags",
+                "UploadArtifact",
                 "WriteEpochs",
             ]
         );
         bulk.sort();
-        assert_eq!(bulk, ["InsertEpochs", "StreamEpochs", "WriteEpochs"]);
+        assert_eq!(
+            bulk,
+            ["InsertEpochs", "StreamEpochs", "UploadArtifact", "WriteEpochs"]
+        );
         assert_eq!(service.method.len(), METHODS.len());
     }
 }

@@ -85,6 +85,7 @@ fn new_artifact(artifact: pb::Artifact) -> Result<NewArtifact> {
         sha256,
         size_bytes,
         media_type,
+        content_sha256: None,
     })
 }
 
@@ -98,6 +99,7 @@ pub(super) fn artifact(artifact: Artifact) -> pb::Artifact {
         size_bytes: artifact.size_bytes.and_then(|size| u64::try_from(size).ok()),
         media_type: artifact.media_type,
         created_at: convert::timestamp(artifact.created_at),
+        content_stored: artifact.content_stored,
     }
 }
 

@@ -3,6 +3,7 @@
 //! except epoch inserts, which queue for the group-commit writers),
 //! and converts the result; errors become statuses in `error.rs`.
 
+mod artifact_content;
 mod artifacts;
 mod convert;
 mod metadata;
@@ -163,6 +164,22 @@ impl MetadataService for MetadataApi {
     }
 
     type WriteEpochsStream = write_epochs::Answers;
+
+    async fn upload_artifact(
+        &self,
+        request: Request<Streaming<pb::UploadArtifactRequest>>,
+    ) -> Reply<pb::UploadArtifactResponse> {
+        artifact_content::upload_artifact(self, request).await
+    }
+
+    type DownloadArtifactStream = artifact_content::Chunks;
+
+    async fn download_artifact(
+        &self,
+        request: Request<pb::DownloadArtifactRequest>,
+    ) -> Reply<Self::DownloadArtifactStream> {
+        artifact_content::download_artifact(self, request).await
+    }
 
     async fn write_epochs(
         &self,

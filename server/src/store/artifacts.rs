@@ -1,6 +1,6 @@
 //! Artifact references (the `artifacts` table): named pointers from a
-//! model to files stored elsewhere. The table's `content_sha256` column
-//! stays NULL until mlmeta stores content itself (a later issue).
+//! model to files stored elsewhere, or to content uploaded into the
+//! server (`content_sha256`, the key of its blob in `artifact_content.rs`).
 
 use diesel::prelude::*;
 
@@ -23,6 +23,7 @@ struct ArtifactRow {
     size_bytes: Option<i64>,
     media_type: Option<String>,
     created_at: i64,
+    content_sha256: Option<String>,
 }
 
 impl From<ArtifactRow> for Artifact {
@@ -34,6 +35,7 @@ impl From<ArtifactRow> for Artifact {
             size_bytes: row.size_bytes,
             media_type: row.media_type,
             created_at: row.created_at,
+            content_stored: row.content_sha256.is_some(),
         }
     }
 }
@@ -48,10 +50,11 @@ struct NewArtifactRow<'a> {
     size_bytes: Option<i64>,
     media_type: Option<&'a str>,
     created_at: i64,
+    content_sha256: Option<&'a str>,
 }
 
 /// The id of model `name` of project `project_id`; NOT_FOUND naming it.
-fn model_id(conn: &mut DbConnection, project_id: i64, name: &str, access: Access) -> Result<i64> {
+pub(super) fn model_id(conn: &mut DbConnection, project_id: i64, name: &str, access: Access) -> Result<i64> {
     let (id, deleted_at) = m::table
         .filter(m::project_id.eq(project_id))
         .filter(m::name.eq(name))
@@ -68,9 +71,22 @@ fn model_id(conn: &mut DbConnection, project_id: i64, name: &str, access: Access
 /// What a call does with a model's artifacts: a deleted model can be read
 /// (like GetModel) but takes no writes until restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(super) enum Access {
     Read,
     Write,
+}
+
+/// The artifact `name` of model `model_id`, with the digest of its
+/// stored content (if any).
+pub(super) fn find_with_content(
+    conn: &mut DbConnection,
+    model_id: i64,
+    name: &str,
+) -> Result<Option<(Artifact, Option<String>)>> {
+    Ok(find(conn, model_id, name)?.map(|row| {
+        let content = row.content_sha256.clone();
+        (Artifact::from(row), content)
+    }))
 }
 
 fn find(conn: &mut DbConnection, model_id: i64, name: &str) -> Result<Option<ArtifactRow>> {
@@ -107,12 +123,20 @@ fn differences(stored: &ArtifactRow, new: &NewArtifact) -> Vec<String> {
             shown(stored.media_type.as_deref())
         ));
     }
+    if stored.content_sha256.is_some() != new.content_sha256.is_some() {
+        let held = if stored.content_sha256.is_some() {
+            "uploaded content"
+        } else {
+            "a reference only"
+        };
+        differences.push(format!("content (stored: {held})"));
+    }
     differences
 }
 
 /// Stores `new` as an artifact of model `model_name` (see
 /// [`Store::put_artifact`](super::Store::put_artifact)).
-fn put(
+pub(super) fn put(
     conn: &mut DbConnection,
     project_id: i64,
     model_name: &str,
@@ -129,6 +153,7 @@ fn put(
         size_bytes: new.size_bytes,
         media_type: new.media_type.as_deref(),
         created_at: now,
+        content_sha256: new.content_sha256.as_deref(),
     };
     let inserted = on_backend!(conn, |c| diesel::insert_into(a::table)
         .values(&row)
@@ -188,6 +213,7 @@ fn put(
             a::size_bytes.eq(new.size_bytes),
             a::media_type.eq(new.media_type.as_deref()),
             a::created_at.eq(now),
+            a::content_sha256.eq(new.content_sha256.as_deref()),
         ))
         .execute(conn)?;
     Ok(PutArtifact {

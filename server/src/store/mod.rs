@@ -6,6 +6,7 @@
 //! [`Store::insert_epochs`], which hands its work to the group-commit
 //! writer threads and waits for their answer asynchronously.
 
+mod artifact_content;
 mod artifacts;
 pub mod backup;
 mod components;
@@ -39,6 +40,7 @@ use records::{
     Project, PurgeCounts, Put, RecordKind, RunStatus, StartRun,
 };
 
+pub use artifact_content::{CONTENT_URI_PREFIX, Uploaded};
 pub use deletion::Changed;
 
 /// Runs `$body` with `$c` bound to the concrete connection of whichever
@@ -66,6 +68,8 @@ pub struct Store {
     project_ids: Arc<ProjectIds>,
     url: DatabaseUrl,
     epoch_writers: Arc<GroupCommit>,
+    /// `--max-artifact-bytes`.
+    max_artifact_bytes: u64,
     /// SQLite only: copies the WAL into the database file in the
     /// background; stops with the last clone of the store.
     _checkpointer: Option<Arc<Checkpointer>>,
@@ -124,6 +128,7 @@ impl Store {
             database.clone(),
             std::time::Duration::from_millis(config.sweep_interval_ms),
             i64::try_from(config.heartbeat_timeout_secs).unwrap_or(i64::MAX),
+            i64::try_from(config.artifact_grace_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX),
         )
         .map_err(|e| StartupError::Task(format!("cannot start the run sweeper thread: {e}")))?;
         Ok(Self {
@@ -131,9 +136,15 @@ impl Store {
             project_ids,
             url: config.database_url.clone(),
             epoch_writers: Arc::new(epoch_writers),
+            max_artifact_bytes: config.max_artifact_bytes,
             _checkpointer: checkpointer,
             _sweeper: Arc::new(sweeper),
         })
+    }
+
+    /// The most content one artifact upload may store (`--max-artifact-bytes`).
+    pub fn max_artifact_bytes(&self) -> u64 {
+        self.max_artifact_bytes
     }
 
     /// A probe of the database for the health monitor, with a connection

@@ -390,6 +390,9 @@ pub struct NewArtifact {
     /// At most `i64::MAX` (the column is a signed 64-bit integer).
     pub size_bytes: Option<i64>,
     pub media_type: Option<String>,
+    /// The digest of content the server holds (an upload); `None` for a
+    /// plain reference.
+    pub content_sha256: Option<String>,
 }
 
 /// A stored artifact reference of a model.
@@ -402,6 +405,8 @@ pub struct Artifact {
     pub media_type: Option<String>,
     /// Database clock, microseconds since the Unix epoch.
     pub created_at: i64,
+    /// The server holds the bytes (uploaded).
+    pub content_stored: bool,
 }
 
 /// The outcome of an artifact put.

@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Database, runs};
+use super::{Database, artifact_content, runs};
 use crate::error::Result;
 
 /// The running sweeper; dropping it (with the last `Store`) stops the
@@ -24,6 +24,7 @@ impl Sweeper {
         database: Database,
         interval: Duration,
         default_timeout_secs: i64,
+        artifact_grace_micros: i64,
     ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         thread::Builder::new()
@@ -40,6 +41,11 @@ impl Sweeper {
                         // marks a crash later.
                         Err(error) => tracing::warn!(%error, "run sweep failed"),
                     }
+                    match collect_artifact_garbage(&database, artifact_grace_micros) {
+                        Ok(0) => {}
+                        Ok(removed) => tracing::info!(removed, "unreferenced artifact content removed"),
+                        Err(error) => tracing::warn!(%error, "artifact content sweep failed"),
+                    }
                 }
             })?;
         Ok(Self { _stop: stop })
@@ -54,6 +60,19 @@ pub(super) fn sweep(database: &Database, default_timeout_secs: i64) -> Result<us
         let marked = database.write(|conn| runs::sweep_batch(conn, default_timeout_secs))?;
         total += marked;
         if marked < usize::try_from(runs::SWEEP_BATCH).unwrap_or(usize::MAX) {
+            return Ok(total);
+        }
+    }
+}
+
+/// Removes unreferenced artifact content (broken uploads, content whose
+/// last artifact went) in batches of one write transaction each.
+fn collect_artifact_garbage(database: &Database, grace_micros: i64) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let removed = database.write(|conn| artifact_content::collect_garbage(conn, grace_micros))?;
+        total += removed;
+        if removed == 0 {
             return Ok(total);
         }
     }

@@ -446,6 +446,7 @@ fn artifact() -> impl Strategy<Value = Option<Artifact>> {
                 size_bytes,
                 media_type,
                 created_at: None,
+                content_stored: false,
             })
         ),
         1 => Just(None),

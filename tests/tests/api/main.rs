@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod artifact_content;
 mod artifacts;
 mod backup;
 mod best;

@@ -25,20 +25,22 @@ RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_UNSPECIFIED: RunStatus
 
 class Artifact(_message.Message):
-    __slots__ = ["created_at", "media_type", "name", "sha256", "size_bytes", "uri"]
+    __slots__ = ["content_stored", "created_at", "media_type", "name", "sha256", "size_bytes", "uri"]
+    CONTENT_STORED_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     URI_FIELD_NUMBER: _ClassVar[int]
+    content_stored: bool
     created_at: _timestamp_pb2.Timestamp
     media_type: str
     name: str
     sha256: str
     size_bytes: int
     uri: str
-    def __init__(self, name: _Optional[str] = ..., uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., media_type: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., media_type: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., content_stored: bool = ...) -> None: ...
 
 class BatchError(_message.Message):
     __slots__ = ["code", "message"]
@@ -122,6 +124,24 @@ class DeleteRecordResponse(_message.Message):
     already_deleted: bool
     deleted_at: _timestamp_pb2.Timestamp
     def __init__(self, already_deleted: bool = ..., deleted_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DownloadArtifactRequest(_message.Message):
+    __slots__ = ["model_name", "name", "project"]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    name: str
+    project: str
+    def __init__(self, model_name: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ...) -> None: ...
+
+class DownloadArtifactResponse(_message.Message):
+    __slots__ = ["artifact", "chunk"]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    artifact: Artifact
+    chunk: bytes
+    def __init__(self, artifact: _Optional[_Union[Artifact, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class EndRunRequest(_message.Message):
     __slots__ = ["model_name", "project", "status"]
@@ -753,6 +773,44 @@ class UpdateTagsResponse(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     tags: _containers.ScalarMap[str, str]
     def __init__(self, tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class UploadArtifactHeader(_message.Message):
+    __slots__ = ["media_type", "model_name", "name", "overwrite", "project", "sha256", "size_bytes"]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    media_type: str
+    model_name: str
+    name: str
+    overwrite: bool
+    project: str
+    sha256: str
+    size_bytes: int
+    def __init__(self, model_name: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., media_type: _Optional[str] = ..., overwrite: bool = ...) -> None: ...
+
+class UploadArtifactRequest(_message.Message):
+    __slots__ = ["chunk", "header"]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    chunk: bytes
+    header: UploadArtifactHeader
+    def __init__(self, header: _Optional[_Union[UploadArtifactHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class UploadArtifactResponse(_message.Message):
+    __slots__ = ["already_existed", "artifact", "content_existed", "replaced"]
+    ALREADY_EXISTED_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_EXISTED_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
+    already_existed: bool
+    artifact: Artifact
+    content_existed: bool
+    replaced: bool
+    def __init__(self, artifact: _Optional[_Union[Artifact, _Mapping]] = ..., already_existed: bool = ..., replaced: bool = ..., content_existed: bool = ...) -> None: ...
 
 class WriteEpochsRequest(_message.Message):
     __slots__ = ["epochs", "project", "sequence", "stop_on_error"]

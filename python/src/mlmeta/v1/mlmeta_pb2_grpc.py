@@ -126,6 +126,16 @@ class MetadataServiceStub(object):
                 request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.DeleteArtifactRequest.SerializeToString,
                 response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.DeleteArtifactResponse.FromString,
                 )
+        self.UploadArtifact = channel.stream_unary(
+                '/mlmeta.v1.MetadataService/UploadArtifact',
+                request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.UploadArtifactRequest.SerializeToString,
+                response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.UploadArtifactResponse.FromString,
+                )
+        self.DownloadArtifact = channel.unary_stream(
+                '/mlmeta.v1.MetadataService/DownloadArtifact',
+                request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.DownloadArtifactRequest.SerializeToString,
+                response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.DownloadArtifactResponse.FromString,
+                )
         self.DeleteRecord = channel.unary_unary(
                 '/mlmeta.v1.MetadataService/DeleteRecord',
                 request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.DeleteRecordRequest.SerializeToString,
@@ -343,6 +353,36 @@ class MetadataServiceServicer(object):
     def DeleteArtifact(self, request, context):
         """Deletes one artifact reference of a model. Idempotent: deleting an
         absent name succeeds with `deleted = false`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadArtifact(self, request_iterator, context):
+        """Uploads the bytes of an artifact: the first message is the header,
+        the others the content in order, in chunks of any size up to the
+        bulk request limit (1 MiB is a good size). The server hashes what it
+        receives; only when the stream ends with every byte stored, and the
+        SHA-256 (and size) match the header's when it gives them, does the
+        artifact become visible, stored as a reference with
+        `content_stored = true` (like PutArtifact with that record: the same
+        `overwrite` rule). Content is stored once per digest (content-
+        addressed: the same bytes under other names or models take no more
+        room) in the database, so every replica serves it and backups carry
+        it. A broken upload leaves nothing visible; its partial content is
+        removed by the sweeper. Larger than `--max-artifact-bytes`:
+        RESOURCE_EXHAUSTED; digest or size different from the header's:
+        INVALID_ARGUMENT, and nothing stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadArtifact(self, request, context):
+        """Downloads the bytes of an artifact stored by UploadArtifact: the
+        first message is the artifact (with its `sha256` and `size_bytes`),
+        the others its content in order. A reference without stored content:
+        FAILED_PRECONDITION.
         --- Delete, restore, purge ----------------------------------------------
         A deleted (soft-deleted) record keeps everything (a model its epochs,
         summaries, tags and status) but leaves every listing, best-model query
@@ -518,6 +558,16 @@ def add_MetadataServiceServicer_to_server(servicer, server):
                     servicer.DeleteArtifact,
                     request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.DeleteArtifactRequest.FromString,
                     response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.DeleteArtifactResponse.SerializeToString,
+            ),
+            'UploadArtifact': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadArtifact,
+                    request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.UploadArtifactRequest.FromString,
+                    response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.UploadArtifactResponse.SerializeToString,
+            ),
+            'DownloadArtifact': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadArtifact,
+                    request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.DownloadArtifactRequest.FromString,
+                    response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.DownloadArtifactResponse.SerializeToString,
             ),
             'DeleteRecord': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteRecord,
@@ -922,6 +972,40 @@ class MetadataService(object):
         return grpc.experimental.unary_unary(request, target, '/mlmeta.v1.MetadataService/DeleteArtifact',
             mlmeta_dot_v1_dot_mlmeta__pb2.DeleteArtifactRequest.SerializeToString,
             mlmeta_dot_v1_dot_mlmeta__pb2.DeleteArtifactResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UploadArtifact(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(request_iterator, target, '/mlmeta.v1.MetadataService/UploadArtifact',
+            mlmeta_dot_v1_dot_mlmeta__pb2.UploadArtifactRequest.SerializeToString,
+            mlmeta_dot_v1_dot_mlmeta__pb2.UploadArtifactResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DownloadArtifact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/mlmeta.v1.MetadataService/DownloadArtifact',
+            mlmeta_dot_v1_dot_mlmeta__pb2.DownloadArtifactRequest.SerializeToString,
+            mlmeta_dot_v1_dot_mlmeta__pb2.DownloadArtifactResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
