@@ -89,8 +89,14 @@ pub(super) async fn upload_artifact(
             store.begin_upload(project, &model)
         })
         .await?;
-    let stored = match receive(api, &mut parts, blob_id, max).await {
-        Ok((sha256, size)) => finish(api, &header, blob_id, sha256, size).await,
+    // Content the server holds already (the header names its digest) is
+    // only hashed as it arrives, not written again.
+    let discard = match header.sha256.clone() {
+        Some(sha256) => api.run(move |store| store.content_exists(&sha256)).await?,
+        None => false,
+    };
+    let stored = match receive(api, &mut parts, blob_id, max, discard).await {
+        Ok((sha256, size)) => finish(api, &header, blob_id, sha256, size, discard).await,
         Err(error) => Err(error),
     };
     match stored {
@@ -121,13 +127,14 @@ fn too_large(field: &str, size: u64, max: u64) -> Error {
     ))
 }
 
-/// Reads the content of an upload into blob `blob_id`; its digest (lower
-/// case hex) and size.
+/// Reads the content of an upload into blob `blob_id` (or, `discard`,
+/// only hashes it); its digest (lower case hex) and size.
 async fn receive(
     api: &MetadataApi,
     parts: &mut Streaming<pb::UploadArtifactRequest>,
     blob_id: i64,
     max: u64,
+    discard: bool,
 ) -> Result<(String, i64)> {
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
@@ -151,6 +158,9 @@ async fn receive(
             return Err(too_large("chunk", size, max));
         }
         hasher.update(&chunk);
+        if discard {
+            continue;
+        }
         let mut rest: &[u8] = &chunk;
         while !rest.is_empty() {
             let room = STORED_CHUNK_BYTES - pending.len();
@@ -183,6 +193,7 @@ async fn finish(
     blob_id: i64,
     sha256: String,
     size: i64,
+    discarded: bool,
 ) -> Result<crate::store::Uploaded> {
     if let Some(expected) = &header.sha256
         && *expected != sha256
@@ -210,7 +221,7 @@ async fn finish(
     };
     let (model, overwrite) = (header.model_name.clone(), header.overwrite);
     api.run_in(&header.project, move |store, project| {
-        store.finish_upload(project, &model, blob_id, &new, overwrite)
+        store.finish_upload(project, &model, blob_id, &new, overwrite, discarded)
     })
     .await
 }

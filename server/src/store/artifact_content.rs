@@ -88,8 +88,19 @@ fn remove_blob(conn: &mut DbConnection, blob_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Whether content with digest `sha256` is stored (an upload of it then
+/// only hashes what arrives, and writes nothing).
+fn content_exists(conn: &mut DbConnection, sha256: &str) -> Result<bool> {
+    Ok(b::table
+        .filter(b::sha256.eq(sha256))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
+}
+
 /// Names blob `blob_id` by its `sha256` (or drops it for the stored copy
-/// of the same content) and stores `new` pointing at it.
+/// of the same content) and stores `new` pointing at it. `discarded`: the
+/// upload wrote no chunks because the content was stored already.
 fn finish(
     conn: &mut DbConnection,
     project_id: i64,
@@ -97,6 +108,7 @@ fn finish(
     blob_id: i64,
     new: &NewArtifact,
     overwrite: bool,
+    discarded: bool,
 ) -> Result<Uploaded> {
     let sha256 = new
         .content_sha256
@@ -111,6 +123,12 @@ fn finish(
     let content_existed = existing > 0;
     if content_existed {
         remove_blob(conn, blob_id)?;
+    } else if discarded {
+        // The stored copy was removed while this upload streamed in (its
+        // last artifact went and the grace passed): nothing holds the bytes.
+        return Err(Error::Conflict(
+            "the stored copy of this content was removed during the upload; upload again".into(),
+        ));
     } else {
         let named = diesel::update(b::table.filter(b::id.eq(blob_id)).filter(b::sha256.is_null()))
             .set((
@@ -222,8 +240,14 @@ impl super::Store {
         self.write(|conn| append(conn, blob_id, seq, data))
     }
 
+    /// Whether content with digest `sha256` is stored already.
+    pub fn content_exists(&self, sha256: &str) -> Result<bool> {
+        self.read(|conn| content_exists(conn, sha256))
+    }
+
     /// Finishes upload `blob_id` as artifact `new` (its `content_sha256`
-    /// and `size_bytes` set) of model `model_name`.
+    /// and `size_bytes` set) of model `model_name`; `discarded`: its chunks
+    /// were not stored because the content was.
     pub fn finish_upload(
         &self,
         project: &ProjectScope,
@@ -231,9 +255,10 @@ impl super::Store {
         blob_id: i64,
         new: &NewArtifact,
         overwrite: bool,
+        discarded: bool,
     ) -> Result<Uploaded> {
         self.write_in(project, model_name, |conn, project_id| {
-            finish(conn, project_id, model_name, blob_id, new, overwrite)
+            finish(conn, project_id, model_name, blob_id, new, overwrite, discarded)
         })
     }
 

@@ -237,6 +237,22 @@ async fn the_same_content_is_stored_once(backend: Backend) {
     }
     assert_eq!(rows(&server, "artifact_blobs"), 1);
     assert_eq!(rows(&server, "artifact_chunks"), 2);
+    // A header naming stored content while the bytes differ (the server
+    // only hashes them then): refused, the stored content untouched.
+    let other = content(2 << 20, 2);
+    let lying = UploadArtifactHeader {
+        sha256: Some(sha256(&bytes)),
+        ..header("m", "lie", &other)
+    };
+    let status = upload(&mut client, messages(lying, &other, 1 << 20))
+        .await
+        .unwrap_err();
+    expect_status::<()>(Err(status), Code::InvalidArgument, &["header.sha256"]);
+    assert_eq!(download(&mut client, "m", "ckpt").await.unwrap().1, bytes);
+    assert_eq!(
+        (rows(&server, "artifact_blobs"), rows(&server, "artifact_chunks")),
+        (1, 2)
+    );
 }
 
 async fn a_wrong_digest_or_size_stores_nothing(backend: Backend) {
