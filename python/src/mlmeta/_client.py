@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -145,6 +146,21 @@ def model_filter(
         where=where,
         deletion=_deletion(deleted),
     )
+
+
+_CHUNK_BYTES = 1 << 20
+
+
+def _digest_file(path: "Union[str, os.PathLike[str]]") -> Tuple[str, int]:
+    hasher = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(_CHUNK_BYTES)
+            if not chunk:
+                return hasher.hexdigest(), size
+            hasher.update(chunk)
+            size += len(chunk)
 
 
 def _channel_target(url: str) -> Tuple[str, bool]:
@@ -624,6 +640,85 @@ class Client:
             "ListArtifacts", pb.ListArtifactsRequest(model_name=model, project=self.project)
         )
         return [Artifact.from_pb(a) for a in reply.artifacts]
+
+    def upload_artifact(
+        self,
+        model: str,
+        name: str,
+        path: "Union[str, os.PathLike[str]]",
+        *,
+        media_type: Optional[str] = None,
+        overwrite: bool = False,
+    ) -> Artifact:
+        """Uploads the file at `path` into the server as artifact `name` of `model`.
+
+        The file is read once for its SHA-256 and size, which the server
+        checks, then sent in 1 MiB chunks; the artifact becomes visible
+        only when every byte is stored (a failed upload leaves nothing).
+        The same bytes already on the server are not stored again. Not
+        retried: call again after a failure. Blocks until done.
+        """
+        digest, size = _digest_file(path)
+        header = pb.UploadArtifactHeader(
+            model_name=model, name=name, project=self.project, sha256=digest, size_bytes=size, overwrite=overwrite
+        )
+        if media_type is not None:
+            header.media_type = media_type
+
+        def messages() -> Iterator[pb.UploadArtifactRequest]:
+            yield pb.UploadArtifactRequest(header=header)
+            with open(path, "rb") as f:
+                while True:
+                    chunk = f.read(_CHUNK_BYTES)
+                    if not chunk:
+                        return
+                    yield pb.UploadArtifactRequest(chunk=chunk)
+
+        stub = self._open()
+        try:
+            reply: pb.UploadArtifactResponse = stub.UploadArtifact(messages(), metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+        return Artifact.from_pb(reply.artifact)
+
+    def download_artifact(self, model: str, name: str, path: "Union[str, os.PathLike[str]]") -> Artifact:
+        """Downloads the content of artifact `name` of `model` into `path`.
+
+        The bytes go to a temporary file beside `path`, which takes the
+        name only after their SHA-256 and size matched the artifact's
+        (otherwise `mlmeta.Error`, and `path` is untouched).
+        """
+        target = os.fspath(path)
+        partial = os.path.join(os.path.dirname(target) or ".", f".{os.path.basename(target)}.download-{os.getpid()}")
+        stub = self._open()
+        request = pb.DownloadArtifactRequest(model_name=model, name=name, project=self.project)
+        hasher = hashlib.sha256()
+        size = 0
+        artifact: Optional[Artifact] = None
+        try:
+            with open(partial, "wb") as f:
+                for part in stub.DownloadArtifact(request, metadata=self._metadata):
+                    if part.HasField("artifact"):
+                        artifact = Artifact.from_pb(part.artifact)
+                        continue
+                    hasher.update(part.chunk)
+                    size += len(part.chunk)
+                    f.write(part.chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            if artifact is None or artifact.sha256 != hasher.hexdigest() or artifact.size_bytes != size:
+                raise Error(
+                    f"artifact {name!r} of model {model!r}: the content received ({size} bytes, "
+                    f"SHA-256 {hasher.hexdigest()}) is not the artifact's; nothing was written",
+                    "DATA_LOSS",
+                )
+            os.replace(partial, target)
+            return artifact
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
 
     def delete_artifact(self, model: str, name: str) -> bool:
         """Deletes an artifact reference; False when there was none."""

@@ -6,6 +6,7 @@ import atexit
 import collections
 import logging
 import operator
+import os
 import queue
 import random
 import signal
@@ -27,7 +28,7 @@ from ._errors import (
     from_code,
     from_rpc_error,
 )
-from ._types import Model, RunContext, RunStatus
+from ._types import Artifact, Model, RunContext, RunStatus
 from .v1 import mlmeta_pb2 as pb
 
 if TYPE_CHECKING:
@@ -431,6 +432,32 @@ class Run:
                         return
                     attempt += 1
                     time.sleep(min(self._backoff(attempt), max(0.0, deadline - time.monotonic())))
+
+    # --- artifacts -------------------------------------------------------
+
+    def log_artifact(
+        self,
+        path: "Union[str, os.PathLike[str]]",
+        *,
+        name: Optional[str] = None,
+        media_type: Optional[str] = None,
+        overwrite: bool = False,
+    ) -> "Artifact":
+        """Uploads the file at `path` as an artifact of this run's model
+        (named after the file unless `name` is given), and returns it.
+
+        Unlike `log`, this blocks until the server stored every byte and
+        checked their SHA-256 (see `Client.upload_artifact`).
+        """
+        if not self._started:
+            raise Error(f"run {self.name!r}: log_artifact() needs a started run")
+        return self.client.upload_artifact(
+            self.name,
+            name if name is not None else os.path.basename(os.fspath(path)),
+            path,
+            media_type=media_type,
+            overwrite=overwrite,
+        )
 
     # --- logging ---------------------------------------------------------
 

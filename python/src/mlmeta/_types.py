@@ -332,7 +332,8 @@ class MetricSummary:
 
 @dataclass(frozen=True)
 class Artifact:
-    """A named reference from a model to a file stored elsewhere."""
+    """A named reference from a model to a file stored elsewhere, or to
+    content uploaded into the server (`content_stored`)."""
 
     name: str
     uri: str
@@ -340,6 +341,9 @@ class Artifact:
     size_bytes: Optional[int] = None
     media_type: Optional[str] = None
     created_at: Optional[datetime] = None
+    #: The server holds the bytes (`Client.upload_artifact`): fetch them
+    #: with `Client.download_artifact`.
+    content_stored: bool = False
 
     @classmethod
     def from_pb(cls, m: pb.Artifact) -> "Artifact":
@@ -350,6 +354,7 @@ class Artifact:
             size_bytes=m.size_bytes if m.HasField("size_bytes") else None,
             media_type=m.media_type if m.HasField("media_type") else None,
             created_at=_time(m, "created_at"),
+            content_stored=m.content_stored,
         )
 
 
