@@ -243,6 +243,67 @@ pub enum Command {
     /// Remove deleted records and their epochs for good.
     #[command(after_help = PURGE_HELP)]
     Purge(PurgeArgs),
+    /// Turn a directory of old results (one directory per run with a dict
+    /// file) into models with params, epochs and artifact references.
+    #[command(after_help = IMPORT_DIR_HELP)]
+    ImportDir(ImportDirArgs),
+}
+
+const IMPORT_DIR_HELP: &str = "\
+Examples:
+  mlmeta import-dir results/ --dict-file conf.json --metrics f1,accuracy --dry-run
+  mlmeta import-dir results/ --dict-file conf.json --metrics-prefix val_ --datablob mnist-v1 --template cnn-small
+
+Every directory under DIR (DIR included) that holds the dict file becomes a
+model, named by its path below DIR (--model-name-from path) or by a key of
+the dict file. The file's keys become params, except the metric keys
+(--metrics, or --metrics-prefix), `epoch` and `history`. A metric that is a
+number is one epoch (numbered by the `epoch` key, else 0); a list is one
+epoch per element (0, 1, ...); `history` (an object of lists, or a list of
+objects) is one epoch per element. `history.csv` and `conf.jsonl` in the
+directory are read as `mlmeta add epochs` reads files; the metrics of one
+epoch from several places are merged. Every other file in
+the directory becomes an artifact reference (file:// URI, size, SHA-256).
+The datablob and template (default `imported`) are created when missing.
+Running it again stores nothing new; a directory whose params or files
+changed since is reported as a conflict (exit 1) and the others are
+imported.";
+
+/// Arguments of `import-dir`.
+#[derive(Debug, Args)]
+pub struct ImportDirArgs {
+    /// The directory of results.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The file, in each run directory, that holds its params and results.
+    #[arg(long, value_name = "NAME", default_value = "conf.json")]
+    pub dict_file: String,
+    /// The datablob of the models (created, group `imported`, if missing).
+    #[arg(long, value_name = "NAME", default_value = "imported")]
+    pub datablob: String,
+    /// The template of the models (created, group `imported`, if missing).
+    #[arg(long, value_name = "NAME", default_value = "imported")]
+    pub template: String,
+    /// The models' class.
+    #[arg(long = "class", value_name = "CLASS", default_value = "imported")]
+    pub class: String,
+    /// Keys of the dict file that are metrics (comma-separated).
+    #[arg(
+        long,
+        value_name = "KEYS",
+        value_delimiter = ',',
+        conflicts_with = "metrics_prefix"
+    )]
+    pub metrics: Vec<String>,
+    /// Keys starting with this are metrics.
+    #[arg(long, value_name = "PREFIX")]
+    pub metrics_prefix: Option<String>,
+    /// `path` (the directory's path below DIR) or a key of the dict file.
+    #[arg(long, value_name = "path|KEY", default_value = "path")]
+    pub model_name_from: String,
+    /// Print what would be stored, store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 const DELETE_HELP: &str = "\

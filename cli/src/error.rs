@@ -72,6 +72,10 @@ pub enum CliError {
     /// Encoding the output failed.
     #[error("cannot encode the output: {0}")]
     Encode(String),
+    /// `import-dir` found a directory it cannot import, or directories
+    /// that conflict with what is stored.
+    #[error("{0}")]
+    ImportDir(String),
 }
 
 impl CliError {

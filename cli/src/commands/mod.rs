@@ -6,6 +6,7 @@ mod artifact;
 mod best;
 mod current_epoch;
 mod delete;
+mod import_dir;
 mod leaderboard;
 mod list;
 mod ranking;
@@ -81,5 +82,6 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::Delete(command) => delete::delete(&client, command).await,
         Command::Restore(command) => delete::restore(&client, command).await,
         Command::Purge(args) => delete::purge(&client, args).await,
+        Command::ImportDir(args) => import_dir::run(&client, args).await,
     }
 }

@@ -9,6 +9,7 @@ mod add;
 mod artifact;
 mod delete;
 mod import;
+mod import_dir;
 mod list;
 mod offline;
 mod ranking;

@@ -4,7 +4,7 @@
 use crate::support::Cmd;
 
 /// Every command path, for the help checks.
-const COMMANDS: [&[&str]; 18] = [
+const COMMANDS: [&[&str]; 21] = [
     &[],
     &["best"],
     &["leaderboard"],
@@ -23,6 +23,9 @@ const COMMANDS: [&[&str]; 18] = [
     &["run", "start"],
     &["run", "heartbeat"],
     &["run", "end"],
+    &["import-dir"],
+    &["artifact", "upload"],
+    &["artifact", "download"],
 ];
 
 #[tokio::test]
