@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use tonic::codegen::http;
 use tonic::{Code, Status};
 
 use crate::log_limit::LogLimiter;
@@ -63,6 +64,16 @@ pub enum StartupError {
     /// The tokens file is not usable.
     #[error(transparent)]
     Tokens(#[from] crate::security::tokens::TokensFileError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({flag}): {source}")]
+    Listen {
+        /// The flag that names the address.
+        flag: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// Listening beyond loopback without tokens was not explicitly allowed.
     #[error(
         "refusing to serve {0} without authentication: pass --auth-tokens FILE, \
@@ -352,6 +363,58 @@ impl From<Error> for Status {
             tracing::warn!(%error, "request failed");
         }
         Status::new(code, error.to_string())
+    }
+}
+
+impl Error {
+    /// The HTTP response of the HTTP listener for this error: the status
+    /// of its gRPC code (Google's mapping: INVALID_ARGUMENT 400,
+    /// UNAUTHENTICATED 401 with `WWW-Authenticate: Bearer`, PERMISSION_DENIED
+    /// 403, NOT_FOUND 404, RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, ...)
+    /// and the message gRPC callers would get, as plain text. Built from
+    /// the [`Status`] so that both listeners log and hide the same things.
+    pub(crate) fn into_http_response(self) -> http::Response<String> {
+        let status = Status::from(self);
+        let code = http_status_of(status.code());
+        let mut response = http::Response::new(format!("{}\n", status.message()));
+        *response.status_mut() = code;
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if code == http::StatusCode::UNAUTHORIZED {
+            headers.insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        }
+        if code == http::StatusCode::TOO_MANY_REQUESTS || code == http::StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl axum::response::IntoResponse for Error {
+    fn into_response(self) -> axum::response::Response {
+        self.into_http_response().map(axum::body::Body::from)
+    }
+}
+
+/// The HTTP status of a gRPC code (`google.rpc.Code`'s documented mapping).
+fn http_status_of(code: Code) -> http::StatusCode {
+    use http::StatusCode as Http;
+    match code {
+        Code::Ok => Http::OK,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => Http::BAD_REQUEST,
+        Code::Unauthenticated => Http::UNAUTHORIZED,
+        Code::PermissionDenied => Http::FORBIDDEN,
+        Code::NotFound => Http::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => Http::CONFLICT,
+        Code::ResourceExhausted => Http::TOO_MANY_REQUESTS,
+        Code::Cancelled => Http::from_u16(499).unwrap_or(Http::BAD_REQUEST),
+        Code::Unimplemented => Http::NOT_IMPLEMENTED,
+        Code::Unavailable => Http::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => Http::GATEWAY_TIMEOUT,
+        Code::Unknown | Code::Internal | Code::DataLoss => Http::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -1,8 +1,9 @@
 //! What a server serves, built from the opened store and the
-//! configuration: the gRPC services behind the [`CallGuard`], and the
-//! health reporter that flips their health status. [`crate::serve`] only
-//! binds, accepts and runs what [`build`] returns, so every server (the
-//! binary, the in-process test servers) mounts exactly the same routes.
+//! configuration: the gRPC services and the HTTP site, both behind the
+//! [`CallGuard`], and the health state that the monitor keeps. [`crate::serve`]
+//! only binds, accepts and runs what [`build`] returns, so every server
+//! (the binary, the in-process test servers, the bench's) mounts exactly
+//! the same routes.
 
 use mlmeta_proto::metadata_service_server::MetadataServiceServer;
 use tonic::service::Routes;
@@ -11,22 +12,25 @@ use tower::Layer as _;
 
 use crate::config::Config;
 use crate::error::StartupError;
+use crate::http::{Probes, Readiness};
 use crate::security::{CallGuard, Guard};
 use crate::service::MetadataApi;
 use crate::store::Store;
 
 /// Everything one server serves.
-///
-/// An HTTP router (pages, `/metrics`, `/healthz`) belongs here too, next
-/// to `grpc`, when there is one.
 pub(crate) struct App {
     /// The gRPC services (`mlmeta.v1.MetadataService`, `grpc.health.v1`,
     /// `grpc.reflection.v1` and `v1alpha`), every call through the guard.
     pub grpc: Guard<Routes>,
+    /// The HTTP site of `--http-listen` (`/healthz`, `/readyz`,
+    /// `/metrics`), every request through the same guard.
+    pub http: Guard<Routes>,
     /// Health of the services: `MetadataService` (and the overall status
     /// `""`) start SERVING; whatever watches the database sets them
     /// NOT_SERVING while it cannot serve.
     pub health: HealthReporter,
+    /// What `/readyz` reports; set by the same watcher as `health`.
+    pub ready: Readiness,
 }
 
 /// Builds the services over `store` with the settings of `config`, every
@@ -44,9 +48,13 @@ pub(crate) async fn build(store: Store, config: &Config, guard: CallGuard) -> Re
         .add_service(reflection().build_v1alpha()?)
         .add_service(metadata)
         .prepare();
+    let ready = Readiness::default();
+    let site = crate::http::router(Probes { ready: ready.clone() });
     Ok(App {
         grpc: guard.layer(routes),
+        http: guard.layer(Routes::from(site)),
         health,
+        ready,
     })
 }
 

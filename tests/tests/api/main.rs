@@ -16,6 +16,7 @@ mod floats;
 mod fuzz;
 mod health;
 mod hostile;
+mod http;
 mod hyperparams;
 mod injection;
 mod leaderboard;
