@@ -263,9 +263,9 @@ impl HttpListen {
         if text.eq_ignore_ascii_case("off") {
             return Ok(Self::Off);
         }
-        text.parse().map(Self::On).map_err(|error| {
-            format!("{error}: expected HOST:PORT (such as 127.0.0.1:50080) or `off`")
-        })
+        text.parse()
+            .map(Self::On)
+            .map_err(|error| format!("{error}: expected HOST:PORT (such as 127.0.0.1:50080) or `off`"))
     }
 
     /// The address, unless `off`.
@@ -426,7 +426,10 @@ mod tests {
         assert_eq!(config.database_url.sqlite_path(), Some("mlmeta.db"));
         assert_eq!(config.listen.to_string(), "127.0.0.1:50051");
         assert_eq!(config.pool_size, 8);
-        assert_eq!(config.http_listen.addr().map(|a| a.to_string()).as_deref(), Some("127.0.0.1:50080"));
+        assert_eq!(
+            config.http_listen.addr().map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:50080")
+        );
         assert_eq!(config.log_format, LogFormat::Human);
         let defaults = Config::for_database(DatabaseUrl::parse("sqlite://mlmeta.db").unwrap());
         assert_eq!(config.max_request_bytes, defaults.max_request_bytes);
@@ -451,7 +454,10 @@ mod tests {
         );
         assert_eq!(config.tcp_keepalive_secs, defaults.tcp_keepalive_secs);
         assert_eq!(config.http_listen, defaults.http_listen);
-        assert_eq!(config.http_probes_token_required, defaults.http_probes_token_required);
+        assert_eq!(
+            config.http_probes_token_required,
+            defaults.http_probes_token_required
+        );
         assert_eq!(config.no_grpc_metrics, defaults.no_grpc_metrics);
         assert_eq!(config.log_format, defaults.log_format);
         assert!(config.auth_tokens.is_none() && config.tls_files().is_none());
@@ -500,7 +506,10 @@ mod tests {
             Some(SocketAddr::from(([0, 0, 0, 0], 8080)))
         );
         let refused = parse("nowhere").unwrap_err().to_string();
-        assert!(refused.contains("--http-listen") && refused.contains("`off`"), "{refused}");
+        assert!(
+            refused.contains("--http-listen") && refused.contains("`off`"),
+            "{refused}"
+        );
         let json = Config::try_parse_from(["mlmeta-server", "--log-format", "json"]).unwrap();
         assert_eq!(json.log_format, LogFormat::Json);
     }

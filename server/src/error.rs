@@ -384,7 +384,10 @@ impl Error {
             http::HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         if code == http::StatusCode::UNAUTHORIZED {
-            headers.insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+            headers.insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
         }
         if code == http::StatusCode::TOO_MANY_REQUESTS || code == http::StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));

@@ -12,6 +12,7 @@ mod error;
 mod health;
 mod http;
 mod log_limit;
+mod metrics;
 mod net;
 mod router;
 pub mod security;
@@ -32,9 +33,9 @@ pub use db::DatabaseUrl;
 pub use error::StartupError;
 pub use net::raise_open_files_limit;
 
-use tonic::service::Routes;
+use tonic::codegen::http::{Request, Response};
 
-use crate::security::{CallGuard, Guard, Tokens};
+use crate::security::{CallGuard, Tokens};
 use crate::store::Store;
 
 /// Largest encoded response message the server sends, and the default
@@ -169,14 +170,21 @@ type ServerFuture = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Err
 /// Serves `service` on `listener` (over TLS with `tls`) until `signal`.
 /// tonic's own TLS and socket options are left unset: the accept loop of
 /// `net` does both, under one handshake deadline.
-fn run_listener(
+fn run_listener<S, ResBody>(
     builder: Server,
-    service: Guard<Routes>,
+    service: S,
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     accepting: net::AcceptSettings,
     signal: impl Future<Output = ()> + Send + 'static,
-) -> ServerFuture {
+) -> ServerFuture
+where
+    S: tower::Service<Request<tonic::body::Body>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<tonic::codegen::StdError> + Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<tonic::codegen::StdError>,
+{
     match tls {
         None => Box::pin(async move {
             builder

@@ -5,6 +5,8 @@
 //! (the binary, the in-process test servers, the bench's) mounts exactly
 //! the same routes.
 
+use std::sync::Arc;
+
 use mlmeta_proto::metadata_service_server::MetadataServiceServer;
 use tonic::service::Routes;
 use tonic_health::server::HealthReporter;
@@ -13,6 +15,7 @@ use tower::Layer as _;
 use crate::config::Config;
 use crate::error::StartupError;
 use crate::http::{Probes, Readiness};
+use crate::metrics::{GrpcMetrics, GrpcMetricsLayer, Metrics, Recorded};
 use crate::security::{CallGuard, Guard};
 use crate::service::MetadataApi;
 use crate::store::Store;
@@ -20,8 +23,9 @@ use crate::store::Store;
 /// Everything one server serves.
 pub(crate) struct App {
     /// The gRPC services (`mlmeta.v1.MetadataService`, `grpc.health.v1`,
-    /// `grpc.reflection.v1` and `v1alpha`), every call through the guard.
-    pub grpc: Guard<Routes>,
+    /// `grpc.reflection.v1` and `v1alpha`), every call recorded (refused
+    /// ones too) and then passed through the guard.
+    pub grpc: Recorded<Guard<Routes>>,
     /// The HTTP site of `--http-listen` (`/healthz`, `/readyz`,
     /// `/metrics`), every request through the same guard.
     pub http: Guard<Routes>,
@@ -38,6 +42,19 @@ pub(crate) struct App {
 pub(crate) async fn build(store: Store, config: &Config, guard: CallGuard) -> Result<App, StartupError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<MetadataServiceServer<MetadataApi>>().await;
+    let grpc_metrics = (!config.no_grpc_metrics).then(|| {
+        Arc::new(GrpcMetrics::new(&[
+            mlmeta_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ]))
+    });
+    let metrics = Arc::new(Metrics::new(
+        grpc_metrics.clone(),
+        store.clone(),
+        guard.refusals(),
+    ));
     let metadata = MetadataServiceServer::new(MetadataApi::new(store))
         .max_decoding_message_size(config.max_request_bytes)
         .max_encoding_message_size(crate::MAX_MESSAGE_BYTES);
@@ -49,9 +66,9 @@ pub(crate) async fn build(store: Store, config: &Config, guard: CallGuard) -> Re
         .add_service(metadata)
         .prepare();
     let ready = Readiness::default();
-    let site = crate::http::router(Probes { ready: ready.clone() });
+    let site = crate::http::router(Probes { ready: ready.clone() }, metrics);
     Ok(App {
-        grpc: guard.layer(routes),
+        grpc: GrpcMetricsLayer(grpc_metrics).layer(guard.layer(routes)),
         http: guard.layer(Routes::from(site)),
         health,
         ready,

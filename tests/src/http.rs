@@ -78,7 +78,9 @@ impl Get {
 
     /// Sends the request; panics when the connection fails.
     pub async fn send(self) -> Reply {
-        let tcp = TcpStream::connect(self.addr).await.expect("connect to the HTTP listener");
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .expect("connect to the HTTP listener");
         tcp.set_nodelay(true).expect("TCP_NODELAY");
         let request = self.request();
         match self.tls.clone() {
@@ -129,9 +131,10 @@ impl Get {
                 sender.send_request(request).await.expect("HTTP/1.1 request")
             }
             Version::Http2 => {
-                let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-                    .await
-                    .expect("HTTP/2 handshake");
+                let (mut sender, connection) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                        .await
+                        .expect("HTTP/2 handshake");
                 tokio::spawn(connection);
                 sender.send_request(request).await.expect("HTTP/2 request")
             }
@@ -168,7 +171,9 @@ impl Scrape {
         let mut scrape = Self::default();
         for line in text.lines().filter(|line| !line.is_empty()) {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let (name, kind) = rest.split_once(' ').unwrap_or_else(|| panic!("bad TYPE line {line:?}"));
+                let (name, kind) = rest
+                    .split_once(' ')
+                    .unwrap_or_else(|| panic!("bad TYPE line {line:?}"));
                 scrape.types.insert(name.to_owned(), kind.to_owned());
                 continue;
             }
@@ -211,7 +216,10 @@ fn parse_sample(line: &str) -> (SampleKey, f64) {
     let name_end = line.find(['{', ' ']).unwrap_or_else(|| bad());
     let name = &line[..name_end];
     assert!(
-        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
         "bad metric name in {line:?}"
     );
     let mut labels = BTreeMap::new();
@@ -225,7 +233,11 @@ fn parse_sample(line: &str) -> (SampleKey, f64) {
                 '}' => break,
                 ',' if key.is_empty() => {}
                 '=' => {
-                    assert_eq!(chars.next().map(|(_, c)| c), Some('"'), "label value quoted in {line:?}");
+                    assert_eq!(
+                        chars.next().map(|(_, c)| c),
+                        Some('"'),
+                        "label value quoted in {line:?}"
+                    );
                     let mut value = String::new();
                     loop {
                         match chars.next().map(|(_, c)| c) {

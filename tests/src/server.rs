@@ -139,10 +139,7 @@ impl TestServer {
         let http_addr = http
             .as_ref()
             .map(|l| l.local_addr().expect("local address of the HTTP listener"));
-        let listeners = Listeners {
-            grpc: listener,
-            http,
-        };
+        let listeners = Listeners { grpc: listener, http };
         let (shutdown, stop) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let stopped = async move {
@@ -238,8 +235,14 @@ impl TestServer {
     /// `http://127.0.0.1:PORT` of the HTTP listener (`https://` with TLS
     /// on); panics when the server was started without one.
     pub fn http_url(&self) -> String {
-        let addr = self.http_addr.expect("the server was started without --http-listen");
-        let scheme = if self.url.starts_with("https") { "https" } else { "http" };
+        let addr = self
+            .http_addr
+            .expect("the server was started without --http-listen");
+        let scheme = if self.url.starts_with("https") {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{addr}")
     }
 

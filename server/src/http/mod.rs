@@ -1,5 +1,6 @@
 //! The HTTP listener's routes (`--http-listen`): the operator endpoints
-//! now, the page and its JSON API later.
+//! (`/healthz`, `/readyz`, `/metrics`) now, the page and its JSON API
+//! later.
 //!
 //! Each part of the site is an [`axum::Router`] of its own without a
 //! fallback; [`router`] merges them and adds the one fallback (404) last,
@@ -13,14 +14,21 @@
 
 mod probes;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::http::{StatusCode, Uri};
 
 pub(crate) use probes::{Probes, Readiness};
 
-/// The whole HTTP site over `probes`.
-pub(crate) fn router(probes: Probes) -> Router {
-    Router::new().merge(probes::router(probes)).fallback(not_found)
+use crate::metrics::Metrics;
+
+/// The whole HTTP site: the probes and `/metrics`.
+pub(crate) fn router(probes: Probes, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .merge(probes::router(probes))
+        .merge(crate::metrics::router(metrics))
+        .fallback(not_found)
 }
 
 /// Any path that no part of the site serves.

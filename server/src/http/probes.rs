@@ -1,6 +1,6 @@
 //! The operator endpoints: `/healthz` (the process answers), `/readyz`
 //! (the database is usable, as the health monitor last found it).
-//! `/metrics` is added by the metrics module.
+//! `/metrics` is `crate::metrics`'s.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

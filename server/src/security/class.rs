@@ -267,7 +267,10 @@ mod tests {
             assert_eq!(route.class.slot(), Slot::Call, "{path}");
             assert!(route.class.is_http() && !route.class.is_stream(), "{path}");
         }
-        for path in ["/grpc.health.v1.Health/Check", "/mlmeta.v1.MetadataService/ListModels"] {
+        for path in [
+            "/grpc.health.v1.Health/Check",
+            "/mlmeta.v1.MetadataService/ListModels",
+        ] {
             assert!(!Route::of(path).class.is_http(), "{path}");
         }
     }

@@ -252,7 +252,11 @@ impl Policy {
         ReqBody::Error: Into<tonic::codegen::StdError>,
         ResBody: From<tonic::body::Body>,
     {
-        let refuse = |error: Error| Ok(error.into_http_response().map(|body| tonic::body::Body::new(body).into()));
+        let refuse = |error: Error| {
+            Ok(error
+                .into_http_response()
+                .map(|body| tonic::body::Body::new(body).into()))
+        };
         let (mut parts, body) = request.into_parts();
         match self.authorize(class, path, &parts.headers) {
             Ok(caller) => parts.extensions.insert(caller),

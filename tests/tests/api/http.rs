@@ -35,14 +35,22 @@ async fn probes_answer_over_http1_and_http2(backend: Backend) {
     assert_ne!(addr.port(), 50080, "an ephemeral port, not the default");
     for version in [Version::Http1, Version::Http2] {
         let healthz = Get::new(addr, "/healthz").version(version).send().await;
-        assert_eq!((healthz.status, healthz.body.as_str()), (200, "ok\n"), "{version:?}");
+        assert_eq!(
+            (healthz.status, healthz.body.as_str()),
+            (200, "ok\n"),
+            "{version:?}"
+        );
         let expected = match version {
             Version::Http1 => hyper::http::Version::HTTP_11,
             Version::Http2 => hyper::http::Version::HTTP_2,
         };
         assert_eq!(healthz.version, expected);
         let readyz = Get::new(addr, "/readyz").version(version).send().await;
-        assert_eq!((readyz.status, readyz.body.as_str()), (200, "ready\n"), "{version:?}");
+        assert_eq!(
+            (readyz.status, readyz.body.as_str()),
+            (200, "ready\n"),
+            "{version:?}"
+        );
         // Without tokens, any other path is let through and not found.
         let missing = Get::new(addr, "/api/v1/nothing").version(version).send().await;
         assert_eq!(missing.status, 404, "{version:?}: {missing:?}");
@@ -83,7 +91,11 @@ async fn probes_answer_over_tls_with_both_alpn_protocols(backend: Backend) {
             .tls(pki.connector_offering(&[alpn]))
             .send()
             .await;
-        assert_eq!((reply.status, reply.body.as_str()), (200, "ready\n"), "{version:?}");
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (200, "ready\n"),
+            "{version:?}"
+        );
     }
     // A client that offers both gets HTTP/2, the server's preference.
     let both = pki.connector_offering(&[b"h2", b"http/1.1"]);
@@ -105,7 +117,8 @@ async fn probes_answer_over_tls_with_both_alpn_protocols(backend: Backend) {
 
 async fn tokens_guard_http_paths_with_http_statuses(backend: Backend) {
     let (_dir, tokens) = tokens_file();
-    let Some(server) = TestServer::with_http(backend, |config| config.auth_tokens = Some(tokens)).await else {
+    let Some(server) = TestServer::with_http(backend, |config| config.auth_tokens = Some(tokens)).await
+    else {
         return;
     };
     let addr = server.http_addr().unwrap();
@@ -119,13 +132,21 @@ async fn tokens_guard_http_paths_with_http_statuses(backend: Backend) {
         let anonymous = Get::new(addr, path).send().await;
         assert_eq!(anonymous.status, 401, "{path}: {anonymous:?}");
         assert_eq!(anonymous.headers["www-authenticate"], "Bearer");
-        assert!(anonymous.body.contains("authorization: Bearer"), "{}", anonymous.body);
+        assert!(
+            anonymous.body.contains("authorization: Bearer"),
+            "{}",
+            anonymous.body
+        );
         let unknown = Get::new(addr, path).bearer("not-a-token").send().await;
         assert_eq!(unknown.status, 401, "{path}");
         assert!(unknown.body.contains("not valid"), "{}", unknown.body);
         // A read (or write) token passes; nothing is there yet.
         for token in [READ_TOKEN, WRITE_TOKEN] {
-            let found = Get::new(addr, path).bearer(token).version(Version::Http2).send().await;
+            let found = Get::new(addr, path)
+                .bearer(token)
+                .version(Version::Http2)
+                .send()
+                .await;
             assert_eq!(found.status, 404, "{path}: {found:?}");
         }
     }
@@ -143,8 +164,16 @@ async fn probes_need_a_read_token_when_asked_to(backend: Backend) {
     let addr = server.http_addr().unwrap();
     for path in ["/healthz", "/readyz", "/metrics"] {
         assert_eq!(Get::new(addr, path).send().await.status, 401, "{path}");
-        assert_eq!(Get::new(addr, path).bearer("nope").send().await.status, 401, "{path}");
-        assert_eq!(Get::new(addr, path).bearer(READ_TOKEN).send().await.status, 200, "{path}");
+        assert_eq!(
+            Get::new(addr, path).bearer("nope").send().await.status,
+            401,
+            "{path}"
+        );
+        assert_eq!(
+            Get::new(addr, path).bearer(READ_TOKEN).send().await.status,
+            200,
+            "{path}"
+        );
     }
     // The gRPC health check stays open: it is not an HTTP probe.
     mlmeta_tests::wait_healthy(server.channel(), Duration::from_secs(5))
@@ -177,7 +206,10 @@ async fn wait_for_readyz(addr: SocketAddr, status: u16) -> String {
         if reply.status == status {
             return reply.body;
         }
-        assert!(Instant::now() < deadline, "/readyz still {reply:?}, expected {status}");
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still {reply:?}, expected {status}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -213,7 +245,10 @@ async fn binary_http_listen_off_json_logs_and_the_loopback_rule() {
     for line in &lines {
         let value: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(value["level"].is_string() && value["fields"]["message"].is_string(), "{line}");
+        assert!(
+            value["level"].is_string() && value["fields"]["message"].is_string(),
+            "{line}"
+        );
     }
     assert!(log.contains(&http) && log.contains("serving HTTP"), "{log}");
     drop(server);
@@ -225,10 +260,23 @@ async fn binary_http_listen_off_json_logs_and_the_loopback_rule() {
     drop(quiet);
 
     let exposed = format!("0.0.0.0:{http_port}");
-    let args = ["--database-url", &database, "--listen", &grpc, "--http-listen", &exposed];
+    let args = [
+        "--database-url",
+        &database,
+        "--listen",
+        &grpc,
+        "--http-listen",
+        &exposed,
+    ];
     let mut refused = ServerProcess::spawn(&args, None, port);
-    let status = refused.wait_exit(Duration::from_secs(30)).await.expect("the server exits");
+    let status = refused
+        .wait_exit(Duration::from_secs(30))
+        .await
+        .expect("the server exits");
     assert!(!status.success());
     let log = refused.stderr();
-    assert!(log.contains(&exposed) && log.contains("--allow-unauthenticated"), "{log}");
+    assert!(
+        log.contains(&exposed) && log.contains("--allow-unauthenticated"),
+        "{log}"
+    );
 }

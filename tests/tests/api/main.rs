@@ -22,6 +22,7 @@ mod injection;
 mod leaderboard;
 mod limits;
 mod list;
+mod metrics;
 mod model_detail;
 mod pagination;
 mod params;
