@@ -425,6 +425,38 @@ fn http_status_of(code: Code) -> http::StatusCode {
 mod tests {
     use super::*;
 
+    #[test]
+    fn http_responses_carry_the_status_of_the_grpc_code() {
+        let cases = [
+            (
+                Error::invalid("page_size", "must be at most 1000"),
+                400,
+                "page_size",
+            ),
+            (Error::Unauthenticated("no token".into()), 401, "no token"),
+            (Error::PermissionDenied("read only".into()), 403, "read only"),
+            (Error::NotFound("no model m".into()), 404, "no model m"),
+            (
+                Error::ResourceExhausted("at the limit".into()),
+                429,
+                "at the limit",
+            ),
+            (Error::DeadlineExceeded("too slow".into()), 504, "too slow"),
+            (Error::Unavailable("down".into()), 503, "down"),
+            (Error::Task("secret detail".into()), 500, "internal server error"),
+        ];
+        for (error, status, text) in cases {
+            let response = error.into_http_response();
+            assert_eq!(response.status().as_u16(), status, "{text}");
+            assert!(response.body().contains(text), "{}", response.body());
+            assert!(!response.body().contains("secret"), "{}", response.body());
+            assert_eq!(
+                response.headers().contains_key(http::header::WWW_AUTHENTICATE),
+                status == 401
+            );
+        }
+    }
+
     fn driver_error(kind: DatabaseErrorKind, message: &str) -> Error {
         Error::from(DieselError::DatabaseError(kind, Box::new(message.to_owned())))
     }
