@@ -30,6 +30,13 @@ pub struct Args {
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
 
+    /// An extra flag for the spawned server, repeatable, such as
+    /// `--server-arg=--no-grpc-metrics` (A/B of the metrics layer) or
+    /// `--server-arg=--http-listen=127.0.0.1:50080` (to scrape it; the
+    /// spawned server has no HTTP listener otherwise).
+    #[arg(long, allow_hyphen_values = true)]
+    pub server_arg: Vec<String>,
+
     /// Workloads to run, comma-separated; they always run in the order
     /// raw, bulk, best, stream, acked, concurrent, list. `all` is every one
     /// (`raw` only when the harness spawns the server: it needs to know

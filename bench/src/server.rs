@@ -88,7 +88,12 @@ impl Target {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = dir.path().join("server.log");
         let log_file = File::create(&log)?;
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        if !args.server_arg.iter().any(|arg| arg.starts_with("--http-listen")) {
+            command.args(["--http-listen", "off"]);
+        }
+        let child = command
+            .args(&args.server_arg)
             .arg("--database-url")
             .arg(database_url.expose_secret())
             .arg("--listen")

@@ -83,6 +83,9 @@ class Server:
                 SWEEP_MS,
                 "--shutdown-grace-secs",
                 "1",
+                # Several servers run at once: none on the default HTTP port.
+                "--http-listen",
+                "off",
                 *self.extra,
             ],
             stdout=log,

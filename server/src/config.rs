@@ -5,6 +5,10 @@
 //! |---|---|---|
 //! | `--database-url` | `MLMETA_DATABASE_URL` | `sqlite://mlmeta.db` |
 //! | `--listen` | `MLMETA_LISTEN` | `127.0.0.1:50051` |
+//! | `--http-listen` | `MLMETA_HTTP_LISTEN` | `127.0.0.1:50080` (`off`: no HTTP listener) |
+//! | `--http-probes-token-required` | `MLMETA_HTTP_PROBES_TOKEN_REQUIRED` | off (`/metrics`, `/healthz`, `/readyz` open) |
+//! | `--no-grpc-metrics` | `MLMETA_NO_GRPC_METRICS` | off (per-call gRPC metrics recorded) |
+//! | `--log-format` | `MLMETA_LOG_FORMAT` | `human` (or `json`: one JSON object per line) |
 //! | `--pool-size` | `MLMETA_POOL_SIZE` | `8` |
 //! | `--shutdown-grace-secs` | `MLMETA_SHUTDOWN_GRACE_SECS` | `30` |
 //! | `--tls-cert` | `MLMETA_TLS_CERT` | none (plain HTTP/2) |
@@ -28,7 +32,7 @@
 //! | `--max-artifact-bytes` | `MLMETA_MAX_ARTIFACT_BYTES` | `1073741824` (1 GiB) |
 //! | `--artifact-grace-secs` | `MLMETA_ARTIFACT_GRACE_SECS` | `600` (10 min) |
 //!
-//! Logging is configured with `RUST_LOG` (default `info`).
+//! Log levels are configured with `RUST_LOG` (default `info`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -91,6 +95,30 @@ pub struct Config {
     /// Address to listen on for gRPC.
     #[arg(long, env = "MLMETA_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
+
+    /// Address to listen on for HTTP/1.1 and HTTP/2 (`/metrics`,
+    /// `/healthz`, `/readyz`), with the TLS settings of gRPC; `off`: none.
+    /// Like --listen, a non-loopback address needs --auth-tokens (or
+    /// --allow-unauthenticated).
+    #[arg(long, env = "MLMETA_HTTP_LISTEN", default_value = "127.0.0.1:50080",
+          value_parser = HttpListen::parse)]
+    pub http_listen: HttpListen,
+
+    /// With --auth-tokens, `/metrics`, `/healthz` and `/readyz` need a
+    /// token too (read scope); without it they are open, as load
+    /// balancers and Prometheus usually probe without credentials.
+    #[arg(long, env = "MLMETA_HTTP_PROBES_TOKEN_REQUIRED")]
+    pub http_probes_token_required: bool,
+
+    /// Do not record the per-call gRPC metrics (`grpc_server_*` on
+    /// `/metrics`); for measuring what recording them costs.
+    #[arg(long, env = "MLMETA_NO_GRPC_METRICS")]
+    pub no_grpc_metrics: bool,
+
+    /// Log format on stderr: `human` (one readable line per event) or
+    /// `json` (one JSON object per line, for log collectors).
+    #[arg(long, env = "MLMETA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
 
     /// Maximum number of database connections held open.
     #[arg(long, env = "MLMETA_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -236,6 +264,50 @@ pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 1 << 30;
 /// Default `--artifact-grace-secs`.
 pub const DEFAULT_ARTIFACT_GRACE_SECS: u64 = 600;
 
+/// `--http-listen`: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpListen {
+    /// No HTTP listener.
+    Off,
+    /// Listen on this address.
+    On(SocketAddr),
+}
+
+impl HttpListen {
+    /// The default `127.0.0.1:50080`.
+    pub const DEFAULT: Self = Self::On(SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        50080,
+    ));
+
+    /// `off`, or a socket address.
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(Self::Off);
+        }
+        text.parse()
+            .map(Self::On)
+            .map_err(|error| format!("{error}: expected HOST:PORT (such as 127.0.0.1:50080) or `off`"))
+    }
+
+    /// The address, unless `off`.
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            Self::Off => None,
+            Self::On(addr) => Some(addr),
+        }
+    }
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`).
+    Json,
+}
+
 /// Default `--heartbeat-timeout-secs`.
 pub const DEFAULT_HEARTBEAT_TIMEOUT_SECS: u64 = 600;
 
@@ -306,6 +378,10 @@ impl Config {
             command: None,
             database_url,
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_listen: HttpListen::DEFAULT,
+            http_probes_token_required: false,
+            no_grpc_metrics: false,
+            log_format: LogFormat::Human,
             pool_size: 8,
             shutdown_grace_secs: 30,
             tls_cert: None,
@@ -350,6 +426,7 @@ impl Config {
             max_request_bytes: self.max_request_bytes,
             max_small_request_bytes: self.max_small_request_bytes,
             max_inflight_request_bytes: self.max_inflight_request_bytes,
+            http_probes_token_required: self.http_probes_token_required,
         }
     }
 
@@ -390,6 +467,11 @@ mod tests {
         assert_eq!(config.database_url.sqlite_path(), Some("mlmeta.db"));
         assert_eq!(config.listen.to_string(), "127.0.0.1:50051");
         assert_eq!(config.pool_size, 8);
+        assert_eq!(
+            config.http_listen.addr().map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:50080")
+        );
+        assert_eq!(config.log_format, LogFormat::Human);
         let defaults = Config::for_database(DatabaseUrl::parse("sqlite://mlmeta.db").unwrap());
         assert_eq!(config.max_request_bytes, defaults.max_request_bytes);
         assert_eq!(config.call_timeout_secs, defaults.call_timeout_secs);
@@ -412,6 +494,13 @@ mod tests {
             defaults.http2_keepalive_timeout_secs
         );
         assert_eq!(config.tcp_keepalive_secs, defaults.tcp_keepalive_secs);
+        assert_eq!(config.http_listen, defaults.http_listen);
+        assert_eq!(
+            config.http_probes_token_required,
+            defaults.http_probes_token_required
+        );
+        assert_eq!(config.no_grpc_metrics, defaults.no_grpc_metrics);
+        assert_eq!(config.log_format, defaults.log_format);
         assert!(config.auth_tokens.is_none() && config.tls_files().is_none());
         assert!(!config.allow_unauthenticated && config.command.is_none());
     }
@@ -446,6 +535,24 @@ mod tests {
         assert!(Config::try_parse_from(["mlmeta-server", "--tls-client-ca", "ca.pem"]).is_err());
         let both = Config::try_parse_from(["mlmeta-server", "--tls-cert", "c", "--tls-key", "k"]).unwrap();
         assert!(both.tls_files().is_some());
+    }
+
+    #[test]
+    fn http_listen_takes_an_address_or_off() {
+        let parse = |value: &str| Config::try_parse_from(["mlmeta-server", "--http-listen", value]);
+        assert_eq!(parse("off").unwrap().http_listen, HttpListen::Off);
+        assert_eq!(parse("OFF").unwrap().http_listen, HttpListen::Off);
+        assert_eq!(
+            parse("0.0.0.0:8080").unwrap().http_listen.addr(),
+            Some(SocketAddr::from(([0, 0, 0, 0], 8080)))
+        );
+        let refused = parse("nowhere").unwrap_err().to_string();
+        assert!(
+            refused.contains("--http-listen") && refused.contains("`off`"),
+            "{refused}"
+        );
+        let json = Config::try_parse_from(["mlmeta-server", "--log-format", "json"]).unwrap();
+        assert_eq!(json.log_format, LogFormat::Json);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use tonic::codegen::http;
 use tonic::{Code, Status};
 
 use crate::log_limit::LogLimiter;
@@ -63,6 +64,16 @@ pub enum StartupError {
     /// The tokens file is not usable.
     #[error(transparent)]
     Tokens(#[from] crate::security::tokens::TokensFileError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({flag}): {source}")]
+    Listen {
+        /// The flag that names the address.
+        flag: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// Listening beyond loopback without tokens was not explicitly allowed.
     #[error(
         "refusing to serve {0} without authentication: pass --auth-tokens FILE, \
@@ -355,9 +366,96 @@ impl From<Error> for Status {
     }
 }
 
+impl Error {
+    /// The HTTP response of the HTTP listener for this error: the status
+    /// of its gRPC code (Google's mapping: INVALID_ARGUMENT 400,
+    /// UNAUTHENTICATED 401 with `WWW-Authenticate: Bearer`, PERMISSION_DENIED
+    /// 403, NOT_FOUND 404, RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, ...)
+    /// and the message gRPC callers would get, as plain text. Built from
+    /// the [`Status`] so that both listeners log and hide the same things.
+    pub(crate) fn into_http_response(self) -> http::Response<String> {
+        let status = Status::from(self);
+        let code = http_status_of(status.code());
+        let mut response = http::Response::new(format!("{}\n", status.message()));
+        *response.status_mut() = code;
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if code == http::StatusCode::UNAUTHORIZED {
+            headers.insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if code == http::StatusCode::TOO_MANY_REQUESTS || code == http::StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl axum::response::IntoResponse for Error {
+    fn into_response(self) -> axum::response::Response {
+        self.into_http_response().map(axum::body::Body::from)
+    }
+}
+
+/// The HTTP status of a gRPC code (`google.rpc.Code`'s documented mapping).
+fn http_status_of(code: Code) -> http::StatusCode {
+    use http::StatusCode as Http;
+    match code {
+        Code::Ok => Http::OK,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => Http::BAD_REQUEST,
+        Code::Unauthenticated => Http::UNAUTHORIZED,
+        Code::PermissionDenied => Http::FORBIDDEN,
+        Code::NotFound => Http::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => Http::CONFLICT,
+        Code::ResourceExhausted => Http::TOO_MANY_REQUESTS,
+        Code::Cancelled => Http::from_u16(499).unwrap_or(Http::BAD_REQUEST),
+        Code::Unimplemented => Http::NOT_IMPLEMENTED,
+        Code::Unavailable => Http::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => Http::GATEWAY_TIMEOUT,
+        Code::Unknown | Code::Internal | Code::DataLoss => Http::INTERNAL_SERVER_ERROR,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_responses_carry_the_status_of_the_grpc_code() {
+        let cases = [
+            (
+                Error::invalid("page_size", "must be at most 1000"),
+                400,
+                "page_size",
+            ),
+            (Error::Unauthenticated("no token".into()), 401, "no token"),
+            (Error::PermissionDenied("read only".into()), 403, "read only"),
+            (Error::NotFound("no model m".into()), 404, "no model m"),
+            (
+                Error::ResourceExhausted("at the limit".into()),
+                429,
+                "at the limit",
+            ),
+            (Error::DeadlineExceeded("too slow".into()), 504, "too slow"),
+            (Error::Unavailable("down".into()), 503, "down"),
+            (Error::Task("secret detail".into()), 500, "internal server error"),
+        ];
+        for (error, status, text) in cases {
+            let response = error.into_http_response();
+            assert_eq!(response.status().as_u16(), status, "{text}");
+            assert!(response.body().contains(text), "{}", response.body());
+            assert!(!response.body().contains("secret"), "{}", response.body());
+            assert_eq!(
+                response.headers().contains_key(http::header::WWW_AUTHENTICATE),
+                status == 401
+            );
+        }
+    }
 
     fn driver_error(kind: DatabaseErrorKind, message: &str) -> Error {
         Error::from(DieselError::DatabaseError(kind, Box::new(message.to_owned())))

@@ -8,7 +8,8 @@
 //! both the overall status (`""`) and `mlmeta.v1.MetadataService` are
 //! NOT_SERVING; once it succeeds again they are SERVING. Each change is
 //! logged once. On SQLite a moved or returned file wakes the monitor at
-//! once instead of at the next tick.
+//! once instead of at the next tick. The HTTP listener's `/readyz` reads
+//! the same finding ([`Readiness`]).
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::db::Probe;
 use crate::error::Error;
+use crate::http::Readiness;
 use crate::store::Store;
 
 /// How often the database is probed.
@@ -35,11 +37,12 @@ pub(crate) struct Monitor {
 }
 
 impl Monitor {
-    /// Starts watching `store`'s database and reporting it on `reporter`.
-    pub(crate) fn spawn(reporter: HealthReporter, store: &Store) -> Self {
+    /// Starts watching `store`'s database and reporting it on `reporter`
+    /// and `ready`.
+    pub(crate) fn spawn(reporter: HealthReporter, ready: Readiness, store: &Store) -> Self {
         let probe = store.probe();
         Self {
-            task: tokio::spawn(run(reporter, probe)),
+            task: tokio::spawn(run(reporter, ready, probe)),
         }
     }
 }
@@ -56,7 +59,7 @@ enum Slot {
     Running(JoinHandle<(Probe, Result<(), Error>)>),
 }
 
-async fn run(reporter: HealthReporter, probe: Probe) {
+async fn run(reporter: HealthReporter, ready: Readiness, probe: Probe) {
     let file_changes = probe.file_changes();
     let mut slot = Slot::Idle(probe.fresh());
     let mut serving = true;
@@ -67,6 +70,7 @@ async fn run(reporter: HealthReporter, probe: Probe) {
         let usable = outcome.is_ok();
         if usable != serving {
             serving = usable;
+            ready.set(usable);
             let status = if usable {
                 ServingStatus::Serving
             } else {

@@ -10,7 +10,9 @@ mod db;
 pub mod embedded;
 mod error;
 mod health;
+mod http;
 mod log_limit;
+mod metrics;
 mod net;
 mod router;
 pub mod security;
@@ -26,11 +28,13 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tracing::{info, warn};
 
-pub use config::{Command, Config};
+pub use config::{Command, Config, HttpListen, LogFormat};
 pub use db::DatabaseUrl;
 pub use error::StartupError;
 pub use net::raise_open_files_limit;
 pub use store::backup;
+
+use tonic::codegen::http::{Request, Response};
 
 use crate::security::{CallGuard, Tokens};
 use crate::store::Store;
@@ -41,19 +45,53 @@ use crate::store::Store;
 pub const MAX_MESSAGE_BYTES: usize = config::DEFAULT_MAX_REQUEST_BYTES;
 
 /// Opens the database (applying pending migrations), then serves gRPC on
-/// `listener` until `shutdown` resolves. After that, in-flight calls get
+/// `listener`, and HTTP on `--http-listen` unless it is `off`, until
+/// `shutdown` resolves. After that, in-flight calls get
 /// [`Config::shutdown_grace`] to finish before the server stops anyway.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
-    let local_addr = listener
-        .local_addr()
-        .map_err(|e| StartupError::Task(e.to_string()))?;
+    let http = match config.http_listen.addr() {
+        None => None,
+        Some(addr) => Some(bind("--http-listen", addr).await?),
+    };
+    serve_on(config, Listeners { grpc: listener, http }, shutdown).await
+}
+
+/// The sockets one server listens on: [`serve_on`] takes them bound, so
+/// that a caller (a test) can bind port 0 and learn the port.
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC (HTTP/2 only).
+    pub grpc: TcpListener,
+    /// The HTTP site (HTTP/1.1 and HTTP/2); `None`: no HTTP listener,
+    /// whatever `--http-listen` says.
+    pub http: Option<TcpListener>,
+}
+
+/// Binds `addr` for `flag`, with an error naming both.
+pub async fn bind(flag: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Listen { flag, addr, source })
+}
+
+/// [`serve`] on listeners bound by the caller.
+pub async fn serve_on(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let local_addr = bound_addr(&listeners.grpc)?;
+    let http_addr = listeners.http.as_ref().map(bound_addr).transpose()?;
     let tokens = config.auth_tokens.as_deref().map(Tokens::load).transpose()?;
     check_exposure(&config, local_addr, tokens.as_ref())?;
-    let tls = config.tls_files().map(|files| files.load()).transpose()?;
+    if let Some(addr) = http_addr {
+        check_exposure(&config, addr, tokens.as_ref())?;
+    }
+    let tls = config.tls_files().map(|files| files.load_both()).transpose()?;
     let guard = CallGuard::new(tokens, config.call_limits());
     let reloader = config
         .auth_tokens
@@ -67,15 +105,24 @@ pub async fn serve(
             .map_err(|e| StartupError::Task(e.to_string()))??
     };
     let watched = store.clone();
-    let router::App { grpc, health } = router::build(store, &config, guard).await?;
+    let router::App {
+        grpc,
+        http,
+        health,
+        ready,
+    } = router::build(store, &config, guard).await?;
     // NOT_SERVING while the database is unusable; stops with the server.
-    let _health_monitor = health::Monitor::spawn(health, &watched);
+    let _health_monitor = health::Monitor::spawn(health, ready, &watched);
 
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    // Both listeners stop together: gRPC's shutdown signal tells HTTP's.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;
         info!("shutdown requested: finishing in-flight calls");
-        let _ = stopping_tx.send(());
+        let _ = stopping_tx.send(true);
+    };
+    let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
     };
     let accepting = net::AcceptSettings {
         handshake_timeout: config.handshake_timeout(),
@@ -84,28 +131,32 @@ pub async fn serve(
     let builder = Server::builder()
         .http2_keepalive_interval(Some(config.http2_keepalive_interval()))
         .http2_keepalive_timeout(Some(config.http2_keepalive_timeout()));
-    // tonic's own TLS and socket options are left unset: the accept loop of
-    // `net` does both, under one handshake deadline.
-    let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match tls {
-        None => {
-            Box::pin(builder.serve_with_incoming_shutdown(grpc, net::plaintext(listener, accepting), signal))
-        }
-        Some(acceptor) => Box::pin(builder.serve_with_incoming_shutdown(
-            grpc,
-            net::tls(listener, acceptor, accepting),
-            signal,
-        )),
+    let grpc_tls = tls.as_ref().map(|tls| tls.grpc.clone());
+    let grpc_server = run_listener(builder.clone(), grpc, listeners.grpc, grpc_tls, accepting, signal);
+    let http_server = match listeners.http {
+        None => Box::pin(std::future::ready(Ok(()))),
+        Some(listener) => run_listener(
+            builder.accept_http1(true),
+            http,
+            listener,
+            tls.map(|tls| tls.http),
+            accepting,
+            stopped(stopping.clone()),
+        ),
     };
     let grace_expired = async move {
-        match stopping_rx.await {
-            Ok(()) => tokio::time::sleep(grace).await,
-            Err(_) => std::future::pending().await,
-        }
+        stopped(stopping).await;
+        tokio::time::sleep(grace).await;
     };
 
     info!(addr = %local_addr, "serving mlmeta.v1.MetadataService");
+    if let Some(addr) = http_addr {
+        info!(addr = %addr, "serving HTTP: /metrics, /healthz, /readyz");
+    }
     tokio::select! {
-        result = server => result?,
+        result = async { tokio::try_join!(grpc_server, http_server) } => {
+            result?;
+        }
         () = grace_expired => warn!(?grace, "in-flight calls still running after the grace period; stopping anyway"),
     }
     if let Some(reloader) = reloader {
@@ -113,6 +164,46 @@ pub async fn serve(
     }
     info!("server stopped");
     Ok(())
+}
+
+type ServerFuture = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+
+/// Serves `service` on `listener` (over TLS with `tls`) until `signal`.
+/// tonic's own TLS and socket options are left unset: the accept loop of
+/// `net` does both, under one handshake deadline.
+fn run_listener<S, ResBody>(
+    builder: Server,
+    service: S,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    accepting: net::AcceptSettings,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> ServerFuture
+where
+    S: tower::Service<Request<tonic::body::Body>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<tonic::codegen::StdError> + Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<tonic::codegen::StdError>,
+{
+    match tls {
+        None => Box::pin(async move {
+            builder
+                .serve_with_incoming_shutdown(service, net::plaintext(listener, accepting), signal)
+                .await
+        }),
+        Some(acceptor) => Box::pin(async move {
+            builder
+                .serve_with_incoming_shutdown(service, net::tls(listener, acceptor, accepting), signal)
+                .await
+        }),
+    }
+}
+
+fn bound_addr(listener: &TcpListener) -> Result<SocketAddr, StartupError> {
+    listener
+        .local_addr()
+        .map_err(|e| StartupError::Task(e.to_string()))
 }
 
 /// Refuses to serve a non-loopback address to anyone at all unless that was

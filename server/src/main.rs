@@ -3,7 +3,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mlmeta_server::security::tokens::{generate_token, tokens_file_line};
-use mlmeta_server::{Command, Config, raise_open_files_limit, serve, shutdown_signal};
+use mlmeta_server::{
+    Command, Config, Listeners, LogFormat, bind, raise_open_files_limit, serve_on, shutdown_signal,
+};
 use tracing_subscriber::EnvFilter;
 
 /// jemalloc, with the options compiled in from `.cargo/config.toml` (two
@@ -17,12 +19,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // The log goes to stderr, leaving stdout to `hash-token`'s output.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
     let config = Config::parse();
+    init_logging(config.log_format);
     match &config.command {
         Some(Command::HashToken { name, scope, stdin }) => return hash_token(name, (*scope).into(), *stdin),
         Some(Command::Backup { database_url, to }) => return backup(database_url.clone(), to.clone()).await,
@@ -31,14 +29,22 @@ async fn main() -> ExitCode {
     // Process-wide, hence here rather than in `serve` (which tests run
     // in-process): each connection is a file descriptor.
     raise_open_files_limit();
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
-        Ok(listener) => listener,
+    let bound = async {
+        let grpc = bind("--listen", config.listen).await?;
+        let http = match config.http_listen.addr() {
+            Some(addr) => Some(bind("--http-listen", addr).await?),
+            None => None,
+        };
+        Ok::<_, mlmeta_server::StartupError>(Listeners { grpc, http })
+    };
+    let listeners = match bound.await {
+        Ok(listeners) => listeners,
         Err(error) => {
-            eprintln!("error: cannot listen on {}: {error}", config.listen);
+            eprintln!("error: {error}");
             return ExitCode::FAILURE;
         }
     };
-    match serve(config, listener, shutdown_signal()).await {
+    match serve_on(config, listeners, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -77,6 +83,25 @@ async fn backup(url: mlmeta_server::DatabaseUrl, to: std::path::PathBuf) -> Exit
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The log on stderr (leaving stdout to `hash-token`'s output), in
+/// `format`, at the levels of `RUST_LOG` (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Human => builder.init(),
+        // Span fields flattened into each line; the current span is enough
+        // (the server opens few) and keeps lines short.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 

@@ -16,6 +16,9 @@
 //! - [`cluster`]: a private PostgreSQL server a test may stop and start;
 //!   [`mounts`]: a small tmpfs to fill, a read-only bind mount;
 //!   [`health`]: the gRPC health status and waits for it.
+//! - [`http`]: plain HTTP/1.1 and HTTP/2 requests to the HTTP listener
+//!   (`/metrics`, `/healthz`), over TLS too, and a parser of the
+//!   Prometheus text format.
 //! - [`wire`]: raw protobuf bytes over gRPC, for values prost cannot
 //!   encode (`-0.0`), and requests whose body stalls.
 //!
@@ -34,6 +37,7 @@ pub mod calls;
 pub mod cluster;
 pub mod database;
 pub mod health;
+pub mod http;
 mod macros;
 pub mod mounts;
 pub mod postgres;

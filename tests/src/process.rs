@@ -143,7 +143,9 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts the binary with `args`, in `dir` when given, with no
-    /// `MLMETA_*` variable inherited and `RUST_LOG=info`.
+    /// `MLMETA_*` variable inherited and `RUST_LOG=info`; without an HTTP
+    /// listener (`MLMETA_HTTP_LISTEN=off`) unless `args` name
+    /// `--http-listen`, since many servers run at once.
     /// `port` is where it is expected to listen.
     pub fn spawn(args: &[&str], dir: Option<&Path>, port: u16) -> Self {
         Self::spawn_logging(args, dir, port, "info")
@@ -189,6 +191,9 @@ impl ServerProcess {
             if key.to_string_lossy().starts_with("MLMETA_") {
                 command.env_remove(key);
             }
+        }
+        if !args.iter().any(|arg| arg.starts_with("--http-listen")) {
+            command.env("MLMETA_HTTP_LISTEN", "off");
         }
         if let Some(dir) = dir {
             command.current_dir(dir);

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use mlmeta_proto::metadata_service_client::MetadataServiceClient;
-use mlmeta_server::{Config, DatabaseUrl, MAX_MESSAGE_BYTES};
+use std::net::SocketAddr;
+
+use mlmeta_server::{Config, DatabaseUrl, HttpListen, Listeners, MAX_MESSAGE_BYTES};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -50,6 +52,8 @@ pub struct TestServer {
     url: String,
     database_url: DatabaseUrl,
     channel: Channel,
+    /// The HTTP listener's address, when the test asked for one.
+    http_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     // Dropped after the fields above (declaration order): server first.
@@ -80,7 +84,9 @@ impl TestServer {
     }
 
     /// A server on a fresh database of `backend`, its [`Config`] changed
-    /// by `configure` first. With `tls` (the server must then be configured
+    /// by `configure` first. The HTTP listener is off unless `configure`
+    /// sets `http_listen` (to `127.0.0.1:0` for an ephemeral port: see
+    /// [`TestServer::http_url`]). With `tls` (the server must then be configured
     /// for TLS), the harness's own channel connects over
     /// `https://127.0.0.1:PORT` with it. `None` when PostgreSQL is
     /// unreachable and not required.
@@ -119,13 +125,27 @@ impl TestServer {
         let mut config = Config::for_database(database_url.clone());
         config.listen = addr;
         config.shutdown_grace_secs = 1;
+        // Many servers run at once: none on the fixed default port.
+        config.http_listen = HttpListen::Off;
         configure(&mut config);
+        let http = match config.http_listen.addr() {
+            Some(http_addr) => Some(
+                TcpListener::bind(http_addr)
+                    .await
+                    .expect("bind the HTTP listener"),
+            ),
+            None => None,
+        };
+        let http_addr = http
+            .as_ref()
+            .map(|l| l.local_addr().expect("local address of the HTTP listener"));
+        let listeners = Listeners { grpc: listener, http };
         let (shutdown, stop) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let stopped = async move {
                 let _ = stop.await;
             };
-            if let Err(error) = mlmeta_server::serve(config, listener, stopped).await {
+            if let Err(error) = mlmeta_server::serve_on(config, listeners, stopped).await {
                 panic!("the server on {addr} failed: {error}");
             }
         });
@@ -144,6 +164,7 @@ impl TestServer {
             url,
             database_url,
             channel,
+            http_addr,
             shutdown: Some(shutdown),
             task: Some(task),
             backing,
@@ -190,6 +211,39 @@ impl TestServer {
     /// (`https://` when started with TLS).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A server on a fresh database of `backend` with its HTTP listener on
+    /// an ephemeral loopback port, `configure` applied after that.
+    pub async fn with_http(backend: Backend, configure: impl FnOnce(&mut Config)) -> Option<Self> {
+        Self::with(
+            backend,
+            |config| {
+                config.http_listen = HttpListen::On(SocketAddr::from(([127, 0, 0, 1], 0)));
+                configure(config);
+            },
+            None,
+        )
+        .await
+    }
+
+    /// The HTTP listener's address, when the server was started with one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// `http://127.0.0.1:PORT` of the HTTP listener (`https://` with TLS
+    /// on); panics when the server was started without one.
+    pub fn http_url(&self) -> String {
+        let addr = self
+            .http_addr
+            .expect("the server was started without --http-listen");
+        let scheme = if self.url.starts_with("https") {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{addr}")
     }
 
     /// The database the server was started on.

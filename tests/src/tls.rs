@@ -87,6 +87,12 @@ impl TestPki {
     /// A bare TLS connector trusting this CA and offering ALPN `h2`, for
     /// tests that drive the TLS handshake themselves.
     pub fn raw_connector(&self) -> tokio_rustls::TlsConnector {
+        self.connector_offering(&[b"h2"])
+    }
+
+    /// A bare TLS connector trusting this CA and offering the ALPN
+    /// protocols `alpn` (`h2`, `http/1.1`), in this order of preference.
+    pub fn connector_offering(&self, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
         use std::sync::Arc;
         use tokio_rustls::rustls::pki_types::CertificateDer;
         use tokio_rustls::rustls::pki_types::pem::PemObject as _;
@@ -102,7 +108,7 @@ impl TestPki {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
         tokio_rustls::TlsConnector::from(Arc::new(config))
     }
 }

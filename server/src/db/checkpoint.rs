@@ -31,6 +31,7 @@
 //! A checkpoint that fails (a full disk, a read-only file) is retried every
 //! tick, but logged once per [`FAILURE_LOG_INTERVAL`] with a count.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -44,6 +45,7 @@ use super::SqliteFile;
 use super::pool::sqlite_checkpointer_connection;
 use crate::error::StartupError;
 use crate::log_limit::LogLimiter;
+use crate::metrics::{AtomicHistogram, SECONDS};
 
 /// How often the WAL is copied back into the database file.
 const INTERVAL: Duration = Duration::from_millis(50);
@@ -63,6 +65,17 @@ const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// thread after a final checkpoint.
 pub(crate) struct Checkpointer {
     _stop: mpsc::Sender<()>,
+    stats: Arc<CheckpointStats>,
+}
+
+/// What the checkpointer did, for `/metrics`.
+#[derive(Debug)]
+pub(crate) struct CheckpointStats {
+    /// Time each checkpoint took (every mode; most are the PASSIVE ones of
+    /// each tick).
+    pub seconds: AtomicHistogram,
+    /// Checkpoints that failed.
+    pub failures: AtomicU64,
 }
 
 /// One row of `PRAGMA wal_checkpoint`.
@@ -86,6 +99,11 @@ impl Checkpointer {
     pub(crate) fn start(file: Arc<SqliteFile>, writer: Arc<Mutex<()>>) -> Result<Self, StartupError> {
         let conn = sqlite_checkpointer_connection(file.path())?;
         let (stop, stopped) = mpsc::channel();
+        let stats = Arc::new(CheckpointStats {
+            seconds: AtomicHistogram::seconds(SECONDS),
+            failures: AtomicU64::new(0),
+        });
+        let counted = Arc::clone(&stats);
         thread::Builder::new()
             .name("sqlite-checkpointer".to_owned())
             .spawn(move || {
@@ -93,11 +111,17 @@ impl Checkpointer {
                     conn,
                     failures: LogLimiter::new(FAILURE_LOG_INTERVAL),
                     failed_in_a_row: 0,
+                    stats: counted,
                 };
                 thread.run(&file, &writer, &stopped);
             })
             .map_err(|e| StartupError::Task(format!("cannot start the checkpointer thread: {e}")))?;
-        Ok(Self { _stop: stop })
+        Ok(Self { _stop: stop, stats })
+    }
+
+    /// Its counters.
+    pub(crate) fn stats(&self) -> Arc<CheckpointStats> {
+        Arc::clone(&self.stats)
     }
 }
 
@@ -108,6 +132,7 @@ struct Thread {
     failures: LogLimiter,
     /// Checkpoints failed since the last that succeeded.
     failed_in_a_row: u64,
+    stats: Arc<CheckpointStats>,
 }
 
 impl Thread {
@@ -168,9 +193,11 @@ impl Thread {
     /// retried on the next tick (a checkpoint that does not run leaves the WAL
     /// longer, never loses data).
     fn checkpoint(&mut self, mode: &str) -> Option<CheckpointResult> {
-        match diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})"))
-            .get_result::<CheckpointResult>(&mut self.conn)
-        {
+        let started = std::time::Instant::now();
+        let outcome = diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})"))
+            .get_result::<CheckpointResult>(&mut self.conn);
+        self.stats.seconds.observe_duration(started.elapsed());
+        match outcome {
             Ok(result) => {
                 let failed = std::mem::take(&mut self.failed_in_a_row);
                 if failed > 0 {
@@ -181,6 +208,7 @@ impl Thread {
             }
             Err(error) => {
                 self.failed_in_a_row += 1;
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 if let Some(suppressed) = self.failures.allow() {
                     tracing::warn!(
                         %error,

@@ -13,7 +13,7 @@ pub mod schema;
 mod sqlite_file;
 mod url;
 
-pub(crate) use checkpoint::Checkpointer;
+pub(crate) use checkpoint::{CheckpointStats, Checkpointer};
 pub use pool::DbConnection;
 pub(crate) use pool::{DbPool, connect_and_migrate, connection, open_existing_sqlite, open_pool};
 pub(crate) use probe::Probe;

@@ -4,6 +4,10 @@
 //! with its [`CallClass`] and its [`RequestSize`]; a test checks the list
 //! against the service's file descriptor set, so a method added to the
 //! proto fails the build's tests until it is classified here on purpose.
+//!
+//! Paths that are not gRPC-shaped (`/package.Service/Method`) belong to
+//! the HTTP listener: the probes [`HTTP_PROBES`] are open endpoints, and
+//! every other path (the page, its `/api/...`) reads.
 
 use super::tokens::Scope;
 
@@ -13,6 +17,10 @@ const REFLECTION_SERVICES: [&str; 2] = [
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
 ];
+
+/// The operator endpoints of the HTTP listener: open unless
+/// `--http-probes-token-required`.
+pub(crate) const HTTP_PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// What kind of call a path is, which decides the token scope it needs,
 /// the budget it draws from and the time limit it runs under.
@@ -39,6 +47,15 @@ pub(super) enum CallClass {
     /// keeps open for a few lookups. Budgeted like
     /// [`CallClass::ClientStream`], with a read token.
     ReflectionStream,
+    /// The HTTP probes [`HTTP_PROBES`]: no budget, no deadline, and no
+    /// token unless `--http-probes-token-required` (then a read token),
+    /// for the same reason as [`CallClass::Open`].
+    HttpProbe,
+    /// Any other HTTP path (the page and its JSON API, and paths that do
+    /// not exist, which answer 404 once the token is checked): a read
+    /// token, one slot of `--max-concurrent-calls` and the per-call
+    /// deadline, like [`CallClass::UnaryRead`].
+    HttpRead,
 }
 
 /// Which request size limit applies to a method's messages.
@@ -119,6 +136,13 @@ impl Route {
         if REFLECTION_SERVICES.iter().any(|prefix| path.starts_with(prefix)) {
             return small(CallClass::ReflectionStream);
         }
+        if !is_grpc_shaped(path) {
+            return small(if HTTP_PROBES.contains(&path) {
+                CallClass::HttpProbe
+            } else {
+                CallClass::HttpRead
+            });
+        }
         path.strip_prefix(METADATA_SERVICE)
             .and_then(|method| METHODS.iter().find(|(name, ..)| *name == method))
             .map_or(small(CallClass::UnaryWrite), |&(_, class, size)| Self {
@@ -126,6 +150,15 @@ impl Route {
                 size,
             })
     }
+}
+
+/// Whether `path` looks like a gRPC method, `/package.Service/Method`: its
+/// first segment names a service with its package (a dot), and a method
+/// follows. HTTP paths (`/`, `/api/v1/models`, `/healthz`) never do.
+fn is_grpc_shaped(path: &str) -> bool {
+    path.strip_prefix('/')
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(service, _)| service.contains('.'))
 }
 
 /// Which of the guard's budgets a call takes a slot of.
@@ -143,8 +176,8 @@ impl CallClass {
     /// The token scope the call needs; `None`: no token at all.
     pub fn scope(self) -> Option<Scope> {
         match self {
-            Self::Open => None,
-            Self::UnaryRead | Self::ReflectionStream => Some(Scope::Read),
+            Self::Open | Self::HttpProbe => None,
+            Self::UnaryRead | Self::ReflectionStream | Self::HttpRead => Some(Scope::Read),
             Self::UnaryWrite | Self::ClientStream => Some(Scope::Write),
         }
     }
@@ -152,8 +185,8 @@ impl CallClass {
     /// The budget the call takes a slot of.
     pub fn slot(self) -> Slot {
         match self {
-            Self::Open => Slot::None,
-            Self::UnaryRead | Self::UnaryWrite => Slot::Call,
+            Self::Open | Self::HttpProbe => Slot::None,
+            Self::UnaryRead | Self::UnaryWrite | Self::HttpRead => Slot::Call,
             Self::ClientStream | Self::ReflectionStream => Slot::Stream,
         }
     }
@@ -163,6 +196,12 @@ impl CallClass {
     /// rather than one message (charge held until the response).
     pub fn is_stream(self) -> bool {
         self.slot() == Slot::Stream
+    }
+
+    /// Whether the path belongs to the HTTP listener (refusals are HTTP
+    /// statuses, the body is not gRPC-framed).
+    pub fn is_http(self) -> bool {
+        matches!(self, Self::HttpProbe | Self::HttpRead)
     }
 }
 
@@ -196,17 +235,50 @@ mod tests {
     }
 
     #[test]
-    fn unknown_paths_are_small_unary_writes() {
+    fn unknown_grpc_paths_are_small_unary_writes() {
         for path in [
             "/mlmeta.v1.MetadataService/DropEverything",
             "/other.Service/ListModels",
             "/other.Service/InsertEpochs",
-            "/",
+            "/a.b/",
         ] {
             let route = Route::of(path);
             assert_eq!(route.class, CallClass::UnaryWrite, "{path}");
             assert_eq!(route.class.scope(), Some(Scope::Write));
             assert_eq!(route.size, RequestSize::Small, "{path}");
+        }
+    }
+
+    #[test]
+    fn http_paths_are_probes_or_reads() {
+        for path in HTTP_PROBES {
+            let route = Route::of(path);
+            assert_eq!(route.class, CallClass::HttpProbe, "{path}");
+            assert_eq!(route.class.scope(), None);
+            assert_eq!(route.class.slot(), Slot::None);
+            assert!(route.class.is_http());
+        }
+        for path in [
+            "/",
+            "/api/v1/models",
+            "/api/nothing/here",
+            "/metrics/",
+            "/healthz/x",
+            "/favicon.ico",
+            "/static/uplot.min.js",
+            "",
+        ] {
+            let route = Route::of(path);
+            assert_eq!(route.class, CallClass::HttpRead, "{path}");
+            assert_eq!(route.class.scope(), Some(Scope::Read), "{path}");
+            assert_eq!(route.class.slot(), Slot::Call, "{path}");
+            assert!(route.class.is_http() && !route.class.is_stream(), "{path}");
+        }
+        for path in [
+            "/grpc.health.v1.Health/Check",
+            "/mlmeta.v1.MetadataService/ListModels",
+        ] {
+            assert!(!Route::of(path).class.is_http(), "{path}");
         }
     }
 

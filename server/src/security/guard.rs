@@ -9,6 +9,11 @@
 //! an interceptor cannot see which method is called, and the scope a call
 //! needs depends on the method.
 //!
+//! Requests of the HTTP listener pass the same guard: the same tokens,
+//! the same unary budget and deadline for the page and its API, refusals
+//! as HTTP statuses (401, 403, 429, 504) instead of gRPC ones, and bodies
+//! that are not gRPC-framed, hence not wrapped.
+//!
 //! Why streams have a budget of their own rather than a unary slot while
 //! they process a message: a stream that holds a slot for its whole life
 //! lets a thousand idle trainers lock every other call out, and one that
@@ -23,6 +28,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -37,7 +43,7 @@ use tracing::debug;
 use super::body::{BodyRules, CallBody, GuardedBody, Hold};
 use super::caller::Caller;
 use super::class::{CallClass, METADATA_SERVICE, Route, Slot};
-use super::tokens::Tokens;
+use super::tokens::{Scope, Tokens};
 use crate::error::Error;
 
 /// Limits on calls, from the server configuration.
@@ -59,6 +65,21 @@ pub struct CallLimits {
     /// Decoded bytes of InsertEpochs/StreamEpochs messages that may be in
     /// flight at once (see [`CallGuard`]).
     pub max_inflight_request_bytes: usize,
+    /// Whether the HTTP probes (`/metrics`, `/healthz`, `/readyz`) need a
+    /// read token when tokens are asked for.
+    pub http_probes_token_required: bool,
+}
+
+/// Calls refused for their token, by reason, since the server started
+/// (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct Refusals {
+    /// No `authorization: Bearer` token (or a malformed one).
+    pub missing: AtomicU64,
+    /// A token the tokens file does not list.
+    pub unknown: AtomicU64,
+    /// A listed token whose scope does not allow the call.
+    pub scope: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -70,6 +91,7 @@ struct Policy {
     calls: Arc<Semaphore>,
     streams: Arc<Semaphore>,
     bodies: Arc<BodyRules>,
+    refusals: Arc<Refusals>,
 }
 
 /// The tower [`Layer`] that wraps the whole router in a [`Guard`].
@@ -96,6 +118,7 @@ impl CallGuard {
                 calls: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
                 streams: Arc::new(Semaphore::new(limits.max_concurrent_streams)),
                 bodies: Arc::new(bodies),
+                refusals: Arc::default(),
             }),
         }
     }
@@ -111,6 +134,11 @@ impl CallGuard {
         };
         *current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tokens);
         true
+    }
+
+    /// The counts of calls refused for their token.
+    pub fn refusals(&self) -> Arc<Refusals> {
+        Arc::clone(&self.policy.refusals)
     }
 }
 
@@ -140,7 +168,7 @@ where
     S::Future: Send,
     ReqBody: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
     ReqBody::Error: Into<tonic::codegen::StdError>,
-    ResBody: Default + Send + 'static,
+    ResBody: Default + From<tonic::body::Body> + Send + 'static,
 {
     type Response = http::Response<ResBody>;
     type Error = S::Error;
@@ -158,6 +186,9 @@ where
         Box::pin(async move {
             let path = request.uri().path().to_owned();
             let route = Route::of(&path);
+            if route.class.is_http() {
+                return policy.http(route.class, &path, request, inner).await;
+            }
             match policy.authorize(route.class, &path, request.headers()) {
                 // Handlers take the caller from here (the project check).
                 Ok(caller) => request.extensions_mut().insert(caller),
@@ -206,21 +237,82 @@ where
 }
 
 impl Policy {
+    /// The guard of an HTTP request: token, unary slot and deadline as
+    /// for a unary call, refusals as HTTP responses, the body untouched.
+    async fn http<S, ReqBody, ResBody>(
+        &self,
+        class: CallClass,
+        path: &str,
+        request: http::Request<ReqBody>,
+        mut inner: S,
+    ) -> Result<http::Response<ResBody>, S::Error>
+    where
+        S: Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>,
+        ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+        ReqBody::Error: Into<tonic::codegen::StdError>,
+        ResBody: From<tonic::body::Body>,
+    {
+        let refuse = |error: Error| {
+            Ok(error
+                .into_http_response()
+                .map(|body| tonic::body::Body::new(body).into()))
+        };
+        let (mut parts, body) = request.into_parts();
+        match self.authorize(class, path, &parts.headers) {
+            Ok(caller) => parts.extensions.insert(caller),
+            Err(error) => return refuse(error),
+        };
+        let (call_slot, _) = match self.take_slot(class) {
+            Ok(slots) => slots,
+            Err(error) => return refuse(error),
+        };
+        let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
+        let response = if class.slot() == Slot::Call {
+            let deadline = self.limits.call_timeout;
+            match tokio::time::timeout(deadline, inner.call(request)).await {
+                Ok(response) => response?,
+                Err(_) => {
+                    return refuse(Error::DeadlineExceeded(format!(
+                        "the request did not finish within the server's deadline of {deadline:?} \
+                         (--call-timeout-secs)"
+                    )));
+                }
+            }
+        } else {
+            inner.call(request).await?
+        };
+        drop(call_slot);
+        Ok(response)
+    }
+
+    /// The scope `class` needs here: the HTTP probes need a read token
+    /// only when the server was told so.
+    fn needed_scope(&self, class: CallClass) -> Option<Scope> {
+        match class {
+            CallClass::HttpProbe if self.limits.http_probes_token_required => Some(Scope::Read),
+            _ => class.scope(),
+        }
+    }
+
     /// Checks the call's bearer token against the tokens file; returns who
     /// calls.
     fn authorize(&self, class: CallClass, path: &str, headers: &http::HeaderMap) -> Result<Caller, Error> {
-        let (Some(tokens), Some(needed)) = (&self.tokens, class.scope()) else {
+        let (Some(tokens), Some(needed)) = (&self.tokens, self.needed_scope(class)) else {
             return Ok(Caller::anonymous());
         };
-        let token = bearer_token(headers)?;
+        let token = bearer_token(headers).inspect_err(|_| {
+            self.refusals.missing.fetch_add(1, Ordering::Relaxed);
+        })?;
         // A poisoned lock still holds a whole `Arc`: the value is usable.
         let tokens = tokens.read().unwrap_or_else(PoisonError::into_inner).clone();
         let Some(identity) = tokens.identify(token) else {
             debug!(path, "refused a call with an unknown token");
+            self.refusals.unknown.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Unauthenticated("the bearer token is not valid".into()));
         };
         if !identity.scope.allows(needed) {
             debug!(path, token = %identity.name, "refused a call outside the token's scope");
+            self.refusals.scope.fetch_add(1, Ordering::Relaxed);
             return Err(Error::PermissionDenied(format!(
                 "token {:?} has scope {}; {path} needs scope {needed}",
                 identity.name, identity.scope

@@ -4,7 +4,9 @@
 //! The server does its TLS handshakes itself (see `crate::net`) rather than
 //! through tonic, with the settings tonic would use: rustls with the ring
 //! provider, ALPN `h2`, client certificates checked against
-//! `--tls-client-ca` when it is set.
+//! `--tls-client-ca` when it is set. The HTTP listener uses the same
+//! settings but also offers ALPN `http/1.1`, for HTTP/1.1 clients (curl,
+//! Prometheus, load balancers' probes).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +24,18 @@ use crate::error::StartupError;
 /// ALPN protocol of HTTP/2; tonic's clients insist on it.
 const ALPN_H2: &[u8] = b"h2";
 
+/// ALPN protocol of HTTP/1.1, offered on the HTTP listener only.
+const ALPN_HTTP1: &[u8] = b"http/1.1";
+
+/// The acceptors of the two listeners, from the same files.
+#[derive(Clone)]
+pub struct TlsAcceptors {
+    /// gRPC: ALPN `h2` only.
+    pub grpc: TlsAcceptor,
+    /// HTTP: ALPN `h2`, then `http/1.1`.
+    pub http: TlsAcceptor,
+}
+
 /// The TLS files named in the configuration.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -37,6 +51,11 @@ pub struct TlsFiles {
 impl TlsFiles {
     /// Reads the files into the acceptor of the server's TLS handshakes.
     pub fn load(&self) -> Result<TlsAcceptor, StartupError> {
+        Ok(self.load_both()?.grpc)
+    }
+
+    /// Reads the files into the acceptors of both listeners.
+    pub fn load_both(&self) -> Result<TlsAcceptors, StartupError> {
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
         let chain = certificates("--tls-cert", &self.cert)?;
         let key = PrivateKeyDer::from_pem_slice(&read("--tls-key", &self.key)?).map_err(|error| {
@@ -63,7 +82,12 @@ impl TlsFiles {
             ))
         })?;
         config.alpn_protocols = vec![ALPN_H2.to_vec()];
-        Ok(TlsAcceptor::from(Arc::new(config)))
+        let mut http = config.clone();
+        http.alpn_protocols.push(ALPN_HTTP1.to_vec());
+        Ok(TlsAcceptors {
+            grpc: TlsAcceptor::from(Arc::new(config)),
+            http: TlsAcceptor::from(Arc::new(http)),
+        })
     }
 }
 

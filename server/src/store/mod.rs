@@ -20,6 +20,7 @@ mod page_token;
 mod projects;
 pub mod records;
 mod runs;
+mod stats;
 mod summaries;
 mod sweeper;
 mod tags;
@@ -32,7 +33,7 @@ use crate::config::Config;
 use crate::db::{Checkpointer, DatabaseUrl, DbConnection, DbPool, Probe, SqliteFile, connection, open_pool};
 use crate::error::{Error, Result, StartupError};
 use crate::security::{ProjectScope, Projects};
-use ingest::{CommitHook, CommitHooks, GroupCommit, TraceHook};
+use ingest::{CommitHook, CommitHooks, GroupCommit, IngestStats, TraceHook};
 use projects::ProjectIds;
 use records::{
     BestModel, Component, ComponentKind, Direction, Epoch, EpochFilter, GroupedFilter, InsertCounts,
@@ -70,11 +71,13 @@ pub struct Store {
     epoch_writers: Arc<GroupCommit>,
     /// `--max-artifact-bytes`.
     max_artifact_bytes: u64,
+    /// What the epoch writers did (for `/metrics`).
+    ingest_stats: Arc<IngestStats>,
     /// SQLite only: copies the WAL into the database file in the
     /// background; stops with the last clone of the store.
-    _checkpointer: Option<Arc<Checkpointer>>,
+    checkpointer: Option<Arc<Checkpointer>>,
     /// Marks silent runs CRASHED; stops with the last clone of the store.
-    _sweeper: Arc<sweeper::Sweeper>,
+    sweeper: Arc<sweeper::Sweeper>,
 }
 
 /// The connection pool and the way to run reads and writes on it.
@@ -122,8 +125,15 @@ impl Store {
             (config.pool_size as usize / 2).clamp(1, 4)
         };
         let project_ids = Arc::new(ProjectIds::default());
-        let epoch_writers = GroupCommit::start(database.clone(), Arc::clone(&project_ids), writers, hook)
-            .map_err(|e| StartupError::Task(format!("cannot start the epoch writer threads: {e}")))?;
+        let ingest_stats = Arc::new(IngestStats::default());
+        let epoch_writers = GroupCommit::start(
+            database.clone(),
+            Arc::clone(&project_ids),
+            writers,
+            hook,
+            Arc::clone(&ingest_stats),
+        )
+        .map_err(|e| StartupError::Task(format!("cannot start the epoch writer threads: {e}")))?;
         let sweeper = sweeper::Sweeper::start(
             database.clone(),
             std::time::Duration::from_millis(config.sweep_interval_ms),
@@ -137,8 +147,9 @@ impl Store {
             url: config.database_url.clone(),
             epoch_writers: Arc::new(epoch_writers),
             max_artifact_bytes: config.max_artifact_bytes,
-            _checkpointer: checkpointer,
-            _sweeper: Arc::new(sweeper),
+            ingest_stats,
+            checkpointer,
+            sweeper: Arc::new(sweeper),
         })
     }
 

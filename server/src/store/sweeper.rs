@@ -5,6 +5,8 @@
 //! is a compare-and-set on the status, see `runs::sweep_batch`) and use the
 //! database's clock, so replicas with skewed clocks mark the same runs.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,6 +18,18 @@ use crate::error::Result;
 /// thread.
 pub(super) struct Sweeper {
     _stop: mpsc::Sender<()>,
+    pub(super) stats: Arc<SweepStats>,
+}
+
+/// What the sweeper did, for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct SweepStats {
+    /// Sweeps run (each every `--sweep-interval-ms`).
+    pub runs: AtomicU64,
+    /// Sweeps that failed (retried on the next tick).
+    pub failures: AtomicU64,
+    /// Runs marked CRASHED by this process's sweeper.
+    pub crashed: AtomicU64,
 }
 
 impl Sweeper {
@@ -27,12 +41,20 @@ impl Sweeper {
         artifact_grace_micros: i64,
     ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
+        let stats = Arc::new(SweepStats::default());
+        let counted = Arc::clone(&stats);
         thread::Builder::new()
             .name("run-sweeper".to_owned())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
                     let started = Instant::now();
-                    match sweep(&database, default_timeout_secs) {
+                    let outcome = sweep(&database, default_timeout_secs);
+                    counted.runs.fetch_add(1, Ordering::Relaxed);
+                    match &outcome {
+                        Ok(marked) => counted.crashed.fetch_add(*marked as u64, Ordering::Relaxed),
+                        Err(_) => counted.failures.fetch_add(1, Ordering::Relaxed),
+                    };
+                    match outcome {
                         Ok(0) => {}
                         Ok(marked) => {
                             tracing::info!(marked, elapsed = ?started.elapsed(), "runs marked CRASHED (heartbeat timeout)");
@@ -48,7 +70,7 @@ impl Sweeper {
                     }
                 }
             })?;
-        Ok(Self { _stop: stop })
+        Ok(Self { _stop: stop, stats })
     }
 }
 

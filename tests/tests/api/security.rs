@@ -430,6 +430,7 @@ async fn start_on(listen: &str, configure: impl FnOnce(&mut Config)) -> Option<S
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("m.db").display());
     let mut config = Config::for_database(mlmeta_server::DatabaseUrl::parse(&url).unwrap());
+    config.http_listen = mlmeta_server::HttpListen::Off;
     configure(&mut config);
     let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
     let port = listener.local_addr().unwrap().port();

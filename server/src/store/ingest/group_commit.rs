@@ -20,6 +20,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::hook::CommitHook;
 use super::insert::{self, Inserted};
 use super::model_ids::ModelIds;
+use super::stats::IngestStats;
 use crate::error::{Error, Result};
 use crate::security::ProjectScope;
 use crate::store::Database;
@@ -60,12 +61,13 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     /// Starts `writers` threads writing into `database`; `hook` is told
-    /// what each committed transaction stored.
+    /// what each committed transaction stored, `stats` counts them.
     pub(crate) fn start(
         database: Database,
         project_ids: Arc<ProjectIds>,
         writers: usize,
         hook: Arc<dyn CommitHook>,
+        stats: Arc<IngestStats>,
     ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
@@ -73,6 +75,7 @@ impl GroupCommit {
             projects: project_ids,
             models: ModelIds::default(),
             hook,
+            stats,
         });
         for number in 0..writers.max(1) {
             let (queue, database, shared) = (Arc::clone(&queue), database.clone(), Arc::clone(&shared));
@@ -84,6 +87,11 @@ impl GroupCommit {
             jobs,
             room: Arc::new(Semaphore::new(QUEUED_EPOCHS)),
         })
+    }
+
+    /// Epochs queued or being written now (at most [`QUEUED_EPOCHS`]).
+    pub(crate) fn queued_epochs(&self) -> usize {
+        QUEUED_EPOCHS.saturating_sub(self.room.available_permits())
     }
 
     /// Stores `epochs` as one all-or-nothing request; returns once they are
@@ -124,11 +132,12 @@ fn stopped() -> Error {
     Error::Unavailable("the epoch writer has stopped; the server is shutting down".to_owned())
 }
 
-/// What the writers share: the id caches and the commit hook.
+/// What the writers share: the id caches, the commit hook, the counters.
 struct Shared {
     projects: Arc<ProjectIds>,
     models: ModelIds,
     hook: Arc<dyn CommitHook>,
+    stats: Arc<IngestStats>,
 }
 
 /// A writer thread: takes the next batch off the queue, stores it, answers.
@@ -183,10 +192,13 @@ fn write_fresh(
 ) -> Result<Vec<Result<InsertCounts>>> {
     let mut attempt = 0;
     loop {
+        let started = std::time::Instant::now();
         match database.write(|conn| insert::insert(conn, &shared.projects, &shared.models, requests)) {
             Err(error) if error.is_transient_conflict() && attempt < STALE_ID_RETRIES => attempt += 1,
             Err(error) => return Err(error),
             Ok(Inserted { outcomes, committed }) => {
+                let epochs = requests.iter().map(|(_, epochs)| epochs.len()).sum();
+                shared.stats.committed(epochs, started.elapsed(), &outcomes);
                 shared.hook.committed(&committed);
                 return Ok(outcomes);
             }

@@ -12,7 +12,10 @@
 //!
 //! Its one exit is the [`CommitHook`]: after each committed transaction,
 //! it is told what that transaction stored, per model. Watch
-//! notifications and metrics hang off it; nothing else learns of a commit.
+//! notifications hang off it; nothing else learns of a commit. The
+//! counters of `/metrics` ([`IngestStats`]) are added to by the writers
+//! themselves, since they also count what the hook is not told (skipped
+//! epochs, commit times).
 //! The table files (`epochs.rs`, `summaries.rs`) only read.
 
 mod group_commit;
@@ -20,10 +23,12 @@ pub(crate) mod hook;
 mod insert;
 mod model_ids;
 mod prepared;
+mod stats;
 mod summaries;
 
 pub(super) use group_commit::GroupCommit;
 pub use hook::{CommitHook, CommitHooks, TraceHook};
+pub(crate) use stats::IngestStats;
 
 #[cfg(test)]
 mod tests {

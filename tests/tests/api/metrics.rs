@@ -1,0 +1,261 @@
+//! `/metrics` scraped and parsed: the gRPC counters move by exactly the
+//! calls made (unary, client stream, bidirectional stream, errors with
+//! their codes, calls the guard refused), the ingest counters by exactly
+//! the epochs stored and skipped; refusals are counted by reason.
+
+use mlmeta_proto::{GetModelRequest, ListModelsRequest, WriteEpochsRequest};
+use mlmeta_tests::calls::{self, expect_status};
+use mlmeta_tests::http::{Get, Scrape};
+use mlmeta_tests::records::{epoch, insert};
+use mlmeta_tests::{Backend, TestServer, backend_tests_with_setup};
+use tonic::Code;
+
+use crate::security::{READ_TOKEN, WRITE_TOKEN, tokens_file, with_token};
+
+backend_tests_with_setup! {
+    grpc_and_ingest_counters_move_by_exactly_the_calls_made,
+    refused_calls_are_counted_with_their_code_and_reason,
+}
+
+const SERVICE: &str = "mlmeta.v1.MetadataService";
+
+async fn scrape(server: &TestServer) -> Scrape {
+    let reply = Get::new(server.http_addr().unwrap(), "/metrics").send().await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(
+        reply.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{reply:?}"
+    );
+    Scrape::parse(&reply.body)
+}
+
+/// How much `name{labels}` grew from `before` to `after`.
+fn delta(before: &Scrape, after: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    after.sum(name, labels) - before.sum(name, labels)
+}
+
+fn method<'a>(name: &'a str, labels: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = vec![("grpc_service", SERVICE), ("grpc_method", name)];
+    all.extend_from_slice(labels);
+    all
+}
+
+async fn grpc_and_ingest_counters_move_by_exactly_the_calls_made(backend: Backend) {
+    let Some(server) = TestServer::with_http(backend, |_| {}).await else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    let before = scrape(&server).await;
+
+    for _ in 0..3 {
+        client.list_models(ListModelsRequest::default()).await.unwrap();
+    }
+    for _ in 0..2 {
+        let missing = client
+            .get_model(GetModelRequest {
+                model_name: "nope".into(),
+                ..Default::default()
+            })
+            .await;
+        expect_status(missing, Code::NotFound, &["nope"]);
+    }
+    // 4 stored; then 2 again (skipped) and 1 new.
+    let epochs = |nums: &[i64]| insert(nums.iter().map(|&n| epoch("m", n, &[("loss", 1.0)])).collect());
+    client.insert_epochs(epochs(&[0, 1, 2, 3])).await.unwrap();
+    client.insert_epochs(epochs(&[2, 3, 4])).await.unwrap();
+    // A client stream of 3 messages (one empty: no transaction).
+    let messages = vec![epochs(&[5]), epochs(&[]), epochs(&[5, 6])];
+    let streamed = client
+        .stream_epochs(futures::stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((streamed.inserted, streamed.skipped), (2, 1));
+    // A bidirectional stream: 2 batches in, 2 answers out.
+    let batches = vec![
+        WriteEpochsRequest {
+            epochs: vec![epoch("m", 7, &[("loss", 1.0)])],
+            ..Default::default()
+        },
+        WriteEpochsRequest {
+            epochs: vec![epoch("m", 8, &[("loss", 1.0)])],
+            ..Default::default()
+        },
+    ];
+    let mut answers = client
+        .write_epochs(futures::stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut answered = 0;
+    while answers.message().await.unwrap().is_some() {
+        answered += 1;
+    }
+    assert_eq!(answered, 2);
+
+    let after = scrape(&server).await;
+    let d = |name: &str, labels: &[(&str, &str)]| delta(&before, &after, name, labels);
+    assert_eq!(
+        d(
+            "grpc_server_started_total",
+            &method("ListModels", &[("grpc_type", "unary")])
+        ),
+        3.0
+    );
+    assert_eq!(
+        d(
+            "grpc_server_handled_total",
+            &method("ListModels", &[("grpc_code", "OK")])
+        ),
+        3.0
+    );
+    assert_eq!(
+        d("grpc_server_handling_seconds_count", &method("ListModels", &[])),
+        3.0
+    );
+    assert_eq!(
+        d(
+            "grpc_server_handling_seconds_bucket",
+            &method("ListModels", &[("le", "+Inf")])
+        ),
+        3.0
+    );
+    assert_eq!(
+        d("grpc_server_msg_received_total", &method("ListModels", &[])),
+        3.0
+    );
+    assert_eq!(d("grpc_server_msg_sent_total", &method("ListModels", &[])), 3.0);
+    assert_eq!(d("grpc_server_started_total", &method("GetModel", &[])), 2.0);
+    assert_eq!(
+        d(
+            "grpc_server_handled_total",
+            &method("GetModel", &[("grpc_code", "NotFound")])
+        ),
+        2.0
+    );
+    assert_eq!(
+        d(
+            "grpc_server_handled_total",
+            &method("GetModel", &[("grpc_code", "OK")])
+        ),
+        0.0
+    );
+    // NOT_FOUND answers carry no message.
+    assert_eq!(d("grpc_server_msg_sent_total", &method("GetModel", &[])), 0.0);
+    assert_eq!(
+        d(
+            "grpc_server_handled_total",
+            &method("InsertEpochs", &[("grpc_code", "OK")])
+        ),
+        2.0
+    );
+    let stream = method("StreamEpochs", &[("grpc_type", "client_stream")]);
+    assert_eq!(d("grpc_server_started_total", &stream), 1.0);
+    assert_eq!(
+        d(
+            "grpc_server_handled_total",
+            &method("StreamEpochs", &[("grpc_code", "OK")])
+        ),
+        1.0
+    );
+    assert_eq!(d("grpc_server_msg_received_total", &stream), 3.0);
+    assert_eq!(d("grpc_server_msg_sent_total", &stream), 1.0);
+    let bidi = method("WriteEpochs", &[("grpc_type", "bidi_stream")]);
+    assert_eq!(
+        d(
+            "grpc_server_handled_total",
+            &method("WriteEpochs", &[("grpc_code", "OK")])
+        ),
+        1.0
+    );
+    assert_eq!(d("grpc_server_msg_received_total", &bidi), 2.0);
+    assert_eq!(d("grpc_server_msg_sent_total", &bidi), 2.0);
+    assert_eq!(
+        after.sum("mlmeta_grpc_streams_open", &[]),
+        0.0,
+        "every stream ended"
+    );
+    assert_eq!(after.types["grpc_server_handling_seconds"], "histogram");
+
+    // Ingest: 4 + 1 + 2 + 2 stored, 2 + 1 skipped.
+    assert_eq!(d("mlmeta_ingest_epochs_inserted_total", &[]), 9.0);
+    assert_eq!(d("mlmeta_ingest_epochs_skipped_total", &[]), 3.0);
+    let transactions = d("mlmeta_ingest_transactions_total", &[]);
+    assert!(
+        (5.0..=6.0).contains(&transactions),
+        "{transactions}: 2 inserts, 2 stream messages, 2 batches (which may share one)"
+    );
+    assert_eq!(d("mlmeta_ingest_batch_epochs_count", &[]), transactions);
+    assert_eq!(d("mlmeta_ingest_batch_epochs_sum", &[]), 12.0);
+    assert_eq!(d("mlmeta_ingest_commit_seconds_count", &[]), transactions);
+    assert_eq!(after.sum("mlmeta_ingest_queued_epochs", &[]), 0.0);
+    let pool = after.sum("mlmeta_db_pool_connections", &[("state", "idle")])
+        + after.sum("mlmeta_db_pool_connections", &[("state", "in_use")]);
+    assert!(
+        pool >= 1.0 && pool <= after.sum("mlmeta_db_pool_max_connections", &[]),
+        "{pool}"
+    );
+    assert_eq!(after.has("mlmeta_sqlite_wal_bytes"), !server.is_postgres());
+    assert_eq!(
+        after.has("mlmeta_sqlite_checkpoint_seconds_count"),
+        !server.is_postgres()
+    );
+    assert!(after.has("mlmeta_sweeper_runs_total") && after.has("mlmeta_runs_crashed_total"));
+}
+
+async fn refused_calls_are_counted_with_their_code_and_reason(backend: Backend) {
+    let (_dir, tokens) = tokens_file();
+    let Some(server) = TestServer::with_http(backend, |config| config.auth_tokens = Some(tokens)).await
+    else {
+        return;
+    };
+    let mut client = server.client();
+    let before = scrape(&server).await;
+    expect_status(
+        client.list_models(ListModelsRequest::default()).await,
+        Code::Unauthenticated,
+        &[],
+    );
+    expect_status(
+        client
+            .list_models(with_token(ListModelsRequest::default(), "wrong"))
+            .await,
+        Code::Unauthenticated,
+        &[],
+    );
+    let write = with_token(insert(vec![epoch("m", 0, &[("loss", 1.0)])]), READ_TOKEN);
+    expect_status(client.insert_epochs(write).await, Code::PermissionDenied, &[]);
+    client
+        .list_models(with_token(ListModelsRequest::default(), WRITE_TOKEN))
+        .await
+        .unwrap();
+    // HTTP refusals count too.
+    assert_eq!(
+        Get::new(server.http_addr().unwrap(), "/api/x")
+            .send()
+            .await
+            .status,
+        401
+    );
+
+    let after = scrape(&server).await;
+    let d = |name: &str, labels: &[(&str, &str)]| delta(&before, &after, name, labels);
+    assert_eq!(d("mlmeta_auth_refused_total", &[("reason", "missing")]), 2.0);
+    assert_eq!(d("mlmeta_auth_refused_total", &[("reason", "unknown")]), 1.0);
+    assert_eq!(d("mlmeta_auth_refused_total", &[("reason", "scope")]), 1.0);
+    let list = |code| method("ListModels", &[("grpc_code", code)]);
+    assert_eq!(d("grpc_server_handled_total", &list("Unauthenticated")), 2.0);
+    assert_eq!(d("grpc_server_handled_total", &list("OK")), 1.0);
+    assert_eq!(
+        d(
+            "grpc_server_handled_total",
+            &method("InsertEpochs", &[("grpc_code", "PermissionDenied")])
+        ),
+        1.0
+    );
+    assert_eq!(d("mlmeta_ingest_epochs_inserted_total", &[]), 0.0);
+}
