@@ -10,6 +10,7 @@ mod artifacts;
 mod components;
 mod deletion;
 mod epochs;
+pub(crate) mod filter;
 pub(crate) mod ingest;
 mod metric_report;
 pub(crate) mod metrics_codec;
@@ -116,6 +117,15 @@ impl Store {
         } else {
             (config.pool_size as usize / 2).clamp(1, 4)
         };
+        // Records stored before the typed index of the filter language get
+        // their rows now, a batch per transaction.
+        while database
+            .write(|conn| filter::index::backfill(conn, 500))
+            .map_err(|e| {
+                StartupError::Task(format!("cannot index stored hyperparameters for filters: {e}"))
+            })?
+            > 0
+        {}
         let project_ids = Arc::new(ProjectIds::default());
         let epoch_writers = GroupCommit::start(database.clone(), Arc::clone(&project_ids), writers, hook)
             .map_err(|e| StartupError::Task(format!("cannot start the epoch writer threads: {e}")))?;

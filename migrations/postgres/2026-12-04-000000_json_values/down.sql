@@ -1,0 +1,2 @@
+DROP TABLE json_values_pending;
+DROP TABLE json_values;
