@@ -119,7 +119,11 @@ fn node(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Indexed
         }
         serde_json::Value::String(s) => {
             row.kind = kind::STRING;
-            row.text_value = Some(s.clone());
+            // PostgreSQL text cannot hold NUL (JSON can, escaped): such a
+            // string is indexed on both backends as a string without a
+            // value, so only `exists` finds it (a `where` literal cannot
+            // hold NUL anyway).
+            row.text_value = Some(s.clone()).filter(|s| !s.contains('\0'));
         }
         serde_json::Value::Array(_) => row.kind = kind::ARRAY,
         serde_json::Value::Object(_) => row.kind = kind::OBJECT,
