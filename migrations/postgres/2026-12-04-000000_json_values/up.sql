@@ -1,6 +1,7 @@
 -- The typed index of the filter language: one row per key path of every
 -- datablob's and template's hyperparameters and every model's params,
--- with its JSON type and value (numbers as double, and exactly as a
+-- with its JSON type and value (`path`: the SHA-256 of the key path's
+-- canonical text, so that keys of any length fit an index) (numbers as double, and exactly as a
 -- 64-bit integer when written as one), written with the record it
 -- indexes, so that `where` reads indexed rows instead of parsing JSON.
 CREATE TABLE json_values (
@@ -13,6 +14,9 @@ CREATE TABLE json_values (
     text_value TEXT,
     PRIMARY KEY (owner, owner_id, path)
 );
+-- `where` reads the ids of the records whose value at a path passes a
+-- test, from one range of this index.
+CREATE INDEX json_values_by_path ON json_values (owner, path, kind, num, owner_id);
 -- Records stored before the index: the server indexes them at startup
 -- (flattening JSON the same way as at put time) and empties this table.
 CREATE TABLE json_values_pending (

@@ -2,14 +2,15 @@
 //! the `models` table: model columns directly, components and projects by
 //! correlated subqueries on their ids, JSON values through the typed index
 //! (`json_values`), tags through `tags`, metrics through
-//! `metric_summaries`. Every predicate yields TRUE or FALSE, never NULL, so
+//! `metric_summaries`, each as `id IN (uncorrelated subquery)` so that
+//! the database answers it from an index once per query. Every predicate yields TRUE or FALSE, never NULL, so
 //! that `not` is the exact complement.
 
 use mlmeta_proto::where_lang::{
-    CmpOp, Expr, Field, JsonSource, LikePattern, MetricFn, Number, Predicate, Value, path_key,
+    CmpOp, Expr, Field, JsonSource, LikePattern, MetricFn, Number, Predicate, Value,
 };
 
-use super::index::{Owner, kind};
+use super::index::{Owner, kind, stored_path};
 use super::sql::WhereSql;
 use crate::error::{Error, Result};
 use crate::store::records::RecordKind;
@@ -318,34 +319,35 @@ impl Compiler {
         Ok(())
     }
 
-    /// `EXISTS (SELECT 1 FROM json_values v WHERE <the record's value at
-    /// path>` (the caller adds conditions and the closing parenthesis).
+    /// `<owner id> IN (SELECT v.owner_id FROM json_values v WHERE <value
+    /// at path>` (the caller adds conditions and the closing parenthesis).
     fn json_open(&mut self, source: JsonSource, path: &[String]) {
         let (owner, owner_id) = match source {
             JsonSource::Datablob => (Owner::Component, "models.datablob_id"),
             JsonSource::Template => (Owner::Component, "models.model_template_id"),
             JsonSource::Params => (Owner::Model, "models.id"),
         };
+        // An uncorrelated `IN` (ids are never NULL, so `NOT IN` is exact):
+        // the database reads the index once instead of probing per model.
         self.out
-            .sql("EXISTS (SELECT 1 FROM json_values v WHERE v.owner = ")
-            .text(owner.as_column())
-            .sql(" AND v.owner_id = ")
             .sql(owner_id)
+            .sql(" IN (SELECT v.owner_id FROM json_values v WHERE v.owner = ")
+            .text(owner.as_column())
             .sql(" AND v.path = ")
-            .text(path_key(path));
+            .text(stored_path(path));
     }
 
     fn tag_open(&mut self, key: &str) {
         self.out
-            .sql("EXISTS (SELECT 1 FROM tags t WHERE t.target_kind = ")
+            .sql("models.id IN (SELECT t.target_id FROM tags t WHERE t.target_kind = ")
             .text(RecordKind::Model.as_column())
-            .sql(" AND t.target_id = models.id AND t.key = ")
+            .sql(" AND t.key = ")
             .text(key);
     }
 
     fn metric_open(&mut self, metric: &str) {
         self.out
-            .sql("EXISTS (SELECT 1 FROM metric_summaries s WHERE s.model_id = models.id AND s.metric_name = ")
+            .sql("models.id IN (SELECT s.model_id FROM metric_summaries s WHERE s.metric_name = ")
             .text(metric);
     }
 }

@@ -11,6 +11,14 @@ use crate::db::schema::{components, json_values as jv, json_values_pending as pe
 use crate::error::Result;
 use crate::store::{MAX_BINDS_PER_LIST, on_backend};
 use mlmeta_proto::where_lang::path_key;
+use sha2::{Digest, Sha256};
+
+/// The `path` column of a key path: the SHA-256 (hex) of its canonical
+/// text, a fixed size whatever the keys (PostgreSQL cannot index a text of
+/// more than about 2.7 KB, and keys may be longer).
+pub(crate) fn stored_path(path: &[String]) -> String {
+    hex::encode(Sha256::digest(path_key(path).as_bytes()))
+}
 
 /// Which table `owner_id` is an id of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +107,7 @@ fn children(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Ind
 
 fn node(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<IndexedValue>) {
     let mut row = IndexedValue {
-        path: path_key(path),
+        path: stored_path(path),
         kind: kind::NULL,
         num: None,
         int_value: None,
@@ -229,7 +237,7 @@ mod tests {
                 "s": "x", "b": true, "z": null, "opt": {"beta": [1, "two"]}, "a.b": 1.0}"#,
         );
         let find = |path: &[&str]| {
-            let key = path_key(&path.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+            let key = stored_path(&path.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
             values.iter().find(|v| v.path == key).cloned()
         };
         let lr = find(&["lr"]).unwrap();
