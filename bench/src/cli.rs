@@ -173,6 +173,9 @@ pub enum Workload {
     Concurrent,
     /// ListModels of one group and ListEpochs of one model.
     List,
+    /// The `where` filter language: best, a list page and a non-matching
+    /// expression over models with params and tags (not part of `all`).
+    Filter,
     /// Many idle streams held open: their memory, and whether unary calls
     /// still get through (not part of `all`).
     Idle,
@@ -193,6 +196,7 @@ impl Workload {
             Workload::Acked => "acked",
             Workload::Concurrent => "concurrent",
             Workload::List => "list",
+            Workload::Filter => "filter",
             Workload::Idle => "idle",
             Workload::Large => "large",
         }

@@ -656,6 +656,11 @@ pub struct ModelFilterArgs {
     /// Only models whose run has this status (repeatable).
     #[arg(long = "status", value_name = "S", value_enum)]
     pub statuses: Vec<StatusArg>,
+    /// Only models matching this filter expression (ANDed with the other
+    /// filters), e.g. "params.lr < 0.01 and max(val_accuracy) > 0.9"; see
+    /// the README's section on the filter language.
+    #[arg(long = "where", value_name = "EXPR")]
+    pub where_expr: Option<String>,
     /// Only deleted models (not yet purged).
     #[arg(long, conflicts_with = "include_deleted")]
     pub deleted: bool,
@@ -667,7 +672,7 @@ pub struct ModelFilterArgs {
 impl ModelFilterArgs {
     /// The filter to send.
     pub fn to_filter(&self) -> ModelFilter {
-        ModelFilter::default()
+        let filter = ModelFilter::default()
             .datablob_names(self.datablobs.iter().cloned())
             .datablob_group_names(self.datablob_groups.iter().cloned())
             .model_template_names(self.templates.iter().cloned())
@@ -678,7 +683,11 @@ impl ModelFilterArgs {
                 (true, _) => Deletion::DeletedOnly,
                 (_, true) => Deletion::All,
                 _ => Deletion::LiveOnly,
-            })
+            });
+        match &self.where_expr {
+            Some(expr) => filter.where_expr(expr.clone()),
+            None => filter,
+        }
     }
 
     /// Whether any filter is given.

@@ -452,6 +452,10 @@ impl ModelFilter {
         statuses.dedup();
         text_rule(&message.r#where, MAX_WHERE_BYTES)
             .map_err(|rule| InvalidFilter::new("filter.where", rule))?;
+        if !message.r#where.is_empty() {
+            crate::where_lang::parse(&message.r#where)
+                .map_err(|error| InvalidFilter::new("filter.where", error.to_string()))?;
+        }
         Ok(Self {
             statuses,
             deletion: Deletion::from_pb("filter.deletion", message.deletion)?,
@@ -502,11 +506,11 @@ mod tests {
             .names(["a"])
             .statuses([RunStatus::Running, RunStatus::Created, RunStatus::Running])
             .deletion(Deletion::DeletedOnly)
-            .where_expr("x");
+            .where_expr("epochs > 1");
         let back = ModelFilter::from_pb(Some(filter.to_pb())).unwrap();
         assert_eq!(back.statuses, [RunStatus::Created, RunStatus::Running]);
         assert_eq!(back.deletion, Deletion::DeletedOnly);
-        assert_eq!(back.where_expr.as_deref(), Some("x"));
+        assert_eq!(back.where_expr.as_deref(), Some("epochs > 1"));
         assert_eq!(ModelFilter::from_pb(None).unwrap(), ModelFilter::default());
         let grouped = GroupedFilter::default()
             .group_names(["g"])

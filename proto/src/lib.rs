@@ -17,3 +17,4 @@ pub use v1::*;
 pub mod filter;
 pub mod json;
 pub mod rules;
+pub mod where_lang;

@@ -206,6 +206,19 @@ def test_tags_descriptions_filters(seeded: mlmeta.Client) -> None:
         seeded.set_tags("a", {"k": "v"}, kind="bogus")
 
 
+def test_where_on_list_best_leaderboard(seeded: mlmeta.Client) -> None:
+    for i in range(5):
+        _model(seeded, f"w{i}", i=i)
+        seeded.insert_epochs(f"w{i}", {1: {"acc": i / 10}})
+    assert [m.name for m in seeded.list_models(where="params.i >= 3")] == ["w3", "w4"]
+    best = seeded.best("acc", "max", top=5, where="params.i < 2 or max(acc) = 0.4")
+    assert [b.model.name for b in best] == ["w4", "w1", "w0"]
+    rows = seeded.leaderboard("acc", "min", where="params.i not in (0, 4)", templates="cnn-small")
+    assert [r.model.name for r in rows] == ["w1", "w2", "w3"]
+    with pytest.raises(mlmeta.InvalidArgument, match="filter.where: column 11"):
+        list(seeded.list_models(where="params.i <"))
+
+
 def test_run_lifecycle_calls(seeded: mlmeta.Client) -> None:
     _model(seeded, "m")
     ctx = mlmeta.RunContext(host="h", pid=7, user="u", command_line=["train.py", "--x"], git_commit="abc")

@@ -5,6 +5,7 @@ mod acked;
 mod best;
 mod bulk;
 mod concurrent;
+mod filter;
 mod idle;
 mod large;
 mod list;
@@ -110,6 +111,7 @@ pub async fn run(args: Args) -> BenchResult<Report> {
             Workload::Acked => acked::run(&mut ctx, &mut report).await,
             Workload::Concurrent => concurrent::run(&mut ctx, &mut report).await,
             Workload::List => list::run(&mut ctx, &mut report).await,
+            Workload::Filter => filter::run(&mut ctx, &mut report).await,
             Workload::Idle => idle::run(&mut ctx, &target, &mut report).await,
             Workload::Large => large::run(&mut ctx, &target, &mut report).await,
             Workload::All => Ok(()),

@@ -20,3 +20,4 @@ mod security;
 mod show;
 mod support;
 mod tag;
+mod where_flag;

@@ -137,6 +137,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The typed index of the filter language: per record (`owner` is
+    /// `component` or `model`) and JSON key path (a JSON array of the keys),
+    /// the value's JSON type (`kind`) and value.
+    json_values (owner, owner_id, path) {
+        owner -> Text,
+        owner_id -> BigInt,
+        path -> Text,
+        kind -> Text,
+        num -> Nullable<Double>,
+        int_value -> Nullable<BigInt>,
+        text_value -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     /// The bytes of a blob, in upload order.
     artifact_chunks (blob_id, seq) {
         blob_id -> BigInt,
@@ -146,6 +161,15 @@ diesel::table! {
 }
 
 diesel::joinable!(artifact_chunks -> artifact_blobs (blob_id));
+
+diesel::table! {
+    /// Records stored before the typed index existed, indexed at startup.
+    json_values_pending (owner, owner_id) {
+        owner -> Text,
+        owner_id -> BigInt,
+    }
+}
+
 diesel::joinable!(components -> projects (project_id));
 diesel::joinable!(models -> projects (project_id));
 diesel::joinable!(tags -> projects (project_id));
@@ -164,5 +188,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     artifacts,
     purged_models,
     artifact_blobs,
-    artifact_chunks
+    artifact_chunks,
+    json_values,
+    json_values_pending
 );

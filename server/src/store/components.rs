@@ -98,6 +98,14 @@ pub fn put(
         .execute(c))?;
     let stored = find(conn, project_id, kind, &new.name)?
         .ok_or_else(|| Error::Corrupt(format!("{} {:?} vanished after insert", kind.label(), new.name)))?;
+    if inserted == 1 {
+        super::filter::index::write(
+            conn,
+            super::filter::index::Owner::Component,
+            stored.id,
+            &new.hyperparams,
+        )?;
+    }
     if stored.deleted_at.is_some() {
         return Err(Error::AlreadyExists(format!(
             "{} {:?} is deleted, and its name stays taken until it is purged: restore it, or purge it first",

@@ -341,6 +341,7 @@ pub fn purge_components(conn: &mut DbConnection, project_id: i64) -> Result<(u64
             )
             .execute(conn)?;
         }
+        super::filter::index::remove(conn, super::filter::index::Owner::Component, &ids)?;
         diesel::delete(
             c::table
                 .filter(c::id.eq_any(&ids))
@@ -371,5 +372,6 @@ fn delete_model_rows(conn: &mut DbConnection, ids: &[i64]) -> Result<()> {
     .execute(conn)?;
     diesel::delete(sc::table.filter(sc::model_id.eq_any(ids))).execute(conn)?;
     diesel::delete(ms::table.filter(ms::model_id.eq_any(ids))).execute(conn)?;
+    super::filter::index::remove(conn, super::filter::index::Owner::Model, ids)?;
     Ok(())
 }

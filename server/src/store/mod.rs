@@ -12,6 +12,7 @@ pub mod backup;
 mod components;
 mod deletion;
 mod epochs;
+pub(crate) mod filter;
 pub(crate) mod ingest;
 mod metric_report;
 pub(crate) mod metrics_codec;
@@ -124,6 +125,15 @@ impl Store {
         } else {
             (config.pool_size as usize / 2).clamp(1, 4)
         };
+        // Records stored before the typed index of the filter language get
+        // their rows now, a batch per transaction.
+        while database
+            .write(|conn| filter::index::backfill(conn, 500))
+            .map_err(|e| {
+                StartupError::Task(format!("cannot index stored hyperparameters for filters: {e}"))
+            })?
+            > 0
+        {}
         let project_ids = Arc::new(ProjectIds::default());
         let ingest_stats = Arc::new(IngestStats::default());
         let epoch_writers = GroupCommit::start(

@@ -125,6 +125,9 @@ pub fn put(
         .select(ModelRow::as_select())
         .first(conn)?;
     let already_existed = inserted == 0;
+    if !already_existed {
+        super::filter::index::write(conn, super::filter::index::Owner::Model, stored.id, &new.params)?;
+    }
     if stored.deleted_at.is_some() {
         return Err(Error::AlreadyExists(format!(
             "model.name: model {:?} is deleted, and its name stays taken until it is purged: restore it, or purge it first",
@@ -182,23 +185,21 @@ pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64
 /// types are unnameable, and because a boxed subquery cannot be nested in
 /// a boxed query over the multi-backend connection (the component
 /// subqueries here stay unboxed: their "no filter" case is a bound
-/// `true`). Returns from the enclosing function with INVALID_ARGUMENT for
-/// a `where` expression, which this server cannot evaluate yet.
+/// `true`). A `where` expression is compiled for the backend of `$conn`
+/// (see `store/filter/`); one that does not parse returns from the
+/// enclosing function with INVALID_ARGUMENT.
 macro_rules! filter_models {
-    ($query:expr, $project_id:expr, $filter:expr) => {{
+    ($query:expr, $project_id:expr, $filter:expr, $conn:expr) => {{
         use diesel::IntoSql as _;
         use diesel::sql_types::Bool;
         use $crate::db::schema::{components as c, models as m};
         use $crate::store::records::{ComponentKind, Deletion};
         let filter: &$crate::store::records::ModelFilter = $filter;
         let project_id: i64 = $project_id;
-        if filter.where_expr.is_some() {
-            return Err($crate::error::Error::invalid(
-                "filter.where",
-                "the filter language is not available on this server yet; use the structured filter fields",
-            ));
-        }
         let mut query = $query.filter(m::project_id.eq(project_id));
+        if let Some(text) = &filter.where_expr {
+            query = query.filter($crate::store::filter::compile_where(text, $conn)?);
+        }
         match filter.deletion {
             Deletion::LiveOnly => query = query.filter(m::deleted_at.is_null()),
             Deletion::DeletedOnly => query = query.filter(m::deleted_at.is_not_null()),
@@ -271,7 +272,7 @@ pub fn list(
         .order(models::name.asc())
         .limit(page_limit(page))
         .into_boxed();
-    let mut query = filter_models!(query, project_id, filter);
+    let mut query = filter_models!(query, project_id, filter, conn);
     if let Some(after) = &after {
         query = query.filter(models::name.gt(after));
     }

@@ -52,7 +52,7 @@ fn ranked(
                 .order(($value.$order(), $epoch.asc(), models_table::name.asc()))
                 .limit(limit)
                 .into_boxed();
-            query = models::filter_models!(query, project_id, filter);
+            query = models::filter_models!(query, project_id, filter, conn);
             if let Some((bits, epoch_num, name)) = after {
                 let value = f64::from_bits(*bits);
                 query = query.filter(

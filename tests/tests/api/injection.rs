@@ -39,6 +39,7 @@ backend_tests! {
     hyperparams_keys_at_and_over_the_limit,
     tampered_page_tokens_are_invalid_or_literal,
     extreme_epoch_ranges,
+    where_literals_and_keys_match_literally,
 }
 
 /// Strings aimed at SQL, shell and path handling (those in `hostile.rs`
@@ -1003,4 +1004,55 @@ async fn extreme_epoch_ranges(server: TestServer) {
         .insert_epochs(insert(vec![epoch(name, i64::MIN, &[])]))
         .await;
     expect_status(result, Code::InvalidArgument, &["epochs[0].epoch_num", ">= 0"]);
+}
+
+/// Every injection string as a `where` literal, key path, tag key and
+/// metric name is a bound value: it selects exactly its own model, and the
+/// decoys survive.
+async fn where_literals_and_keys_match_literally(server: TestServer) {
+    let mut client = server.client();
+    for decoy in DECOYS {
+        put_everything_named(&mut client, decoy, "decoys").await;
+    }
+    let hostile = injection_strings();
+    for s in &hostile {
+        put_everything_named(&mut client, s, s).await;
+    }
+    for s in &hostile {
+        let quoted = s.replace('\'', "''");
+        let key = s.replace('`', "``");
+        for expr in [
+            format!("name = '{quoted}'"),
+            format!("datablob.`{key}` = '{quoted}' and template.`{key}` = '{quoted}'"),
+            format!("params.x = 1 or datablob.`nested`.`{key}`.`..`.`1`.`$` = '{quoted}'"),
+            format!(
+                "exists max(`{key}`) and min(`{key}`) = 0.25 and class like '{}'",
+                like_literal(s)
+            ),
+        ] {
+            let filter = Some(ModelFilter {
+                r#where: expr.clone(),
+                ..Default::default()
+            });
+            let got = list_all_models(&mut client, filter, 0).await;
+            assert_eq!(names_of(&got, |m| &m.name), vec![s.clone()], "{expr}");
+        }
+    }
+    let models = list_all_models(&mut client, None, 0).await;
+    assert_eq!(models.len(), hostile.len() + DECOYS.len(), "nothing dropped");
+}
+
+/// `s` as a `like` pattern matching itself only.
+fn like_literal(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        if c == '\'' {
+            out.push('\'');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -39,4 +39,5 @@ mod storage;
 mod stream;
 mod tags;
 mod validation;
+mod where_filter;
 mod write_epochs;

@@ -1,0 +1,28 @@
+//! The filter language on the server: the typed index of JSON values
+//! (`index`), and the compiler of parsed `where` expressions
+//! (`mlmeta_proto::where_lang`) to bound SQL (`compile`, `sql`).
+
+mod compile;
+pub(crate) mod index;
+mod sql;
+
+pub(crate) use compile::Dialect;
+pub(crate) use sql::WhereSql;
+
+use crate::db::DbConnection;
+use crate::error::{Error, Result};
+
+/// The SQL of `where` expression `text` for the backend of `conn`, with
+/// `now()` the current time.
+pub(crate) fn compile_where(text: &str, conn: &DbConnection) -> Result<WhereSql> {
+    let expr =
+        mlmeta_proto::where_lang::parse(text).map_err(|error| Error::invalid("filter.where", error))?;
+    let dialect = match conn {
+        DbConnection::Sqlite(_) => Dialect::Sqlite,
+        DbConnection::Postgres(_) => Dialect::Postgres,
+    };
+    compile::compile(&expr, dialect, super::records::now_micros())
+}
+
+#[cfg(test)]
+mod tests;
