@@ -48,6 +48,7 @@ diesel::table! {
         epoch_count -> BigInt,
         current_epoch -> Nullable<BigInt>,
         deleted_at -> Nullable<BigInt>,
+        epoch_seq -> BigInt,
     }
 }
 
@@ -113,6 +114,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Per model, one row per transaction that stored epochs of it, in
+    /// commit order (`seq`, see `models.epoch_seq`): the watchers' cursor.
+    epoch_batches (model_id, seq) {
+        model_id -> BigInt,
+        seq -> BigInt,
+        /// The epoch_nums stored, ascending, comma-separated.
+        epoch_nums -> Text,
+    }
+}
+
+diesel::table! {
     /// Per model and metric: the best non-NaN values in both directions.
     metric_summaries (model_id, metric_name) {
         model_id -> BigInt,
@@ -140,5 +152,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     metric_summaries,
     status_changes,
     artifacts,
-    purged_models
+    purged_models,
+    epoch_batches
 );
