@@ -57,6 +57,7 @@ mod retry;
 mod runs;
 mod tags;
 mod types;
+mod watch;
 mod writer;
 
 pub use artifacts::{Artifact, ArtifactPut};
@@ -73,6 +74,7 @@ pub use types::{
     BestModel, CurrentEpoch, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Metrics, Model,
     ModelTemplate, NewEpoch, Project, Put, Tags,
 };
+pub use watch::{EpochBatch, ModelChange, ModelEvent, ModelEvents, WatchOptions};
 pub use writer::{EpochWriter, WhenFull, WriterOptions, WriterStats};
 
 #[cfg(test)]

@@ -9,6 +9,6 @@ mod tls;
 pub mod tokens;
 
 pub use caller::{Caller, DEFAULT_PROJECT, ProjectScope, Projects};
-pub use guard::{CallGuard, CallLimits, Guard};
+pub use guard::{CallGuard, CallLimits, Guard, WatchSlot};
 pub use tls::TlsFiles;
 pub use tokens::{Scope, Tokens};

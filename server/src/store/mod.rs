@@ -115,8 +115,9 @@ impl Store {
             None
         } else {
             Some(Arc::new(
-                watch::Listener::start(config.database_url.clone(), Arc::clone(&hub))
-                    .map_err(|e| StartupError::Task(format!("cannot start the watch listener thread: {e}")))?,
+                watch::Listener::start(config.database_url.clone(), Arc::clone(&hub)).map_err(|e| {
+                    StartupError::Task(format!("cannot start the watch listener thread: {e}"))
+                })?,
             ))
         };
         let hook: Arc<dyn CommitHook> = Arc::new(CommitHooks::new().with(hub).with(hook));

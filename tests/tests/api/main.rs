@@ -35,4 +35,5 @@ mod storage;
 mod stream;
 mod tags;
 mod validation;
+mod watch;
 mod write_epochs;

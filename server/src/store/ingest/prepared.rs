@@ -290,7 +290,7 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
     // transaction (never per row, never from a trigger) tells the
     // watchers of every replica which models changed: at most 400 ids
     // (well under NOTIFY's 8000 bytes), else none, which means "any".
-    out.push_sql(concat!(
+    out.push_sql(
         ") AS batch (id, n, max_epoch_num, nums) ON batch.id = locked.id, now \
          WHERE models.id = locked.id \
          RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at, models.epoch_seq, batch.nums), \
@@ -302,7 +302,7 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
          notified AS (SELECT pg_notify('mlmeta_watch', CASE WHEN count(*) > 400 OR bool_or(old_status = 'CRASHED') THEN 'e' \
          ELSE 'e' || string_agg(id::TEXT, ',') END) FROM touched HAVING count(*) > 0) \
          SELECT id FROM touched WHERE (SELECT count(*) FROM notified) >= 0",
-    ));
+    );
 });
 
 /// SQLite: records that an epoch revives model `id` if its run is CRASHED

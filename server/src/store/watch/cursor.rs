@@ -176,7 +176,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(field: &'a str, text: &str, kind: u8) -> Result<Self> {
-        let what = if kind == EPOCHS { "WatchEpochs" } else { "WatchModels" };
+        let what = if kind == EPOCHS {
+            "WatchEpochs"
+        } else {
+            "WatchModels"
+        };
         let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| {
             Error::invalid(
                 field,
@@ -233,7 +237,13 @@ mod tests {
         };
         assert_eq!(EpochCursor::decode("cursor", &cursor.encode()).unwrap(), cursor);
         cursor.positions.insert(3, Position { seq: 7, after: None });
-        cursor.positions.insert(9, Position { seq: 0, after: Some(-5) });
+        cursor.positions.insert(
+            9,
+            Position {
+                seq: 0,
+                after: Some(-5),
+            },
+        );
         assert_eq!(EpochCursor::decode("cursor", &cursor.encode()).unwrap(), cursor);
     }
 

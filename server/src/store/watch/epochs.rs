@@ -223,7 +223,15 @@ pub(crate) fn read(
             continue;
         }
         let name = watch.names.get(&id).cloned().unwrap_or_default();
-        let moved = read_model(conn, id, &name, position, &watch.spec.metric_names, limit - out.len(), &mut out)?;
+        let moved = read_model(
+            conn,
+            id,
+            &name,
+            position,
+            &watch.spec.metric_names,
+            limit - out.len(),
+            &mut out,
+        )?;
         watch.cursor.positions.insert(id, moved);
     }
     Ok(out)
@@ -252,7 +260,8 @@ fn read_model(
         if left == 0 {
             break;
         }
-        let mut nums = parse_nums(&list).map_err(|e| corrupt(&format!("epoch batch {seq} of model {model_id}"), e))?;
+        let mut nums =
+            parse_nums(&list).map_err(|e| corrupt(&format!("epoch batch {seq} of model {model_id}"), e))?;
         nums.sort_unstable();
         if let Some(after) = position.after {
             nums.retain(|&n| n > after);

@@ -20,7 +20,7 @@ mod models;
 
 use diesel::RunQueryDsl;
 
-pub use cursor::{EpochCursor, ModelsCursor, Position};
+pub use cursor::{EpochCursor, ModelsCursor};
 pub use epochs::{EpochWatch, EpochWatchSpec, Selection};
 pub use hub::{Change, Hub};
 pub(crate) use listener::Listener;
@@ -57,7 +57,12 @@ impl Store {
     }
 
     /// The next epochs of `watch`, at most `limit` (see `epochs::read`).
-    pub fn read_watched_epochs(&self, watch: &mut EpochWatch, rediscover: bool, limit: usize) -> Result<Vec<Epoch>> {
+    pub fn read_watched_epochs(
+        &self,
+        watch: &mut EpochWatch,
+        rediscover: bool,
+        limit: usize,
+    ) -> Result<Vec<Epoch>> {
         self.read(|conn| epochs::read(conn, &self.project_ids, watch, rediscover, limit))
     }
 
