@@ -613,3 +613,74 @@ pub(crate) async fn watches_need_a_read_token_stay_in_their_project_and_have_the
     }
     assert!(third.is_some(), "the slot of a dropped watch is freed");
 }
+
+/// Two `mlmeta-server` processes on one PostgreSQL database: a watcher on
+/// the first sees epochs written through the second (its LISTEN
+/// connection), and after the first is SIGKILLed, the watcher resumes on
+/// the second with its last cursor and gets every epoch exactly once.
+mod replicas {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use mlmeta_tests::calls;
+    use mlmeta_tests::process::{ServerProcess, server_binary};
+    use mlmeta_tests::{TestDatabase, run_bounded};
+
+    use super::{insert_nums, nums, open, take, take_at_least, watch};
+
+    const EPOCHS: i64 = 600;
+
+    async fn resume_on_another_replica_after_a_kill(url: &str) {
+        let mut a = ServerProcess::start(url);
+        let mut b = ServerProcess::start(url);
+        a.wait_healthy(Duration::from_secs(60)).await.unwrap();
+        b.wait_healthy(Duration::from_secs(60)).await.unwrap();
+        let mut through_b = b.client();
+        calls::seed_model(&mut through_b, "m").await;
+        let mut on_a = a.client();
+        let (mut stream, _) = open(&mut on_a, watch(&["m"])).await;
+        let mut writer = b.client();
+        let writing = tokio::spawn(async move {
+            for start in (0..EPOCHS).step_by(3) {
+                insert_nums(&mut writer, "m", start..start + 3).await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        let (first, cursor) = take_at_least(&mut stream, (EPOCHS / 3) as usize).await;
+        a.signal("KILL");
+        drop(stream);
+        let mut on_b = b.client();
+        let (mut resumed, _) = open(
+            &mut on_b,
+            mlmeta_proto::WatchEpochsRequest {
+                cursor,
+                ..watch(&["m"])
+            },
+        )
+        .await;
+        let (rest, _) = take(&mut resumed, EPOCHS as usize - first.len()).await;
+        writing.await.unwrap();
+        let all: Vec<i64> = nums(&first).into_iter().chain(nums(&rest)).collect();
+        let distinct: BTreeSet<i64> = all.iter().copied().collect();
+        assert_eq!(distinct.len(), all.len(), "an epoch twice");
+        assert_eq!(distinct, (0..EPOCHS).collect());
+        super::next_is_only(&mut through_b, &mut resumed, "m", 9_999).await;
+        assert!(a.wait_exit(Duration::from_secs(15)).await.is_some());
+        b.terminate();
+        b.wait_exit(Duration::from_secs(15)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watcher_resumes_on_another_replica_after_a_kill_on_postgres() {
+        server_binary();
+        let Some(database) = TestDatabase::create().await else {
+            return;
+        };
+        run_bounded(
+            "watch::replicas::postgres",
+            Duration::from_secs(180),
+            resume_on_another_replica_after_a_kill(database.url()),
+        )
+        .await;
+    }
+}
