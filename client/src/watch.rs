@@ -95,6 +95,10 @@ pub struct EpochBatch {
     pub epochs: Vec<Epoch>,
     /// Pass to [`WatchOptions::cursor`] to resume after this batch.
     pub cursor: String,
+    /// Set once per connection, on the batch (without epochs) that follows
+    /// the catch-up: everything committed before the watch (re)connected
+    /// has been delivered.
+    pub caught_up: bool,
 }
 
 /// A kind of change of a model.
@@ -132,6 +136,8 @@ pub struct ModelEvents {
     pub events: Vec<ModelEvent>,
     /// Pass to [`WatchOptions::cursor`] to resume after these events.
     pub cursor: String,
+    /// Set once per connection, after the catch-up.
+    pub caught_up: bool,
 }
 
 /// Consecutive failed reconnections after which a watch gives up with the
@@ -175,6 +181,7 @@ impl Watch for Epochs {
         Ok(EpochBatch {
             epochs: convert::all(response.epochs, convert::epoch)?,
             cursor: response.cursor,
+            caught_up: response.caught_up,
         })
     }
 }
@@ -213,6 +220,7 @@ impl Watch for Models {
         Ok(ModelEvents {
             events,
             cursor: response.cursor,
+            caught_up: response.caught_up,
         })
     }
 }

@@ -19,3 +19,4 @@ mod security;
 mod show;
 mod support;
 mod tag;
+mod watch;

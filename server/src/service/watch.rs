@@ -73,6 +73,9 @@ trait Watcher: Send + 'static {
     /// A message with nothing new: the first one, and keep-alives.
     fn idle(&self) -> Self::Message;
 
+    /// The message that says the catch-up is done.
+    fn caught_up(&self) -> Self::Message;
+
     /// Whether `change` may concern it.
     fn wakes_on(&self, change: &Change) -> Wake;
 }
@@ -90,6 +93,7 @@ impl Watcher for EpochWatch {
         Ok(Some(pb::WatchEpochsResponse {
             epochs: epochs.into_iter().map(convert::epoch).collect(),
             cursor,
+            caught_up: false,
         }))
     }
 
@@ -97,6 +101,14 @@ impl Watcher for EpochWatch {
         pb::WatchEpochsResponse {
             epochs: Vec::new(),
             cursor: self.cursor(),
+            caught_up: false,
+        }
+    }
+
+    fn caught_up(&self) -> Self::Message {
+        pb::WatchEpochsResponse {
+            caught_up: true,
+            ..self.idle()
         }
     }
 
@@ -132,6 +144,7 @@ impl Watcher for Models {
                 .map(|e| model_event(e, &self.project))
                 .collect(),
             cursor,
+            caught_up: false,
         }))
     }
 
@@ -139,6 +152,14 @@ impl Watcher for Models {
         pb::WatchModelsResponse {
             events: Vec::new(),
             cursor: self.watch.cursor(),
+            caught_up: false,
+        }
+    }
+
+    fn caught_up(&self) -> Self::Message {
+        pb::WatchModelsResponse {
+            caught_up: true,
+            ..self.idle()
         }
     }
 
@@ -300,6 +321,7 @@ async fn run<W: Watcher>(
     let mut wake = Wake::Read;
     let mut poll = tokio::time::interval_at(Instant::now() + POLL, POLL);
     let mut last_sent = Instant::now();
+    let mut caught_up = false;
     loop {
         if wake != Wake::None {
             // Room first: a watcher that does not read costs no reads.
@@ -338,6 +360,11 @@ async fn run<W: Watcher>(
                     last_sent = Instant::now();
                     // More may follow (a message holds a bounded number).
                     wake = Wake::Read;
+                }
+                Ok(None) if !caught_up => {
+                    permit.send(Ok(watcher.caught_up()));
+                    caught_up = true;
+                    wake = Wake::None;
                 }
                 Ok(None) => wake = Wake::None,
                 Err(error) => {

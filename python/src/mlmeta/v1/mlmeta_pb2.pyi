@@ -788,12 +788,14 @@ class WatchEpochsRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ..., model_names: _Optional[_Iterable[str]] = ..., filter: _Optional[_Union[ModelFilter, _Mapping]] = ..., metric_names: _Optional[_Iterable[str]] = ..., cursor: _Optional[str] = ..., history: bool = ...) -> None: ...
 
 class WatchEpochsResponse(_message.Message):
-    __slots__ = ["cursor", "epochs"]
+    __slots__ = ["caught_up", "cursor", "epochs"]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    caught_up: bool
     cursor: str
     epochs: _containers.RepeatedCompositeFieldContainer[Epoch]
-    def __init__(self, epochs: _Optional[_Iterable[_Union[Epoch, _Mapping]]] = ..., cursor: _Optional[str] = ...) -> None: ...
+    def __init__(self, epochs: _Optional[_Iterable[_Union[Epoch, _Mapping]]] = ..., cursor: _Optional[str] = ..., caught_up: bool = ...) -> None: ...
 
 class WatchModelsRequest(_message.Message):
     __slots__ = ["cursor", "filter", "model_names", "project"]
@@ -808,12 +810,14 @@ class WatchModelsRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ..., model_names: _Optional[_Iterable[str]] = ..., filter: _Optional[_Union[ModelFilter, _Mapping]] = ..., cursor: _Optional[str] = ...) -> None: ...
 
 class WatchModelsResponse(_message.Message):
-    __slots__ = ["cursor", "events"]
+    __slots__ = ["caught_up", "cursor", "events"]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    caught_up: bool
     cursor: str
     events: _containers.RepeatedCompositeFieldContainer[ModelEvent]
-    def __init__(self, events: _Optional[_Iterable[_Union[ModelEvent, _Mapping]]] = ..., cursor: _Optional[str] = ...) -> None: ...
+    def __init__(self, events: _Optional[_Iterable[_Union[ModelEvent, _Mapping]]] = ..., cursor: _Optional[str] = ..., caught_up: bool = ...) -> None: ...
 
 class WriteEpochsRequest(_message.Message):
     __slots__ = ["epochs", "project", "sequence", "stop_on_error"]
