@@ -320,6 +320,8 @@ async fn run<W: Watcher>(
     // The first read catches up (history, or what a cursor missed).
     let mut wake = Wake::Read;
     let mut poll = tokio::time::interval_at(Instant::now() + POLL, POLL);
+    // A poll missed while reading is not made up for in a burst.
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sent = Instant::now();
     let mut caught_up = false;
     loop {
