@@ -123,6 +123,16 @@ pub struct Args {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
+    /// Epochs the `watch-latency` writer sends (one per call).
+    #[arg(long, default_value_t = 500)]
+    pub watch_epochs: usize,
+    /// The server (another replica on the same database) that the
+    /// `watch-latency` watcher connects to; default: the benchmarked one.
+    #[arg(long)]
+    pub watch_server: Option<String>,
+    /// Watchers of the `watchers` workload.
+    #[arg(long, default_value_t = 1_000)]
+    pub watchers: usize,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -182,6 +192,12 @@ pub enum Workload {
     /// Bursts of concurrent large InsertEpochs requests: the server's peak
     /// RSS under them (not part of `all`: it stores gigabytes).
     Large,
+    /// Commit-to-watcher latency of WatchEpochs (on `--watch-server` when
+    /// given; not part of `all`).
+    WatchLatency,
+    /// `--watchers` watchers while the largest `--writers` count writes:
+    /// throughput against no watchers, RSS, completeness (not part of `all`).
+    Watchers,
 }
 
 impl Workload {
@@ -199,6 +215,8 @@ impl Workload {
             Workload::Filter => "filter",
             Workload::Idle => "idle",
             Workload::Large => "large",
+            Workload::WatchLatency => "watch-latency",
+            Workload::Watchers => "watchers",
         }
     }
 }

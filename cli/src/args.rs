@@ -243,6 +243,10 @@ pub enum Command {
     /// Remove deleted records and their epochs for good.
     #[command(after_help = PURGE_HELP)]
     Purge(PurgeArgs),
+    /// Print epochs (or, with --models, model events) as they are
+    /// committed, through any replica, until Ctrl-C or --until-status.
+    #[command(after_help = WATCH_HELP)]
+    Watch(WatchArgs),
     /// Turn a directory of old results (one directory per run with a dict
     /// file) into models with params, epochs and artifact references.
     #[command(after_help = IMPORT_DIR_HELP)]
@@ -304,6 +308,55 @@ pub struct ImportDirArgs {
     /// Print what would be stored, store nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+const WATCH_HELP: &str = "\
+Examples:
+  mlmeta watch cnn-small-mnist-1 --metric val_loss --history
+  mlmeta watch --datablob-group mnist --format json
+  mlmeta watch cnn-small-mnist-1 --until-status finished && echo trained
+  mlmeta watch --models --tag team=vision
+
+Without MODEL, watches every model matching the filter options, including
+models that start matching later. With --format json, one JSON object per
+line (JSON Lines); with --format csv, one row per metric value
+(model,epoch,metric,value). The watch reconnects by itself, resuming where it
+stopped (nothing missed or printed twice). With --until-status it exits once
+the watched runs ended: 0 when all FINISHED, 2 when any FAILED, CRASHED or
+KILLED (with `finished`, as soon as one does).";
+
+/// When `watch` stops by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UntilStatus {
+    /// When every watched run is FINISHED (exit 0), or any ends otherwise
+    /// (exit 2).
+    Finished,
+    /// When every watched run has ended (exit 0 if all FINISHED, else 2).
+    AnyEnd,
+}
+
+/// Arguments of `watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The models to watch; none: every model matching the filter options.
+    #[arg(value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// Only this metric (repeatable).
+    #[arg(long = "metric", value_name = "M")]
+    pub metrics: Vec<String>,
+    /// First print the stored epochs of the watched models.
+    #[arg(long)]
+    pub history: bool,
+    /// Print model events (created, status, tags, deleted, restored)
+    /// instead of epochs.
+    #[arg(long = "models", conflicts_with_all = ["metrics", "history"])]
+    pub model_events: bool,
+    /// Exit when the watched runs end (see below).
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub until_status: Option<UntilStatus>,
+    /// Which models, when no MODEL is given.
+    #[command(flatten)]
+    pub filter: ModelFilterArgs,
 }
 
 const DELETE_HELP: &str = "\

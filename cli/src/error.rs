@@ -25,6 +25,9 @@ pub enum CliError {
     /// A not-found condition, in words meant for people.
     #[error("{0}")]
     NotFound(String),
+    /// `watch --until-status`: a watched run did not finish.
+    #[error("{0}")]
+    RunNotFinished(String),
     /// A different record is stored under the name.
     #[error("{message} (add --ignore-existing to keep the stored one)")]
     AlreadyExists {
@@ -83,6 +86,7 @@ impl CliError {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Self::NotFound(_) => ExitStatus::NotFound,
+            Self::RunNotFinished(_) => ExitStatus::RunNotFinished,
             _ => ExitStatus::Failure,
         }
     }

@@ -12,6 +12,10 @@ pub enum ExitStatus {
     /// 2: what the command names does not exist (no such model, no model
     /// has the metric, a model's datablob or template is missing).
     NotFound,
+    /// 2: `watch --until-status`: a watched run ended FAILED, CRASHED or
+    /// KILLED (the same code, so that `mlmeta watch RUN --until-status
+    /// finished` fails a scheduler's step like a missing run would).
+    RunNotFinished,
 }
 
 impl ExitStatus {
@@ -20,7 +24,7 @@ impl ExitStatus {
         match self {
             Self::Success => 0,
             Self::Failure => 1,
-            Self::NotFound => 2,
+            Self::NotFound | Self::RunNotFinished => 2,
         }
     }
 }

@@ -341,6 +341,16 @@ impl Client {
         }
     }
 
+    /// The gRPC client (cheap to clone).
+    pub(crate) fn grpc(&self) -> Grpc {
+        self.inner.grpc.clone()
+    }
+
+    /// The `authorization` metadata the calls carry, if any.
+    pub(crate) fn authorization(&self) -> Option<&MetadataValue<Ascii>> {
+        self.inner.authorization.as_ref()
+    }
+
     /// Rows asked for per page when following page tokens.
     pub(crate) fn page_size(&self) -> u32 {
         self.inner.page_size
@@ -377,11 +387,6 @@ impl Client {
         if let Some(token) = &self.inner.authorization {
             request.metadata_mut().insert("authorization", token.clone());
         }
-    }
-
-    /// The gRPC stub.
-    pub(crate) fn grpc(&self) -> Grpc {
-        self.inner.grpc.clone()
     }
 
     /// Opens a WriteEpochs stream sending `batches`; within `timeout`. The

@@ -58,6 +58,7 @@ mod retry;
 mod runs;
 mod tags;
 mod types;
+mod watch;
 mod writer;
 
 pub use artifact_content::{ArtifactUpload, UPLOAD_CHUNK_BYTES, UploadOptions};
@@ -75,6 +76,7 @@ pub use types::{
     BestModel, CurrentEpoch, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Metrics, Model,
     ModelTemplate, NewEpoch, Project, Put, Tags,
 };
+pub use watch::{EpochBatch, ModelChange, ModelEvent, ModelEvents, WatchOptions};
 pub use writer::{EpochWriter, WhenFull, WriterOptions, WriterStats};
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 //! | `--call-timeout-secs` | `MLMETA_CALL_TIMEOUT_SECS` | `60` |
 //! | `--max-concurrent-calls` | `MLMETA_MAX_CONCURRENT_CALLS` | `1024` |
 //! | `--max-concurrent-streams` | `MLMETA_MAX_CONCURRENT_STREAMS` | `16384` |
+//! | `--max-watchers` | `MLMETA_MAX_WATCHERS` | `1024` |
 //! | `--stream-idle-timeout-secs` | `MLMETA_STREAM_IDLE_TIMEOUT_SECS` | `600` (10 min) |
 //! | `--handshake-timeout-secs` | `MLMETA_HANDSHAKE_TIMEOUT_SECS` | `10` |
 //! | `--http2-keepalive-secs` | `MLMETA_HTTP2_KEEPALIVE_SECS` | `60` |
@@ -62,6 +63,9 @@ pub const DEFAULT_MAX_INFLIGHT_REQUEST_BYTES: usize = 512 * 1024 * 1024;
 /// 12 KiB of server memory (`mlmeta-bench --workload idle`), so at most
 /// about 190 MiB.
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: usize = 16_384;
+
+/// Default of [`Config::max_watchers`].
+pub const DEFAULT_MAX_WATCHERS: usize = 1024;
 
 /// Default idle timeout of streams, in seconds. A trainer streams one
 /// message per epoch, and an epoch of a large model takes minutes: ten
@@ -195,6 +199,13 @@ pub struct Config {
     #[arg(long, env = "MLMETA_MAX_CONCURRENT_STREAMS", default_value_t = DEFAULT_MAX_CONCURRENT_STREAMS,
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pub max_concurrent_streams: usize,
+
+    /// Watches (WatchEpochs, WatchModels) open at once; more are refused
+    /// with RESOURCE_EXHAUSTED. They have a budget of their own, so that
+    /// watchers never take the slots of unary calls or of write streams.
+    #[arg(long, env = "MLMETA_MAX_WATCHERS", default_value_t = DEFAULT_MAX_WATCHERS,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub max_watchers: usize,
 
     /// Seconds a stream may go without completing a message before the
     /// server ends it with UNAVAILABLE, saying that everything it sent
@@ -395,6 +406,7 @@ impl Config {
             call_timeout_secs: 60,
             max_concurrent_calls: 1024,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            max_watchers: DEFAULT_MAX_WATCHERS,
             stream_idle_timeout_secs: DEFAULT_STREAM_IDLE_TIMEOUT_SECS,
             handshake_timeout_secs: 10,
             http2_keepalive_secs: 60,
@@ -422,6 +434,7 @@ impl Config {
             call_timeout: Duration::from_secs(self.call_timeout_secs),
             max_concurrent_calls: self.max_concurrent_calls,
             max_concurrent_streams: self.max_concurrent_streams,
+            max_watchers: self.max_watchers,
             stream_idle_timeout: Duration::from_secs(self.stream_idle_timeout_secs),
             max_request_bytes: self.max_request_bytes,
             max_small_request_bytes: self.max_small_request_bytes,

@@ -11,6 +11,7 @@ mod large;
 mod list;
 mod raw;
 mod stream;
+mod watch;
 pub mod writers;
 
 use std::future::Future;
@@ -114,6 +115,8 @@ pub async fn run(args: Args) -> BenchResult<Report> {
             Workload::Filter => filter::run(&mut ctx, &mut report).await,
             Workload::Idle => idle::run(&mut ctx, &target, &mut report).await,
             Workload::Large => large::run(&mut ctx, &target, &mut report).await,
+            Workload::WatchLatency => watch::latency(&mut ctx, &mut report).await,
+            Workload::Watchers => watch::many(&mut ctx, &target, &mut report).await,
             Workload::All => Ok(()),
         };
         if let Err(error) = result {

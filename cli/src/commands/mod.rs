@@ -13,6 +13,7 @@ mod ranking;
 mod run;
 mod show;
 mod tag;
+mod watch;
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -79,6 +80,10 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::Run(command) => run::run(&client, command).await,
         Command::Artifact(command) => artifact::run(&client, command).await,
         Command::Show(command) => show::run(&client, command).await,
+        Command::Watch(args) => {
+            watch::run(&client, args, cli.format).await?;
+            Ok(Box::new(crate::output::Nothing))
+        }
         Command::Delete(command) => delete::delete(&client, command).await,
         Command::Restore(command) => delete::restore(&client, command).await,
         Command::Purge(args) => delete::purge(&client, args).await,

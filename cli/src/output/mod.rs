@@ -100,10 +100,36 @@ pub trait Render {
     fn summary(&self) -> Option<String> {
         None
     }
+
+    /// Whether the command printed its output itself already.
+    fn printed(&self) -> bool {
+        false
+    }
+}
+
+/// The result of a command that printed as it went (`watch`): nothing
+/// more to print.
+pub struct Nothing;
+
+impl Render for Nothing {
+    fn table(&self) -> Table {
+        Table::new(Vec::<String>::new())
+    }
+
+    fn json(&self) -> Result<Value, serde_json::Error> {
+        Ok(Value::Null)
+    }
+
+    fn printed(&self) -> bool {
+        true
+    }
 }
 
 /// Prints `result` to standard output in `format`.
 pub fn print(result: &dyn Render, format: Format) -> Result<(), CliError> {
+    if result.printed() {
+        return Ok(());
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match format {

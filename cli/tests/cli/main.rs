@@ -20,4 +20,5 @@ mod security;
 mod show;
 mod support;
 mod tag;
+mod watch;
 mod where_flag;

@@ -48,6 +48,7 @@ diesel::table! {
         epoch_count -> BigInt,
         current_epoch -> Nullable<BigInt>,
         deleted_at -> Nullable<BigInt>,
+        epoch_seq -> BigInt,
     }
 }
 
@@ -109,6 +110,17 @@ diesel::table! {
         steps_per_epoch -> Nullable<BigInt>,
         validation_steps_per_epoch -> Nullable<BigInt>,
         recorded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Per model, one row per transaction that stored epochs of it, in
+    /// commit order (`seq`, see `models.epoch_seq`): the watchers' cursor.
+    epoch_batches (model_id, seq) {
+        model_id -> BigInt,
+        seq -> BigInt,
+        /// The epoch_nums stored, ascending, comma-separated.
+        epoch_nums -> Text,
     }
 }
 
@@ -190,5 +202,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     artifact_blobs,
     artifact_chunks,
     json_values,
-    json_values_pending
+    json_values_pending,
+    epoch_batches
 );

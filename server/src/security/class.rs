@@ -56,6 +56,11 @@ pub(super) enum CallClass {
     /// token, one slot of `--max-concurrent-calls` and the per-call
     /// deadline, like [`CallClass::UnaryRead`].
     HttpRead,
+    /// A long-lived response stream that only reads (`WatchEpochs`,
+    /// `WatchModels`): a read token, the project restriction, no per-call
+    /// deadline, and a slot of `--max-watchers` for its whole life, so
+    /// that watchers never take unary or write-stream slots.
+    ServerStream,
 }
 
 /// Which request size limit applies to a method's messages.
@@ -71,8 +76,8 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 28] = {
-    use CallClass::{ClientStream, UnaryRead, UnaryWrite};
+const METHODS: [(&str, CallClass, RequestSize); 30] = {
+    use CallClass::{ClientStream, ServerStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
         ("PutDataBlob", UnaryWrite, Small),
@@ -107,10 +112,11 @@ const METHODS: [(&str, CallClass, RequestSize); 28] = {
         // Content in chunks of up to the bulk limit, for as long as the
         // upload takes.
         ("UploadArtifact", ClientStream, Bulk),
-        // Its handler answers at once with the stream of chunks: the
-        // deadline and the call slot cover opening it; the chunks follow,
-        // a few read ahead of the client.
-        ("DownloadArtifact", UnaryRead, Small),
+        // A long response (the chunks, a few read ahead of the client):
+        // no unary deadline, a slot of --max-watchers while it streams.
+        ("DownloadArtifact", ServerStream, Small),
+        ("WatchEpochs", ServerStream, Small),
+        ("WatchModels", ServerStream, Small),
     ]
 };
 
@@ -170,6 +176,8 @@ pub(super) enum Slot {
     Call,
     /// `--max-concurrent-streams`, while the request stream is open.
     Stream,
+    /// `--max-watchers`, while the response stream is open.
+    Watch,
 }
 
 impl CallClass {
@@ -177,7 +185,9 @@ impl CallClass {
     pub fn scope(self) -> Option<Scope> {
         match self {
             Self::Open | Self::HttpProbe => None,
-            Self::UnaryRead | Self::ReflectionStream | Self::HttpRead => Some(Scope::Read),
+            Self::UnaryRead | Self::ReflectionStream | Self::HttpRead | Self::ServerStream => {
+                Some(Scope::Read)
+            }
             Self::UnaryWrite | Self::ClientStream => Some(Scope::Write),
         }
     }
@@ -188,6 +198,7 @@ impl CallClass {
             Self::Open | Self::HttpProbe => Slot::None,
             Self::UnaryRead | Self::UnaryWrite | Self::HttpRead => Slot::Call,
             Self::ClientStream | Self::ReflectionStream => Slot::Stream,
+            Self::ServerStream => Slot::Watch,
         }
     }
 
@@ -304,17 +315,18 @@ mod tests {
                 "{name} must be listed in METHODS exactly once"
             );
             let route = Route::of(&format!("{METADATA_SERVICE}{name}"));
-            // A server stream needs a class of its own (its response, not
-            // its request, is long-lived): none exists yet. A bidirectional
-            // stream whose answers follow its requests is a client stream.
-            assert!(
-                !method.server_streaming() || method.client_streaming() || name == "DownloadArtifact",
-                "{name}: classify server streams"
-            );
-            let expected = match (method.client_streaming(), route.class.scope()) {
-                (true, _) => CallClass::ClientStream,
-                (false, Some(Scope::Read)) => CallClass::UnaryRead,
-                (false, _) => CallClass::UnaryWrite,
+            // A server stream has a class of its own (its response, not
+            // its request, is long-lived). A bidirectional stream whose
+            // answers follow its requests is a client stream.
+            let expected = match (
+                method.client_streaming(),
+                method.server_streaming(),
+                route.class.scope(),
+            ) {
+                (true, _, _) => CallClass::ClientStream,
+                (false, true, _) => CallClass::ServerStream,
+                (false, false, Some(Scope::Read)) => CallClass::UnaryRead,
+                (false, false, _) => CallClass::UnaryWrite,
             };
             assert_eq!(route.class, expected, "{name}");
             if route.class.scope() == Some(Scope::Write) {
@@ -353,5 +365,20 @@ mod tests {
             ["InsertEpochs", "StreamEpochs", "UploadArtifact", "WriteEpochs"]
         );
         assert_eq!(service.method.len(), METHODS.len());
+    }
+
+    #[test]
+    fn watches_are_read_server_streams_with_their_own_budget() {
+        for method in ["WatchEpochs", "WatchModels"] {
+            let route = Route::of(&format!("{METADATA_SERVICE}{method}"));
+            assert_eq!(route.class, CallClass::ServerStream, "{method}");
+            assert_eq!(route.class.scope(), Some(Scope::Read));
+            assert_eq!(route.class.slot(), Slot::Watch);
+            assert!(
+                !route.class.is_stream(),
+                "{method}: one request message, no idle timeout"
+            );
+            assert_eq!(route.size, RequestSize::Small);
+        }
     }
 }

@@ -56,6 +56,8 @@ pub struct CallLimits {
     pub max_concurrent_calls: usize,
     /// Streams that may be open at once; more are refused.
     pub max_concurrent_streams: usize,
+    /// Watches that may be open at once; more are refused.
+    pub max_watchers: usize,
     /// A stream that completes no message for this long is ended.
     pub stream_idle_timeout: Duration,
     /// Largest message of InsertEpochs and StreamEpochs, in bytes.
@@ -90,6 +92,7 @@ struct Policy {
     limits: CallLimits,
     calls: Arc<Semaphore>,
     streams: Arc<Semaphore>,
+    watchers: Arc<Semaphore>,
     bodies: Arc<BodyRules>,
     refusals: Arc<Refusals>,
 }
@@ -117,6 +120,7 @@ impl CallGuard {
                 limits,
                 calls: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
                 streams: Arc::new(Semaphore::new(limits.max_concurrent_streams)),
+                watchers: Arc::new(Semaphore::new(limits.max_watchers)),
                 bodies: Arc::new(bodies),
                 refusals: Arc::default(),
             }),
@@ -199,6 +203,21 @@ where
                 Ok(slots) => slots,
                 Err(error) => return Ok(Status::from(error).into_http()),
             };
+            if route.class.slot() == Slot::Watch {
+                // The handler hands it to the watch, which holds it until
+                // the stream ends (the response outlives this call).
+                match policy.watchers.clone().try_acquire_owned() {
+                    Ok(permit) => request.extensions_mut().insert(WatchSlot::new(permit)),
+                    Err(_) => {
+                        return Ok(Status::from(Error::ResourceExhausted(format!(
+                            "the server already holds its limit of {} open watches \
+                             (--max-watchers); retry with backoff",
+                            policy.limits.max_watchers
+                        )))
+                        .into_http());
+                    }
+                };
+            }
             // A unary call's message charge lasts until its response.
             let held = Arc::new(Mutex::new(Vec::<OwnedSemaphorePermit>::new()));
             let hold = if route.class.is_stream() {
@@ -332,7 +351,7 @@ impl Policy {
         class: CallClass,
     ) -> Result<(Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>), Error> {
         match class.slot() {
-            Slot::None => Ok((None, None)),
+            Slot::None | Slot::Watch => Ok((None, None)),
             Slot::Call => match self.calls.clone().try_acquire_owned() {
                 Ok(permit) => Ok((Some(permit), None)),
                 Err(_) => Err(Error::ResourceExhausted(format!(
@@ -350,6 +369,22 @@ impl Policy {
                 ))),
             },
         }
+    }
+}
+
+/// A slot of `--max-watchers`, put into the request's extensions by the
+/// guard for the watch handler to keep until its stream ends.
+#[derive(Debug, Clone)]
+pub struct WatchSlot(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl WatchSlot {
+    fn new(permit: OwnedSemaphorePermit) -> Self {
+        Self(Arc::new(Mutex::new(Some(permit))))
+    }
+
+    /// Takes the slot (once); it is freed when the result is dropped.
+    pub fn take(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
 

@@ -9,6 +9,6 @@ mod tls;
 pub mod tokens;
 
 pub use caller::{Caller, DEFAULT_PROJECT, ProjectScope, Projects};
-pub use guard::{CallGuard, CallLimits, Guard, Refusals};
+pub use guard::{CallGuard, CallLimits, Guard, Refusals, WatchSlot};
 pub use tls::{TlsAcceptors, TlsFiles};
 pub use tokens::{Scope, Tokens};

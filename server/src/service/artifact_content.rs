@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{MetadataApi, Reply, artifacts::artifact, caller_of};
+use super::{MetadataApi, Reply, artifacts::artifact, caller_of, watch_slot};
 use crate::error::{Error, Result};
 use crate::security::ProjectScope;
 use crate::store::records::NewArtifact;
@@ -231,6 +231,9 @@ pub(super) async fn download_artifact(
     request: Request<pb::DownloadArtifactRequest>,
 ) -> Reply<Chunks> {
     let project = caller_of(&request)?.project("project", &request.get_ref().project)?;
+    // Held by the task that sends the chunks: a download counts against
+    // --max-watchers for as long as it streams.
+    let slot = watch_slot(&request);
     let request = request.into_inner();
     let model_name = valid_name("model_name", request.model_name)?;
     let name = valid_name("name", request.name)?;
@@ -245,6 +248,7 @@ pub(super) async fn download_artifact(
     };
     let store = api.store.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         if sender.send(Ok(first)).await.is_err() {
             return;
         }

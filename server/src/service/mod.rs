@@ -8,6 +8,7 @@ mod artifacts;
 mod convert;
 mod metadata;
 mod runs;
+mod watch;
 mod write_epochs;
 
 use mlmeta_proto as pb;
@@ -22,12 +23,16 @@ use crate::store::records::{ComponentKind, InsertCounts};
 /// The gRPC service over a [`Store`].
 pub struct MetadataApi {
     store: Store,
+    watches: watch::Watches,
 }
 
 impl MetadataApi {
     /// Serves `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            watches: watch::Watches::new(),
+        }
     }
 
     /// Runs a synchronous store call off the async worker threads.
@@ -191,6 +196,28 @@ impl MetadataService for MetadataApi {
             caller,
             request.into_inner(),
         )))
+    }
+
+    type WatchEpochsStream = watch::Messages<pb::WatchEpochsResponse>;
+
+    async fn watch_epochs(&self, request: Request<pb::WatchEpochsRequest>) -> Reply<Self::WatchEpochsStream> {
+        let project = project_of(&request, &request.get_ref().project)?;
+        let slot = watch_slot(&request);
+        let spec = watch::epoch_spec(request.into_inner())?;
+        Ok(Response::new(
+            self.watches.epochs(&self.store, project, spec, slot).await?,
+        ))
+    }
+
+    type WatchModelsStream = watch::Messages<pb::WatchModelsResponse>;
+
+    async fn watch_models(&self, request: Request<pb::WatchModelsRequest>) -> Reply<Self::WatchModelsStream> {
+        let project = project_of(&request, &request.get_ref().project)?;
+        let slot = watch_slot(&request);
+        let spec = watch::models_spec(request.into_inner())?;
+        Ok(Response::new(
+            self.watches.models(&self.store, project, spec, slot).await?,
+        ))
     }
 
     async fn list_data_blobs(
@@ -432,6 +459,15 @@ fn caller_of<T>(request: &Request<T>) -> Result<&Caller> {
         .extensions()
         .get::<Caller>()
         .ok_or_else(|| Error::Task("the call has no caller: it did not pass the guard".into()))
+}
+
+/// The guard's `--max-watchers` slot of a watch request, for the watch to
+/// hold until it ends.
+fn watch_slot<T>(request: &Request<T>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    request
+        .extensions()
+        .get::<crate::security::WatchSlot>()
+        .and_then(crate::security::WatchSlot::take)
 }
 
 /// The project the request names, if its caller may use it.

@@ -371,6 +371,11 @@ fn delete_model_rows(conn: &mut DbConnection, ids: &[i64]) -> Result<()> {
     )
     .execute(conn)?;
     diesel::delete(sc::table.filter(sc::model_id.eq_any(ids))).execute(conn)?;
+    diesel::delete(
+        crate::db::schema::epoch_batches::table
+            .filter(crate::db::schema::epoch_batches::model_id.eq_any(ids)),
+    )
+    .execute(conn)?;
     diesel::delete(ms::table.filter(ms::model_id.eq_any(ids))).execute(conn)?;
     super::filter::index::remove(conn, super::filter::index::Owner::Model, ids)?;
     Ok(())

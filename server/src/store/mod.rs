@@ -25,6 +25,7 @@ mod stats;
 mod summaries;
 mod sweeper;
 mod tags;
+pub mod watch;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -79,6 +80,9 @@ pub struct Store {
     checkpointer: Option<Arc<Checkpointer>>,
     /// Marks silent runs CRASHED; stops with the last clone of the store.
     sweeper: Arc<sweeper::Sweeper>,
+    /// PostgreSQL only: hears the other replicas' commits for the
+    /// watchers; stops with the last clone of the store.
+    _listener: Option<Arc<watch::Listener>>,
 }
 
 /// The connection pool and the way to run reads and writes on it.
@@ -93,6 +97,8 @@ pub(crate) struct Database {
     /// SQLite: the file opened; writes are refused, and never acknowledged,
     /// once it is no longer at its path.
     sqlite_file: Option<Arc<SqliteFile>>,
+    /// Tells this process's watchers what changed.
+    hub: Arc<watch::Hub>,
 }
 
 impl Store {
@@ -102,15 +108,28 @@ impl Store {
     }
 
     /// Like [`Store::open`], telling `hook` what each committed epoch
-    /// transaction stored (see [`CommitHook`]).
+    /// transaction stored (see [`CommitHook`]); the watchers' hub is told
+    /// first, whatever `hook` is.
     pub fn open_with_hook(config: &Config, hook: Arc<dyn CommitHook>) -> Result<Self, StartupError> {
         let (pool, sqlite_file) = open_pool(config)?;
         let is_sqlite = sqlite_file.is_some();
+        let hub = watch::Hub::new();
         let database = Database {
             pool,
             sqlite_writer: is_sqlite.then(Arc::default),
             sqlite_file,
+            hub: Arc::clone(&hub),
         };
+        let listener = if is_sqlite {
+            None
+        } else {
+            Some(Arc::new(
+                watch::Listener::start(config.database_url.clone(), Arc::clone(&hub)).map_err(|e| {
+                    StartupError::Task(format!("cannot start the watch listener thread: {e}"))
+                })?,
+            ))
+        };
+        let hook: Arc<dyn CommitHook> = Arc::new(CommitHooks::new().with(hub).with(hook));
         let checkpointer = match (&database.sqlite_writer, &database.sqlite_file) {
             (Some(writer), Some(file)) => Some(Arc::new(Checkpointer::start(
                 Arc::clone(file),
@@ -160,6 +179,7 @@ impl Store {
             ingest_stats,
             checkpointer,
             sweeper: Arc::new(sweeper),
+            _listener: listener,
         })
     }
 
@@ -195,7 +215,7 @@ impl Store {
         new: &NewModel,
         ignore_existing: bool,
     ) -> Result<Put<Model>> {
-        self.write(|conn| {
+        self.write_models(|conn| {
             let project_id = self.project_ids.find_or_create(conn, project)?;
             models::put(conn, project_id, new, ignore_existing)
         })
@@ -323,8 +343,14 @@ impl Store {
 
     /// A heartbeat of a model's run (see `runs::heartbeat`).
     pub fn heartbeat(&self, project: &ProjectScope, model_name: &str) -> Result<ModelDetail> {
-        self.write_in(project, model_name, |conn, project_id| {
-            runs::heartbeat(conn, project_id, model_name)
+        // Not a model event (too frequent to notify every replica of);
+        // a heartbeat reviving a CRASHED run is seen by the watchers'
+        // safety-net poll.
+        self.write(|conn| match self.project_ids.find(conn, project)? {
+            Some(project_id) => runs::heartbeat(conn, project_id, model_name),
+            None => Err(Error::NotFound(format!(
+                "model_name: model {model_name:?} does not exist"
+            ))),
         })
     }
 
@@ -383,7 +409,7 @@ impl Store {
             None => return Ok(counts),
         };
         loop {
-            let purged = self.write(|conn| deletion::purge_models(conn, project_id, model_name))?;
+            let purged = self.write_models(|conn| deletion::purge_models(conn, project_id, model_name))?;
             counts.models += purged;
             if purged == 0 || model_name.is_some() {
                 break;
@@ -409,7 +435,7 @@ impl Store {
         name: &str,
         f: impl Fn(&mut DbConnection, i64) -> Result<T>,
     ) -> Result<T> {
-        self.write(|conn| match self.project_ids.find(conn, project)? {
+        self.write_models(|conn| match self.project_ids.find(conn, project)? {
             Some(project_id) => f(conn, project_id),
             None => Err(Error::NotFound(format!(
                 "target.name: {} {name:?} does not exist",
@@ -426,7 +452,7 @@ impl Store {
         model_name: &str,
         f: impl Fn(&mut DbConnection, i64) -> Result<T>,
     ) -> Result<T> {
-        self.write(|conn| match self.project_ids.find(conn, project)? {
+        self.write_models(|conn| match self.project_ids.find(conn, project)? {
             Some(project_id) => f(conn, project_id),
             None => Err(Error::NotFound(format!(
                 "model_name: model {model_name:?} does not exist"
@@ -455,9 +481,26 @@ impl Store {
     fn write<T>(&self, f: impl Fn(&mut DbConnection) -> Result<T>) -> Result<T> {
         self.database.write(f)
     }
+
+    fn write_models<T>(&self, f: impl Fn(&mut DbConnection) -> Result<T>) -> Result<T> {
+        self.database.write_models(f)
+    }
 }
 
 impl Database {
+    /// A write that changes models (created, run status, tags, deleted,
+    /// restored, purged): tells the watchers of every replica once it
+    /// committed (see `watch`).
+    fn write_models<T>(&self, f: impl Fn(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let value = self.write(|conn| {
+            let value = f(conn)?;
+            watch::notify_models(conn)?;
+            Ok(value)
+        })?;
+        self.hub.send(watch::Change::Models);
+        Ok(value)
+    }
+
     fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         let mut conn = connection(&self.pool)?;
         f(&mut conn)

@@ -79,7 +79,16 @@ impl Sweeper {
 pub(super) fn sweep(database: &Database, default_timeout_secs: i64) -> Result<usize> {
     let mut total = 0;
     loop {
-        let marked = database.write(|conn| runs::sweep_batch(conn, default_timeout_secs))?;
+        let marked = database.write(|conn| {
+            let marked = runs::sweep_batch(conn, default_timeout_secs)?;
+            if marked > 0 {
+                super::watch::notify_models(conn)?;
+            }
+            Ok(marked)
+        })?;
+        if marked > 0 {
+            database.hub.send(super::watch::Change::Models);
+        }
         total += marked;
         if marked < usize::try_from(runs::SWEEP_BATCH).unwrap_or(usize::MAX) {
             return Ok(total);

@@ -231,7 +231,7 @@ impl super::Store {
         change: &TagUpdate,
         origin: Origin,
     ) -> Result<Tags> {
-        self.write(|conn| {
+        self.write_models(|conn| {
             let project_id = self.known_project(conn, project, kind, name)?;
             let id = target_id(conn, project_id, kind, name)?;
             update(conn, project_id, kind, id, change, origin)

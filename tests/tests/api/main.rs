@@ -39,5 +39,6 @@ mod storage;
 mod stream;
 mod tags;
 mod validation;
+mod watch;
 mod where_filter;
 mod write_epochs;

@@ -12,6 +12,13 @@ DESCRIPTOR: _descriptor.FileDescriptor
 METRIC_DIRECTION_MAX: MetricDirection
 METRIC_DIRECTION_MIN: MetricDirection
 METRIC_DIRECTION_UNSPECIFIED: MetricDirection
+MODEL_CHANGE_CREATED: ModelChange
+MODEL_CHANGE_DELETED: ModelChange
+MODEL_CHANGE_PURGED: ModelChange
+MODEL_CHANGE_RESTORED: ModelChange
+MODEL_CHANGE_STATUS: ModelChange
+MODEL_CHANGE_TAGS: ModelChange
+MODEL_CHANGE_UNSPECIFIED: ModelChange
 RECORD_KIND_DATABLOB: RecordKind
 RECORD_KIND_MODEL: RecordKind
 RECORD_KIND_MODEL_TEMPLATE: RecordKind
@@ -501,6 +508,16 @@ class Model(_message.Message):
     tags: _containers.ScalarMap[str, str]
     def __init__(self, name: _Optional[str] = ..., model_class_name: _Optional[str] = ..., datablob_name: _Optional[str] = ..., model_template_name: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_modified_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., project: _Optional[str] = ..., params_json: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_heartbeat_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., heartbeat_timeout_secs: _Optional[int] = ..., run_context: _Optional[_Union[RunContext, _Mapping]] = ..., epoch_count: _Optional[int] = ..., current_epoch: _Optional[int] = ..., deleted_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class ModelEvent(_message.Message):
+    __slots__ = ["changes", "model", "model_name"]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedScalarFieldContainer[ModelChange]
+    model: Model
+    model_name: str
+    def __init__(self, model_name: _Optional[str] = ..., model: _Optional[_Union[Model, _Mapping]] = ..., changes: _Optional[_Iterable[_Union[ModelChange, str]]] = ...) -> None: ...
+
 class ModelFilter(_message.Message):
     __slots__ = ["datablob_group_names", "datablob_names", "deletion", "model_template_group_names", "model_template_names", "names", "statuses", "tags", "where"]
     class TagsEntry(_message.Message):
@@ -812,6 +829,54 @@ class UploadArtifactResponse(_message.Message):
     replaced: bool
     def __init__(self, artifact: _Optional[_Union[Artifact, _Mapping]] = ..., already_existed: bool = ..., replaced: bool = ..., content_existed: bool = ...) -> None: ...
 
+class WatchEpochsRequest(_message.Message):
+    __slots__ = ["cursor", "filter", "history", "metric_names", "model_names", "project"]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    METRIC_NAMES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAMES_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    filter: ModelFilter
+    history: bool
+    metric_names: _containers.RepeatedScalarFieldContainer[str]
+    model_names: _containers.RepeatedScalarFieldContainer[str]
+    project: str
+    def __init__(self, project: _Optional[str] = ..., model_names: _Optional[_Iterable[str]] = ..., filter: _Optional[_Union[ModelFilter, _Mapping]] = ..., metric_names: _Optional[_Iterable[str]] = ..., cursor: _Optional[str] = ..., history: bool = ...) -> None: ...
+
+class WatchEpochsResponse(_message.Message):
+    __slots__ = ["caught_up", "cursor", "epochs"]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    caught_up: bool
+    cursor: str
+    epochs: _containers.RepeatedCompositeFieldContainer[Epoch]
+    def __init__(self, epochs: _Optional[_Iterable[_Union[Epoch, _Mapping]]] = ..., cursor: _Optional[str] = ..., caught_up: bool = ...) -> None: ...
+
+class WatchModelsRequest(_message.Message):
+    __slots__ = ["cursor", "filter", "model_names", "project"]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAMES_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    filter: ModelFilter
+    model_names: _containers.RepeatedScalarFieldContainer[str]
+    project: str
+    def __init__(self, project: _Optional[str] = ..., model_names: _Optional[_Iterable[str]] = ..., filter: _Optional[_Union[ModelFilter, _Mapping]] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class WatchModelsResponse(_message.Message):
+    __slots__ = ["caught_up", "cursor", "events"]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    caught_up: bool
+    cursor: str
+    events: _containers.RepeatedCompositeFieldContainer[ModelEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[ModelEvent, _Mapping]]] = ..., cursor: _Optional[str] = ..., caught_up: bool = ...) -> None: ...
+
 class WriteEpochsRequest(_message.Message):
     __slots__ = ["epochs", "project", "sequence", "stop_on_error"]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
@@ -846,4 +911,7 @@ class RecordKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class ModelChange(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -156,6 +156,16 @@ class MetadataServiceStub(object):
                 request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsRequest.SerializeToString,
                 response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsResponse.FromString,
                 )
+        self.WatchEpochs = channel.unary_stream(
+                '/mlmeta.v1.MetadataService/WatchEpochs',
+                request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchEpochsRequest.SerializeToString,
+                response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchEpochsResponse.FromString,
+                )
+        self.WatchModels = channel.unary_stream(
+                '/mlmeta.v1.MetadataService/WatchModels',
+                request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsRequest.SerializeToString,
+                response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsResponse.FromString,
+                )
 
 
 class MetadataServiceServicer(object):
@@ -446,6 +456,32 @@ class MetadataServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEpochs(self, request, context):
+        """Streams epochs as they are committed (through any replica sharing the
+        database): of the named models, or of every model matching a filter
+        (a model that starts matching later, such as one created later, is
+        picked up). The first message carries no epochs and the cursor; every
+        message carries the cursor after it. A watcher that reconnects with
+        its last cursor gets exactly the epochs it has not received, none
+        twice. Per model, epochs come in commit order (then by epoch_num);
+        across models in no set order. A message without epochs after the
+        first is a keep-alive (every 15 s when idle). Watches take a slot of
+        `--max-watchers`, not of the unary calls, and have no deadline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchModels(self, request, context):
+        """Streams model events (created, run status changed, tags changed,
+        deleted, restored, purged) with the same cursor rules. Changes
+        committed between two reads of the watcher (milliseconds apart) come
+        as one event listing every kind of change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetadataServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -588,6 +624,16 @@ def add_MetadataServiceServicer_to_server(servicer, server):
                     servicer.WriteEpochs,
                     request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsRequest.FromString,
                     response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsResponse.SerializeToString,
+            ),
+            'WatchEpochs': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEpochs,
+                    request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchEpochsRequest.FromString,
+                    response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchEpochsResponse.SerializeToString,
+            ),
+            'WatchModels': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchModels,
+                    request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsRequest.FromString,
+                    response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1074,5 +1120,39 @@ class MetadataService(object):
         return grpc.experimental.stream_stream(request_iterator, target, '/mlmeta.v1.MetadataService/WriteEpochs',
             mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsRequest.SerializeToString,
             mlmeta_dot_v1_dot_mlmeta__pb2.WriteEpochsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchEpochs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/mlmeta.v1.MetadataService/WatchEpochs',
+            mlmeta_dot_v1_dot_mlmeta__pb2.WatchEpochsRequest.SerializeToString,
+            mlmeta_dot_v1_dot_mlmeta__pb2.WatchEpochsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/mlmeta.v1.MetadataService/WatchModels',
+            mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsRequest.SerializeToString,
+            mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

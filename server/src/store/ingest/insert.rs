@@ -4,6 +4,7 @@
 //! group commit's transaction. Reports what it stored, for the commit hook.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -13,7 +14,8 @@ use diesel::sqlite::SqliteConnection;
 use super::hook::{Committed, CommittedModel};
 use super::model_ids::{ModelIds, Resolution, live_ids};
 use super::prepared::{
-    EpochRow, PgInsertEpochs, PgTouchModels, SqliteInsertEpoch, SqliteReviveModel, SqliteTouchModel,
+    EpochRow, PgInsertEpochs, PgTouchModels, SqliteInsertBatch, SqliteInsertEpoch, SqliteReviveModel,
+    SqliteTouchModel,
 };
 use super::summaries;
 use crate::db::DbConnection;
@@ -351,6 +353,7 @@ fn touch_models(
             ids: &batch.ids,
             counts: &batch.counts,
             max_epoch_nums: &batch.max_epoch_nums,
+            epoch_lists: &batch.epoch_lists,
             now,
         })
         .load::<i64>(c)?
@@ -358,7 +361,12 @@ fn touch_models(
         .collect(),
         DbConnection::Sqlite(c) => {
             let mut touched = HashSet::with_capacity(batch.ids.len());
-            for ((id, count), max_epoch_num) in batch.ids.iter().zip(&batch.counts).zip(&batch.max_epoch_nums)
+            for (((id, count), max_epoch_num), epoch_nums) in batch
+                .ids
+                .iter()
+                .zip(&batch.counts)
+                .zip(&batch.max_epoch_nums)
+                .zip(&batch.epoch_lists)
             {
                 SqliteReviveModel { id }.execute(c)?;
                 let rows = SqliteTouchModel {
@@ -369,6 +377,7 @@ fn touch_models(
                 }
                 .execute(c)?;
                 if rows == 1 {
+                    SqliteInsertBatch { id, epoch_nums }.execute(c)?;
                     touched.insert(*id);
                 }
             }
@@ -390,6 +399,8 @@ struct Touched {
     ids: Vec<i64>,
     counts: Vec<i64>,
     max_epoch_nums: Vec<i64>,
+    /// Per model: the epoch_nums inserted, ascending, comma-separated.
+    epoch_lists: Vec<String>,
 }
 
 fn per_model(inserted: &[Resolved<'_>]) -> Touched {
@@ -397,14 +408,21 @@ fn per_model(inserted: &[Resolved<'_>]) -> Touched {
     for candidate in inserted {
         let epoch_num = candidate.epoch.epoch_num;
         if touched.ids.last() == Some(&candidate.model_id) {
-            if let (Some(count), Some(max)) = (touched.counts.last_mut(), touched.max_epoch_nums.last_mut()) {
+            if let (Some(count), Some(max), Some(list)) = (
+                touched.counts.last_mut(),
+                touched.max_epoch_nums.last_mut(),
+                touched.epoch_lists.last_mut(),
+            ) {
                 *count += 1;
                 *max = (*max).max(epoch_num);
+                // Writing into a String cannot fail.
+                let _ = write!(list, ",{epoch_num}");
             }
         } else {
             touched.ids.push(candidate.model_id);
             touched.counts.push(1);
             touched.max_epoch_nums.push(epoch_num);
+            touched.epoch_lists.push(epoch_num.to_string());
         }
     }
     touched

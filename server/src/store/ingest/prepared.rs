@@ -246,6 +246,9 @@ pub(super) struct PgTouchModels<'a> {
     pub counts: &'a [i64],
     /// Highest epoch_num inserted per model of `ids`.
     pub max_epoch_nums: &'a [i64],
+    /// The epoch_nums inserted per model of `ids`, ascending,
+    /// comma-separated (its row of `epoch_batches`).
+    pub epoch_lists: &'a [String],
     pub now: i64,
 }
 
@@ -271,7 +274,8 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
         heartbeat_refresh!("locked.status", "models.last_heartbeat_at", "now.micros"),
         ", status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END, \
          epoch_count = models.epoch_count + batch.n, \
-         current_epoch = GREATEST(models.current_epoch, batch.max_epoch_num) \
+         current_epoch = GREATEST(models.current_epoch, batch.max_epoch_num), \
+         epoch_seq = models.epoch_seq + 1 \
          FROM locked JOIN unnest("
     ));
     out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
@@ -279,14 +283,25 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
     out.push_bind_param::<Array<BigInt>, _>(&this.counts)?;
     out.push_sql(", ");
     out.push_bind_param::<Array<BigInt>, _>(&this.max_epoch_nums)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Text>, _>(&this.epoch_lists)?;
+    // The batch rows take the new `epoch_seq` under the row lock (so one
+    // model's numbers follow its commits), and one notification per
+    // transaction (never per row, never from a trigger) tells the
+    // watchers of every replica which models changed: at most 400 ids
+    // (well under NOTIFY's 8000 bytes), else none, which means "any".
     out.push_sql(
-        ") AS batch (id, n, max_epoch_num) ON batch.id = locked.id, now \
+        ") AS batch (id, n, max_epoch_num, nums) ON batch.id = locked.id, now \
          WHERE models.id = locked.id \
-         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at), \
+         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at, models.epoch_seq, batch.nums), \
          revived AS (INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
          SELECT id, last_heartbeat_at, 'CRASHED', 'RUNNING', 'epoch after crash' \
-         FROM touched WHERE old_status = 'CRASHED' ORDER BY id) \
-         SELECT id FROM touched",
+         FROM touched WHERE old_status = 'CRASHED' ORDER BY id), \
+         batched AS (INSERT INTO epoch_batches (model_id, seq, epoch_nums) \
+         SELECT id, epoch_seq, nums FROM touched ORDER BY id), \
+         notified AS (SELECT pg_notify('mlmeta_watch', CASE WHEN count(*) > 400 OR bool_or(old_status = 'CRASHED') THEN 'e' \
+         ELSE 'e' || string_agg(id::TEXT, ',') END) FROM touched HAVING count(*) > 0) \
+         SELECT id FROM touched WHERE (SELECT count(*) FROM notified) >= 0",
     );
 });
 
@@ -331,6 +346,7 @@ prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
             ),
             ", \
          status = CASE WHEN status = 'CRASHED' THEN 'RUNNING' ELSE status END, \
+         epoch_seq = epoch_seq + 1, \
          epoch_count = epoch_count + ",
         ),
     );
@@ -341,5 +357,21 @@ prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
     out.push_sql("), ");
     out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
     out.push_sql(") WHERE deleted_at IS NULL AND id = ");
+    out.push_bind_param::<BigInt, _>(this.id)?;
+});
+
+/// SQLite: the `epoch_batches` row of the transaction for model `id`,
+/// numbered with the `epoch_seq` that [`SqliteTouchModel`] just bumped
+/// (under the same write lock).
+pub(super) struct SqliteInsertBatch<'a> {
+    pub id: &'a i64,
+    /// The epoch_nums inserted, ascending, comma-separated.
+    pub epoch_nums: &'a String,
+}
+
+prepared_statement!(SqliteInsertBatch on Sqlite, |this, out| {
+    out.push_sql("INSERT INTO epoch_batches (model_id, seq, epoch_nums) SELECT id, epoch_seq, ");
+    out.push_bind_param::<Text, _>(this.epoch_nums)?;
+    out.push_sql(" FROM models WHERE id = ");
     out.push_bind_param::<BigInt, _>(this.id)?;
 });
