@@ -26,6 +26,7 @@
 //! | `mlmeta_sweeper_failures_total` | counter | sweeps that failed |
 //! | `mlmeta_runs_crashed_total` | counter | runs this server's sweeper marked CRASHED |
 //! | `mlmeta_auth_refused_total{reason}` | counter | calls refused for their token: `missing`, `unknown`, `scope` |
+//! | `mlmeta_watch_subscribers` | gauge | watch streams (`WatchEpochs`, `WatchModels`) open now |
 
 mod grpc;
 mod histogram;
@@ -202,6 +203,12 @@ impl Collector for ServerCollector {
             "mlmeta_runs_crashed",
             "Runs this server's sweeper marked CRASHED (heartbeat timeout).",
             &sweeps.crashed,
+        )?;
+        gauge(
+            &mut encoder,
+            "mlmeta_watch_subscribers",
+            "Watch streams (WatchEpochs, WatchModels) open on this server.",
+            i64::try_from(stats.watchers).unwrap_or(i64::MAX),
         )?;
         let mut refused = encoder.encode_descriptor(
             "mlmeta_auth_refused",

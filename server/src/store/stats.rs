@@ -27,6 +27,8 @@ pub(crate) struct StoreStats {
     pub checkpoints: Option<Arc<CheckpointStats>>,
     /// SQLite: the size of the `-wal` file now (0 when there is none).
     pub wal_bytes: Option<u64>,
+    /// Watch streams (WatchEpochs, WatchModels) open now.
+    pub watchers: usize,
 }
 
 impl Store {
@@ -48,6 +50,7 @@ impl Store {
             sweeps: Arc::clone(&self.sweeper.stats),
             checkpoints: self.checkpointer.as_ref().map(|c| c.stats()),
             wal_bytes,
+            watchers: self.hub().watchers(),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! their codes, calls the guard refused), the ingest counters by exactly
 //! the epochs stored and skipped; refusals are counted by reason.
 
-use mlmeta_proto::{GetModelRequest, ListModelsRequest, WriteEpochsRequest};
+use mlmeta_proto::{
+    GetModelRequest, ListModelsRequest, WatchEpochsRequest, WatchModelsRequest, WriteEpochsRequest,
+};
 use mlmeta_tests::calls::{self, expect_status};
 use mlmeta_tests::http::{Get, Scrape};
 use mlmeta_tests::records::{epoch, insert};
@@ -15,6 +17,7 @@ use crate::security::{READ_TOKEN, WRITE_TOKEN, tokens_file, with_token};
 backend_tests_with_setup! {
     grpc_and_ingest_counters_move_by_exactly_the_calls_made,
     refused_calls_are_counted_with_their_code_and_reason,
+    watch_subscribers_are_the_watch_streams_open,
 }
 
 const SERVICE: &str = "mlmeta.v1.MetadataService";
@@ -258,4 +261,47 @@ async fn refused_calls_are_counted_with_their_code_and_reason(backend: Backend) 
         1.0
     );
     assert_eq!(d("mlmeta_ingest_epochs_inserted_total", &[]), 0.0);
+}
+
+/// `mlmeta_watch_subscribers` counts the WatchEpochs and WatchModels
+/// streams open now, and falls back when they close.
+async fn watch_subscribers_are_the_watch_streams_open(backend: Backend) {
+    let Some(server) = TestServer::with_http(backend, |_| {}).await else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    assert_eq!(scrape(&server).await.sum("mlmeta_watch_subscribers", &[]), 0.0);
+    let epochs = client
+        .watch_epochs(WatchEpochsRequest {
+            model_names: vec!["m".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut other = server.client();
+    let models = other
+        .watch_models(WatchModelsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut open = 0.0;
+    for _ in 0..100 {
+        open = scrape(&server).await.sum("mlmeta_watch_subscribers", &[]);
+        if open == 2.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(open, 2.0);
+    drop((epochs, models));
+    for _ in 0..250 {
+        open = scrape(&server).await.sum("mlmeta_watch_subscribers", &[]);
+        if open == 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(open, 0.0, "closed watches still counted");
 }

@@ -65,6 +65,11 @@ impl Hub {
         self.sender.subscribe()
     }
 
+    /// Watch streams subscribed now (for `/metrics`).
+    pub fn watchers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     /// Tells every watcher; never blocks (without watchers it does nothing).
     pub fn send(&self, change: Change) {
         let _ = self.sender.send(change);
