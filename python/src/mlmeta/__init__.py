@@ -9,7 +9,7 @@ The raw protobuf messages and gRPC stub are `mlmeta.v1.mlmeta_pb2` and
 `mlmeta.v1.mlmeta_pb2_grpc` (generated from proto/; do not edit).
 """
 
-from ._client import DEFAULT_URL, Client, model_filter
+from ._client import DEFAULT_URL, Client, EpochWatch, model_filter
 from ._errors import (
     AlreadyExists,
     DeadlineExceeded,
@@ -52,6 +52,7 @@ __all__ = [
     "DataBlob",
     "DeadlineExceeded",
     "Epoch",
+    "EpochWatch",
     "EpochsNotStored",
     "Error",
     "FailedPrecondition",

@@ -641,6 +641,37 @@ class Client:
         )
         return [Artifact.from_pb(a) for a in reply.artifacts]
 
+    def watch_epochs(
+        self,
+        models: Union[None, str, Iterable[str]] = None,
+        *,
+        metrics: Optional[Iterable[str]] = None,
+        history: bool = False,
+        cursor: Optional[str] = None,
+        where: Optional[str] = None,
+    ) -> "EpochWatch":
+        """Epochs as they are committed, through any replica: an iterator of
+        `Epoch` that runs until `close()` (or the end of a ``with`` block).
+
+        `models` names the models (or, None, every model of the project, or
+        those of `where`, including models created later); `metrics` keeps
+        only those metric names; `history` first yields the stored epochs.
+        The watch's `cursor` is where it stands: a new watch given it
+        yields exactly the epochs committed after (none twice). A lost
+        connection (a server restart, a replica switch) is resumed from the
+        cursor by itself.
+        """
+        request = pb.WatchEpochsRequest(
+            project=self.project,
+            model_names=_as_list(models),
+            metric_names=list(metrics or []),
+            history=history,
+            cursor=cursor or "",
+        )
+        if where:
+            request.filter.where = where
+        return EpochWatch(self, request)
+
     def upload_artifact(
         self,
         model: str,
@@ -830,3 +861,70 @@ class Client:
 
 
 __all__ = ["Client", "model_filter", "DEFAULT_URL", "Error"]
+
+
+class EpochWatch:
+    """`Client.watch_epochs`: iterate it for `Epoch`s; `cursor` is where it
+    stands, `caught_up` turns true once the history (or what a resumed
+    cursor missed) has been yielded."""
+
+    def __init__(self, client: Client, request: pb.WatchEpochsRequest) -> None:
+        self._client = client
+        self._request = request
+        #: Resume a later watch here (empty until the server sent one).
+        self.cursor: str = request.cursor
+        #: The stored epochs asked for (history, or a cursor's backlog) are out.
+        self.caught_up = False
+        self._call: Any = None
+        self._closed = False
+        self._pending: List[Epoch] = []
+
+    def __iter__(self) -> "EpochWatch":
+        return self
+
+    def __next__(self) -> Epoch:
+        while not self._pending:
+            if self._closed:
+                raise StopIteration
+            self._receive()
+        return self._pending.pop(0)
+
+    def _receive(self) -> None:
+        attempt = 0
+        while True:
+            if self._call is None:
+                self._request.cursor = self.cursor
+                self._call = self._client._open().WatchEpochs(self._request, metadata=self._client._metadata)
+            try:
+                reply = next(self._call)
+            except StopIteration:
+                self._call = None  # the server ended the stream: resume
+                continue
+            except grpc.RpcError as err:
+                self._call = None
+                if self._closed:
+                    return
+                code = status_code(err)
+                if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN) or attempt >= 40:
+                    raise from_rpc_error(err) from None
+                attempt += 1
+                time.sleep(random.uniform(0.5, 1.0) * min(2.0, 0.05 * 2**attempt))
+                continue
+            if reply.cursor:
+                self.cursor = reply.cursor
+            if reply.caught_up:
+                self.caught_up = True
+            self._pending.extend(Epoch.from_pb(e) for e in reply.epochs)
+            return
+
+    def close(self) -> None:
+        """Ends the watch (an iteration in progress stops)."""
+        self._closed = True
+        if self._call is not None:
+            self._call.cancel()
+
+    def __enter__(self) -> "EpochWatch":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
