@@ -64,8 +64,11 @@ fn local(context: &str, path: &Path, error: &std::io::Error) -> Error {
     Error::LocalIo(format!("{context} {}: {error}", path.display()))
 }
 
-/// The SHA-256 (lower-case hex) and size of the file at `path`.
-fn digest_file(path: &Path) -> Result<(String, u64)> {
+/// The SHA-256 (lower-case hex) and size of the file at `path`, read in
+/// 1 MiB pieces (what an upload's header carries; `mlmeta import-dir`
+/// records the same for its `file://` references). A file that cannot be
+/// read is [`Error::LocalIo`].
+pub fn digest_file(path: &Path) -> Result<(String, u64)> {
     let mut file = File::open(path).map_err(|e| local("cannot open", path, &e))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0_u8; UPLOAD_CHUNK_BYTES];

@@ -61,7 +61,7 @@ mod types;
 mod watch;
 mod writer;
 
-pub use artifact_content::{ArtifactUpload, UPLOAD_CHUNK_BYTES, UploadOptions};
+pub use artifact_content::{ArtifactUpload, UPLOAD_CHUNK_BYTES, UploadOptions, digest_file};
 pub use artifacts::{Artifact, ArtifactPut};
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAGE_SIZE, DEFAULT_PROJECT};
 pub use client::Client;

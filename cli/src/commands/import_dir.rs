@@ -21,16 +21,13 @@
 //! stored are skipped), so running it twice stores nothing new.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use mlmeta_client::{
-    Artifact, Client, DataBlob, Error as ClientError, Metrics, Model, ModelTemplate, NewEpoch,
+    Artifact, Client, DataBlob, Error as ClientError, Metrics, Model, ModelTemplate, NewEpoch, digest_file,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest as _, Sha256};
 
 use crate::args::ImportDirArgs;
 use crate::error::CliError;
@@ -394,21 +391,9 @@ fn history(value: &Value, epochs: &mut BTreeMap<i64, Metrics>) -> Result<(), Str
 
 /// A `file://` reference to `path` with its size and SHA-256.
 fn file_artifact(name: &str, path: &Path) -> Result<Artifact, CliError> {
-    let read = |e: std::io::Error| CliError::ImportDir(format!("cannot read {}: {e}", path.display()));
-    let mut file = File::open(path).map_err(read)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0_u8; 1 << 20];
-    let mut size = 0_u64;
-    loop {
-        let n = file.read(&mut buffer).map_err(read)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        size += n as u64;
-    }
+    let (sha256, size) = digest_file(path).map_err(|e| CliError::ImportDir(e.to_string()))?;
     Ok(Artifact::new(name, file_uri(path))
-        .with_sha256(hex::encode(hasher.finalize()))
+        .with_sha256(sha256)
         .with_size(size))
 }
 
