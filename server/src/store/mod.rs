@@ -129,7 +129,15 @@ impl Store {
                 })?,
             ))
         };
-        let hook: Arc<dyn CommitHook> = Arc::new(CommitHooks::new().with(hub).with(hook));
+        let mut hooks = CommitHooks::new().with(hub);
+        if !is_sqlite {
+            hooks = hooks.with(Arc::new(
+                watch::Notifier::start(config.database_url.clone()).map_err(|e| {
+                    StartupError::Task(format!("cannot start the watch notifier thread: {e}"))
+                })?,
+            ));
+        }
+        let hook: Arc<dyn CommitHook> = Arc::new(hooks.with(hook));
         let checkpointer = match (&database.sqlite_writer, &database.sqlite_file) {
             (Some(writer), Some(file)) => Some(Arc::new(Checkpointer::start(
                 Arc::clone(file),

@@ -29,6 +29,7 @@ backend_tests! {
     a_filter_watch_picks_up_models_created_later,
     metric_names_narrow_the_epochs,
     model_events_report_each_kind_of_change => 60,
+    an_epoch_after_a_crash_reports_the_run_running_again => 60,
     bad_watch_requests_name_the_field,
 }
 
@@ -440,6 +441,38 @@ async fn model_events_report_each_kind_of_change(server: TestServer) {
         .unwrap();
     let ended = event(&mut stream, "m", ModelChange::Status).await;
     assert_eq!(ended.model.unwrap().status, RunStatus::Finished as i32);
+}
+
+/// An epoch for a CRASHED run makes it RUNNING again inside the epoch
+/// insert (no model write): the model watchers still hear of it.
+async fn an_epoch_after_a_crash_reports_the_run_running_again(server: TestServer) {
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    let mut stream = client
+        .watch_models(WatchModelsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .start_run(StartRunRequest {
+            model_name: "m".into(),
+            heartbeat_timeout_secs: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // RUNNING, then (silent past its timeout) CRASHED; a slow watcher may
+    // see both at once.
+    while event(&mut stream, "m", ModelChange::Status)
+        .await
+        .model
+        .unwrap()
+        .status
+        != RunStatus::Crashed as i32
+    {}
+    insert_nums(&mut client, "m", [0]).await;
+    let revived = event(&mut stream, "m", ModelChange::Status).await;
+    assert_eq!(revived.model.unwrap().status, RunStatus::Running as i32);
 }
 
 async fn bad_watch_requests_name_the_field(server: TestServer) {

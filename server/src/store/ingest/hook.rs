@@ -24,6 +24,9 @@ pub struct CommittedModel {
     pub epoch_nums: Vec<i64>,
     /// The highest of `epoch_nums`.
     pub max_epoch_num: i64,
+    /// The model's run was CRASHED and these epochs made it RUNNING again
+    /// (a status change, which watchers of models care about).
+    pub revived: bool,
 }
 
 /// Told, after each committed transaction of the group commit, what it

@@ -104,7 +104,7 @@ pub(super) fn insert(
     };
     // The touch checks the model ids before the summaries refer to them
     // (a stale id would otherwise fail their foreign key).
-    touch_models(conn, model_ids, &inserted, now)?;
+    let revived = touch_models(conn, model_ids, &inserted, now)?;
     summaries::record(conn, &inserted)?;
     // Models that got no new epoch (all skipped) were not touched: check
     // them here (rare: retries), so that a stale id never passes.
@@ -130,12 +130,17 @@ pub(super) fn insert(
     }
     Ok(Inserted {
         outcomes,
-        committed: committed(requests, &inserted),
+        committed: committed(requests, &inserted, &revived),
     })
 }
 
-/// What `inserted` (in key order) stores, per model.
-fn committed(requests: &[(&ProjectScope, &[NewEpoch])], inserted: &[Resolved<'_>]) -> Committed {
+/// What `inserted` (in key order) stores, per model; `revived` are the
+/// models whose CRASHED run the epochs made RUNNING again.
+fn committed(
+    requests: &[(&ProjectScope, &[NewEpoch])],
+    inserted: &[Resolved<'_>],
+    revived: &HashSet<i64>,
+) -> Committed {
     let mut models: Vec<CommittedModel> = Vec::new();
     for candidate in inserted {
         let epoch_num = candidate.epoch.epoch_num;
@@ -154,6 +159,7 @@ fn committed(requests: &[(&ProjectScope, &[NewEpoch])], inserted: &[Resolved<'_>
                     model_name: candidate.epoch.model_name.clone(),
                     epoch_nums: vec![epoch_num],
                     max_epoch_num: epoch_num,
+                    revived: revived.contains(&candidate.model_id),
                 });
             }
         }
@@ -338,15 +344,18 @@ fn insert_new_postgres_skipping_stored<'a>(
 /// ids (from the cache, see `ModelIds`): a model deleted or purged
 /// meanwhile fails the transaction with a conflict, after its cache entry
 /// is dropped, and the writer retries it with fresh lookups.
+///
+/// Returns the models whose run was CRASHED and is RUNNING again.
 fn touch_models(
     conn: &mut DbConnection,
     model_ids: &ModelIds,
     inserted: &[Resolved<'_>],
     now: i64,
-) -> Result<()> {
+) -> Result<HashSet<i64>> {
     let batch = per_model(inserted);
+    let mut revived = HashSet::new();
     if batch.ids.is_empty() {
-        return Ok(());
+        return Ok(revived);
     }
     let touched: HashSet<i64> = match conn {
         DbConnection::Postgres(c) => (PgTouchModels {
@@ -356,8 +365,14 @@ fn touch_models(
             epoch_lists: &batch.epoch_lists,
             now,
         })
-        .load::<i64>(c)?
+        .load::<(i64, bool)>(c)?
         .into_iter()
+        .map(|(id, was_crashed)| {
+            if was_crashed {
+                revived.insert(id);
+            }
+            id
+        })
         .collect(),
         DbConnection::Sqlite(c) => {
             let mut touched = HashSet::with_capacity(batch.ids.len());
@@ -368,7 +383,9 @@ fn touch_models(
                 .zip(&batch.max_epoch_nums)
                 .zip(&batch.epoch_lists)
             {
-                SqliteReviveModel { id }.execute(c)?;
+                if (SqliteReviveModel { id }).execute(c)? == 1 {
+                    revived.insert(*id);
+                }
                 let rows = SqliteTouchModel {
                     id,
                     now: &now,
@@ -388,7 +405,7 @@ fn touch_models(
         let stale = batch.ids.into_iter().filter(|id| !touched.contains(id)).collect();
         return Err(stale_ids(model_ids, stale));
     }
-    Ok(())
+    Ok(revived)
 }
 
 /// The models that received epochs, in id order, with how many each got

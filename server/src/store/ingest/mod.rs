@@ -82,6 +82,7 @@ mod tests {
             model_name: name.into(),
             epoch_nums: epoch_nums.to_vec(),
             max_epoch_num: *epoch_nums.iter().max().unwrap(),
+            revived: false,
         }
     }
 

@@ -252,9 +252,10 @@ pub(super) struct PgTouchModels<'a> {
     pub now: i64,
 }
 
-/// Returns the ids of the live models it touched.
+/// Returns the ids of the live models it touched, each with whether its
+/// run was CRASHED (and is now RUNNING again).
 impl Query for PgTouchModels<'_> {
-    type SqlType = BigInt;
+    type SqlType = (BigInt, diesel::sql_types::Bool);
 }
 
 prepared_statement!(PgTouchModels on Pg, |this, out| {
@@ -286,10 +287,9 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
     out.push_sql(", ");
     out.push_bind_param::<Array<Text>, _>(&this.epoch_lists)?;
     // The batch rows take the new `epoch_seq` under the row lock (so one
-    // model's numbers follow its commits), and one notification per
-    // transaction (never per row, never from a trigger) tells the
-    // watchers of every replica which models changed: at most 400 ids
-    // (well under NOTIFY's 8000 bytes), else none, which means "any".
+    // model's numbers follow its commits). No `pg_notify` here: it would
+    // make every commit take PostgreSQL's global notification lock; the
+    // watch notifier sends it after the commit (store/watch/notifier.rs).
     out.push_sql(
         ") AS batch (id, n, max_epoch_num, nums) ON batch.id = locked.id, now \
          WHERE models.id = locked.id \
@@ -298,10 +298,8 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
          SELECT id, last_heartbeat_at, 'CRASHED', 'RUNNING', 'epoch after crash' \
          FROM touched WHERE old_status = 'CRASHED' ORDER BY id), \
          batched AS (INSERT INTO epoch_batches (model_id, seq, epoch_nums) \
-         SELECT id, epoch_seq, nums FROM touched ORDER BY id), \
-         notified AS (SELECT pg_notify('mlmeta_watch', CASE WHEN count(*) > 400 OR bool_or(old_status = 'CRASHED') THEN 'e' \
-         ELSE 'e' || string_agg(id::TEXT, ',') END) FROM touched HAVING count(*) > 0) \
-         SELECT id FROM touched WHERE (SELECT count(*) FROM notified) >= 0",
+         SELECT id, epoch_seq, nums FROM touched ORDER BY id) \
+         SELECT id, old_status = 'CRASHED' FROM touched",
     );
 });
 

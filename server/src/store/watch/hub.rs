@@ -82,6 +82,9 @@ impl CommitHook for Hub {
             let ids: Arc<[i64]> = committed.models.iter().map(|m| m.model_id).collect();
             self.send(Change::Epochs(ids));
         }
+        if committed.models.iter().any(|m| m.revived) {
+            self.send(Change::Models);
+        }
     }
 }
 

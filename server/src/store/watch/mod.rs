@@ -6,8 +6,11 @@
 //!   by model writes ([`notify_models`]) and, on PostgreSQL, by the
 //!   [`Listener`] (`listener.rs`), which hears the other replicas'
 //!   commits: every write transaction that matters sends one `pg_notify`
-//!   on [`CHANNEL`] (the epoch insert from its touch of the models, never
-//!   per row, never from a trigger).
+//!   on [`CHANNEL`] (never per row, never from a trigger). Model writes
+//!   send it in their transaction; epoch commits, far more frequent, leave
+//!   it to the [`Notifier`] (`notifier.rs`), which sends it after the
+//!   commit from its own connection so that writers' commits do not queue
+//!   on PostgreSQL's notification lock.
 //! - Positions (`cursor.rs`): per model, the commit-ordered `epoch_seq` of
 //!   `epoch_batches` for epochs; the delivered state for model events.
 //! - Reads (`epochs.rs`, `models.rs`): everything after a position.
@@ -17,6 +20,7 @@ mod epochs;
 mod hub;
 mod listener;
 mod models;
+mod notifier;
 
 use diesel::RunQueryDsl;
 
@@ -25,6 +29,7 @@ pub use epochs::{EpochWatch, EpochWatchSpec, Selection};
 pub use hub::{Change, Hub};
 pub(crate) use listener::Listener;
 pub use models::{ModelChange, ModelEvent, ModelWatch};
+pub(crate) use notifier::Notifier;
 
 use super::Store;
 use crate::db::DbConnection;
