@@ -26,6 +26,7 @@ backend_tests! {
     a_cursor_resumes_with_exactly_the_missed_epochs,
     racing_writers_on_one_model_are_delivered_once_across_a_resume => 120,
     watchers_that_never_read_do_not_stall_writers => 180,
+    many_watchers_at_different_positions_each_get_every_epoch_once => 180,
     a_filter_watch_picks_up_models_created_later,
     metric_names_narrow_the_epochs,
     model_events_report_each_kind_of_change => 60,
@@ -249,6 +250,80 @@ async fn take_at_least(
         cursor = message.cursor;
     }
     (got, cursor)
+}
+
+/// The watchers of a process share what they read of the latest commits
+/// (the tail): watchers that start together, one that starts with history
+/// (behind everything held in memory), one resumed from an old cursor and
+/// one that sees a bulk insert too large to hold all get the same epochs,
+/// each exactly once and in each model's commit order.
+async fn many_watchers_at_different_positions_each_get_every_epoch_once(server: TestServer) {
+    const WATCHERS: usize = 12;
+    const PER_MODEL: i64 = 300;
+    const BULK: i64 = 6_000;
+    let mut client = server.client();
+    let models = ["a", "b", "c"];
+    for model in models {
+        calls::seed_model(&mut client, model).await;
+    }
+    insert_nums(&mut client, "a", [100_000, 100_001]).await;
+    let (_, old_cursor) = open(&mut client, watch(&models)).await;
+    insert_nums(&mut client, "a", [100_002]).await;
+    let mut streams = Vec::new();
+    for _ in 0..WATCHERS {
+        let mut own = own_client(&server).await;
+        streams.push(open(&mut own, watch(&models)).await.0);
+    }
+    let writers = models.into_iter().map(|model| {
+        let mut client = server.client();
+        async move {
+            for start in (0..PER_MODEL).step_by(3) {
+                insert_nums(&mut client, model, start..start + 3).await;
+            }
+        }
+    });
+    join_all(writers).await;
+    insert_nums(&mut client, "c", PER_MODEL..PER_MODEL + BULK).await;
+    let live = (PER_MODEL as usize) * 3 + BULK as usize;
+    let expected = |got: &[(String, i64)], extra: &[(&str, i64)]| {
+        for model in models {
+            let mine: Vec<i64> = got.iter().filter(|(m, _)| m == model).map(|(_, n)| *n).collect();
+            let mut want: Vec<i64> = extra
+                .iter()
+                .filter(|(m, _)| *m == model)
+                .map(|(_, n)| *n)
+                .collect();
+            let end = if model == "c" { PER_MODEL + BULK } else { PER_MODEL };
+            want.extend(0..end);
+            assert_eq!(mine, want, "model {model}");
+        }
+    };
+    let takes = streams.iter_mut().map(|stream| take(stream, live));
+    for (got, _) in join_all(takes).await {
+        expected(&got, &[]);
+    }
+    let mut history_stream = open(
+        &mut client,
+        WatchEpochsRequest {
+            history: true,
+            ..watch(&models)
+        },
+    )
+    .await
+    .0;
+    let (history, _) = take(&mut history_stream, live + 3).await;
+    expected(&history, &[("a", 100_000), ("a", 100_001), ("a", 100_002)]);
+    let (mut resumed, _) = open(
+        &mut client,
+        WatchEpochsRequest {
+            cursor: old_cursor,
+            ..watch(&models)
+        },
+    )
+    .await;
+    let (missed, _) = take(&mut resumed, live + 1).await;
+    expected(&missed, &[("a", 100_002)]);
+    next_is_only(&mut client, &mut resumed, "b", 99_999).await;
 }
 
 async fn watchers_that_never_read_do_not_stall_writers(server: TestServer) {

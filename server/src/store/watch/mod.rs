@@ -21,6 +21,7 @@ mod hub;
 mod listener;
 mod models;
 mod notifier;
+mod tail;
 
 use diesel::RunQueryDsl;
 
@@ -68,7 +69,16 @@ impl Store {
         rediscover: bool,
         limit: usize,
     ) -> Result<Vec<Epoch>> {
-        self.read(|conn| epochs::read(conn, &self.project_ids, watch, rediscover, limit))
+        self.read(|conn| {
+            epochs::read(
+                conn,
+                &self.project_ids,
+                self.database.hub.tail(),
+                watch,
+                rediscover,
+                limit,
+            )
+        })
     }
 
     /// Starts watching models of `project`.
