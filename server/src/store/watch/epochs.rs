@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use diesel::prelude::*;
 
 use super::cursor::{EpochCursor, Position};
-use super::tail::{After, Batch, Tail};
 use crate::db::DbConnection;
 use crate::db::schema::{epoch_batches as b, epochs as e, models as m};
 use crate::error::{Error, Result};
@@ -190,15 +189,10 @@ const BATCHES_PER_READ: i64 = 64;
 /// The epochs committed after the watch's positions, at most `limit`,
 /// per model in commit order (then epoch_num); moves the positions past
 /// them. `rediscover`: filter watches first look for newly matching
-/// models, and the tail re-checks models it has not for a while (the
-/// safety net against lost notifications).
-///
-/// Epochs come from the process's shared [`Tail`] where it reaches back
-/// to the watcher's position, else from the database.
+/// models.
 pub(crate) fn read(
     conn: &mut DbConnection,
     project_ids: &ProjectIds,
-    tail: &Tail,
     watch: &mut EpochWatch,
     rediscover: bool,
     limit: usize,
@@ -207,87 +201,40 @@ pub(crate) fn read(
         discover(conn, project_ids, watch, None)?;
     }
     let ids: Vec<i64> = watch.cursor.positions.keys().copied().collect();
-    tail.refresh(conn, &ids, rediscover.then_some(SAFETY_NET_AGE))?;
+    let mut current: HashMap<i64, i64> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_BINDS_PER_LIST) {
+        let rows: Vec<(i64, i64)> = m::table
+            .filter(m::id.eq_any(chunk))
+            .select((m::id, m::epoch_seq))
+            .load(conn)?;
+        current.extend(rows);
+    }
     let mut out = Vec::new();
     for id in ids {
-        if out.len() >= limit {
-            break;
-        }
+        let Some(&seq) = current.get(&id) else {
+            // Purged: nothing more will come.
+            watch.cursor.positions.remove(&id);
+            continue;
+        };
         let Some(position) = watch.cursor.positions.get(&id).copied() else {
             continue;
         };
+        if seq <= position.seq || out.len() >= limit {
+            continue;
+        }
         let name = watch.names.get(&id).cloned().unwrap_or_default();
-        let budget = limit - out.len();
-        let metric_names = &watch.spec.metric_names;
-        let moved = match tail.after(id, position.seq) {
-            After::Gone => {
-                watch.cursor.positions.remove(&id);
-                continue;
-            }
-            After::Batches(batches) => serve(&batches, &name, position, metric_names, budget, &mut out),
-            After::Unknown => read_model(conn, id, &name, position, metric_names, budget, &mut out)?,
-        };
+        let moved = read_model(
+            conn,
+            id,
+            &name,
+            position,
+            &watch.spec.metric_names,
+            limit - out.len(),
+            &mut out,
+        )?;
         watch.cursor.positions.insert(id, moved);
     }
     Ok(out)
-}
-
-/// A model the tail has not re-read for this long is re-read on the
-/// watchers' safety-net poll.
-const SAFETY_NET_AGE: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Like [`read_model`], from batches in memory.
-fn serve(
-    batches: &[Batch],
-    name: &str,
-    mut position: Position,
-    metric_names: &[String],
-    budget: usize,
-    out: &mut Vec<Epoch>,
-) -> Position {
-    let mut left = budget;
-    for batch in batches {
-        if left == 0 {
-            break;
-        }
-        let after = position.after;
-        let mut epochs: Vec<&Epoch> = batch
-            .epochs
-            .iter()
-            .filter(|epoch| after.is_none_or(|after| epoch.epoch_num > after))
-            .collect();
-        let whole = epochs.len() <= left;
-        epochs.truncate(left);
-        left -= epochs.len();
-        for epoch in &epochs {
-            let mut metrics = epoch.metrics.clone();
-            if !metric_names.is_empty() {
-                metrics.retain(|metric, _| metric_names.contains(metric));
-                if metrics.is_empty() {
-                    continue;
-                }
-            }
-            out.push(Epoch {
-                model_name: name.to_owned(),
-                epoch_num: epoch.epoch_num,
-                metrics,
-                steps_per_epoch: epoch.steps_per_epoch,
-                validation_steps_per_epoch: epoch.validation_steps_per_epoch,
-                recorded_at: epoch.recorded_at,
-            });
-        }
-        position = match (whole, epochs.last()) {
-            (false, Some(last)) => Position {
-                seq: batch.seq - 1,
-                after: Some(last.epoch_num),
-            },
-            _ => Position {
-                seq: batch.seq,
-                after: None,
-            },
-        };
-    }
-    position
 }
 
 /// Reads one model's epochs after `position` into `out`, at most `budget`
@@ -334,7 +281,7 @@ fn read_model(
     Ok(position)
 }
 
-pub(super) fn parse_nums(list: &str) -> std::result::Result<Vec<i64>, std::num::ParseIntError> {
+fn parse_nums(list: &str) -> std::result::Result<Vec<i64>, std::num::ParseIntError> {
     if list.is_empty() {
         return Ok(Vec::new());
     }
@@ -344,7 +291,7 @@ pub(super) fn parse_nums(list: &str) -> std::result::Result<Vec<i64>, std::num::
 type Row = (i64, Vec<u8>, Option<i64>, Option<i64>, i64);
 
 /// The epochs `nums` of a model, by primary key, in epoch_num order.
-pub(super) fn load(
+fn load(
     conn: &mut DbConnection,
     model_id: i64,
     name: &str,

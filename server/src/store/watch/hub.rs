@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use super::tail::Tail;
 use crate::store::ingest::hook::{CommitHook, Committed};
 
 /// Notifications buffered per hub; a watcher that falls further behind
@@ -51,8 +50,6 @@ impl Change {
 #[derive(Debug)]
 pub struct Hub {
     sender: broadcast::Sender<Change>,
-    /// The latest epochs, read once per commit for every watcher.
-    tail: Tail,
 }
 
 impl Hub {
@@ -60,7 +57,6 @@ impl Hub {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             sender: broadcast::channel(CAPACITY).0,
-            tail: Tail::default(),
         })
     }
 
@@ -74,20 +70,8 @@ impl Hub {
         self.sender.receiver_count()
     }
 
-    /// The shared tail of the latest epochs.
-    pub(crate) fn tail(&self) -> &Tail {
-        &self.tail
-    }
-
     /// Tells every watcher; never blocks (without watchers it does nothing).
     pub fn send(&self, change: Change) {
-        // The tail first: a watcher woken by the broadcast must find the
-        // models marked.
-        match &change {
-            Change::Epochs(ids) => self.tail.changed(ids),
-            Change::Any => self.tail.changed_all(),
-            Change::Models => {}
-        }
         let _ = self.sender.send(change);
     }
 }

@@ -21,7 +21,6 @@ mod hub;
 mod listener;
 mod models;
 mod notifier;
-mod tail;
 
 use diesel::RunQueryDsl;
 
@@ -69,16 +68,7 @@ impl Store {
         rediscover: bool,
         limit: usize,
     ) -> Result<Vec<Epoch>> {
-        self.read(|conn| {
-            epochs::read(
-                conn,
-                &self.project_ids,
-                self.database.hub.tail(),
-                watch,
-                rediscover,
-                limit,
-            )
-        })
+        self.read(|conn| epochs::read(conn, &self.project_ids, watch, rediscover, limit))
     }
 
     /// Starts watching models of `project`.
