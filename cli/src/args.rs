@@ -211,6 +211,10 @@ pub enum Command {
     /// The highest epoch number stored for a model.
     #[command(after_help = CURRENT_EPOCH_HELP)]
     CurrentEpoch(CurrentEpochArgs),
+    /// Metric curves of one or more models: one row per model and epoch,
+    /// one column per metric asked for.
+    #[command(after_help = HISTORY_HELP)]
+    History(HistoryArgs),
     /// Store a datablob, template or model, or import epochs from a file.
     #[command(subcommand, after_help = ADD_HELP)]
     Add(AddCommand),
@@ -815,6 +819,30 @@ impl EpochArgs {
             max_epoch_num: self.to,
         }
     }
+}
+
+const HISTORY_HELP: &str = "\
+Example:
+  mlmeta history run-1 run-2 --metric loss --metric val_loss --from 10 --to 50 --format csv
+
+Epochs without any of the metrics are left out; a metric an epoch lacks is
+an empty cell (null in JSON). NaN and infinities print as in `list epochs`.";
+
+/// Arguments of `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The models (at least one).
+    #[arg(value_name = "MODEL", required = true)]
+    pub models: Vec<String>,
+    /// A metric to show (repeatable, at least one).
+    #[arg(long = "metric", value_name = "NAME", required = true)]
+    pub metrics: Vec<String>,
+    /// Only epochs numbered N or more.
+    #[arg(long, value_name = "N")]
+    pub from: Option<i64>,
+    /// Only epochs numbered N or less.
+    #[arg(long, value_name = "N")]
+    pub to: Option<i64>,
 }
 
 /// Arguments of `current-epoch`.

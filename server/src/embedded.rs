@@ -6,7 +6,7 @@
 //! Kept deliberately small: a connection opened, set up and migrated the
 //! way the server does it, the table definitions, and the encoding of the
 //! `epochs.metrics` blob. Nothing here validates, skips stored epochs or
-//! maintains `metric_summaries`: a caller writing through it must keep the
+//! maintains `metric_summaries` or `metric_latest`: a caller writing through it must keep the
 //! tables consistent itself (see the comments in `migrations/`).
 
 use std::collections::BTreeMap;

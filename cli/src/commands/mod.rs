@@ -6,6 +6,7 @@ mod artifact;
 mod best;
 mod current_epoch;
 mod delete;
+mod history;
 mod import_dir;
 mod leaderboard;
 mod list;
@@ -73,6 +74,7 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::Leaderboard(args) => leaderboard::run(&client, args).await,
         Command::List(list) => list::run(&client, list).await,
         Command::CurrentEpoch(args) => current_epoch::run(&client, args).await,
+        Command::History(args) => history::run(&client, args).await,
         Command::Add(add) => add::run(&client, add).await,
         Command::Tag(args) => tag::tag(&client, args).await,
         Command::Untag(args) => tag::untag(&client, args).await,

@@ -137,6 +137,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Per model and metric: how many epochs carry it (NaN included) and
+    /// its value at the highest of them (`last_value` NULL: NaN).
+    metric_latest (model_id, metric_name) {
+        model_id -> BigInt,
+        metric_name -> Text,
+        value_count -> BigInt,
+        last_epoch_num -> BigInt,
+        last_value -> Nullable<Double>,
+    }
+}
+
+diesel::table! {
+    /// Models whose epochs predate `metric_latest`, summarised at startup.
+    metric_latest_pending (model_id) {
+        model_id -> BigInt,
+    }
+}
+
+diesel::table! {
     /// Uploaded artifact content, one row per SHA-256 (NULL while the
     /// upload streams in).
     artifact_blobs (id) {
@@ -187,6 +206,7 @@ diesel::joinable!(models -> projects (project_id));
 diesel::joinable!(tags -> projects (project_id));
 diesel::joinable!(epochs -> models (model_id));
 diesel::joinable!(metric_summaries -> models (model_id));
+diesel::joinable!(metric_latest -> models (model_id));
 diesel::joinable!(status_changes -> models (model_id));
 diesel::joinable!(artifacts -> models (model_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -196,6 +216,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     tags,
     epochs,
     metric_summaries,
+    metric_latest,
+    metric_latest_pending,
     status_changes,
     artifacts,
     purged_models,

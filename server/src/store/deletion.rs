@@ -377,6 +377,16 @@ fn delete_model_rows(conn: &mut DbConnection, ids: &[i64]) -> Result<()> {
     )
     .execute(conn)?;
     diesel::delete(ms::table.filter(ms::model_id.eq_any(ids))).execute(conn)?;
+    diesel::delete(
+        crate::db::schema::metric_latest::table
+            .filter(crate::db::schema::metric_latest::model_id.eq_any(ids)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        crate::db::schema::metric_latest_pending::table
+            .filter(crate::db::schema::metric_latest_pending::model_id.eq_any(ids)),
+    )
+    .execute(conn)?;
     super::filter::index::remove(conn, super::filter::index::Owner::Model, ids)?;
     Ok(())
 }

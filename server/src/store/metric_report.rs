@@ -4,8 +4,9 @@
 //!
 //! Lowest and highest come from `metric_summaries`, the rows best-model
 //! queries rank by, so the report and `best` can never disagree. Counts
-//! and last values are not kept by ingest (yet), so they come from one
-//! pass over the model's epochs, read in bounded pages by primary key.
+//! (with the NaN count, which `metric_latest` does not keep) and last
+//! values come from one pass over the model's epochs, read in bounded
+//! pages by primary key.
 
 use std::collections::BTreeMap;
 

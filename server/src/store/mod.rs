@@ -14,6 +14,7 @@ mod deletion;
 mod epochs;
 pub(crate) mod filter;
 pub(crate) mod ingest;
+mod latest;
 mod metric_report;
 pub(crate) mod metrics_codec;
 mod models;
@@ -159,6 +160,13 @@ impl Store {
             .map_err(|e| {
                 StartupError::Task(format!("cannot index stored hyperparameters for filters: {e}"))
             })?
+            > 0
+        {}
+        // Models with epochs stored before `metric_latest` get its rows
+        // now, computed from their epochs, a batch per transaction.
+        while database
+            .write(|conn| latest::backfill(conn, 100))
+            .map_err(|e| StartupError::Task(format!("cannot summarise stored epochs (count, last): {e}")))?
             > 0
         {}
         let project_ids = Arc::new(ProjectIds::default());

@@ -436,3 +436,104 @@ async fn postgresql_scheme_is_accepted() {
     })
     .await;
 }
+
+/// Epochs stored before `metric_latest` existed (simulated: its rows
+/// removed and the model listed as pending, as the migration does) get
+/// their count and last value when the next server starts.
+async fn stored_epochs_are_summarised_at_start(url: &str) {
+    let names = |client: &mut calls::Client, text: &str| {
+        let filter = Some(mlmeta_proto::ModelFilter {
+            r#where: text.to_owned(),
+            ..Default::default()
+        });
+        let mut client = client.clone();
+        async move {
+            calls::list_all_models(&mut client, filter, 0)
+                .await
+                .into_iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut first = ServerProcess::start(url);
+    first.wait_healthy(READY).await.unwrap();
+    let mut client = first.client();
+    calls::seed_model(&mut client, "m").await;
+    calls::insert_epochs(
+        &mut client,
+        vec![
+            epoch("m", 1, &[("loss", 0.5)]),
+            epoch("m", 4, &[("loss", f64::NAN), ("acc", 0.25)]),
+            epoch("m", 2, &[("loss", 0.75)]),
+        ],
+    )
+    .await;
+    assert_eq!(
+        names(&mut client, "count(loss) = 3 and count(acc) = 1").await,
+        ["m"]
+    );
+    drop(client);
+    first.terminate();
+    assert!(
+        first
+            .wait_exit(Duration::from_secs(10))
+            .await
+            .is_some_and(|s| s.success())
+    );
+    {
+        use diesel::RunQueryDsl;
+        let mut conn =
+            mlmeta_server::embedded::open(&mlmeta_server::DatabaseUrl::parse(url).unwrap()).unwrap();
+        diesel::sql_query("DELETE FROM metric_latest")
+            .execute(&mut conn)
+            .unwrap();
+        diesel::sql_query("INSERT INTO metric_latest_pending (model_id) SELECT id FROM models")
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let mut second = ServerProcess::start(url);
+    second.wait_healthy(READY).await.unwrap();
+    let mut client = second.client();
+    assert_eq!(
+        names(
+            &mut client,
+            "count(loss) = 3 and not exists last(nothing) and count(acc) = 1 and last(acc) = 0.25"
+        )
+        .await,
+        ["m"]
+    );
+    // The last loss (epoch 4) is NaN: no comparison matches it.
+    assert!(
+        names(&mut client, "last(loss) <= inf or last(loss) >= -inf")
+            .await
+            .is_empty()
+    );
+    calls::insert_epochs(&mut client, vec![epoch("m", 5, &[("loss", 0.125)])]).await;
+    assert_eq!(
+        names(&mut client, "count(loss) = 4 and last(loss) = 0.125").await,
+        ["m"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_epochs_are_summarised_at_start_on_sqlite() {
+    server_binary();
+    run_bounded("summarised_at_start_sqlite", LIMIT, async {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        stored_epochs_are_summarised_at_start(&url).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_epochs_are_summarised_at_start_on_postgres() {
+    server_binary();
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    run_bounded("summarised_at_start_postgres", LIMIT, async {
+        stored_epochs_are_summarised_at_start(database.url()).await;
+    })
+    .await;
+}

@@ -28,6 +28,7 @@ backend_tests! {
     watchers_that_never_read_do_not_stall_writers => 180,
     many_watchers_at_different_positions_each_get_every_epoch_once => 180,
     a_filter_watch_picks_up_models_created_later,
+    a_where_watch_follows_only_matching_models,
     metric_names_narrow_the_epochs,
     model_events_report_each_kind_of_change => 60,
     an_epoch_after_a_crash_reports_the_run_running_again => 60,
@@ -394,6 +395,56 @@ async fn a_filter_watch_picks_up_models_created_later(server: TestServer) {
     .await;
     assert_eq!(take(&mut resumed, 1).await.0, [("newer".to_owned(), 7)]);
     next_is_only(&mut client, &mut resumed, "old", 2).await;
+}
+
+/// `where` in the filter of a watch chooses the watched models with the
+/// filter language, models created later included; a bad expression is
+/// INVALID_ARGUMENT naming the column.
+async fn a_where_watch_follows_only_matching_models(server: TestServer) {
+    let mut client = server.client();
+    calls::put_datablob(&mut client, "d", "g", "{}").await;
+    calls::put_template(&mut client, "t", "g", "{}").await;
+    let writer = client.clone();
+    let put = |name: &'static str, lr: f64| {
+        let mut client = writer.clone();
+        async move {
+            let mut model = mlmeta_tests::records::model(name, "d", "t");
+            model.params_json = format!(r#"{{"lr": {lr}}}"#);
+            client
+                .put_model(mlmeta_tests::records::put_model(model, false))
+                .await
+                .unwrap();
+        }
+    };
+    put("slow", 0.001).await;
+    put("fast", 0.1).await;
+    let request = WatchEpochsRequest {
+        filter: Some(ModelFilter {
+            r#where: "params.lr < 0.01 and name != 'excluded'".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let (mut stream, _) = open(&mut client, request).await;
+    insert_nums(&mut client, "fast", [1]).await;
+    insert_nums(&mut client, "slow", [1]).await;
+    assert_eq!(take(&mut stream, 1).await.0, [("slow".to_owned(), 1)]);
+    put("later", 0.005).await;
+    put("excluded", 0.005).await;
+    insert_nums(&mut client, "excluded", [0]).await;
+    insert_nums(&mut client, "later", [3]).await;
+    assert_eq!(take(&mut stream, 1).await.0, [("later".to_owned(), 3)]);
+    next_is_only(&mut client, &mut stream, "slow", 2).await;
+    let refused = client
+        .watch_epochs(WatchEpochsRequest {
+            filter: Some(ModelFilter {
+                r#where: "params.lr <".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await;
+    calls::expect_status(refused, Code::InvalidArgument, &["filter.where: column"]);
 }
 
 async fn metric_names_narrow_the_epochs(server: TestServer) {

@@ -10,13 +10,14 @@ use mlmeta_proto::where_lang::{
     CmpOp, Expr, Field, JsonSource, MetricFn, Number, Predicate, TimeValue, Value, parse,
 };
 use mlmeta_proto::{
-    ListModelsRequest, MetricDirection, ModelFilter, RecordKind, RecordRef, UpdateTagsRequest,
+    DeleteRecordRequest, ListModelsRequest, MetricDirection, ModelFilter, PurgeRequest, RecordKind,
+    RecordRef, RestoreRecordRequest, UpdateTagsRequest,
 };
 use mlmeta_tests::calls::{self, Client, expect_status, full_leaderboard, insert_epochs, list_all_models};
 use mlmeta_tests::records::{self, best, epoch, leaderboard};
 use mlmeta_tests::{TestServer, backend_tests};
 use rand::rngs::StdRng;
-use rand::seq::IndexedRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use tonic::Code;
 
@@ -25,6 +26,7 @@ backend_tests! {
     the_question_of_the_issue,
     where_errors_name_the_column,
     where_pages_follow_the_filter,
+    last_and_count_through_nan_delete_restore_and_purge,
 }
 
 /// JSON values the generated documents hold: every type, integers around
@@ -165,7 +167,7 @@ async fn seed(client: &mut Client, rng: &mut StdRng) -> Vec<Rec> {
         }
         let mut epochs = BTreeMap::new();
         let mut sent = Vec::new();
-        for e in 0..rng.random_range(0..6) {
+        for e in 0..rng.random_range(0..8) {
             let mut metrics = BTreeMap::new();
             for metric in METRICS {
                 if rng.random_bool(0.7) {
@@ -182,9 +184,7 @@ async fn seed(client: &mut Client, rng: &mut StdRng) -> Vec<Rec> {
             sent.push(epoch(&name, e, &pairs));
             epochs.insert(e, metrics);
         }
-        if !sent.is_empty() {
-            insert_epochs(client, sent).await;
-        }
+        race_epochs(client, rng, &name, sent).await;
         recs.push(Rec {
             name,
             datablob: blob.0,
@@ -199,6 +199,56 @@ async fn seed(client: &mut Client, rng: &mut StdRng) -> Vec<Rec> {
         });
     }
     recs
+}
+
+/// Stores `sent` (the epochs of model `name`) the hard way: in random
+/// order, split over writers racing each other, each also carrying epochs
+/// of the others (only one copy may count), then again with other values
+/// (stored epochs are skipped, so the first values stay).
+async fn race_epochs(client: &mut Client, rng: &mut StdRng, name: &str, mut sent: Vec<mlmeta_proto::Epoch>) {
+    if sent.is_empty() {
+        return;
+    }
+    sent.shuffle(rng);
+    let writers = rng.random_range(1..=3);
+    let mut batches: Vec<Vec<mlmeta_proto::Epoch>> = vec![Vec::new(); writers];
+    for (i, e) in sent.iter().enumerate() {
+        batches[i % writers].push(e.clone());
+        if rng.random_bool(0.3) {
+            batches[rng.random_range(0..writers)].push(e.clone());
+        }
+    }
+    let tasks: Vec<_> = batches
+        .into_iter()
+        .filter(|batch| !batch.is_empty())
+        .map(|mut batch| {
+            batch.sort_by_key(|e| e.epoch_num);
+            batch.dedup_by_key(|e| e.epoch_num);
+            let mut client = client.clone();
+            tokio::spawn(async move { insert_epochs(&mut client, batch).await })
+        })
+        .collect();
+    let mut inserted = 0;
+    for task in tasks {
+        inserted += task.await.unwrap().0;
+    }
+    assert_eq!(
+        inserted,
+        sent.len() as u64,
+        "model {name}: each epoch stored once"
+    );
+    let again: Vec<_> = sent
+        .iter()
+        .filter(|_| rng.random_bool(0.5))
+        .map(|e| {
+            let pairs: Vec<(&str, f64)> = METRICS.iter().map(|m| (*m, -1.0)).collect();
+            epoch(name, e.epoch_num, &pairs)
+        })
+        .collect();
+    if !again.is_empty() {
+        let count = again.len() as u64;
+        assert_eq!(insert_epochs(client, again).await, (0, count));
+    }
 }
 
 /// A value a field of a model has, as the evaluator sees it.
@@ -271,10 +321,23 @@ fn value_of(rec: &Rec, field: &Field) -> Option<Have> {
         Field::Tag(key) => rec.tags.get(key).map(|v| Have::Str(v.clone())),
         Field::Metric { function, metric } => {
             let finite = metric_values(rec, metric).map(|(_, v)| v).filter(|v| !v.is_nan());
+            // NaN is a value for `last` and `count` (it never compares
+            // equal, below or above anything), never best for max/min.
             let value = match function {
                 MetricFn::Max => finite.fold(None, |best: Option<f64>, v| Some(best.map_or(v, |b| b.max(v)))),
                 MetricFn::Min => finite.fold(None, |best: Option<f64>, v| Some(best.map_or(v, |b| b.min(v)))),
-                MetricFn::Last | MetricFn::Count => unreachable!("not generated"),
+                MetricFn::Last => metric_values(rec, metric).last().map(|(_, v)| v),
+                MetricFn::Count => {
+                    let n = metric_values(rec, metric).count();
+                    if n == 0 {
+                        return None;
+                    }
+                    let n = i64::try_from(n).unwrap();
+                    return Some(Have::Num(Number {
+                        float: n as f64,
+                        int: Some(n),
+                    }));
+                }
             }?;
             Some(Have::Num(Number {
                 float: value,
@@ -366,14 +429,23 @@ fn random_predicate(rng: &mut StdRng) -> String {
             ["a", "b", "1", "x"].choose(rng).unwrap()
         ),
         9 => format!("exists tags.{}", ["team", "t2", "none"].choose(rng).unwrap()),
-        10 => format!(
-            "{}({metric}) {op} {}",
-            ["max", "min"].choose(rng).unwrap(),
-            ["0.5", "0", "1", "inf", "-inf", "0.25", "0.75"]
-                .choose(rng)
-                .unwrap()
+        10 => match rng.random_range(0..4) {
+            0 => format!(
+                "count({metric}) {op} {}",
+                ["0", "1", "2", "3", "2.5", "inf"].choose(rng).unwrap()
+            ),
+            _ => format!(
+                "{}({metric}) {op} {}",
+                ["max", "min", "last"].choose(rng).unwrap(),
+                ["0.5", "0", "1", "inf", "-inf", "0.25", "0.75", "-1"]
+                    .choose(rng)
+                    .unwrap()
+            ),
+        },
+        11 => format!(
+            "exists {}({metric})",
+            ["max", "min", "last", "count"].choose(rng).unwrap()
         ),
-        11 => format!("exists max({metric})"),
         12 => format!(
             "{} {op} {}",
             ["epochs", "current_epoch"].choose(rng).unwrap(),
@@ -645,4 +717,113 @@ async fn where_pages_follow_the_filter(server: TestServer) {
         })
         .await;
     expect_status(other, Code::InvalidArgument, &["page_token"]);
+}
+
+async fn names_where(client: &mut Client, text: &str) -> Vec<String> {
+    list_all_models(client, where_filter(text), 0)
+        .await
+        .into_iter()
+        .map(|m| m.name)
+        .collect()
+}
+
+/// Concrete values of `last` and `count`: NaN counts and can be last, a
+/// metric of NaN only has a count but no max; deleted models keep theirs
+/// and continue from them when restored; a purged name starts afresh.
+async fn last_and_count_through_nan_delete_restore_and_purge(server: TestServer) {
+    let mut client = server.client();
+    calls::seed_model(&mut client, "a").await;
+    calls::seed_model(&mut client, "b").await;
+    // Out of order, with a repeat: epoch 2 (NaN) is the last one.
+    insert_epochs(
+        &mut client,
+        vec![
+            epoch("a", 2, &[("m", f64::NAN)]),
+            epoch("a", 0, &[("m", 1.0), ("n", 5.0)]),
+        ],
+    )
+    .await;
+    insert_epochs(
+        &mut client,
+        vec![epoch("a", 1, &[("m", 3.0)]), epoch("a", 2, &[("m", 9.0)])],
+    )
+    .await;
+    insert_epochs(
+        &mut client,
+        vec![
+            epoch("b", 0, &[("m", f64::NAN)]),
+            epoch("b", 1, &[("m", f64::NAN)]),
+        ],
+    )
+    .await;
+    assert_eq!(names_where(&mut client, "count(m) = 3").await, ["a"]);
+    assert_eq!(names_where(&mut client, "count(m) = 2").await, ["b"]);
+    assert_eq!(
+        names_where(&mut client, "count(n) = 1 and last(n) = 5").await,
+        ["a"]
+    );
+    assert!(
+        names_where(&mut client, "last(m) >= -inf or last(m) <= inf or last(m) = 9")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        names_where(&mut client, "not (last(m) < 0) and exists last(m)").await,
+        ["a", "b"]
+    );
+    assert_eq!(
+        names_where(&mut client, "exists count(m) and not exists max(m)").await,
+        ["b"]
+    );
+
+    client
+        .delete_record(DeleteRecordRequest {
+            target: Some(RecordRef {
+                kind: RecordKind::Model as i32,
+                name: "a".to_owned(),
+            }),
+            project: String::new(),
+        })
+        .await
+        .unwrap();
+    assert!(names_where(&mut client, "count(m) = 3").await.is_empty());
+    client
+        .restore_record(RestoreRecordRequest {
+            target: Some(RecordRef {
+                kind: RecordKind::Model as i32,
+                name: "a".to_owned(),
+            }),
+            project: String::new(),
+        })
+        .await
+        .unwrap();
+    insert_epochs(&mut client, vec![epoch("a", 7, &[("m", 0.5)])]).await;
+    assert_eq!(
+        names_where(&mut client, "count(m) = 4 and last(m) = 0.5").await,
+        ["a"]
+    );
+
+    client
+        .delete_record(DeleteRecordRequest {
+            target: Some(RecordRef {
+                kind: RecordKind::Model as i32,
+                name: "a".to_owned(),
+            }),
+            project: String::new(),
+        })
+        .await
+        .unwrap();
+    client
+        .purge(PurgeRequest {
+            model_name: "a".to_owned(),
+            project: String::new(),
+        })
+        .await
+        .unwrap();
+    calls::seed_model(&mut client, "a").await;
+    insert_epochs(&mut client, vec![epoch("a", 0, &[("m", 2.0)])]).await;
+    assert_eq!(
+        names_where(&mut client, "count(m) = 1 and last(m) = 2").await,
+        ["a"]
+    );
 }

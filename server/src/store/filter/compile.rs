@@ -229,8 +229,8 @@ impl Compiler {
                 let Value::Number(number) = value else {
                     return Err(Error::invalid("filter.where", "metric summaries are numbers"));
                 };
-                self.metric_open(metric);
-                self.out.sql(" AND ").sql(metric_column(*function)?);
+                self.metric_open(*function, metric);
+                self.out.sql(" AND ").sql(metric_column(*function));
                 if *function == MetricFn::Count {
                     self.number_against(op, number);
                 } else {
@@ -312,7 +312,7 @@ impl Compiler {
         match field {
             Field::Json { source, path } => self.json_open(*source, path),
             Field::Tag(key) => self.tag_open(key),
-            Field::Metric { metric, .. } => self.metric_open(metric),
+            Field::Metric { function, metric } => self.metric_open(*function, metric),
             _ => return Err(Error::Corrupt("where: a scalar field fell through".to_owned())),
         }
         self.out.sql(")");
@@ -345,21 +345,32 @@ impl Compiler {
             .text(key);
     }
 
-    fn metric_open(&mut self, metric: &str) {
+    /// `models.id IN (SELECT s.model_id FROM <the summary table of
+    /// function> s WHERE s.metric_name = <metric>` (the caller adds
+    /// conditions and the closing parenthesis). `max`/`min` read
+    /// `metric_summaries`, which has a row once a non-NaN value came;
+    /// `last`/`count` read `metric_latest`, which has one once any value
+    /// came (NaN included).
+    fn metric_open(&mut self, function: MetricFn, metric: &str) {
+        let table = match function {
+            MetricFn::Max | MetricFn::Min => "metric_summaries",
+            MetricFn::Last | MetricFn::Count => "metric_latest",
+        };
         self.out
-            .sql("models.id IN (SELECT s.model_id FROM metric_summaries s WHERE s.metric_name = ")
+            .sql("models.id IN (SELECT s.model_id FROM ")
+            .sql(table)
+            .sql(" s WHERE s.metric_name = ")
             .text(metric);
     }
 }
 
-/// The summary column of `function`.
-fn metric_column(function: MetricFn) -> Result<&'static str> {
+/// The summary column of `function` (`last_value` is NULL for NaN, which
+/// no comparison matches).
+fn metric_column(function: MetricFn) -> &'static str {
     match function {
-        MetricFn::Max => Ok("s.max_value"),
-        MetricFn::Min => Ok("s.min_value"),
-        MetricFn::Last | MetricFn::Count => Err(Error::invalid(
-            "filter.where",
-            "last() and count() are not kept by this server yet: use max() or min()",
-        )),
+        MetricFn::Max => "s.max_value",
+        MetricFn::Min => "s.min_value",
+        MetricFn::Last => "s.last_value",
+        MetricFn::Count => "s.value_count",
     }
 }

@@ -46,7 +46,18 @@ fn structure_decides_the_text() {
 }
 
 #[test]
-fn last_and_count_are_refused_for_now() {
-    let expr = parse("last(loss) < 1").unwrap();
-    assert!(compile(&expr, Dialect::Sqlite, 0).is_err());
+fn last_and_count_read_metric_latest() {
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let (text, binds) = sql(
+            "last(loss) < 1 and count(loss) >= 3 and exists max(loss)",
+            dialect,
+        );
+        assert_eq!(text.matches("metric_latest").count(), 2, "{text}");
+        assert!(
+            text.contains("s.last_value") && text.contains("s.value_count"),
+            "{text}"
+        );
+        assert_eq!(text.matches("metric_summaries").count(), 1, "{text}");
+        assert_eq!(binds, 5);
+    }
 }

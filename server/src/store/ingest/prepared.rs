@@ -172,8 +172,62 @@ prepared_statement!(PgInsertEpochs on Pg, |this, out| {
     );
 });
 
-/// PostgreSQL: merges many summary rows (distinct keys, in key order so
-/// that concurrent writers lock rows in one order).
+/// The merge of a new (count, last) into a stored `metric_latest` row:
+/// the counts add up (only epochs this transaction stored are counted),
+/// the last value is the one at the higher epoch. `SET` expressions read
+/// the stored row as it was. `$greatest` is the backend's two-argument
+/// maximum.
+macro_rules! merge_latest {
+    ($greatest:literal) => {
+        concat!(
+            " ON CONFLICT (model_id, metric_name) DO UPDATE SET \
+    value_count = metric_latest.value_count + excluded.value_count, \
+    last_value = CASE WHEN excluded.last_epoch_num > metric_latest.last_epoch_num \
+        THEN excluded.last_value ELSE metric_latest.last_value END, \
+    last_epoch_num = ",
+            $greatest,
+            "(metric_latest.last_epoch_num, excluded.last_epoch_num)"
+        )
+    };
+}
+
+/// One `metric_latest` row to merge: among the epochs being inserted of a
+/// model, how many carry the metric and its value at the highest of them
+/// (`None`: NaN).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct LatestRow<'a> {
+    pub model_id: i64,
+    pub metric_name: &'a str,
+    pub value_count: i64,
+    pub last_epoch_num: i64,
+    pub last_value: Option<f64>,
+}
+
+/// SQLite: merges one `metric_latest` row.
+pub(super) struct SqliteMergeLatest<'a>(pub &'a LatestRow<'a>);
+
+prepared_statement!(SqliteMergeLatest on Sqlite, |this, out| {
+    let row = this.0;
+    out.push_sql(
+        "INSERT INTO metric_latest (model_id, metric_name, value_count, last_epoch_num, last_value) VALUES (",
+    );
+    out.push_bind_param::<BigInt, _>(&row.model_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&row.metric_name)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&row.value_count)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&row.last_epoch_num)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Double>, _>(&row.last_value)?;
+    out.push_sql(")");
+    out.push_sql(merge_latest!("max"));
+});
+
+/// PostgreSQL: merges many `metric_latest` rows and many summary rows (each
+/// set with distinct keys, in key order) in one statement, one round trip.
+/// Their row locks cannot deadlock: the writer holds the lock of every
+/// model of the batch (`PgTouchModels`) before it gets here.
 pub(super) struct PgMergeSummaries<'a> {
     pub model_ids: &'a [i64],
     pub metric_names: &'a [&'a str],
@@ -181,11 +235,31 @@ pub(super) struct PgMergeSummaries<'a> {
     pub max_epoch_nums: &'a [i64],
     pub min_values: &'a [f64],
     pub min_epoch_nums: &'a [i64],
+    pub latest_model_ids: &'a [i64],
+    pub latest_metric_names: &'a [&'a str],
+    pub latest_counts: &'a [i64],
+    pub latest_epoch_nums: &'a [i64],
+    pub latest_values: &'a [Option<f64>],
 }
 
 prepared_statement!(PgMergeSummaries on Pg, |this, out| {
     out.push_sql(
-        "INSERT INTO metric_summaries (model_id, metric_name, max_value, max_epoch_num, min_value, min_epoch_num) \
+        "WITH latest AS (INSERT INTO metric_latest (model_id, metric_name, value_count, last_epoch_num, last_value) \
+         SELECT * FROM unnest(",
+    );
+    out.push_bind_param::<Array<BigInt>, _>(&this.latest_model_ids)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Text>, _>(&this.latest_metric_names)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.latest_counts)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.latest_epoch_nums)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Nullable<Double>>, _>(&this.latest_values)?;
+    out.push_sql(")");
+    out.push_sql(merge_latest!("GREATEST"));
+    out.push_sql(
+        ") INSERT INTO metric_summaries (model_id, metric_name, max_value, max_epoch_num, min_value, min_epoch_num) \
          SELECT * FROM unnest(",
     );
     out.push_bind_param::<Array<BigInt>, _>(&this.model_ids)?;

@@ -1,14 +1,21 @@
 //! The summaries update of the ingest path: folds newly inserted epochs
 //! into `metric_summaries` (per model and metric, the best non-NaN value in
-//! each direction with the lowest epoch reaching it), in the insert's
-//! transaction. The ranking queries that read them are `store/summaries.rs`.
+//! each direction with the lowest epoch reaching it) and `metric_latest`
+//! (per model and metric, how many epochs carry it, NaN included, and its
+//! value at the highest of them), in the insert's transaction. The
+//! ranking queries that read them are `store/summaries.rs`.
+//!
+//! Only epochs this transaction stored reach here (stored and repeated
+//! epochs were skipped before), so counts add up exactly; the writer
+//! holds the row lock of each model of the batch, so no other transaction
+//! changes these rows meanwhile.
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
 
 use super::insert::Resolved;
-use super::prepared::{PgMergeSummaries, SqliteMergeSummary, SummaryRow};
+use super::prepared::{LatestRow, PgMergeSummaries, SqliteMergeLatest, SqliteMergeSummary, SummaryRow};
 use crate::db::DbConnection;
 use crate::db::schema::metric_summaries as ms;
 use crate::error::Result;
@@ -37,15 +44,38 @@ impl SummaryRow<'_> {
     }
 }
 
+impl LatestRow<'_> {
+    /// Folds in one more epoch of the same model and metric.
+    fn merge(&mut self, value: f64, epoch_num: i64) {
+        self.value_count += 1;
+        if epoch_num > self.last_epoch_num {
+            self.last_epoch_num = epoch_num;
+            self.last_value = (!value.is_nan()).then_some(value);
+        }
+    }
+}
+
 /// Folds newly inserted epochs into the summaries. NaN is never best, so it
-/// is left out. Rows are merged in SQL (not read-modify-write) so that
-/// concurrent PostgreSQL transactions on the same model cannot lose each
-/// other's best values; they are written in key order, avoiding deadlocks.
+/// is left out of `metric_summaries`; it counts in `metric_latest` and can
+/// be the last value there. Rows are merged in SQL (not read-modify-write)
+/// so that concurrent PostgreSQL transactions on the same model cannot lose
+/// each other's values; they are written in key order, avoiding deadlocks.
 pub(super) fn record(conn: &mut DbConnection, inserted: &[Resolved<'_>]) -> Result<()> {
     let mut best: HashMap<(i64, &str), SummaryRow<'_>> = HashMap::new();
+    let mut latest: HashMap<(i64, &str), LatestRow<'_>> = HashMap::new();
     for candidate in inserted {
         let epoch_num = candidate.epoch.epoch_num;
         for (name, &value) in &candidate.epoch.metrics {
+            latest
+                .entry((candidate.model_id, name.as_str()))
+                .and_modify(|row| row.merge(value, epoch_num))
+                .or_insert(LatestRow {
+                    model_id: candidate.model_id,
+                    metric_name: name,
+                    value_count: 1,
+                    last_epoch_num: epoch_num,
+                    last_value: (!value.is_nan()).then_some(value),
+                });
             if value.is_nan() {
                 continue;
             }
@@ -61,15 +91,24 @@ pub(super) fn record(conn: &mut DbConnection, inserted: &[Resolved<'_>]) -> Resu
                 });
         }
     }
-    let mut rows: Vec<SummaryRow<'_>> = best.into_values().collect();
-    rows.sort_unstable_by(|a, b| (a.model_id, a.metric_name).cmp(&(b.model_id, b.metric_name)));
-    let rows = improving(conn, rows)?;
-    if rows.is_empty() {
+    if latest.is_empty() {
         return Ok(());
     }
+    let mut latest: Vec<LatestRow<'_>> = latest.into_values().collect();
+    latest.sort_unstable_by(|a, b| (a.model_id, a.metric_name).cmp(&(b.model_id, b.metric_name)));
+    let mut rows: Vec<SummaryRow<'_>> = best.into_values().collect();
+    rows.sort_unstable_by(|a, b| (a.model_id, a.metric_name).cmp(&(b.model_id, b.metric_name)));
+    let rows = if rows.is_empty() {
+        rows
+    } else {
+        improving(conn, rows)?
+    };
 
     match conn {
         DbConnection::Sqlite(c) => {
+            for row in &latest {
+                SqliteMergeLatest(row).execute(c)?;
+            }
             for row in &rows {
                 SqliteMergeSummary(row).execute(c)?;
             }
@@ -82,6 +121,11 @@ pub(super) fn record(conn: &mut DbConnection, inserted: &[Resolved<'_>]) -> Resu
                 max_epoch_nums: &rows.iter().map(|r| r.max_epoch_num).collect::<Vec<_>>(),
                 min_values: &rows.iter().map(|r| r.min_value).collect::<Vec<_>>(),
                 min_epoch_nums: &rows.iter().map(|r| r.min_epoch_num).collect::<Vec<_>>(),
+                latest_model_ids: &latest.iter().map(|r| r.model_id).collect::<Vec<_>>(),
+                latest_metric_names: &latest.iter().map(|r| r.metric_name).collect::<Vec<_>>(),
+                latest_counts: &latest.iter().map(|r| r.value_count).collect::<Vec<_>>(),
+                latest_epoch_nums: &latest.iter().map(|r| r.last_epoch_num).collect::<Vec<_>>(),
+                latest_values: &latest.iter().map(|r| r.last_value).collect::<Vec<_>>(),
             }
             .execute(c)?;
         }
@@ -171,5 +215,28 @@ mod tests {
         assert_eq!((row.min_value, row.min_epoch_num), (0.1, 9));
         row.merge(f64::INFINITY, 10);
         assert_eq!(row.max_value, f64::INFINITY);
+    }
+
+    #[test]
+    fn latest_counts_every_value_and_keeps_the_highest_epoch() {
+        let mut row = LatestRow {
+            model_id: 1,
+            metric_name: "m",
+            value_count: 1,
+            last_epoch_num: 5,
+            last_value: Some(0.5),
+        };
+        row.merge(0.7, 3);
+        assert_eq!(
+            (row.value_count, row.last_epoch_num, row.last_value),
+            (2, 5, Some(0.5))
+        );
+        row.merge(f64::NAN, 9);
+        assert_eq!(
+            (row.value_count, row.last_epoch_num, row.last_value),
+            (3, 9, None)
+        );
+        row.merge(f64::NEG_INFINITY, 10);
+        assert_eq!(row.last_value, Some(f64::NEG_INFINITY));
     }
 }

@@ -1,0 +1,2 @@
+DROP TABLE metric_latest_pending;
+DROP TABLE metric_latest;
