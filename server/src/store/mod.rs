@@ -25,6 +25,7 @@ mod stats;
 mod summaries;
 mod sweeper;
 mod tags;
+pub mod transfer;
 pub mod watch;
 
 use std::sync::{Arc, Mutex, PoisonError};
