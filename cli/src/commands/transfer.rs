@@ -238,7 +238,9 @@ impl Reader<'_> {
                     jsonl::check_header(header).map_err(|e| format!("line 1: {e}"))?;
                 }
                 (_, 1) => {
-                    return Err("line 1: an export starts with its header line (`{\"header\":{...}}`)".into());
+                    return Err(
+                        "line 1: an export starts with its header line (`{\"header\":{...}}`)".into(),
+                    );
                 }
                 (Line::Header(_), _) => {
                     return Err(format!("line {number}: only the first line is the header"));
