@@ -255,6 +255,74 @@ pub enum Command {
     /// file) into models with params, epochs and artifact references.
     #[command(after_help = IMPORT_DIR_HELP)]
     ImportDir(ImportDirArgs),
+    /// Write a project (datablobs, templates, models with their runs,
+    /// tags, descriptions, artifacts and epochs) as one JSON Lines file.
+    #[command(after_help = EXPORT_HELP)]
+    Export(ExportArgs),
+    /// Load a file written by `mlmeta export` into the project
+    /// (idempotent: what is stored already is skipped and counted).
+    #[command(after_help = IMPORT_HELP)]
+    Import(ImportArgs),
+}
+
+const EXPORT_HELP: &str = "\
+Examples:
+  mlmeta export --to vision.jsonl
+  mlmeta --project vision export --model run-7 --model run-8 --with-artifacts --to runs.jsonl
+  mlmeta export --where 'params.lr < 0.01' --to - | gzip > small-lr.jsonl.gz
+
+One record per line, the first line the header (format version 1); then
+the datablobs and templates by name, then each model by name with its
+artifacts and its epochs (one per line). Values are exact (NaN and
+infinities as strings, hyperparameters as their stored JSON text, times
+with microseconds), and the same records always give the same bytes. The
+server reads the project in pages: memory stays small for any size. A
+progress bar (records, bytes) shows on a terminal. Deleted records are
+not exported.";
+
+const IMPORT_HELP: &str = "\
+Examples:
+  mlmeta --server http://new-host:50051 import --from vision.jsonl
+  gunzip -c small-lr.jsonl.gz | mlmeta --project copy import --from -
+  mlmeta import --from vision.jsonl --overwrite-mutable
+
+Records go into --project (whatever project the file came from), with the
+times, tags, descriptions, run status and status history of the export.
+Importing the same file again stores nothing and counts everything as
+skipped. A record stored with other content is a conflict: listed, left
+alone (with its artifacts and epochs), and the exit status is 1; with
+--overwrite-mutable, records that differ only in tags or description get
+the file's. A malformed line stops the import there, naming the line
+(the lines before it are stored: fix the file and import it again).";
+
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Only this model (repeatable), with the datablobs and templates it uses.
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// Only models matching this filter expression (see `mlmeta list
+    /// models --help`), with the datablobs and templates they use.
+    #[arg(long = "where", value_name = "EXPR")]
+    pub where_expr: Option<String>,
+    /// Include the content of artifacts uploaded into the server (base64).
+    #[arg(long)]
+    pub with_artifacts: bool,
+    /// The file to write (replaced), or `-` for standard output.
+    #[arg(long, value_name = "FILE")]
+    pub to: String,
+}
+
+/// Arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file written by `mlmeta export`, or `-` for standard input.
+    #[arg(long, value_name = "FILE")]
+    pub from: String,
+    /// Replace the tags and descriptions of records stored with the same
+    /// content (otherwise such a difference is a conflict).
+    #[arg(long)]
+    pub overwrite_mutable: bool,
 }
 
 const IMPORT_DIR_HELP: &str = "\

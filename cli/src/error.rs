@@ -79,6 +79,11 @@ pub enum CliError {
     /// that conflict with what is stored.
     #[error("{0}")]
     ImportDir(String),
+    /// `export` or `import` failed: a malformed line (named), a file that
+    /// cannot be read or written, or records that conflict with what is
+    /// stored.
+    #[error("{0}")]
+    Transfer(String),
 }
 
 impl CliError {

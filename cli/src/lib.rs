@@ -18,6 +18,7 @@ mod commands;
 mod error;
 mod exit;
 mod import;
+mod jsonl;
 mod output;
 
 use std::io::Write;

@@ -57,6 +57,7 @@ mod paging;
 mod retry;
 mod runs;
 mod tags;
+mod transfer;
 mod types;
 mod watch;
 mod writer;
@@ -72,6 +73,11 @@ pub use retry::RetryPolicy;
 pub use runs::{MetricSummary, ModelDetail, RunContext, RunInfo, RunStatus, StatusChange};
 pub use tags::RecordKind;
 pub use tonic::Code;
+pub use transfer::{
+    ArtifactChunk, EXPORT_FORMAT_VERSION, ExportHeader, ExportOptions, ExportRecord, ExportRecordKind,
+    ExportedArtifact, ExportedEpochs, ExportedModel, ImportConflict, ImportCounts, ImportOptions,
+    ImportResponse,
+};
 pub use types::{
     BestModel, CurrentEpoch, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Metrics, Model,
     ModelTemplate, NewEpoch, Project, Put, Tags,

@@ -14,6 +14,7 @@ mod ranking;
 mod run;
 mod show;
 mod tag;
+mod transfer;
 mod watch;
 
 use std::io::Write as _;
@@ -90,5 +91,7 @@ pub async fn run(cli: &Cli) -> Result<Box<dyn Render>, CliError> {
         Command::Restore(command) => delete::restore(&client, command).await,
         Command::Purge(args) => delete::purge(&client, args).await,
         Command::ImportDir(args) => import_dir::run(&client, args).await,
+        Command::Export(args) => transfer::export(&client, args).await,
+        Command::Import(args) => transfer::import(&client, args).await,
     }
 }

@@ -8,6 +8,7 @@
 mod add;
 mod artifact;
 mod delete;
+mod export;
 mod history;
 mod import;
 mod import_dir;

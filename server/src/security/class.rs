@@ -76,7 +76,7 @@ pub(super) enum RequestSize {
 }
 
 /// Every method of `MetadataService` with its class and request size.
-const METHODS: [(&str, CallClass, RequestSize); 30] = {
+const METHODS: [(&str, CallClass, RequestSize); 32] = {
     use CallClass::{ClientStream, ServerStream, UnaryRead, UnaryWrite};
     use RequestSize::{Bulk, Small};
     [
@@ -117,6 +117,12 @@ const METHODS: [(&str, CallClass, RequestSize); 30] = {
         ("DownloadArtifact", ServerStream, Small),
         ("WatchEpochs", ServerStream, Small),
         ("WatchModels", ServerStream, Small),
+        // Pages of a whole project, for as long as the client reads:
+        // like a download.
+        ("Export", ServerStream, Small),
+        // Records in batches of up to the bulk limit, for as long as the
+        // import takes.
+        ("Import", ClientStream, Bulk),
     ]
 };
 

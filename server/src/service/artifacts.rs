@@ -62,7 +62,7 @@ pub(super) async fn delete_artifact(
 
 /// A validated artifact of a PutArtifact request: digest and media type
 /// in lower case.
-fn new_artifact(artifact: pb::Artifact) -> Result<NewArtifact> {
+pub(super) fn new_artifact(artifact: pb::Artifact) -> Result<NewArtifact> {
     validate::name("artifact.name", &artifact.name)?;
     rules::uri("artifact.uri", &artifact.uri)?;
     let sha256 = artifact

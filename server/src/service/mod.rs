@@ -8,6 +8,7 @@ mod artifacts;
 mod convert;
 mod metadata;
 mod runs;
+mod transfer;
 mod watch;
 mod write_epochs;
 
@@ -207,6 +208,16 @@ impl MetadataService for MetadataApi {
         Ok(Response::new(
             self.watches.epochs(&self.store, project, spec, slot).await?,
         ))
+    }
+
+    type ExportStream = transfer::Records;
+
+    async fn export(&self, request: Request<pb::ExportRequest>) -> Reply<Self::ExportStream> {
+        transfer::export(self, request).await
+    }
+
+    async fn import(&self, request: Request<Streaming<pb::ImportRequest>>) -> Reply<pb::ImportResponse> {
+        transfer::import(self, request).await
     }
 
     type WatchModelsStream = watch::Messages<pb::WatchModelsResponse>;

@@ -110,7 +110,7 @@ fn metric_summary(summary: MetricSummary) -> pb::MetricSummary {
     }
 }
 
-fn status_change(change: StatusChange) -> pb::StatusChange {
+pub(super) fn status_change(change: StatusChange) -> pb::StatusChange {
     pb::StatusChange {
         changed_at: convert::timestamp(change.changed_at),
         from: run_status(change.from).into(),
@@ -151,20 +151,26 @@ fn new_start(request: pb::StartRunRequest) -> Result<StartRun> {
         context_string(&format!("run_context.command_line[{i}]"), arg)?;
     }
     let context_tags = context_tags(&context);
-    let run_context = serde_json::json!({
-        "command_line": context.command_line,
-        "git_commit": context.git_commit,
-        "host": context.host,
-        "pid": context.pid,
-        "user": context.user,
-    })
-    .to_string();
+    let run_context = context_json(&context);
     Ok(StartRun {
         model_name: request.model_name,
         heartbeat_timeout_secs: request.heartbeat_timeout_secs.map(i64::from),
         run_context,
         context_tags,
     })
+}
+
+/// The run context as the JSON text the store keeps (keys sorted); an
+/// import writes the same text back.
+pub(super) fn context_json(context: &pb::RunContext) -> String {
+    serde_json::json!({
+        "command_line": context.command_line,
+        "git_commit": context.git_commit,
+        "host": context.host,
+        "pid": context.pid,
+        "user": context.user,
+    })
+    .to_string()
 }
 
 /// The run context as system tags (`mlmeta.host`, …), so that listings and

@@ -26,6 +26,7 @@ mod stats;
 mod summaries;
 mod sweeper;
 mod tags;
+pub mod transfer;
 pub mod watch;
 
 use std::sync::{Arc, Mutex, PoisonError};

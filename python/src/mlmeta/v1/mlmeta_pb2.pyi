@@ -49,6 +49,16 @@ class Artifact(_message.Message):
     uri: str
     def __init__(self, name: _Optional[str] = ..., uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., media_type: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., content_stored: bool = ...) -> None: ...
 
+class ArtifactChunk(_message.Message):
+    __slots__ = ["artifact_name", "data", "model_name"]
+    ARTIFACT_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    artifact_name: str
+    data: bytes
+    model_name: str
+    def __init__(self, model_name: _Optional[str] = ..., artifact_name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
 class BatchError(_message.Message):
     __slots__ = ["code", "message"]
     CODE_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +199,76 @@ class Epoch(_message.Message):
     validation_steps_per_epoch: int
     def __init__(self, model_name: _Optional[str] = ..., epoch_num: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., steps_per_epoch: _Optional[int] = ..., validation_steps_per_epoch: _Optional[int] = ..., recorded_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class EpochBatch(_message.Message):
+    __slots__ = ["epochs"]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    epochs: _containers.RepeatedCompositeFieldContainer[Epoch]
+    def __init__(self, epochs: _Optional[_Iterable[_Union[Epoch, _Mapping]]] = ...) -> None: ...
+
+class ExportHeader(_message.Message):
+    __slots__ = ["exported_at", "format_version", "model_names", "project", "server_version", "where", "with_artifacts"]
+    EXPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAMES_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    WITH_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    exported_at: _timestamp_pb2.Timestamp
+    format_version: int
+    model_names: _containers.RepeatedScalarFieldContainer[str]
+    project: str
+    server_version: str
+    where: str
+    with_artifacts: bool
+    def __init__(self, format_version: _Optional[int] = ..., exported_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., server_version: _Optional[str] = ..., project: _Optional[str] = ..., model_names: _Optional[_Iterable[str]] = ..., where: _Optional[str] = ..., with_artifacts: bool = ...) -> None: ...
+
+class ExportRecord(_message.Message):
+    __slots__ = ["artifact", "artifact_chunk", "datablob", "epochs", "header", "model", "model_template"]
+    ARTIFACT_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    DATABLOB_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    artifact: ExportedArtifact
+    artifact_chunk: ArtifactChunk
+    datablob: DataBlob
+    epochs: EpochBatch
+    header: ExportHeader
+    model: ExportedModel
+    model_template: ModelTemplate
+    def __init__(self, header: _Optional[_Union[ExportHeader, _Mapping]] = ..., datablob: _Optional[_Union[DataBlob, _Mapping]] = ..., model_template: _Optional[_Union[ModelTemplate, _Mapping]] = ..., model: _Optional[_Union[ExportedModel, _Mapping]] = ..., artifact: _Optional[_Union[ExportedArtifact, _Mapping]] = ..., artifact_chunk: _Optional[_Union[ArtifactChunk, _Mapping]] = ..., epochs: _Optional[_Union[EpochBatch, _Mapping]] = ...) -> None: ...
+
+class ExportRequest(_message.Message):
+    __slots__ = ["model_names", "project", "where", "with_artifacts"]
+    MODEL_NAMES_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    WITH_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    model_names: _containers.RepeatedScalarFieldContainer[str]
+    project: str
+    where: str
+    with_artifacts: bool
+    def __init__(self, project: _Optional[str] = ..., model_names: _Optional[_Iterable[str]] = ..., where: _Optional[str] = ..., with_artifacts: bool = ...) -> None: ...
+
+class ExportedArtifact(_message.Message):
+    __slots__ = ["artifact", "model_name"]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    artifact: Artifact
+    model_name: str
+    def __init__(self, model_name: _Optional[str] = ..., artifact: _Optional[_Union[Artifact, _Mapping]] = ...) -> None: ...
+
+class ExportedModel(_message.Message):
+    __slots__ = ["model", "status_changes"]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    model: Model
+    status_changes: _containers.RepeatedCompositeFieldContainer[StatusChange]
+    def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ..., status_changes: _Optional[_Iterable[_Union[StatusChange, _Mapping]]] = ...) -> None: ...
+
 class GetBestModelRequest(_message.Message):
     __slots__ = ["direction", "filter", "metric_name", "project", "top_k"]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
@@ -292,6 +372,62 @@ class HeartbeatResponse(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     model: Model
     def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
+
+class ImportConflict(_message.Message):
+    __slots__ = ["kind", "message", "name", "record_index"]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RECORD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    message: str
+    name: str
+    record_index: int
+    def __init__(self, record_index: _Optional[int] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ImportCounts(_message.Message):
+    __slots__ = ["conflicts", "inserted", "skipped", "updated"]
+    CONFLICTS_FIELD_NUMBER: _ClassVar[int]
+    INSERTED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    conflicts: int
+    inserted: int
+    skipped: int
+    updated: int
+    def __init__(self, inserted: _Optional[int] = ..., skipped: _Optional[int] = ..., updated: _Optional[int] = ..., conflicts: _Optional[int] = ...) -> None: ...
+
+class ImportRequest(_message.Message):
+    __slots__ = ["overwrite_mutable", "project", "records"]
+    OVERWRITE_MUTABLE_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    overwrite_mutable: bool
+    project: str
+    records: _containers.RepeatedCompositeFieldContainer[ExportRecord]
+    def __init__(self, project: _Optional[str] = ..., overwrite_mutable: bool = ..., records: _Optional[_Iterable[_Union[ExportRecord, _Mapping]]] = ...) -> None: ...
+
+class ImportResponse(_message.Message):
+    __slots__ = ["artifact_bytes", "artifacts", "conflicts", "datablobs", "epochs", "epochs_of_conflicts", "model_templates", "models", "records"]
+    ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CONFLICTS_FIELD_NUMBER: _ClassVar[int]
+    DATABLOBS_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_OF_CONFLICTS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    artifact_bytes: int
+    artifacts: ImportCounts
+    conflicts: _containers.RepeatedCompositeFieldContainer[ImportConflict]
+    datablobs: ImportCounts
+    epochs: ImportCounts
+    epochs_of_conflicts: int
+    model_templates: ImportCounts
+    models: ImportCounts
+    records: int
+    def __init__(self, datablobs: _Optional[_Union[ImportCounts, _Mapping]] = ..., model_templates: _Optional[_Union[ImportCounts, _Mapping]] = ..., models: _Optional[_Union[ImportCounts, _Mapping]] = ..., artifacts: _Optional[_Union[ImportCounts, _Mapping]] = ..., epochs: _Optional[_Union[ImportCounts, _Mapping]] = ..., epochs_of_conflicts: _Optional[int] = ..., conflicts: _Optional[_Iterable[_Union[ImportConflict, _Mapping]]] = ..., records: _Optional[int] = ..., artifact_bytes: _Optional[int] = ...) -> None: ...
 
 class InsertEpochsRequest(_message.Message):
     __slots__ = ["epochs", "project"]

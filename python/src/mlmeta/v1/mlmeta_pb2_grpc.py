@@ -166,6 +166,16 @@ class MetadataServiceStub(object):
                 request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsRequest.SerializeToString,
                 response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsResponse.FromString,
                 )
+        self.Export = channel.unary_stream(
+                '/mlmeta.v1.MetadataService/Export',
+                request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.ExportRequest.SerializeToString,
+                response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.ExportRecord.FromString,
+                )
+        self.Import = channel.stream_unary(
+                '/mlmeta.v1.MetadataService/Import',
+                request_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.ImportRequest.SerializeToString,
+                response_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.ImportResponse.FromString,
+                )
 
 
 class MetadataServiceServicer(object):
@@ -482,6 +492,39 @@ class MetadataServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Export(self, request, context):
+        """--- Export and import (issue 18) ----------------------------------------
+        A project's records as a stream of typed records, for backups and for
+        moving a project between servers (and between backends). The order is
+        fixed: the header, the datablobs by name, the templates by name, then
+        per model by name: the model (with its status history), its artifacts
+        by name (each followed by its content when `with_artifacts` and the
+        server holds it), and its epochs in batches by epoch_num. Only live
+        records are exported. The server reads in bounded pages (never a
+        project's epochs at once). A long response: a slot of
+        `--max-watchers` while it streams, no unary deadline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Import(self, request_iterator, context):
+        """Loads records of an Export (in its order) into a project. The first
+        message carries the options; every message may carry records. The
+        import is idempotent: records already stored identically are skipped
+        and counted (epochs exactly as InsertEpochs counts them); a record
+        stored with other immutable content is reported in `conflicts` and
+        left alone (and so are its artifacts and epochs), unless only its
+        tags or description differ and `overwrite_mutable` is set. Records are
+        written in bounded transactions as they arrive: a record that fails
+        (INVALID_ARGUMENT naming `records[i]`, the position in the whole
+        stream, the header being 0) ends the call; the records before it stay
+        stored, nothing of it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetadataServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -634,6 +677,16 @@ def add_MetadataServiceServicer_to_server(servicer, server):
                     servicer.WatchModels,
                     request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsRequest.FromString,
                     response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsResponse.SerializeToString,
+            ),
+            'Export': grpc.unary_stream_rpc_method_handler(
+                    servicer.Export,
+                    request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.ExportRequest.FromString,
+                    response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.ExportRecord.SerializeToString,
+            ),
+            'Import': grpc.stream_unary_rpc_method_handler(
+                    servicer.Import,
+                    request_deserializer=mlmeta_dot_v1_dot_mlmeta__pb2.ImportRequest.FromString,
+                    response_serializer=mlmeta_dot_v1_dot_mlmeta__pb2.ImportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1154,5 +1207,39 @@ class MetadataService(object):
         return grpc.experimental.unary_stream(request, target, '/mlmeta.v1.MetadataService/WatchModels',
             mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsRequest.SerializeToString,
             mlmeta_dot_v1_dot_mlmeta__pb2.WatchModelsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Export(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/mlmeta.v1.MetadataService/Export',
+            mlmeta_dot_v1_dot_mlmeta__pb2.ExportRequest.SerializeToString,
+            mlmeta_dot_v1_dot_mlmeta__pb2.ExportRecord.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Import(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(request_iterator, target, '/mlmeta.v1.MetadataService/Import',
+            mlmeta_dot_v1_dot_mlmeta__pb2.ImportRequest.SerializeToString,
+            mlmeta_dot_v1_dot_mlmeta__pb2.ImportResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
