@@ -263,7 +263,7 @@ impl Reader<'_> {
                 let record = jsonl::record(line).map_err(|e| format!("line {number}: {e}"))?;
                 self.push(record, number, read);
             }
-            if number % 1024 == 0 {
+            if number.is_multiple_of(1024) {
                 progress.set_position(bytes);
                 progress.set_message(format!("{number} lines"));
             }

@@ -905,9 +905,10 @@ impl Importer<'_> {
                 let _ = self.api.run(move |store| store.abandon_upload(blob_id)).await;
                 match error {
                     Error::AlreadyExists(message) => Imported::Conflict(message),
-                    Error::NotFound(message) if message.is_empty() => Imported::Conflict(format!(
+                    Error::NotFound(message) if message.is_empty() => Imported::Conflict(
                         "its content is not in the export and this server does not hold it (export with with_artifacts)"
-                    )),
+                            .to_owned(),
+                    ),
                     other => return Err(other),
                 }
             }
