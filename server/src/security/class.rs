@@ -350,6 +350,7 @@ mod tests {
                 "DeleteRecord",
                 "EndRun",
                 "Heartbeat",
+                "Import",
                 "InsertEpochs",
                 "Purge",
                 "PutArtifact",
@@ -368,7 +369,13 @@ mod tests {
         bulk.sort();
         assert_eq!(
             bulk,
-            ["InsertEpochs", "StreamEpochs", "UploadArtifact", "WriteEpochs"]
+            [
+                "Import",
+                "InsertEpochs",
+                "StreamEpochs",
+                "UploadArtifact",
+                "WriteEpochs"
+            ]
         );
         assert_eq!(service.method.len(), METHODS.len());
     }
