@@ -386,7 +386,7 @@ mod setup {
                 .unwrap();
                 conn.batch_execute(old_records).unwrap();
                 conn.batch_execute(
-                    "INSERT INTO epochs (model_id, epoch_num, metrics, recorded_at) VALUES (1, 1, X'00', 1), (1, 3, X'00', 1);",
+                    "INSERT INTO epochs (model_id, epoch_num, metrics, recorded_at) VALUES (1, 1, X'01', 1), (1, 3, X'01', 1);",
                 )
                 .unwrap();
                 (url, None)
@@ -404,7 +404,7 @@ mod setup {
                 .unwrap();
                 conn.batch_execute(old_records).unwrap();
                 conn.batch_execute(
-                    "INSERT INTO epochs (model_id, epoch_num, metrics, recorded_at) VALUES (1, 1, '\\x00', 1), (1, 3, '\\x00', 1);",
+                    "INSERT INTO epochs (model_id, epoch_num, metrics, recorded_at) VALUES (1, 1, '\\x01', 1), (1, 3, '\\x01', 1);",
                 )
                 .unwrap();
                 // The ids above were given, not drawn from the sequences.
