@@ -11,6 +11,7 @@ mod pool;
 mod probe;
 pub mod schema;
 mod sqlite_file;
+mod statements;
 mod url;
 
 pub(crate) use checkpoint::{CheckpointStats, Checkpointer};
@@ -18,4 +19,5 @@ pub use pool::DbConnection;
 pub(crate) use pool::{DbPool, connect_and_migrate, connection, open_existing_sqlite, open_pool};
 pub(crate) use probe::Probe;
 pub(crate) use sqlite_file::SqliteFile;
+pub(crate) use statements::statements_on_this_thread;
 pub use url::{DatabaseUrl, DatabaseUrlParser, InvalidDatabaseUrl};

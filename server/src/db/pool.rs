@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{SimpleConnection, TransactionManager};
+
+use super::statements::CountStatements;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{Error as R2d2Error, HandleError, ManageConnection, Pool};
@@ -83,11 +85,15 @@ impl ManageConnection for DbConnectionManager {
                 file.check().map_err(|error| {
                     R2d2Error::ConnectionError(ConnectionError::BadConnection(error.to_string()))
                 })?;
+                conn.set_instrumentation(CountStatements);
                 Ok(DbConnection::Sqlite(conn))
             }
-            None => PgConnection::establish(self.url.expose_secret())
-                .map(DbConnection::Postgres)
-                .map_err(R2d2Error::ConnectionError),
+            None => {
+                let mut conn =
+                    PgConnection::establish(self.url.expose_secret()).map_err(R2d2Error::ConnectionError)?;
+                conn.set_instrumentation(CountStatements);
+                Ok(DbConnection::Postgres(conn))
+            }
         }
     }
 

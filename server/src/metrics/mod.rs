@@ -17,6 +17,7 @@
 //! | `mlmeta_ingest_batch_epochs` | histogram | epochs per committed transaction |
 //! | `mlmeta_ingest_commit_seconds` | histogram | time of each committed transaction |
 //! | `mlmeta_ingest_queued_epochs` | gauge | epochs queued or being written |
+//! | `mlmeta_ingest_db_statements_total` | counter | statements the group commit sent to the database (PostgreSQL: round trips) |
 //! | `mlmeta_db_pool_connections{state}` | gauge | pooled connections, `in_use` / `idle` |
 //! | `mlmeta_db_pool_max_connections` | gauge | `--pool-size` |
 //! | `mlmeta_sqlite_wal_bytes` | gauge | size of the `-wal` file (SQLite) |
@@ -139,6 +140,12 @@ impl Collector for ServerCollector {
             "mlmeta_ingest_commit_seconds",
             "Time of each committed group-commit transaction, BEGIN to COMMIT.",
             &ingest.commit_seconds,
+        )?;
+        counter(
+            &mut encoder,
+            "mlmeta_ingest_db_statements",
+            "Statements the group commit sent to the database, BEGIN and COMMIT included (on PostgreSQL each a round trip).",
+            &ingest.statements,
         )?;
         gauge(
             &mut encoder,

@@ -555,6 +555,35 @@ impl Database {
     }
 }
 
+impl Database {
+    /// PostgreSQL: runs `f` on a connection outside any transaction, so
+    /// that each of its statements commits on its own (one round trip for
+    /// a write that is one statement), retrying transient conflicts like
+    /// [`Database::write`]. SQLite, whose writes must hold the write lock
+    /// from the start: the same as `write`.
+    fn write_autocommit<T>(&self, f: impl Fn(&mut DbConnection) -> Result<T>) -> Result<T> {
+        if self.sqlite_writer.is_some() {
+            return self.write(f);
+        }
+        let mut conn = connection(&self.pool)?;
+        let mut attempt = 0;
+        loop {
+            match f(&mut conn) {
+                Err(error) if error.is_transient_conflict() && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(%error, attempt, "retrying write statement");
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Whether this is a PostgreSQL database.
+    fn is_postgres(&self) -> bool {
+        self.sqlite_writer.is_none()
+    }
+}
+
 /// Runs `f` in one transaction. On SQLite it starts with `BEGIN IMMEDIATE`:
 /// taking the write lock up front means a read-then-write transaction never
 /// fails with "database is locked" halfway (other writers wait on

@@ -18,6 +18,7 @@ backend_tests_with_setup! {
     grpc_and_ingest_counters_move_by_exactly_the_calls_made,
     refused_calls_are_counted_with_their_code_and_reason,
     watch_subscribers_are_the_watch_streams_open,
+    statements_per_epoch_write_are_pinned,
 }
 
 const SERVICE: &str = "mlmeta.v1.MetadataService";
@@ -305,3 +306,57 @@ async fn watch_subscribers_are_the_watch_streams_open(backend: Backend) {
     }
     assert_eq!(open, 0.0, "closed watches still counted");
 }
+
+/// The statements one epoch write sends to the database, counted by the
+/// server itself (every pooled connection counts what it runs), so that
+/// the cost of the common write cannot quietly grow back. On PostgreSQL a
+/// write of up to 255 epochs is one self-committing statement: one round
+/// trip, whether its epochs are new, stored already or mixed. SQLite runs
+/// its statements in-process (microseconds each), in a transaction.
+async fn statements_per_epoch_write_are_pinned(backend: Backend) {
+    let Some(server) = TestServer::with_http(backend, |_| {}).await else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    let metrics: Vec<(String, f64)> = (0..8).map(|i| (format!("metric_{i}"), f64::from(i))).collect();
+    let named: Vec<(&str, f64)> = metrics.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    let epochs = |nums: std::ops::Range<i64>| insert(nums.map(|n| epoch("m", n, &named)).collect());
+    // The first write resolves the model's id and prepares the statements.
+    client.insert_epochs(epochs(0..1)).await.unwrap();
+
+    let mut counts = Vec::new();
+    for (nums, stored) in [(1..2, 1), (1..2, 0), (1..3, 1), (3..203, 200), (203..503, 300)] {
+        let before = scrape(&server).await;
+        let reply = client
+            .insert_epochs(epochs(nums.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.inserted, stored, "{nums:?}");
+        let after = scrape(&server).await;
+        assert_eq!(
+            delta(&before, &after, "mlmeta_ingest_transactions_total", &[]),
+            1.0
+        );
+        counts.push(delta(&before, &after, "mlmeta_ingest_db_statements_total", &[]));
+    }
+    let expected = match backend {
+        // One statement per write of up to 255 epochs; 300 take the COPY
+        // path in a transaction.
+        Backend::Postgres => [1.0, 1.0, 1.0, 1.0, COPY_PATH_STATEMENTS],
+        Backend::Sqlite => SQLITE_STATEMENTS,
+    };
+    assert_eq!(counts, expected, "statements per write on {backend:?}");
+}
+
+/// PostgreSQL, 300 new epochs of one model: BEGIN, SAVEPOINT, COPY,
+/// RELEASE, the models touch, the summaries read and merge, COMMIT.
+const COPY_PATH_STATEMENTS: f64 = 8.0;
+
+/// SQLite, per write of the test above, each in one transaction: BEGIN,
+/// the stored epochs read, per new epoch one insert, per model the revive,
+/// touch and batch row, per metric its latest merge (and its summary merge
+/// when it improves), the summaries read, COMMIT. (The skipped write:
+/// BEGIN, the read, the live check, COMMIT.)
+const SQLITE_STATEMENTS: [f64; 5] = [16.0, 4.0, 16.0, 215.0, 315.0];

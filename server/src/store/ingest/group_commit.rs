@@ -18,9 +18,10 @@ use std::thread;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::hook::CommitHook;
-use super::insert::{self, Inserted};
+use super::insert::{self, Inserted, Plan};
 use super::model_ids::ModelIds;
 use super::stats::IngestStats;
+use crate::db::statements_on_this_thread;
 use crate::error::{Error, Result};
 use crate::security::ProjectScope;
 use crate::store::Database;
@@ -190,14 +191,28 @@ fn write_fresh(
     shared: &Shared,
     requests: &[(&ProjectScope, &[NewEpoch])],
 ) -> Result<Vec<Result<InsertCounts>>> {
+    let epochs: usize = requests.iter().map(|(_, epochs)| epochs.len()).sum();
+    let plan = if database.is_postgres() && epochs <= insert::ONE_STATEMENT_MAX_EPOCHS {
+        Plan::OneStatement
+    } else {
+        Plan::Transaction
+    };
     let mut attempt = 0;
     loop {
         let started = std::time::Instant::now();
-        match database.write(|conn| insert::insert(conn, &shared.projects, &shared.models, requests)) {
+        let statements = statements_on_this_thread();
+        let outcome = if plan == Plan::OneStatement {
+            database.write_autocommit(|conn| {
+                insert::insert(conn, &shared.projects, &shared.models, requests, plan)
+            })
+        } else {
+            database.write(|conn| insert::insert(conn, &shared.projects, &shared.models, requests, plan))
+        };
+        shared.stats.statements(statements_on_this_thread() - statements);
+        match outcome {
             Err(error) if error.is_transient_conflict() && attempt < STALE_ID_RETRIES => attempt += 1,
             Err(error) => return Err(error),
             Ok(Inserted { outcomes, committed }) => {
-                let epochs = requests.iter().map(|(_, epochs)| epochs.len()).sum();
                 shared.stats.committed(epochs, started.elapsed(), &outcomes);
                 shared.hook.committed(&committed);
                 return Ok(outcomes);

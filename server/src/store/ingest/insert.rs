@@ -14,8 +14,8 @@ use diesel::sqlite::SqliteConnection;
 use super::hook::{Committed, CommittedModel};
 use super::model_ids::{ModelIds, Resolution, live_ids};
 use super::prepared::{
-    EpochRow, PgInsertEpochs, PgTouchModels, SqliteInsertBatch, SqliteInsertEpoch, SqliteReviveModel,
-    SqliteTouchModel,
+    EpochRow, PgInsertEpochs, PgStoreEpochs, PgTouchModels, SqliteInsertBatch, SqliteInsertEpoch,
+    SqliteReviveModel, SqliteTouchModel,
 };
 use super::summaries;
 use crate::db::DbConnection;
@@ -52,12 +52,18 @@ pub(super) struct Resolved<'a> {
 /// (model, epoch_num) pairs, repeats within a request and epochs an earlier
 /// request of the batch already carries are skipped and counted.
 ///
-/// An `Err` means the transaction must roll back.
+/// With [`Plan::OneStatement`] (PostgreSQL only) `conn` is not in a
+/// transaction and every write is one self-committing statement;
+/// otherwise the caller's transaction holds them all.
+///
+/// An `Err` means the transaction must roll back (and that the one
+/// statement wrote nothing).
 pub(super) fn insert(
     conn: &mut DbConnection,
     project_ids: &ProjectIds,
     model_ids: &ModelIds,
     requests: &[(&ProjectScope, &[NewEpoch])],
+    plan: Plan,
 ) -> Result<Inserted> {
     // Usually one project (or a few) per batch: one lookup of model ids each.
     let mut projects: Vec<&ProjectScope> = requests.iter().map(|(project, _)| *project).collect();
@@ -98,6 +104,10 @@ pub(super) fn insert(
     candidates.dedup_by_key(|c| (c.model_id, c.epoch.epoch_num));
 
     let now = now_micros();
+    if let (Plan::OneStatement, DbConnection::Postgres(c)) = (plan, &mut *conn) {
+        let (inserted, revived) = store_postgres_one_statement(c, model_ids, &candidates, now)?;
+        return Ok(finish(requests, outcomes, &inserted, &revived));
+    }
     let inserted = match conn {
         DbConnection::Sqlite(c) => insert_new_sqlite(c, &candidates, now)?,
         DbConnection::Postgres(c) => insert_new_postgres(c, &candidates, now)?,
@@ -122,16 +132,117 @@ pub(super) fn insert(
             return Err(stale_ids(model_ids, stale));
         }
     }
-    for candidate in &inserted {
+    Ok(finish(requests, outcomes, &inserted, &revived))
+}
+
+/// How the writes of one [`insert`] reach PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plan {
+    /// Several statements in the caller's transaction (SQLite always;
+    /// PostgreSQL for large batches, which COPY stores fastest).
+    Transaction,
+    /// PostgreSQL: one self-committing statement ([`PgStoreEpochs`]).
+    OneStatement,
+}
+
+/// Requests of at most this many epochs in all take
+/// [`Plan::OneStatement`] on PostgreSQL; larger ones the COPY path.
+pub(super) const ONE_STATEMENT_MAX_EPOCHS: usize = POSTGRES_MIN_COPY_ROWS - 1;
+
+/// The outcome of each request (whose counts start as "all skipped") once
+/// `inserted` are stored, and what the commit hook is told.
+fn finish(
+    requests: &[(&ProjectScope, &[NewEpoch])],
+    mut outcomes: Vec<Result<InsertCounts>>,
+    inserted: &[Resolved<'_>],
+    revived: &HashSet<i64>,
+) -> Inserted {
+    for candidate in inserted {
         if let Some(Ok(counts)) = outcomes.get_mut(candidate.request) {
             counts.inserted += 1;
             counts.skipped -= 1;
         }
     }
-    Ok(Inserted {
+    Inserted {
         outcomes,
-        committed: committed(requests, &inserted, &revived),
-    })
+        committed: committed(requests, inserted, revived),
+    }
+}
+
+/// What [`PgStoreEpochs`] answers.
+#[derive(Queryable)]
+struct StoredEpochs {
+    all_live: bool,
+    locked_ids: Vec<i64>,
+    model_ids: Vec<i64>,
+    epoch_nums: Vec<i64>,
+    revived_ids: Vec<i64>,
+}
+
+/// PostgreSQL: stores the new candidates, folds them into the summaries
+/// and touches their models in one statement (see [`PgStoreEpochs`]);
+/// returns the candidates stored and the models revived. A model that is
+/// no longer live fails it whole, writing nothing, with the conflict that
+/// makes the writer retry after fresh lookups.
+fn store_postgres_one_statement<'a>(
+    conn: &mut PgConnection,
+    model_ids: &ModelIds,
+    candidates: &[Resolved<'a>],
+    now: i64,
+) -> Result<(Vec<Resolved<'a>>, HashSet<i64>)> {
+    if candidates.is_empty() {
+        return Ok((Vec::new(), HashSet::new()));
+    }
+    let mut ids: Vec<i64> = candidates.iter().map(|c| c.model_id).collect();
+    ids.dedup();
+    let encoded: Vec<Vec<u8>> = candidates
+        .iter()
+        .map(|c| metrics_codec::encode(&c.epoch.metrics))
+        .collect();
+    let values = candidates.iter().map(|c| c.epoch.metrics.len()).sum();
+    let (mut value_model_ids, mut value_epoch_nums) =
+        (Vec::with_capacity(values), Vec::with_capacity(values));
+    let (mut value_names, mut value_values) = (Vec::with_capacity(values), Vec::with_capacity(values));
+    for candidate in candidates {
+        for (name, &value) in &candidate.epoch.metrics {
+            value_model_ids.push(candidate.model_id);
+            value_epoch_nums.push(candidate.epoch.epoch_num);
+            value_names.push(name.as_str());
+            value_values.push(value);
+        }
+    }
+    let stored: StoredEpochs = PgStoreEpochs {
+        model_ids: &ids,
+        epoch_model_ids: &candidates.iter().map(|c| c.model_id).collect::<Vec<_>>(),
+        epoch_nums: &candidates.iter().map(|c| c.epoch.epoch_num).collect::<Vec<_>>(),
+        metrics: &encoded.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        steps_per_epoch: &candidates
+            .iter()
+            .map(|c| c.epoch.steps_per_epoch)
+            .collect::<Vec<_>>(),
+        validation_steps_per_epoch: &candidates
+            .iter()
+            .map(|c| c.epoch.validation_steps_per_epoch)
+            .collect::<Vec<_>>(),
+        value_model_ids: &value_model_ids,
+        value_epoch_nums: &value_epoch_nums,
+        value_names: &value_names,
+        values: &value_values,
+        now,
+    }
+    .get_result(conn)?;
+    if !stored.all_live {
+        let locked: HashSet<i64> = stored.locked_ids.into_iter().collect();
+        let stale = ids.into_iter().filter(|id| !locked.contains(id)).collect();
+        return Err(stale_ids(model_ids, stale));
+    }
+    let keys: HashSet<(i64, i64)> = stored.model_ids.into_iter().zip(stored.epoch_nums).collect();
+    let inserted = candidates
+        .iter()
+        .filter(|c| keys.contains(&(c.model_id, c.epoch.epoch_num)))
+        .copied()
+        .collect();
+    Ok((inserted, stored.revived_ids.into_iter().collect()))
 }
 
 /// What `inserted` (in key order) stores, per model; `revived` are the

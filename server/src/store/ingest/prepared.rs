@@ -447,3 +447,143 @@ prepared_statement!(SqliteInsertBatch on Sqlite, |this, out| {
     out.push_sql(" FROM models WHERE id = ");
     out.push_bind_param::<BigInt, _>(this.id)?;
 });
+
+/// PostgreSQL: the whole epoch insert of a small batch as one statement,
+/// run outside any transaction (the statement commits on its own), so
+/// that a trainer's call costs the writer one round trip instead of six
+/// (BEGIN, insert, summaries read, summaries merge, models touch, COMMIT).
+///
+/// The data-modifying CTEs, in the order they take effect:
+/// - `locked`: the models of the batch, locked in id order (the one lock
+///   order of every epoch writer) and read after their locks, so a sweep
+///   or a delete racing with the insert is seen;
+/// - `live`: whether every model is still live. If one was deleted or
+///   purged since its id was cached, nothing at all is written (the
+///   statement is all or nothing like the transaction it replaces): the
+///   caller drops the stale ids and tries again. `ins` reads it through an
+///   uncorrelated subquery, which runs first, so all the model locks are
+///   held before the first epoch row is written;
+/// - `ins`: the new epochs, `ON CONFLICT DO NOTHING` (racing writers skip
+///   instead of failing), returning the keys it stored;
+/// - `agg`: per (model, metric), over the stored epochs only (so counts
+///   add up exactly): how many carry it, its value at the highest of them,
+///   and its best non-NaN value each way with the lowest epoch reaching it
+///   (the rules of `summaries.rs`; in PostgreSQL NaN equals NaN and is
+///   above every number, hence `<> 'NaN'` to leave it out);
+/// - `latest`, `best`: merged into `metric_latest` and `metric_summaries`
+///   with the same `ON CONFLICT` merges as the multi-statement path;
+/// - `touched`, `revived`, `batched`: the models touched as in
+///   [`PgTouchModels`], for the epochs actually stored.
+///
+/// Returns one row: whether every model was live, the locked ids, the
+/// stored keys (parallel arrays, in key order) and the revived models.
+pub(super) struct PgStoreEpochs<'a> {
+    /// The distinct model ids of the batch, ascending.
+    pub model_ids: &'a [i64],
+    /// Per epoch row, in (model_id, epoch_num) order, without repeats.
+    pub epoch_model_ids: &'a [i64],
+    pub epoch_nums: &'a [i64],
+    pub metrics: &'a [&'a [u8]],
+    pub steps_per_epoch: &'a [Option<i64>],
+    pub validation_steps_per_epoch: &'a [Option<i64>],
+    /// Per (epoch, metric) value of the rows above.
+    pub value_model_ids: &'a [i64],
+    pub value_epoch_nums: &'a [i64],
+    pub value_names: &'a [&'a str],
+    pub values: &'a [f64],
+    pub now: i64,
+}
+
+impl Query for PgStoreEpochs<'_> {
+    type SqlType = (
+        diesel::sql_types::Bool,
+        Array<BigInt>,
+        Array<BigInt>,
+        Array<BigInt>,
+        Array<BigInt>,
+    );
+}
+
+prepared_statement!(PgStoreEpochs on Pg, |this, out| {
+    out.push_sql(
+        "WITH locked AS MATERIALIZED (SELECT id, status FROM models WHERE deleted_at IS NULL AND id = ANY(",
+    );
+    out.push_bind_param::<Array<BigInt>, _>(&this.model_ids)?;
+    out.push_sql(") ORDER BY id FOR UPDATE), live AS (SELECT count(*) = cardinality(");
+    out.push_bind_param::<Array<BigInt>, _>(&this.model_ids)?;
+    out.push_sql(
+        ") AS all_live FROM locked), \
+         ins AS (INSERT INTO epochs (model_id, epoch_num, metrics, steps_per_epoch, validation_steps_per_epoch, recorded_at) \
+         SELECT u.model_id, u.epoch_num, u.metrics, u.steps, u.validation_steps, ",
+    );
+    out.push_bind_param::<BigInt, _>(&this.now)?;
+    out.push_sql(" FROM unnest(");
+    out.push_bind_param::<Array<BigInt>, _>(&this.epoch_model_ids)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.epoch_nums)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Binary>, _>(&this.metrics)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Nullable<BigInt>>, _>(&this.steps_per_epoch)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Nullable<BigInt>>, _>(&this.validation_steps_per_epoch)?;
+    out.push_sql(
+        ") AS u(model_id, epoch_num, metrics, steps, validation_steps) \
+         WHERE (SELECT all_live FROM live) \
+         ON CONFLICT (model_id, epoch_num) DO NOTHING \
+         RETURNING model_id, epoch_num), \
+         vals AS (SELECT v.model_id, v.metric_name, v.epoch_num, v.value FROM unnest(",
+    );
+    out.push_bind_param::<Array<BigInt>, _>(&this.value_model_ids)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.value_epoch_nums)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Text>, _>(&this.value_names)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Double>, _>(&this.values)?;
+    out.push_sql(concat!(
+        ") AS v(model_id, epoch_num, metric_name, value) \
+         JOIN ins ON ins.model_id = v.model_id AND ins.epoch_num = v.epoch_num), \
+         agg AS (SELECT model_id, metric_name, count(*) AS value_count, max(epoch_num) AS last_epoch_num, \
+         (array_agg(value ORDER BY epoch_num DESC))[1] AS last_value, \
+         (array_agg(value ORDER BY value DESC, epoch_num) FILTER (WHERE value <> 'NaN'))[1] AS max_value, \
+         (array_agg(epoch_num ORDER BY value DESC, epoch_num) FILTER (WHERE value <> 'NaN'))[1] AS max_epoch_num, \
+         (array_agg(value ORDER BY value, epoch_num) FILTER (WHERE value <> 'NaN'))[1] AS min_value, \
+         (array_agg(epoch_num ORDER BY value, epoch_num) FILTER (WHERE value <> 'NaN'))[1] AS min_epoch_num \
+         FROM vals GROUP BY model_id, metric_name), \
+         latest AS (INSERT INTO metric_latest (model_id, metric_name, value_count, last_epoch_num, last_value) \
+         SELECT model_id, metric_name, value_count, last_epoch_num, NULLIF(last_value, 'NaN') \
+         FROM agg ORDER BY model_id, metric_name",
+        merge_latest!("GREATEST"),
+        "), best AS (INSERT INTO metric_summaries (model_id, metric_name, max_value, max_epoch_num, min_value, min_epoch_num) \
+         SELECT model_id, metric_name, max_value, max_epoch_num, min_value, min_epoch_num \
+         FROM agg WHERE max_value IS NOT NULL ORDER BY model_id, metric_name",
+        merge_summary!(),
+        "), batch AS (SELECT model_id AS id, count(*) AS n, max(epoch_num) AS max_epoch_num, \
+         string_agg(epoch_num::text, ',' ORDER BY epoch_num) AS nums FROM ins GROUP BY model_id), \
+         now AS (SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT AS micros), \
+         touched AS (UPDATE models SET last_modified_at = "
+    ));
+    out.push_bind_param::<BigInt, _>(&this.now)?;
+    out.push_sql(concat!(
+        ", last_heartbeat_at = ",
+        heartbeat_refresh!("locked.status", "models.last_heartbeat_at", "now.micros"),
+        ", status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END, \
+         epoch_count = models.epoch_count + batch.n, \
+         current_epoch = GREATEST(models.current_epoch, batch.max_epoch_num), \
+         epoch_seq = models.epoch_seq + 1 \
+         FROM locked JOIN batch ON batch.id = locked.id, now \
+         WHERE models.id = locked.id \
+         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at, models.epoch_seq, batch.nums), \
+         revived AS (INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
+         SELECT id, last_heartbeat_at, 'CRASHED', 'RUNNING', 'epoch after crash' \
+         FROM touched WHERE old_status = 'CRASHED' ORDER BY id), \
+         batched AS (INSERT INTO epoch_batches (model_id, seq, epoch_nums) \
+         SELECT id, epoch_seq, nums FROM touched ORDER BY id) \
+         SELECT (SELECT all_live FROM live), \
+         COALESCE((SELECT array_agg(id ORDER BY id) FROM locked), '{}'), \
+         COALESCE((SELECT array_agg(model_id ORDER BY model_id, epoch_num) FROM ins), '{}'), \
+         COALESCE((SELECT array_agg(epoch_num ORDER BY model_id, epoch_num) FROM ins), '{}'), \
+         COALESCE((SELECT array_agg(id ORDER BY id) FROM touched WHERE old_status = 'CRASHED'), '{}')"
+    ));
+});

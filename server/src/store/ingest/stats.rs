@@ -21,6 +21,9 @@ pub(crate) struct IngestStats {
     pub batch_epochs: AtomicHistogram,
     /// Time of each committed transaction, from BEGIN to COMMIT.
     pub commit_seconds: AtomicHistogram,
+    /// Statements the writers sent to the database (on PostgreSQL each
+    /// one a round trip), retries and failed writes included.
+    pub statements: AtomicU64,
 }
 
 impl Default for IngestStats {
@@ -31,11 +34,17 @@ impl Default for IngestStats {
             transactions: AtomicU64::new(0),
             batch_epochs: AtomicHistogram::counts(EPOCHS),
             commit_seconds: AtomicHistogram::seconds(SECONDS),
+            statements: AtomicU64::new(0),
         }
     }
 }
 
 impl IngestStats {
+    /// A write (committed or not) sent `count` statements.
+    pub(crate) fn statements(&self, count: u64) {
+        self.statements.fetch_add(count, Ordering::Relaxed);
+    }
+
     /// A transaction of `epochs` committed in `took`, with these outcomes.
     pub(crate) fn committed<'a>(
         &self,
