@@ -14,8 +14,8 @@ use diesel::sqlite::SqliteConnection;
 use super::hook::{Committed, CommittedModel};
 use super::model_ids::{ModelIds, Resolution, live_ids};
 use super::prepared::{
-    EpochRow, PgInsertEpochs, PgStoreEpochs, PgTouchModels, SqliteInsertBatch, SqliteInsertEpoch,
-    SqliteReviveModel, SqliteTouchModel,
+    EpochRow, PgInsertEpochs, PgLockModels, PgStoreEpochs, PgTouchModels, SqliteInsertBatch,
+    SqliteInsertEpoch, SqliteReviveModel, SqliteTouchModel,
 };
 use super::summaries;
 use crate::db::DbConnection;
@@ -371,8 +371,9 @@ const POSTGRES_MIN_COPY_ROWS: usize = 256;
 /// tried first, in a savepoint: a stored (model, epoch_num) pair, or one a concurrent writer
 /// commits meanwhile, fails it with a unique violation, and then the
 /// savepoint is rolled back and the conflict-aware insert sorts the rows
-/// out. Both take the rows in key order, so concurrent writers still lock
-/// in one order.
+/// out. The models are locked first, in id order, as by every epoch
+/// writer, and the rows go in key order, so concurrent writers lock in one
+/// order.
 fn insert_new_postgres<'a>(
     conn: &mut PgConnection,
     candidates: &[Resolved<'a>],
@@ -381,6 +382,9 @@ fn insert_new_postgres<'a>(
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
+    let mut ids: Vec<i64> = candidates.iter().map(|c| c.model_id).collect();
+    ids.dedup();
+    PgLockModels { ids: &ids }.execute(conn)?;
     let rows: Vec<EpochRow> = candidates
         .iter()
         .map(|c| EpochRow {

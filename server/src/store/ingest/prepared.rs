@@ -587,3 +587,19 @@ prepared_statement!(PgStoreEpochs on Pg, |this, out| {
          COALESCE((SELECT array_agg(id ORDER BY id) FROM touched WHERE old_status = 'CRASHED'), '{}')"
     ));
 });
+
+/// PostgreSQL: locks the models of a large batch in id order before its
+/// epochs are written, the lock order of [`PgStoreEpochs`] too: every
+/// epoch writer takes the model locks first, then the epochs' keys, so a
+/// COPY batch and a one-statement batch carrying the same epochs cannot
+/// wait on each other in opposite orders.
+pub(super) struct PgLockModels<'a> {
+    /// Ascending.
+    pub ids: &'a [i64],
+}
+
+prepared_statement!(PgLockModels on Pg, |this, out| {
+    out.push_sql("SELECT id FROM models WHERE id = ANY(");
+    out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
+    out.push_sql(") ORDER BY id FOR UPDATE");
+});
