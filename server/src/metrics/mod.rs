@@ -28,6 +28,7 @@
 //! | `mlmeta_runs_crashed_total` | counter | runs this server's sweeper marked CRASHED |
 //! | `mlmeta_auth_refused_total{reason}` | counter | calls refused for their token: `missing`, `unknown`, `scope` |
 //! | `mlmeta_watch_subscribers` | gauge | watch streams (`WatchEpochs`, `WatchModels`) open now |
+//! | `mlmeta_watch_reads_total{source}` | counter | `WatchEpochs` reads answered from this process's recent commits (`memory`) or the `database` |
 
 mod grpc;
 mod histogram;
@@ -217,6 +218,18 @@ impl Collector for ServerCollector {
             "Watch streams (WatchEpochs, WatchModels) open on this server.",
             i64::try_from(stats.watchers).unwrap_or(i64::MAX),
         )?;
+        let mut reads = encoder.encode_descriptor(
+            "mlmeta_watch_reads",
+            "WatchEpochs reads, answered from this process's recent commits (memory) or from the database.",
+            None,
+            MetricType::Counter,
+        )?;
+        let (from_memory, from_database) = stats.watch_reads;
+        for (source, value) in [("memory", from_memory), ("database", from_database)] {
+            reads
+                .encode_family(&[("source", source)])?
+                .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+        }
         let mut refused = encoder.encode_descriptor(
             "mlmeta_auth_refused",
             "Calls refused for their token, by reason.",

@@ -76,8 +76,14 @@ trait Watcher: Send + 'static {
     /// The message that says the catch-up is done.
     fn caught_up(&self) -> Self::Message;
 
-    /// Whether `change` may concern it.
-    fn wakes_on(&self, change: &Change) -> Wake;
+    /// Whether `change` may concern it (noting what it needs to know).
+    fn wakes_on(&mut self, change: &Change) -> Wake;
+
+    /// What is new, from this process's memory alone; `None` when it must
+    /// be read from the database ([`Watcher::read`]).
+    fn read_from_memory(&mut self, _store: &Store) -> Option<Option<Self::Message>> {
+        None
+    }
 }
 
 impl Watcher for EpochWatch {
@@ -112,13 +118,30 @@ impl Watcher for EpochWatch {
         }
     }
 
-    fn wakes_on(&self, change: &Change) -> Wake {
+    fn wakes_on(&mut self, change: &Change) -> Wake {
         match change {
-            Change::Epochs(ids) if self.concerns(ids) => Wake::Read,
+            Change::Epochs(ids) if self.concerns(ids) => {
+                self.hint(ids);
+                Wake::Read
+            }
             Change::Models if self.follows_filter() => Wake::Rediscover,
             Change::Any => Wake::Rediscover,
             Change::Epochs(_) | Change::Models => Wake::None,
         }
+    }
+
+    fn read_from_memory(&mut self, store: &Store) -> Option<Option<Self::Message>> {
+        let before = self.cursor();
+        let epochs = store.read_watched_epochs_from_memory(self, EPOCHS_PER_MESSAGE)?;
+        let cursor = self.cursor();
+        if epochs.is_empty() && cursor == before {
+            return Some(None);
+        }
+        Some(Some(pb::WatchEpochsResponse {
+            epochs: epochs.into_iter().map(convert::epoch).collect(),
+            cursor,
+            caught_up: false,
+        }))
     }
 }
 
@@ -163,7 +186,7 @@ impl Watcher for Models {
         }
     }
 
-    fn wakes_on(&self, change: &Change) -> Wake {
+    fn wakes_on(&mut self, change: &Change) -> Wake {
         match change {
             Change::Models | Change::Any => Wake::Read,
             Change::Epochs(_) => Wake::None,
@@ -337,6 +360,19 @@ async fn run<W: Watcher>(
                     Err(TryRecvError::Lagged(_)) => wake = Wake::Rediscover,
                     Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                 }
+            }
+            // This process's own commits come from its memory, once for
+            // all watchers: no database read, no read slot.
+            if wake == Wake::Read
+                && caught_up
+                && let Some(message) = watcher.read_from_memory(&store)
+            {
+                if let Some(message) = message {
+                    permit.send(Ok(message));
+                    last_sent = Instant::now();
+                }
+                wake = Wake::None;
+                continue;
             }
             let Ok(_read_slot) = reads.acquire().await else {
                 return;

@@ -131,10 +131,10 @@ impl Store {
                 })?,
             ))
         };
-        let mut hooks = CommitHooks::new().with(hub);
+        let mut hooks = CommitHooks::new().with(Arc::clone(&hub) as Arc<dyn CommitHook>);
         if !is_sqlite {
             hooks = hooks.with(Arc::new(
-                watch::Notifier::start(config.database_url.clone()).map_err(|e| {
+                watch::Notifier::start(config.database_url.clone(), Arc::clone(&hub)).map_err(|e| {
                     StartupError::Task(format!("cannot start the watch notifier thread: {e}"))
                 })?,
             ));

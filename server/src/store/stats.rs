@@ -29,6 +29,9 @@ pub(crate) struct StoreStats {
     pub wal_bytes: Option<u64>,
     /// Watch streams (WatchEpochs, WatchModels) open now.
     pub watchers: usize,
+    /// Epoch-watch reads so far: (from this process's memory, from the
+    /// database).
+    pub watch_reads: (u64, u64),
 }
 
 impl Store {
@@ -51,6 +54,7 @@ impl Store {
             checkpoints: self.checkpointer.as_ref().map(|c| c.stats()),
             wal_bytes,
             watchers: self.hub().watchers(),
+            watch_reads: self.hub().reads(),
         }
     }
 }

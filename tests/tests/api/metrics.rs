@@ -19,6 +19,7 @@ backend_tests_with_setup! {
     refused_calls_are_counted_with_their_code_and_reason,
     watch_subscribers_are_the_watch_streams_open,
     statements_per_epoch_write_are_pinned,
+    watchers_read_this_servers_commits_from_memory,
 }
 
 const SERVICE: &str = "mlmeta.v1.MetadataService";
@@ -360,3 +361,40 @@ const COPY_PATH_STATEMENTS: f64 = 9.0;
 /// when it improves), the summaries read, COMMIT. (The skipped write:
 /// BEGIN, the read, the live check, COMMIT.)
 const SQLITE_STATEMENTS: [f64; 5] = [16.0, 4.0, 16.0, 215.0, 315.0];
+
+/// A caught-up watcher gets the epochs committed through its own server
+/// from the server's memory (the tail shared by all its watchers), not by
+/// reading them back from the database: on PostgreSQL too, where the
+/// server's own notifications come back through its listener and must not
+/// be taken for another replica's.
+async fn watchers_read_this_servers_commits_from_memory(backend: Backend) {
+    let Some(server) = TestServer::with_http(backend, |_| {}).await else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    let (mut stream, _) = crate::watch::open(&mut client, crate::watch::watch(&["m"])).await;
+    // The first read (the catch-up) is the database's.
+    let caught_up = stream.message().await.unwrap().unwrap();
+    assert!(caught_up.caught_up, "{caught_up:?}");
+    let before = scrape(&server).await;
+    let memory = [("source", "memory")];
+    let database = [("source", "database")];
+    for n in 0..20 {
+        client
+            .insert_epochs(insert(vec![epoch("m", n, &[("loss", 1.0)])]))
+            .await
+            .unwrap();
+        let (got, _) = crate::watch::take(&mut stream, 1).await;
+        assert_eq!(got, [("m".to_owned(), n)]);
+    }
+    let after = scrape(&server).await;
+    let from_memory = delta(&before, &after, "mlmeta_watch_reads_total", &memory);
+    let from_database = delta(&before, &after, "mlmeta_watch_reads_total", &database);
+    // Each epoch in its own read; the database only for the safety-net
+    // poll (every 2 s) should the test take that long.
+    assert!(
+        from_memory >= 15.0 && from_database <= 5.0,
+        "reads from memory {from_memory}, from the database {from_database}"
+    );
+}

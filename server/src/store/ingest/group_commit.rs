@@ -18,7 +18,7 @@ use std::thread;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::hook::CommitHook;
-use super::insert::{self, Inserted, Plan};
+use super::insert::{self, Capture, Inserted, Plan};
 use super::model_ids::ModelIds;
 use super::stats::IngestStats;
 use crate::db::statements_on_this_thread;
@@ -197,16 +197,22 @@ fn write_fresh(
     } else {
         Plan::Transaction
     };
+    let capture = if shared.hook.wants_epochs() {
+        Capture::Epochs
+    } else {
+        Capture::Keys
+    };
     let mut attempt = 0;
     loop {
         let started = std::time::Instant::now();
         let statements = statements_on_this_thread();
         let outcome = if plan == Plan::OneStatement {
             database.write_autocommit(|conn| {
-                insert::insert(conn, &shared.projects, &shared.models, requests, plan)
+                insert::insert(conn, &shared.projects, &shared.models, requests, plan, capture)
             })
         } else {
-            database.write(|conn| insert::insert(conn, &shared.projects, &shared.models, requests, plan))
+            database
+                .write(|conn| insert::insert(conn, &shared.projects, &shared.models, requests, plan, capture))
         };
         shared.stats.statements(statements_on_this_thread() - statements);
         match outcome {

@@ -1,9 +1,12 @@
 //! The after-commit hook of the group commit: the ingest path's one exit.
 
+use std::sync::Arc;
+
 use crate::security::ProjectScope;
+use crate::store::records::Epoch;
 
 /// What one committed transaction of the group commit stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Committed {
     /// The models that received new epochs, in model-id order; empty when
     /// the transaction stored none (every epoch was a duplicate, or every
@@ -12,7 +15,7 @@ pub struct Committed {
 }
 
 /// The new epochs of one model in a committed transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CommittedModel {
     /// The project of the model.
     pub project: ProjectScope,
@@ -27,6 +30,13 @@ pub struct CommittedModel {
     /// The model's run was CRASHED and these epochs made it RUNNING again
     /// (a status change, which watchers of models care about).
     pub revived: bool,
+    /// The model's `epoch_seq` after this transaction: the commit-ordered
+    /// number of its batch, as watch cursors count them.
+    pub seq: i64,
+    /// The stored epochs themselves, in `epoch_nums` order, when a hook
+    /// asked for them ([`CommitHook::wants_epochs`]): the watchers of this
+    /// process get them from memory instead of each reading them back.
+    pub epochs: Option<Arc<[Epoch]>>,
 }
 
 /// Told, after each committed transaction of the group commit, what it
@@ -41,6 +51,12 @@ pub struct CommittedModel {
 pub trait CommitHook: Send + Sync + 'static {
     /// `committed` was just committed.
     fn committed(&self, committed: &Committed);
+
+    /// Whether [`CommittedModel::epochs`] should carry the epochs (a copy
+    /// of each: asked for only while someone will read them).
+    fn wants_epochs(&self) -> bool {
+        false
+    }
 }
 
 impl<F: Fn(&Committed) + Send + Sync + 'static> CommitHook for F {
@@ -102,5 +118,9 @@ impl CommitHook for CommitHooks {
         for hook in &self.0 {
             hook.committed(committed);
         }
+    }
+
+    fn wants_epochs(&self) -> bool {
+        self.0.iter().any(|hook| hook.wants_epochs())
     }
 }

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::security::ProjectScope;
 use crate::store::metrics_codec;
 use crate::store::projects::ProjectIds;
-use crate::store::records::{InsertCounts, NewEpoch, now_micros};
+use crate::store::records::{Epoch, InsertCounts, NewEpoch, now_micros};
 
 /// Rows per INSERT on PostgreSQL (arrays, so no parameter limit; this only
 /// bounds the size of one statement).
@@ -64,6 +64,7 @@ pub(super) fn insert(
     model_ids: &ModelIds,
     requests: &[(&ProjectScope, &[NewEpoch])],
     plan: Plan,
+    capture: Capture,
 ) -> Result<Inserted> {
     // Usually one project (or a few) per batch: one lookup of model ids each.
     let mut projects: Vec<&ProjectScope> = requests.iter().map(|(project, _)| *project).collect();
@@ -105,8 +106,8 @@ pub(super) fn insert(
 
     let now = now_micros();
     if let (Plan::OneStatement, DbConnection::Postgres(c)) = (plan, &mut *conn) {
-        let (inserted, revived) = store_postgres_one_statement(c, model_ids, &candidates, now)?;
-        return Ok(finish(requests, outcomes, &inserted, &revived));
+        let (inserted, touched) = store_postgres_one_statement(c, model_ids, &candidates, now)?;
+        return Ok(finish(requests, outcomes, &inserted, &touched, capture, now));
     }
     let inserted = match conn {
         DbConnection::Sqlite(c) => insert_new_sqlite(c, &candidates, now)?,
@@ -114,7 +115,7 @@ pub(super) fn insert(
     };
     // The touch checks the model ids before the summaries refer to them
     // (a stale id would otherwise fail their foreign key).
-    let revived = touch_models(conn, model_ids, &inserted, now)?;
+    let touched_models = touch_models(conn, model_ids, &inserted, now)?;
     summaries::record(conn, &inserted)?;
     // Models that got no new epoch (all skipped) were not touched: check
     // them here (rare: retries), so that a stale id never passes.
@@ -132,7 +133,34 @@ pub(super) fn insert(
             return Err(stale_ids(model_ids, stale));
         }
     }
-    Ok(finish(requests, outcomes, &inserted, &revived))
+    Ok(finish(
+        requests,
+        outcomes,
+        &inserted,
+        &touched_models,
+        capture,
+        now,
+    ))
+}
+
+/// A model the insert touched: its new `epoch_seq`, and whether its
+/// CRASHED run is RUNNING again.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TouchedModel {
+    pub seq: i64,
+    pub revived: bool,
+}
+
+/// The models an insert touched, by id.
+type TouchedModels = HashMap<i64, TouchedModel>;
+
+/// Whether the commit hook gets a copy of the stored epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Capture {
+    /// Only which epochs were stored.
+    Keys,
+    /// The epochs too ([`CommittedModel::epochs`]).
+    Epochs,
 }
 
 /// How the writes of one [`insert`] reach PostgreSQL.
@@ -155,7 +183,9 @@ fn finish(
     requests: &[(&ProjectScope, &[NewEpoch])],
     mut outcomes: Vec<Result<InsertCounts>>,
     inserted: &[Resolved<'_>],
-    revived: &HashSet<i64>,
+    touched: &TouchedModels,
+    capture: Capture,
+    recorded_at: i64,
 ) -> Inserted {
     for candidate in inserted {
         if let Some(Ok(counts)) = outcomes.get_mut(candidate.request) {
@@ -165,7 +195,7 @@ fn finish(
     }
     Inserted {
         outcomes,
-        committed: committed(requests, inserted, revived),
+        committed: committed(requests, inserted, touched, capture, recorded_at),
     }
 }
 
@@ -176,12 +206,14 @@ struct StoredEpochs {
     locked_ids: Vec<i64>,
     model_ids: Vec<i64>,
     epoch_nums: Vec<i64>,
-    revived_ids: Vec<i64>,
+    touched_ids: Vec<i64>,
+    touched_seqs: Vec<i64>,
+    touched_revived: Vec<bool>,
 }
 
 /// PostgreSQL: stores the new candidates, folds them into the summaries
 /// and touches their models in one statement (see [`PgStoreEpochs`]);
-/// returns the candidates stored and the models revived. A model that is
+/// returns the candidates stored and the models touched. A model that is
 /// no longer live fails it whole, writing nothing, with the conflict that
 /// makes the writer retry after fresh lookups.
 fn store_postgres_one_statement<'a>(
@@ -189,9 +221,9 @@ fn store_postgres_one_statement<'a>(
     model_ids: &ModelIds,
     candidates: &[Resolved<'a>],
     now: i64,
-) -> Result<(Vec<Resolved<'a>>, HashSet<i64>)> {
+) -> Result<(Vec<Resolved<'a>>, TouchedModels)> {
     if candidates.is_empty() {
-        return Ok((Vec::new(), HashSet::new()));
+        return Ok((Vec::new(), TouchedModels::new()));
     }
     let mut ids: Vec<i64> = candidates.iter().map(|c| c.model_id).collect();
     ids.dedup();
@@ -242,38 +274,56 @@ fn store_postgres_one_statement<'a>(
         .filter(|c| keys.contains(&(c.model_id, c.epoch.epoch_num)))
         .copied()
         .collect();
-    Ok((inserted, stored.revived_ids.into_iter().collect()))
+    let touched = stored
+        .touched_ids
+        .into_iter()
+        .zip(stored.touched_seqs)
+        .zip(stored.touched_revived)
+        .map(|((id, seq), revived)| (id, TouchedModel { seq, revived }))
+        .collect();
+    Ok((inserted, touched))
 }
 
-/// What `inserted` (in key order) stores, per model; `revived` are the
-/// models whose CRASHED run the epochs made RUNNING again.
+/// What `inserted` (in key order) stores, per model, with what `touched`
+/// says of each model (stored with `recorded_at`).
 fn committed(
     requests: &[(&ProjectScope, &[NewEpoch])],
     inserted: &[Resolved<'_>],
-    revived: &HashSet<i64>,
+    touched: &TouchedModels,
+    capture: Capture,
+    recorded_at: i64,
 ) -> Committed {
     let mut models: Vec<CommittedModel> = Vec::new();
-    for candidate in inserted {
-        let epoch_num = candidate.epoch.epoch_num;
-        match models.last_mut() {
-            Some(model) if model.model_id == candidate.model_id => {
-                model.epoch_nums.push(epoch_num);
-                model.max_epoch_num = model.max_epoch_num.max(epoch_num);
-            }
-            _ => {
-                let Some((project, _)) = requests.get(candidate.request) else {
-                    continue;
-                };
-                models.push(CommittedModel {
-                    project: (*project).clone(),
-                    model_id: candidate.model_id,
-                    model_name: candidate.epoch.model_name.clone(),
-                    epoch_nums: vec![epoch_num],
-                    max_epoch_num: epoch_num,
-                    revived: revived.contains(&candidate.model_id),
-                });
-            }
-        }
+    for group in inserted.chunk_by(|a, b| a.model_id == b.model_id) {
+        let first = &group[0];
+        let (Some((project, _)), Some(model)) = (requests.get(first.request), touched.get(&first.model_id))
+        else {
+            continue;
+        };
+        let epoch_nums: Vec<i64> = group.iter().map(|c| c.epoch.epoch_num).collect();
+        let epochs = (capture == Capture::Epochs).then(|| {
+            group
+                .iter()
+                .map(|c| Epoch {
+                    model_name: c.epoch.model_name.clone(),
+                    epoch_num: c.epoch.epoch_num,
+                    metrics: c.epoch.metrics.clone(),
+                    steps_per_epoch: c.epoch.steps_per_epoch,
+                    validation_steps_per_epoch: c.epoch.validation_steps_per_epoch,
+                    recorded_at,
+                })
+                .collect()
+        });
+        models.push(CommittedModel {
+            project: (*project).clone(),
+            model_id: first.model_id,
+            model_name: first.epoch.model_name.clone(),
+            max_epoch_num: epoch_nums.iter().copied().max().unwrap_or_default(),
+            epoch_nums,
+            revived: model.revived,
+            seq: model.seq,
+            epochs,
+        });
     }
     Committed { models }
 }
@@ -460,19 +510,20 @@ fn insert_new_postgres_skipping_stored<'a>(
 /// meanwhile fails the transaction with a conflict, after its cache entry
 /// is dropped, and the writer retries it with fresh lookups.
 ///
-/// Returns the models whose run was CRASHED and is RUNNING again.
+/// Returns the models touched, with their new `epoch_seq` and whether
+/// their run was CRASHED and is RUNNING again.
 fn touch_models(
     conn: &mut DbConnection,
     model_ids: &ModelIds,
     inserted: &[Resolved<'_>],
     now: i64,
-) -> Result<HashSet<i64>> {
+) -> Result<TouchedModels> {
     let batch = per_model(inserted);
-    let mut revived = HashSet::new();
+    let mut touched = TouchedModels::with_capacity(batch.ids.len());
     if batch.ids.is_empty() {
-        return Ok(revived);
+        return Ok(touched);
     }
-    let touched: HashSet<i64> = match conn {
+    match conn {
         DbConnection::Postgres(c) => (PgTouchModels {
             ids: &batch.ids,
             counts: &batch.counts,
@@ -480,17 +531,12 @@ fn touch_models(
             epoch_lists: &batch.epoch_lists,
             now,
         })
-        .load::<(i64, bool)>(c)?
+        .load::<(i64, bool, i64)>(c)?
         .into_iter()
-        .map(|(id, was_crashed)| {
-            if was_crashed {
-                revived.insert(id);
-            }
-            id
-        })
-        .collect(),
+        .for_each(|(id, revived, seq)| {
+            touched.insert(id, TouchedModel { seq, revived });
+        }),
         DbConnection::Sqlite(c) => {
-            let mut touched = HashSet::with_capacity(batch.ids.len());
             for (((id, count), max_epoch_num), epoch_nums) in batch
                 .ids
                 .iter()
@@ -498,29 +544,31 @@ fn touch_models(
                 .zip(&batch.max_epoch_nums)
                 .zip(&batch.epoch_lists)
             {
-                if (SqliteReviveModel { id }).execute(c)? == 1 {
-                    revived.insert(*id);
-                }
-                let rows = SqliteTouchModel {
+                let revived = (SqliteReviveModel { id }).execute(c)? == 1;
+                let seq: Option<i64> = SqliteTouchModel {
                     id,
                     now: &now,
                     count,
                     max_epoch_num,
                 }
-                .execute(c)?;
-                if rows == 1 {
+                .get_result(c)
+                .optional()?;
+                if let Some(seq) = seq {
                     SqliteInsertBatch { id, epoch_nums }.execute(c)?;
-                    touched.insert(*id);
+                    touched.insert(*id, TouchedModel { seq, revived });
                 }
             }
-            touched
         }
-    };
+    }
     if touched.len() != batch.ids.len() {
-        let stale = batch.ids.into_iter().filter(|id| !touched.contains(id)).collect();
+        let stale = batch
+            .ids
+            .into_iter()
+            .filter(|id| !touched.contains_key(id))
+            .collect();
         return Err(stale_ids(model_ids, stale));
     }
-    Ok(revived)
+    Ok(touched)
 }
 
 /// The models that received epochs, in id order, with how many each got

@@ -75,7 +75,13 @@ mod tests {
         store.put_model(project, &model, false).unwrap();
     }
 
-    fn committed(project: &ProjectScope, model_id: i64, name: &str, epoch_nums: &[i64]) -> CommittedModel {
+    fn committed(
+        project: &ProjectScope,
+        model_id: i64,
+        name: &str,
+        epoch_nums: &[i64],
+        seq: i64,
+    ) -> CommittedModel {
         CommittedModel {
             project: project.clone(),
             model_id,
@@ -83,6 +89,8 @@ mod tests {
             epoch_nums: epoch_nums.to_vec(),
             max_epoch_num: *epoch_nums.iter().max().unwrap(),
             revived: false,
+            seq,
+            epochs: None,
         }
     }
 
@@ -122,7 +130,7 @@ mod tests {
         let first = recorder.take();
         assert_eq!(first.len(), 1, "{first:?}");
         let a = first[0].models[0].model_id;
-        assert_eq!(first[0].models, [committed(&project, a, "a", &[1, 2])]);
+        assert_eq!(first[0].models, [committed(&project, a, "a", &[1, 2], 1)]);
 
         // Stored epochs and repeats are left out; models in id order.
         let counts = insert(vec![epoch("b", 7), epoch("a", 2), epoch("a", 3), epoch("b", 7)])
@@ -141,8 +149,8 @@ mod tests {
         assert_eq!(
             second[0].models,
             [
-                committed(&project, a, "a", &[3]),
-                committed(&project, b, "b", &[7])
+                committed(&project, a, "a", &[3], 2),
+                committed(&project, b, "b", &[7], 1)
             ]
         );
 
@@ -166,7 +174,7 @@ mod tests {
         assert_eq!(reused.len(), 1, "{reused:?}");
         let new_b = reused[0].models[0].model_id;
         assert_ne!(new_b, b);
-        assert_eq!(reused[0].models, [committed(&project, new_b, "b", &[9])]);
+        assert_eq!(reused[0].models, [committed(&project, new_b, "b", &[9], 1)]);
 
         // A request refused whole (unknown model) next to one stored.
         let other = Caller::anonymous().project("project", "").unwrap();
@@ -177,7 +185,7 @@ mod tests {
         assert!(matches!(refused, Err(Error::NotFound(_))), "{refused:?}");
         assert_eq!(stored.unwrap().inserted, 1);
         let models: Vec<CommittedModel> = recorder.take().into_iter().flat_map(|c| c.models).collect();
-        assert_eq!(models, [committed(&project, a, "a", &[4])]);
+        assert_eq!(models, [committed(&project, a, "a", &[4], 3)]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

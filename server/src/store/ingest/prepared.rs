@@ -327,9 +327,9 @@ pub(super) struct PgTouchModels<'a> {
 }
 
 /// Returns the ids of the live models it touched, each with whether its
-/// run was CRASHED (and is now RUNNING again).
+/// run was CRASHED (and is now RUNNING again) and its new `epoch_seq`.
 impl Query for PgTouchModels<'_> {
-    type SqlType = (BigInt, diesel::sql_types::Bool);
+    type SqlType = (BigInt, diesel::sql_types::Bool, BigInt);
 }
 
 prepared_statement!(PgTouchModels on Pg, |this, out| {
@@ -373,7 +373,7 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
          FROM touched WHERE old_status = 'CRASHED' ORDER BY id), \
          batched AS (INSERT INTO epoch_batches (model_id, seq, epoch_nums) \
          SELECT id, epoch_seq, nums FROM touched ORDER BY id) \
-         SELECT id, old_status = 'CRASHED' FROM touched",
+         SELECT id, old_status = 'CRASHED', epoch_seq FROM touched",
     );
 });
 
@@ -395,7 +395,8 @@ prepared_statement!(SqliteReviveModel on Sqlite, |this, out| {
 });
 
 /// SQLite: moves `last_modified_at` of model `id` and counts its epochs as
-/// its run's heartbeat (database clock; a CRASHED run becomes RUNNING).
+/// its run's heartbeat (database clock; a CRASHED run becomes RUNNING);
+/// returns its new `epoch_seq` (no row: the model is not live).
 pub(super) struct SqliteTouchModel<'a> {
     pub id: &'a i64,
     pub now: &'a i64,
@@ -403,6 +404,10 @@ pub(super) struct SqliteTouchModel<'a> {
     pub count: &'a i64,
     /// Highest epoch_num inserted.
     pub max_epoch_num: &'a i64,
+}
+
+impl Query for SqliteTouchModel<'_> {
+    type SqlType = BigInt;
 }
 
 prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
@@ -430,6 +435,7 @@ prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
     out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
     out.push_sql(") WHERE deleted_at IS NULL AND id = ");
     out.push_bind_param::<BigInt, _>(this.id)?;
+    out.push_sql(" RETURNING epoch_seq");
 });
 
 /// SQLite: the `epoch_batches` row of the transaction for model `id`,
@@ -476,7 +482,9 @@ prepared_statement!(SqliteInsertBatch on Sqlite, |this, out| {
 ///   [`PgTouchModels`], for the epochs actually stored.
 ///
 /// Returns one row: whether every model was live, the locked ids, the
-/// stored keys (parallel arrays, in key order) and the revived models.
+/// stored keys (parallel arrays, in key order), and the touched models
+/// with their new `epoch_seq` and whether their run was revived (parallel
+/// arrays, in id order).
 pub(super) struct PgStoreEpochs<'a> {
     /// The distinct model ids of the batch, ascending.
     pub model_ids: &'a [i64],
@@ -501,6 +509,8 @@ impl Query for PgStoreEpochs<'_> {
         Array<BigInt>,
         Array<BigInt>,
         Array<BigInt>,
+        Array<BigInt>,
+        Array<diesel::sql_types::Bool>,
     );
 }
 
@@ -584,7 +594,9 @@ prepared_statement!(PgStoreEpochs on Pg, |this, out| {
          COALESCE((SELECT array_agg(id ORDER BY id) FROM locked), '{}'), \
          COALESCE((SELECT array_agg(model_id ORDER BY model_id, epoch_num) FROM ins), '{}'), \
          COALESCE((SELECT array_agg(epoch_num ORDER BY model_id, epoch_num) FROM ins), '{}'), \
-         COALESCE((SELECT array_agg(id ORDER BY id) FROM touched WHERE old_status = 'CRASHED'), '{}')"
+         COALESCE((SELECT array_agg(id ORDER BY id) FROM touched), '{}'), \
+         COALESCE((SELECT array_agg(epoch_seq ORDER BY id) FROM touched), '{}'), \
+         COALESCE((SELECT array_agg(old_status = 'CRASHED' ORDER BY id) FROM touched), '{}')"
     ));
 });
 

@@ -1,11 +1,12 @@
 //! `WatchEpochs` reads: which models a watcher follows, and the epochs
 //! committed after its cursor, in each model's commit order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use diesel::prelude::*;
 
 use super::cursor::{EpochCursor, Position};
+use super::tail::Tail;
 use crate::db::DbConnection;
 use crate::db::schema::{epoch_batches as b, epochs as e, models as m};
 use crate::error::{Error, Result};
@@ -47,6 +48,10 @@ pub struct EpochWatch {
     spec: EpochWatchSpec,
     cursor: EpochCursor,
     names: HashMap<i64, String>,
+    /// Watched models this process committed epochs of since the last read.
+    hinted: BTreeSet<i64>,
+    /// [`Tail::remote`] when the last database read started.
+    remote_seen: u64,
 }
 
 impl EpochWatch {
@@ -58,6 +63,20 @@ impl EpochWatch {
     /// Whether new epochs of `ids` may concern this watch.
     pub fn concerns(&self, ids: &[i64]) -> bool {
         ids.iter().any(|id| self.cursor.positions.contains_key(id))
+    }
+
+    /// Notes that this process committed epochs of `ids` (those watched
+    /// are read from the tail next, if it can tell).
+    pub fn hint(&mut self, ids: &[i64]) {
+        let watched = ids.iter().filter(|id| self.cursor.positions.contains_key(id));
+        self.hinted.extend(watched);
+    }
+
+    /// A database read that started at `remote` ([`Tail::remote`]) saw
+    /// everything committed before it.
+    pub(crate) fn read_database_at(&mut self, remote: u64) {
+        self.remote_seen = remote;
+        self.hinted.clear();
     }
 
     /// Whether model changes may add models to this watch.
@@ -89,6 +108,8 @@ pub(crate) fn start(
         },
         spec,
         names: HashMap::new(),
+        hinted: BTreeSet::new(),
+        remote_seen: 0,
     };
     if let Selection::Names(names) = &watch.spec.selection {
         let project_id = project_ids.find(conn, project)?.unwrap_or(-1);
@@ -181,6 +202,53 @@ fn max_model_id(conn: &mut DbConnection, project_id: i64) -> Result<i64> {
         .select(diesel::dsl::max(m::id))
         .first(conn)?;
     Ok(max.unwrap_or(0))
+}
+
+/// The epochs of the hinted models that the tail holds, at most `limit`,
+/// moving the positions past them; `None` (nothing moved) when the tail
+/// cannot answer for every hinted model, or another replica committed
+/// epochs since the watcher last read the database: then it reads that.
+pub(crate) fn read_from_tail(watch: &mut EpochWatch, tail: &Tail, limit: usize) -> Option<Vec<Epoch>> {
+    if watch.hinted.is_empty() || tail.remote() != watch.remote_seen {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut moved = Vec::with_capacity(watch.hinted.len());
+    for &id in &watch.hinted {
+        let position = *watch.cursor.positions.get(&id)?;
+        if position.after.is_some() {
+            return None;
+        }
+        let batches = tail.after(id, position.seq)?;
+        let Some(last) = batches.last() else {
+            continue;
+        };
+        for epoch in batches.iter().flat_map(|batch| batch.epochs.iter()) {
+            let metric_names = &watch.spec.metric_names;
+            if metric_names.is_empty() {
+                out.push(epoch.clone());
+                continue;
+            }
+            let mut epoch = epoch.clone();
+            epoch.metrics.retain(|metric, _| metric_names.contains(metric));
+            if !epoch.metrics.is_empty() {
+                out.push(epoch);
+            }
+        }
+        if out.len() > limit {
+            return None;
+        }
+        moved.push((
+            id,
+            Position {
+                seq: last.seq,
+                after: None,
+            },
+        ));
+    }
+    watch.cursor.positions.extend(moved);
+    watch.hinted.clear();
+    Some(out)
 }
 
 /// Batches read per model and query.

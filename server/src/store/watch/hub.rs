@@ -3,9 +3,11 @@
 //! a lost or coalesced notification costs latency, never data).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use tokio::sync::broadcast;
 
+use super::tail::Tail;
 use crate::store::ingest::hook::{CommitHook, Committed};
 
 /// Notifications buffered per hub; a watcher that falls further behind
@@ -50,6 +52,15 @@ impl Change {
 #[derive(Debug)]
 pub struct Hub {
     sender: broadcast::Sender<Change>,
+    /// This process's recent commits, for its watchers to read from memory.
+    tail: Tail,
+    /// PostgreSQL: the backend pid of this process's notifier connection
+    /// (0: none yet), whose notifications the listener leaves out: this
+    /// process's watchers heard of those commits from the hook already.
+    notifier_pid: AtomicI32,
+    /// Epoch-watch reads answered from the tail, and from the database.
+    reads_from_memory: AtomicU64,
+    reads_from_database: AtomicU64,
 }
 
 impl Hub {
@@ -57,7 +68,52 @@ impl Hub {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             sender: broadcast::channel(CAPACITY).0,
+            tail: Tail::default(),
+            notifier_pid: AtomicI32::new(0),
+            reads_from_memory: AtomicU64::new(0),
+            reads_from_database: AtomicU64::new(0),
         })
+    }
+
+    /// The recent commits of this process.
+    pub(crate) fn tail(&self) -> &Tail {
+        &self.tail
+    }
+
+    /// Counts an epoch-watch read, from memory or from the database.
+    pub(crate) fn count_read(&self, from_memory: bool) {
+        let counter = if from_memory {
+            &self.reads_from_memory
+        } else {
+            &self.reads_from_database
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Epoch-watch reads so far: (from memory, from the database).
+    pub(crate) fn reads(&self) -> (u64, u64) {
+        (
+            self.reads_from_memory.load(Ordering::Relaxed),
+            self.reads_from_database.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The notifier connected with backend `pid`.
+    pub(crate) fn set_notifier_pid(&self, pid: i32) {
+        self.notifier_pid.store(pid, Ordering::Release);
+    }
+
+    /// A notification sent by backend `pid` arrived: hands it on, unless it
+    /// is this process's own notifier's.
+    pub(crate) fn relay(&self, pid: i32, payload: &str) {
+        let change = Change::from_payload(payload);
+        if matches!(change, Change::Epochs(_)) && pid == self.notifier_pid.load(Ordering::Acquire) {
+            return;
+        }
+        if matches!(change, Change::Epochs(_) | Change::Any) {
+            self.tail.remote_commit();
+        }
+        self.send(change);
     }
 
     /// A new watcher's receiver.
@@ -78,6 +134,12 @@ impl Hub {
 
 impl CommitHook for Hub {
     fn committed(&self, committed: &Committed) {
+        // Into the tail first: a watcher told of a batch finds it there.
+        for model in &committed.models {
+            if let Some(epochs) = &model.epochs {
+                self.tail.push(model.model_id, model.seq, Arc::clone(epochs));
+            }
+        }
         if !committed.models.is_empty() {
             let ids: Arc<[i64]> = committed.models.iter().map(|m| m.model_id).collect();
             self.send(Change::Epochs(ids));
@@ -85,6 +147,10 @@ impl CommitHook for Hub {
         if committed.models.iter().any(|m| m.revived) {
             self.send(Change::Models);
         }
+    }
+
+    fn wants_epochs(&self) -> bool {
+        self.watchers() > 0
     }
 }
 

@@ -64,6 +64,7 @@ fn listen(url: &DatabaseUrl, hub: &Hub, stop: &AtomicBool) {
         backoff = POLL;
         if connected_before {
             tracing::info!("watch listener reconnected; watchers re-read");
+            hub.tail().remote_commit();
             hub.send(Change::Any);
         }
         connected_before = true;
@@ -88,7 +89,8 @@ fn relay(conn: &mut PgConnection, hub: &Hub, stop: &AtomicBool) -> diesel::Query
     while !stop.load(Ordering::Relaxed) {
         let mut any = false;
         for notification in conn.notifications_iter() {
-            hub.send(Change::from_payload(&notification?.payload));
+            let notification = notification?;
+            hub.relay(notification.process_id, &notification.payload);
             any = true;
         }
         if any {

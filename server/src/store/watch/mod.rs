@@ -21,6 +21,7 @@ mod hub;
 mod listener;
 mod models;
 mod notifier;
+mod tail;
 
 use diesel::RunQueryDsl;
 
@@ -68,7 +69,24 @@ impl Store {
         rediscover: bool,
         limit: usize,
     ) -> Result<Vec<Epoch>> {
-        self.read(|conn| epochs::read(conn, &self.project_ids, watch, rediscover, limit))
+        let remote = self.database.hub.tail().remote();
+        let epochs = self.read(|conn| epochs::read(conn, &self.project_ids, watch, rediscover, limit))?;
+        watch.read_database_at(remote);
+        self.database.hub.count_read(false);
+        Ok(epochs)
+    }
+
+    /// The next epochs of `watch` from this process's recent commits, at
+    /// most `limit`, without touching the database; `None` when they
+    /// must be read from it (see `epochs::read_from_tail`).
+    pub fn read_watched_epochs_from_memory(
+        &self,
+        watch: &mut EpochWatch,
+        limit: usize,
+    ) -> Option<Vec<Epoch>> {
+        let epochs = epochs::read_from_tail(watch, self.database.hub.tail(), limit)?;
+        self.database.hub.count_read(true);
+        Some(epochs)
     }
 
     /// Starts watching models of `project`.

@@ -23,6 +23,7 @@ use diesel::sql_types::Text;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::CHANNEL;
+use super::hub::Hub;
 use crate::db::DatabaseUrl;
 use crate::store::ingest::hook::{CommitHook, Committed};
 
@@ -62,13 +63,13 @@ pub(crate) struct Notifier {
 impl Notifier {
     /// Starts the notifier thread for the database at `url`; it connects
     /// when the first commit arrives.
-    pub(crate) fn start(url: DatabaseUrl) -> std::io::Result<Self> {
+    pub(crate) fn start(url: DatabaseUrl, hub: Arc<Hub>) -> std::io::Result<Self> {
         let (queue, received) = mpsc::sync_channel(QUEUE);
         let overflowed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&overflowed);
         thread::Builder::new()
             .name("watch-notifier".to_owned())
-            .spawn(move || run(&url, &received, &flag))?;
+            .spawn(move || run(&url, &hub, &received, &flag))?;
         Ok(Self { queue, overflowed })
     }
 }
@@ -92,7 +93,7 @@ impl CommitHook for Notifier {
 
 /// Sends a notification for each group of notices that arrived together,
 /// until every sender is gone.
-fn run(url: &DatabaseUrl, received: &Receiver<Notice>, overflowed: &AtomicBool) {
+fn run(url: &DatabaseUrl, hub: &Hub, received: &Receiver<Notice>, overflowed: &AtomicBool) {
     let mut conn: Option<PgConnection> = None;
     let mut backoff = Duration::from_millis(20);
     while let Ok(first) = received.recv() {
@@ -101,7 +102,7 @@ fn run(url: &DatabaseUrl, received: &Receiver<Notice>, overflowed: &AtomicBool) 
         loop {
             let connection = match conn.as_mut() {
                 Some(connection) => connection,
-                None => match connect(url) {
+                None => match connect(url, hub) {
                     Ok(connection) => conn.insert(connection),
                     Err(error) => {
                         tracing::warn!(%error, ?backoff, "watch notifier cannot connect; retrying");
@@ -121,7 +122,7 @@ fn run(url: &DatabaseUrl, received: &Receiver<Notice>, overflowed: &AtomicBool) 
                 Err(error) => {
                     tracing::warn!(%error, "watch notifier lost its connection");
                     conn = None;
-                    if let Ok(mut fresh) = connect(url)
+                    if let Ok(mut fresh) = connect(url, hub)
                         && notify(&mut fresh, &payload).is_ok()
                     {
                         conn = Some(fresh);
@@ -156,12 +157,22 @@ fn payload(first: Notice, received: &Receiver<Notice>, overflowed: &AtomicBool) 
 
 /// The notifier's connection. Its transactions commit without waiting for
 /// the WAL flush: a notification lost in a database crash costs watchers
-/// latency, never data.
-fn connect(url: &DatabaseUrl) -> diesel::ConnectionResult<PgConnection> {
+/// latency, never data. The hub learns its backend pid, so that this
+/// process's listener can leave its notifications out.
+fn connect(url: &DatabaseUrl, hub: &Hub) -> diesel::ConnectionResult<PgConnection> {
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
     let mut conn = PgConnection::establish(url.expose_secret())?;
     diesel::sql_query("SET synchronous_commit = off")
         .execute(&mut conn)
         .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    let pid: Pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result(&mut conn)
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    hub.set_notifier_pid(pid.pid);
     Ok(conn)
 }
 
