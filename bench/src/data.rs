@@ -221,6 +221,7 @@ impl MetricGen {
         let total = set.len() * epochs;
         let batch = batch.max(1);
         (0..total).step_by(batch).map(move |start| InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: (start..(start + batch).min(total))
                 .map(|i| self.epoch(set, i / epochs, i % epochs, epochs))
