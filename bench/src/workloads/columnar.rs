@@ -25,7 +25,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         .requests(&set, epochs, batch)
         .map(to_columnar)
         .collect();
-    let outcome = send_batches(&ctx.client, requests.into_iter(), 1).await?;
+    let mut outcome = send_batches(&ctx.client, requests.into_iter(), 1).await?;
     let values_per_s = rate(outcome.epochs * METRICS_PER_EPOCH, outcome.elapsed);
     report.add(
         "columnar",
