@@ -16,6 +16,11 @@ except ImportError:  # pragma: no cover - exercised without numpy
 MAX_EPOCHS_PER_REQUEST = 100_000
 
 
+def is_array(value: Any) -> bool:
+    """Whether `value` is a numpy array (False without numpy)."""
+    return _np is not None and isinstance(value, _np.ndarray)
+
+
 def _numpy_column(values: Any, n: int) -> Optional[Tuple[Any, bytes]]:
     """(float64 array, presence bitmap) of a numpy array or masked array of
     `n` values; None when `values` is not a numpy array."""

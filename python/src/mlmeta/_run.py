@@ -518,7 +518,7 @@ class Run:
         """
         if not self._started or self._ended:
             raise Error(f"run {self.name!r}: log_many() needs a started run that has not ended")
-        nums = list(epochs) if _columns._np is None or not isinstance(epochs, _columns._np.ndarray) else epochs
+        nums = epochs if _columns.is_array(epochs) else list(epochs)
         n = len(nums)
         # Keep each request well under the server's 64 MiB message limit.
         step = max(1, min(_columns.MAX_EPOCHS_PER_REQUEST, 4_000_000 // max(1, len(metrics))))
