@@ -110,7 +110,7 @@ fn metric_columns<'a>(field: &str, metrics: &'a [pb::MetricColumn], n: usize) ->
             format!("{field}.metrics[{second}].name"),
             format!(
                 "repeats the metric {} of metrics[{first}]; each metric has one column per column set",
-                validate::echo(&pair[0].1.name)
+                validate::echo(pair[0].1.name)
             ),
         ));
     }
