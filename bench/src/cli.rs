@@ -334,7 +334,12 @@ mod tests {
         );
         let all = parse(&[]).workloads();
         assert_eq!(all.first(), Some(&Workload::Raw));
-        assert_eq!(all.len(), 7);
+        assert_eq!(all.len(), 8);
+        assert_eq!(
+            all[1..3],
+            [Workload::Bulk, Workload::Columnar],
+            "columnar runs after raw and bulk"
+        );
         let external = parse(&["--server", "http://127.0.0.1:1"]);
         assert!(!external.workloads().contains(&Workload::Raw));
         assert!(external.check().is_ok());
