@@ -38,7 +38,7 @@ pub struct Args {
     pub server_arg: Vec<String>,
 
     /// Workloads to run, comma-separated; they always run in the order
-    /// raw, bulk, best, stream, acked, concurrent, list. `all` is every one
+    /// raw, bulk, columnar, best, stream, acked, concurrent, list. `all` is every one
     /// (`raw` only when the harness spawns the server: it needs to know
     /// the backend).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000)]
     pub epochs: usize,
 
-    /// Epochs per InsertEpochs request in `bulk`, and per transaction in
+    /// Epochs per InsertEpochs request in `bulk` and `columnar`, and per transaction in
     /// `raw` (at most 100,000).
     #[arg(long, default_value_t = 1_000)]
     pub batch: usize,
@@ -172,6 +172,9 @@ pub enum Workload {
     Raw,
     /// Batched InsertEpochs, 2 requests in flight and sequential.
     Bulk,
+    /// The `bulk` data in the columnar form (EpochColumns), one request in
+    /// flight.
+    Columnar,
     /// GetBestModel latency (on the bulk data).
     Best,
     /// One trainer, one unary InsertEpochs per epoch.
@@ -207,6 +210,7 @@ impl Workload {
             Workload::All => "all",
             Workload::Raw => "raw",
             Workload::Bulk => "bulk",
+            Workload::Columnar => "columnar",
             Workload::Best => "best",
             Workload::Stream => "stream",
             Workload::Acked => "acked",
@@ -250,6 +254,7 @@ impl Args {
         let mut chosen: Vec<Workload> = if all {
             let mut every = vec![
                 Workload::Bulk,
+                Workload::Columnar,
                 Workload::Best,
                 Workload::Stream,
                 Workload::Acked,
@@ -329,7 +334,12 @@ mod tests {
         );
         let all = parse(&[]).workloads();
         assert_eq!(all.first(), Some(&Workload::Raw));
-        assert_eq!(all.len(), 7);
+        assert_eq!(all.len(), 8);
+        assert_eq!(
+            all[1..3],
+            [Workload::Bulk, Workload::Columnar],
+            "columnar runs after raw and bulk"
+        );
         let external = parse(&["--server", "http://127.0.0.1:1"]);
         assert!(!external.workloads().contains(&Workload::Raw));
         assert!(external.check().is_ok());

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use mlmeta_proto::{
-    DataBlob, Epoch, InsertEpochsRequest, ListEpochsRequest, Model, ModelTemplate, PutDataBlobRequest,
-    PutModelRequest, PutModelTemplateRequest,
+    DataBlob, Epoch, EpochColumns, InsertEpochsRequest, ListEpochsRequest, MetricColumn, Model,
+    ModelTemplate, PutDataBlobRequest, PutModelRequest, PutModelTemplateRequest,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -221,11 +221,94 @@ impl MetricGen {
         let total = set.len() * epochs;
         let batch = batch.max(1);
         (0..total).step_by(batch).map(move |start| InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: (start..(start + batch).min(total))
                 .map(|i| self.epoch(set, i / epochs, i % epochs, epochs))
                 .collect(),
         })
+    }
+}
+
+/// Epochs of a request, rows and columns.
+pub fn epochs_in(request: &InsertEpochsRequest) -> usize {
+    request.epochs.len() + request.columns.iter().map(|c| c.epoch_nums.len()).sum::<usize>()
+}
+
+/// The same epochs in the columnar form: one column set per run of
+/// consecutive epochs of one model, a column per metric (with a presence
+/// bitmap only when some epoch lacks it).
+pub fn to_columnar(request: InsertEpochsRequest) -> InsertEpochsRequest {
+    let mut columns: Vec<EpochColumns> = Vec::new();
+    let mut runs: Vec<Vec<Epoch>> = Vec::new();
+    for epoch in request.epochs {
+        match runs.last_mut() {
+            Some(run) if run[0].model_name == epoch.model_name => run.push(epoch),
+            _ => runs.push(vec![epoch]),
+        }
+    }
+    for run in runs {
+        let n = run.len();
+        let mut metrics: Vec<MetricColumn> = Vec::new();
+        for (i, epoch) in run.iter().enumerate() {
+            for (name, value) in &epoch.metrics {
+                let j = match metrics.iter().position(|m| &m.name == name) {
+                    Some(j) => j,
+                    None => {
+                        metrics.push(MetricColumn {
+                            name: name.clone(),
+                            values: vec![0.0; n],
+                            present: vec![0; n.div_ceil(8)],
+                        });
+                        metrics.len() - 1
+                    }
+                };
+                metrics[j].values[i] = *value;
+                metrics[j].present[i / 8] |= 1 << (i % 8);
+            }
+        }
+        for metric in &mut metrics {
+            if (0..n).all(|i| metric.present[i / 8] >> (i % 8) & 1 == 1) {
+                metric.present.clear();
+            }
+        }
+        let steps = |f: fn(&Epoch) -> Option<i64>| -> (Vec<i64>, Vec<u8>) {
+            let mut present = vec![0_u8; n.div_ceil(8)];
+            let values = run
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    if f(e).is_some() {
+                        present[i / 8] |= 1 << (i % 8);
+                    }
+                    f(e).unwrap_or(0)
+                })
+                .collect();
+            if present.iter().all(|b| *b == 0) {
+                return (Vec::new(), Vec::new());
+            }
+            if (0..n).all(|i| present[i / 8] >> (i % 8) & 1 == 1) {
+                present.clear();
+            }
+            (values, present)
+        };
+        let (steps_per_epoch, steps_per_epoch_present) = steps(|e| e.steps_per_epoch);
+        let (validation_steps_per_epoch, validation_steps_per_epoch_present) =
+            steps(|e| e.validation_steps_per_epoch);
+        columns.push(EpochColumns {
+            model_name: run[0].model_name.clone(),
+            epoch_nums: run.iter().map(|e| e.epoch_num).collect(),
+            metrics,
+            steps_per_epoch,
+            steps_per_epoch_present,
+            validation_steps_per_epoch,
+            validation_steps_per_epoch_present,
+        });
+    }
+    InsertEpochsRequest {
+        epochs: Vec::new(),
+        columns,
+        project: request.project,
     }
 }
 
@@ -258,7 +341,7 @@ pub async fn send_batches(
         .map(|request| {
             let mut client = client.clone();
             async move {
-                let n = request.epochs.len() as u64;
+                let n = epochs_in(&request) as u64;
                 let sent = Instant::now();
                 let result = client.insert_epochs(request).await;
                 (n, sent.elapsed(), result)

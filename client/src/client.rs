@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mlmeta_proto as pb;
@@ -13,6 +14,7 @@ use tonic::transport::Channel;
 use tonic::{Response, Status};
 
 use crate::builder::ClientBuilder;
+use crate::columns::{Chunks, MIN_COLUMN_EPOCHS, to_columns};
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::filter::ModelFilter;
@@ -65,6 +67,9 @@ struct Inner {
     retry: RetryPolicy,
     on_retry: Option<RetryNotice>,
     page_size: u32,
+    /// Set once the server answered a columnar request as if it were empty
+    /// (a server that predates columns): bulk writes then go as rows.
+    columns_refused: AtomicBool,
 }
 
 impl fmt::Debug for Client {
@@ -109,6 +114,7 @@ impl Client {
                 retry,
                 on_retry,
                 page_size,
+                columns_refused: AtomicBool::new(false),
             }),
             project: Arc::from(project),
         }
@@ -181,6 +187,11 @@ impl Client {
     /// counts: epochs already stored are skipped, never overwritten, so
     /// sending the same epochs again is harmless.
     ///
+    /// Requests of several epochs go in the columnar form (one packed
+    /// array per metric), which is faster to encode and decode; a server
+    /// that predates it is detected (it answers as if the request were
+    /// empty) and sent rows instead, by this client from then on.
+    ///
     /// Each request is stored all or nothing. If one fails, the error is
     /// returned and the requests before it stay stored; calling again with
     /// the same epochs completes the work (the stored ones count as
@@ -190,21 +201,53 @@ impl Client {
         model_name: &str,
         epochs: impl IntoIterator<Item = NewEpoch>,
     ) -> Result<InsertCounts> {
-        let messages = epochs.into_iter().map(|e| convert::epoch_to_pb(model_name, e));
         let mut total = InsertCounts::default();
-        for request in Requests::new(messages, MAX_EPOCHS_PER_REQUEST, REQUEST_BYTE_BUDGET) {
-            let response = self
-                .unary(
-                    pb::InsertEpochsRequest {
-                        epochs: request,
-                        project: self.project().to_owned(),
-                    },
-                    |mut grpc, r| async move { grpc.insert_epochs(r).await },
-                )
-                .await?;
-            total += convert::counts(&response);
+        for chunk in Chunks::new(epochs.into_iter(), MAX_EPOCHS_PER_REQUEST, REQUEST_BYTE_BUDGET) {
+            if self.columns_allowed() && chunk.len() >= MIN_COLUMN_EPOCHS {
+                let columns = to_columns(model_name, &chunk);
+                let counts = self.insert_request(Vec::new(), vec![columns]).await?;
+                if counts != InsertCounts::default() {
+                    total += counts;
+                    continue;
+                }
+                self.refuse_columns();
+            }
+            let rows = chunk.into_iter().map(|e| convert::epoch_to_pb(model_name, e));
+            for request in Requests::new(rows, MAX_EPOCHS_PER_REQUEST, REQUEST_BYTE_BUDGET) {
+                total += self.insert_request(request, Vec::new()).await?;
+            }
         }
         Ok(total)
+    }
+
+    /// One InsertEpochs request (retried by the client's policy).
+    async fn insert_request(
+        &self,
+        epochs: Vec<pb::Epoch>,
+        columns: Vec<pb::EpochColumns>,
+    ) -> Result<InsertCounts> {
+        let request = pb::InsertEpochsRequest {
+            epochs,
+            columns,
+            project: self.project().to_owned(),
+        };
+        let response = self
+            .unary(request, |mut grpc, r| async move { grpc.insert_epochs(r).await })
+            .await?;
+        Ok(convert::counts(&response))
+    }
+
+    /// Whether bulk writes may use the columnar form (the server has not
+    /// shown that it ignores it).
+    pub(crate) fn columns_allowed(&self) -> bool {
+        !self.inner.columns_refused.load(Ordering::Relaxed)
+    }
+
+    /// Notes that the server ignores the columnar form.
+    pub(crate) fn refuse_columns(&self) {
+        if !self.inner.columns_refused.swap(true, Ordering::Relaxed) {
+            tracing::info!("the server does not know columnar epochs; sending rows");
+        }
     }
 
     /// The highest epoch number stored for `model_name`, and whether the
@@ -366,6 +409,7 @@ impl Client {
         let mut request = self.request(pb::InsertEpochsRequest {
             epochs,
             project: self.project().to_owned(),
+            columns: Vec::new(),
         });
         let limit = self.inner.timeout.map_or(timeout, |t| t.min(timeout));
         request.set_timeout(limit);

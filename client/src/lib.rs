@@ -47,6 +47,7 @@ mod artifact_content;
 mod artifacts;
 mod builder;
 mod client;
+mod columns;
 mod convert;
 mod deletion;
 mod error;

@@ -153,6 +153,7 @@ mod tests {
         let epochs = vec![epoch(0, 0), epoch(1, 8), epoch(300, 1_000)];
         let total: usize = epochs.iter().map(request_bytes).sum();
         let request = pb::InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs,
         };

@@ -90,6 +90,7 @@ pub fn put_model(model: Model, ignore_existing: bool) -> PutModelRequest {
 /// InsertEpochs request.
 pub fn insert(epochs: Vec<Epoch>) -> InsertEpochsRequest {
     InsertEpochsRequest {
+        columns: Vec::new(),
         project: String::new(),
         epochs,
     }

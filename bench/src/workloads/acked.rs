@@ -116,6 +116,7 @@ async fn write_epochs(
         while sent_at.len() < IN_FLIGHT {
             let Some((i, request)) = batches.next() else { break };
             let batch = WriteEpochsRequest {
+                columns: Vec::new(),
                 sequence: i as u64,
                 epochs: request.epochs,
                 project: request.project,

@@ -45,6 +45,7 @@ pub async fn run(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchRe
         let epoch = ctx.metrics.epoch(&set, 0, i, n);
         sender
             .send(InsertEpochsRequest {
+                columns: Vec::new(),
                 project: String::new(),
                 epochs: vec![epoch],
             })
@@ -108,12 +109,14 @@ pub async fn run(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchRe
     let epoch = |num| ctx.metrics.epoch(&set, 1, num, 2);
     let write = probe
         .insert_epochs(InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: vec![epoch(0)],
         })
         .await;
     let stream = probe
         .stream_epochs(futures::stream::iter(vec![InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: vec![epoch(1)],
         }]))

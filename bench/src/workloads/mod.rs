@@ -4,6 +4,7 @@
 mod acked;
 mod best;
 mod bulk;
+mod columnar;
 mod concurrent;
 mod filter;
 mod idle;
@@ -107,6 +108,7 @@ pub async fn run(args: Args) -> BenchResult<Report> {
         let result = match workload {
             Workload::Raw => raw::run(&mut ctx, &mut report).await,
             Workload::Bulk => bulk::run(&mut ctx, &mut report).await,
+            Workload::Columnar => columnar::run(&mut ctx, &mut report).await,
             Workload::Best => best::run(&mut ctx, &mut report).await,
             Workload::Stream => stream::run(&mut ctx, &mut report).await,
             Workload::Acked => acked::run(&mut ctx, &mut report).await,

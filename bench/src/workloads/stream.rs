@@ -22,6 +22,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
     let start = Instant::now();
     for num in 0..n {
         let request = InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: vec![ctx.metrics.epoch(&set, 0, num, n)],
         };

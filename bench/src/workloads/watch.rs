@@ -56,6 +56,7 @@ pub async fn latency(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         let sent = Instant::now();
         writer
             .insert_epochs(InsertEpochsRequest {
+                columns: Vec::new(),
                 project: String::new(),
                 epochs: vec![epoch],
             })

@@ -338,6 +338,7 @@ async fn write(
     };
     for num in 0..n {
         let request = InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: vec![metrics.epoch(&set, index, num, n)],
         };

@@ -17,6 +17,7 @@ use tonic::Streaming;
 use super::buffer::{Batch, Buffer, Next};
 use super::options::WriterOptions;
 use crate::client::Client;
+use crate::columns::{Chunks, Payload};
 use crate::convert;
 use crate::error::Result;
 use crate::limits::{MAX_EPOCHS_PER_REQUEST, Requests};
@@ -105,11 +106,12 @@ enum Stop {
     Failed(crate::Error),
 }
 
-/// One request of a batch: the epochs, its sequence on the stream and,
+/// One request of a batch: the epochs (as columns when there are several
+/// and the server knows columns), its sequence on the stream and,
 /// for the last request of a batch, the batch's `end` (see `Batch`).
 struct Piece {
     sequence: u64,
-    epochs: Vec<pb::Epoch>,
+    payload: Payload,
     end: Option<u64>,
 }
 
@@ -208,22 +210,32 @@ impl Acknowledged<'_> {
 
     /// Queues `batch` as requests within the size limits.
     fn split(&mut self, batch: Batch) {
-        let messages = batch
-            .epochs
+        let max_bytes = self.options.max_request_bytes;
+        let payloads: Vec<Payload> = if self.client.columns_allowed() {
+            Chunks::new(batch.epochs.into_iter(), MAX_EPOCHS_PER_REQUEST, max_bytes)
+                .map(|chunk| Payload::new(self.model_name, chunk, true))
+                .collect()
+        } else {
+            let rows = batch
+                .epochs
+                .into_iter()
+                .map(|e| convert::epoch_to_pb(self.model_name, e));
+            Requests::new(rows, MAX_EPOCHS_PER_REQUEST, max_bytes)
+                .map(Payload::Rows)
+                .collect()
+        };
+        let mut pieces: Vec<Piece> = payloads
             .into_iter()
-            .map(|e| convert::epoch_to_pb(self.model_name, e));
-        let mut pieces: Vec<Piece> =
-            Requests::new(messages, MAX_EPOCHS_PER_REQUEST, self.options.max_request_bytes)
-                .map(|epochs| {
-                    let sequence = self.next_sequence;
-                    self.next_sequence += 1;
-                    Piece {
-                        sequence,
-                        epochs,
-                        end: None,
-                    }
-                })
-                .collect();
+            .map(|payload| {
+                let sequence = self.next_sequence;
+                self.next_sequence += 1;
+                Piece {
+                    sequence,
+                    payload,
+                    end: None,
+                }
+            })
+            .collect();
         match pieces.last_mut() {
             Some(last) => last.end = Some(batch.end),
             // No epochs (cannot happen: batches are never empty).
@@ -262,9 +274,11 @@ impl Acknowledged<'_> {
             };
             let mut closed = false;
             for piece in self.pending.iter().skip(session.sent) {
+                let (epochs, columns) = piece.payload.clone().into_parts();
                 let request = pb::WriteEpochsRequest {
                     sequence: piece.sequence,
-                    epochs: piece.epochs.clone(),
+                    epochs,
+                    columns,
                     project: self.client.project().to_owned(),
                     stop_on_error: false,
                 };
@@ -306,6 +320,12 @@ impl Acknowledged<'_> {
             let error = crate::Error::from(tonic::Status::new(code, error.message));
             return self.broken(error).await;
         }
+        if front.payload.is_columns() && answer.inserted == 0 && answer.skipped == 0 {
+            // A server that predates columns ignores them (the request
+            // looks empty to it): nothing of the columnar pieces is stored.
+            self.resend_as_rows();
+            return Ok(());
+        }
         let Some(piece) = self.pending.pop_front() else {
             return Ok(());
         };
@@ -326,8 +346,30 @@ impl Acknowledged<'_> {
             }
             p.counts = counts;
         });
-        self.buffer.room.add_permits(piece.epochs.len());
+        self.buffer.room.add_permits(piece.payload.len());
         Ok(())
+    }
+
+    /// Turns every pending piece into rows (within the size limit, so one
+    /// piece may become several, renumbered in order) and drops the
+    /// stream, so that the next send reconnects and sends them all again.
+    fn resend_as_rows(&mut self) {
+        self.client.refuse_columns();
+        self.session = None;
+        let pending = std::mem::take(&mut self.pending);
+        for piece in pending {
+            let requests = piece.payload.into_row_requests(self.options.max_request_bytes);
+            let last = requests.len().saturating_sub(1);
+            for (k, rows) in requests.into_iter().enumerate() {
+                let sequence = self.next_sequence;
+                self.next_sequence += 1;
+                self.pending.push_back(Piece {
+                    sequence,
+                    payload: Payload::Rows(rows),
+                    end: if k == last { piece.end } else { None },
+                });
+            }
+        }
     }
 
     /// The stream failed with `error`: drops it, and unless that is for
@@ -383,8 +425,10 @@ async fn insert_all(
     pending: VecDeque<Piece>,
 ) -> Result<()> {
     for piece in pending {
-        let size = piece.epochs.len();
-        *counts += insert_retrying(client, model_name, piece.epochs, options, progress).await?;
+        let size = piece.payload.len();
+        for request in piece.payload.into_row_requests(options.max_request_bytes) {
+            *counts += insert_retrying(client, model_name, request, options, progress).await?;
+        }
         let total = *counts;
         progress.send_modify(|p| {
             if let Some(end) = piece.end {

@@ -14,10 +14,11 @@ import sys
 import threading
 import time
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Deque, List, Mapping, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Deque, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import grpc
 
+from . import _columns
 from ._errors import (
     TRANSIENT_NAMES,
     DeadlineExceeded,
@@ -491,6 +492,63 @@ class Run:
             self._logged += 1
         if not self._wake.is_set():
             self._wake.set()
+
+    def log_many(
+        self,
+        epochs: Any,
+        metrics: Mapping[str, Any],
+        *,
+        steps_per_epoch: Optional[Sequence[Optional[int]]] = None,
+        validation_steps_per_epoch: Optional[Sequence[Optional[int]]] = None,
+    ) -> Tuple[int, int]:
+        """Stores many epochs at once in the columnar form and returns
+        (inserted, skipped): `epochs` is a sequence (or integer array) of
+        epoch numbers and `metrics` maps each metric name to one value per
+        epoch, a numpy array (numpy is optional), a masked array (masked:
+        missing) or a sequence where None means missing. NaN and ±inf are
+        values. Step counts, if given, are one per epoch (None: missing).
+
+        Unlike `log`, this call is synchronous and does not go through the
+        buffer (call `flush()` first when mixing both on the same epochs):
+        it returns once the epochs are stored, in requests of at most
+        100,000 epochs, each all or nothing. Epochs already stored, or
+        repeated, are skipped (the first one wins). Raises `mlmeta.Error`
+        (INVALID_ARGUMENT naming the field for bad input) or ValueError
+        when an array's length differs from `epochs`'.
+        """
+        if not self._started or self._ended:
+            raise Error(f"run {self.name!r}: log_many() needs a started run that has not ended")
+        nums = epochs if _columns.is_array(epochs) else list(epochs)
+        n = len(nums)
+        # Keep each request well under the server's 64 MiB message limit.
+        step = max(1, min(_columns.MAX_EPOCHS_PER_REQUEST, 4_000_000 // max(1, len(metrics))))
+        inserted = skipped = 0
+        for start in range(0, n, step):
+            end = min(n, start + step)
+            if n > 0 and len(metrics) and any(len(v) != n for v in metrics.values()):
+                bad = next(k for k, v in metrics.items() if len(v) != n)
+                raise ValueError(f"metric {bad!r}: must hold one value per epoch ({n}), got {len(metrics[bad])}")
+            columns = _columns.build(
+                self.name,
+                nums[start:end],
+                {k: v[start:end] for k, v in metrics.items()},
+                None if steps_per_epoch is None else steps_per_epoch[start:end],
+                None if validation_steps_per_epoch is None else validation_steps_per_epoch[start:end],
+            )
+            got = self._insert_columns(columns)
+            inserted += got[0]
+            skipped += got[1]
+        return inserted, skipped
+
+    def _insert_columns(self, columns: pb.EpochColumns) -> Tuple[int, int]:
+        """One InsertEpochs call with `columns` (rows instead on a server that
+        ignores them: it answers 0 inserted and 0 skipped)."""
+        client = self.client
+        reply = client._call("InsertEpochs", pb.InsertEpochsRequest(columns=[columns], project=client.project))
+        if reply.inserted == 0 and reply.skipped == 0 and len(columns.epoch_nums) > 0:
+            rows = _columns.to_rows(columns)
+            reply = client._call("InsertEpochs", pb.InsertEpochsRequest(epochs=rows, project=client.project))
+        return int(reply.inserted), int(reply.skipped)
 
     def _wait_for_room(self) -> None:
         with self._cv:

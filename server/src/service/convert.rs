@@ -4,6 +4,7 @@
 use mlmeta_proto as pb;
 use prost_types::Timestamp;
 
+use super::columns;
 use crate::error::Error;
 use crate::store::records::{
     BestModel, Component, Direction, Epoch, EpochFilter, GroupedFilter, LeaderboardRow, Model, ModelFilter,
@@ -52,32 +53,41 @@ pub fn new_model(model: pb::Model) -> Result<NewModel> {
 }
 
 /// The epochs of an insert request, all validated (any error rejects the
-/// whole request before anything is written).
+/// whole request before anything is written): its rows, then the epochs
+/// of its column sets in order.
 pub fn new_epochs(request: pb::InsertEpochsRequest) -> Result<Vec<NewEpoch>> {
-    if request.epochs.len() > validate::MAX_EPOCHS_PER_REQUEST {
+    let pb::InsertEpochsRequest { epochs, columns, .. } = request;
+    let total = columns.iter().fold(epochs.len(), |total, set| {
+        total.saturating_add(set.epoch_nums.len())
+    });
+    if total > validate::MAX_EPOCHS_PER_REQUEST {
+        let field = if columns.is_empty() {
+            "epochs"
+        } else {
+            "epochs and columns"
+        };
         return Err(Error::invalid(
-            "epochs",
+            field,
             format!(
-                "one request may carry at most {} epochs, got {}; split it into several requests",
+                "one request may carry at most {} epochs, got {total}; split it into several requests",
                 validate::MAX_EPOCHS_PER_REQUEST,
-                request.epochs.len()
             ),
         ));
     }
     let mut last_valid_model_name: Option<String> = None;
-    request
-        .epochs
-        .into_iter()
-        .enumerate()
-        .map(|(i, epoch)| {
-            // Trainers send runs of one model: check each name once per run.
-            if last_valid_model_name.as_deref() != Some(epoch.model_name.as_str()) {
-                validate::name(|| format!("epochs[{i}].model_name"), &epoch.model_name)?;
-                last_valid_model_name = Some(epoch.model_name.clone());
-            }
-            new_epoch(i, epoch)
-        })
-        .collect()
+    let mut out = Vec::with_capacity(total);
+    for (i, epoch) in epochs.into_iter().enumerate() {
+        // Trainers send runs of one model: check each name once per run.
+        if last_valid_model_name.as_deref() != Some(epoch.model_name.as_str()) {
+            validate::name(|| format!("epochs[{i}].model_name"), &epoch.model_name)?;
+            last_valid_model_name = Some(epoch.model_name.clone());
+        }
+        out.push(new_epoch(i, epoch)?);
+    }
+    for (i, set) in columns.into_iter().enumerate() {
+        columns::append_epochs(&format!("columns[{i}]"), set, &mut out)?;
+    }
+    Ok(out)
 }
 
 fn new_epoch(i: usize, epoch: pb::Epoch) -> Result<NewEpoch> {
@@ -327,6 +337,7 @@ mod tests {
     #[test]
     fn oversized_epoch_requests_name_the_limit() {
         let request = pb::InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: vec![pb::Epoch::default(); validate::MAX_EPOCHS_PER_REQUEST + 1],
         };
@@ -342,12 +353,14 @@ mod tests {
             ..Default::default()
         };
         let error = new_epochs(pb::InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: vec![epoch("m", 0), epoch("m", -1)],
         })
         .unwrap_err();
         assert!(error.to_string().starts_with("epochs[1].epoch_num: must be >= 0"));
         let error = new_epochs(pb::InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: vec![epoch("m", 0), epoch("", 1)],
         })
@@ -360,6 +373,7 @@ mod tests {
         let mut bad_metric = epoch("m", 0);
         bad_metric.metrics.insert(String::new(), 1.0);
         let error = new_epochs(pb::InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: vec![bad_metric],
         })
@@ -377,6 +391,7 @@ mod tests {
         };
         bad_metric.metrics.insert("'".repeat(100_000), 1.0);
         let error = new_epochs(pb::InsertEpochsRequest {
+            columns: Vec::new(),
             project: String::new(),
             epochs: vec![bad_metric],
         })
@@ -466,7 +481,7 @@ mod tests {
             #[test]
             fn epochs_are_accepted_exactly_when_valid(epochs in prop::collection::vec(epoch(), 0..4)) {
                 let valid = epochs.iter().all(valid_epoch);
-                match new_epochs(pb::InsertEpochsRequest { project: String::new(), epochs: epochs.clone() }) {
+                match new_epochs(pb::InsertEpochsRequest { columns: Vec::new(), project: String::new(), epochs: epochs.clone() }) {
                     Ok(converted) => {
                         prop_assert!(valid);
                         prop_assert_eq!(converted.len(), epochs.len());

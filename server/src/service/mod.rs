@@ -5,6 +5,7 @@
 
 mod artifact_content;
 mod artifacts;
+mod columns;
 mod convert;
 mod metadata;
 mod runs;

@@ -677,7 +677,7 @@ impl Importer<'_> {
         let count = batch.epochs.len() as u64;
         let epochs = convert::new_epochs(pb::InsertEpochsRequest {
             epochs: batch.epochs,
-            project: String::new(),
+            ..Default::default()
         })?;
         if outcome == ModelOutcome::Conflict {
             self.answer.epochs_of_conflicts += count;

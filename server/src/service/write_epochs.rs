@@ -124,9 +124,14 @@ fn receive(caller: &Caller, message: pb::WriteEpochsRequest) -> Batch {
         epochs,
         project,
         stop_on_error,
+        columns,
     } = message;
     let epochs = caller.project("project", &project).and_then(|scope| {
-        let epochs = convert::new_epochs(pb::InsertEpochsRequest { epochs, project })?;
+        let epochs = convert::new_epochs(pb::InsertEpochsRequest {
+            epochs,
+            project,
+            columns,
+        })?;
         Ok((scope, epochs))
     });
     Batch {

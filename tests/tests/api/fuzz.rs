@@ -294,6 +294,7 @@ fn new_epoch() -> impl Strategy<Value = Epoch> {
 
 fn insert_request() -> impl Strategy<Value = InsertEpochsRequest> {
     prop::collection::vec(new_epoch(), 0..4).prop_map(|epochs| InsertEpochsRequest {
+        columns: Vec::new(),
         project: String::new(),
         epochs,
     })
@@ -772,7 +773,7 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
                 batches
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (request, stop_on_error))| WriteEpochsRequest {
+                    .map(|(i, (request, stop_on_error))| WriteEpochsRequest { columns: Vec::new(),
                         sequence: i as u64,
                         epochs: request.epochs,
                         project: request.project,

@@ -11,6 +11,7 @@ mod best;
 mod binary;
 mod bruteforce;
 mod bulk;
+mod columns;
 mod concurrency;
 mod delete;
 mod epochs;

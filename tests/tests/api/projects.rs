@@ -42,6 +42,7 @@ async fn seed(client: &mut Client, project: &str, hyperparams: &str, acc: f64) {
     assert_eq!(stored.model.unwrap().project, project);
     let reply = client
         .insert_epochs(InsertEpochsRequest {
+            columns: Vec::new(),
             project: project.to_owned(),
             epochs: vec![
                 epoch("m", 0, &[("acc", acc / 2.0)]),
@@ -140,6 +141,7 @@ async fn same_names_live_apart_in_two_projects(server: TestServer) {
     // Epochs for a model of another project are refused, naming the project.
     let result = client
         .insert_epochs(InsertEpochsRequest {
+            columns: Vec::new(),
             project: "speech".into(),
             epochs: vec![epoch("m", 9, &[("acc", 1.0)])],
         })
@@ -331,6 +333,7 @@ mod setup {
         }
         // A stream is checked message by message.
         let messages = vec![InsertEpochsRequest {
+            columns: Vec::new(),
             project: "nlp".into(),
             epochs: vec![],
         }];

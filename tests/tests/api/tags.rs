@@ -494,6 +494,7 @@ async fn tags_stay_in_their_project(server: TestServer) {
         seed_in(&mut client, project).await;
         client
             .insert_epochs(InsertEpochsRequest {
+                columns: Vec::new(),
                 project: project.into(),
                 epochs: vec![epoch("m", 0, &[("acc", 0.5)])],
             })

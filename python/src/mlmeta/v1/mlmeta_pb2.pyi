@@ -205,6 +205,24 @@ class EpochBatch(_message.Message):
     epochs: _containers.RepeatedCompositeFieldContainer[Epoch]
     def __init__(self, epochs: _Optional[_Iterable[_Union[Epoch, _Mapping]]] = ...) -> None: ...
 
+class EpochColumns(_message.Message):
+    __slots__ = ["epoch_nums", "metrics", "model_name", "steps_per_epoch", "steps_per_epoch_present", "validation_steps_per_epoch", "validation_steps_per_epoch_present"]
+    EPOCH_NUMS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEPS_PER_EPOCH_PRESENT_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_STEPS_PER_EPOCH_PRESENT_FIELD_NUMBER: _ClassVar[int]
+    epoch_nums: _containers.RepeatedScalarFieldContainer[int]
+    metrics: _containers.RepeatedCompositeFieldContainer[MetricColumn]
+    model_name: str
+    steps_per_epoch: _containers.RepeatedScalarFieldContainer[int]
+    steps_per_epoch_present: bytes
+    validation_steps_per_epoch: _containers.RepeatedScalarFieldContainer[int]
+    validation_steps_per_epoch_present: bytes
+    def __init__(self, model_name: _Optional[str] = ..., epoch_nums: _Optional[_Iterable[int]] = ..., metrics: _Optional[_Iterable[_Union[MetricColumn, _Mapping]]] = ..., steps_per_epoch: _Optional[_Iterable[int]] = ..., steps_per_epoch_present: _Optional[bytes] = ..., validation_steps_per_epoch: _Optional[_Iterable[int]] = ..., validation_steps_per_epoch_present: _Optional[bytes] = ...) -> None: ...
+
 class ExportHeader(_message.Message):
     __slots__ = ["exported_at", "format_version", "model_names", "project", "server_version", "where", "with_artifacts"]
     EXPORTED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -430,12 +448,14 @@ class ImportResponse(_message.Message):
     def __init__(self, datablobs: _Optional[_Union[ImportCounts, _Mapping]] = ..., model_templates: _Optional[_Union[ImportCounts, _Mapping]] = ..., models: _Optional[_Union[ImportCounts, _Mapping]] = ..., artifacts: _Optional[_Union[ImportCounts, _Mapping]] = ..., epochs: _Optional[_Union[ImportCounts, _Mapping]] = ..., epochs_of_conflicts: _Optional[int] = ..., conflicts: _Optional[_Iterable[_Union[ImportConflict, _Mapping]]] = ..., records: _Optional[int] = ..., artifact_bytes: _Optional[int] = ...) -> None: ...
 
 class InsertEpochsRequest(_message.Message):
-    __slots__ = ["epochs", "project"]
+    __slots__ = ["columns", "epochs", "project"]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedCompositeFieldContainer[EpochColumns]
     epochs: _containers.RepeatedCompositeFieldContainer[Epoch]
     project: str
-    def __init__(self, epochs: _Optional[_Iterable[_Union[Epoch, _Mapping]]] = ..., project: _Optional[str] = ...) -> None: ...
+    def __init__(self, epochs: _Optional[_Iterable[_Union[Epoch, _Mapping]]] = ..., project: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[EpochColumns, _Mapping]]] = ...) -> None: ...
 
 class InsertEpochsResponse(_message.Message):
     __slots__ = ["inserted", "skipped"]
@@ -572,6 +592,16 @@ class ListProjectsResponse(_message.Message):
     next_page_token: str
     projects: _containers.RepeatedCompositeFieldContainer[Project]
     def __init__(self, projects: _Optional[_Iterable[_Union[Project, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class MetricColumn(_message.Message):
+    __slots__ = ["name", "present", "values"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PRESENT_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    present: bytes
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, name: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., present: _Optional[bytes] = ...) -> None: ...
 
 class MetricSummary(_message.Message):
     __slots__ = ["count", "last_epoch_num", "last_value", "max_epoch_num", "max_value", "metric_name", "min_epoch_num", "min_value", "nan_count"]
@@ -1014,16 +1044,18 @@ class WatchModelsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[ModelEvent, _Mapping]]] = ..., cursor: _Optional[str] = ..., caught_up: bool = ...) -> None: ...
 
 class WriteEpochsRequest(_message.Message):
-    __slots__ = ["epochs", "project", "sequence", "stop_on_error"]
+    __slots__ = ["columns", "epochs", "project", "sequence", "stop_on_error"]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     STOP_ON_ERROR_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedCompositeFieldContainer[EpochColumns]
     epochs: _containers.RepeatedCompositeFieldContainer[Epoch]
     project: str
     sequence: int
     stop_on_error: bool
-    def __init__(self, sequence: _Optional[int] = ..., epochs: _Optional[_Iterable[_Union[Epoch, _Mapping]]] = ..., project: _Optional[str] = ..., stop_on_error: bool = ...) -> None: ...
+    def __init__(self, sequence: _Optional[int] = ..., epochs: _Optional[_Iterable[_Union[Epoch, _Mapping]]] = ..., project: _Optional[str] = ..., stop_on_error: bool = ..., columns: _Optional[_Iterable[_Union[EpochColumns, _Mapping]]] = ...) -> None: ...
 
 class WriteEpochsResponse(_message.Message):
     __slots__ = ["error", "inserted", "sequence", "skipped"]
