@@ -61,3 +61,39 @@ def test_a_watch_survives_a_server_restart(own_server: Server, project: str) -> 
         c.insert_epochs("m", {2: {"loss": 0.5}, 3: {"loss": 0.25}})
         assert _take(got, 2) == [("m", 2), ("m", 3)]
         assert got.empty()
+
+
+def test_watch_models_reports_each_kind_of_change(seeded: mlmeta.Client) -> None:
+    events: "queue.Queue[mlmeta.ModelEvent]" = queue.Queue()
+    with seeded.watch_models(["w"]) as watch:
+
+        def run() -> None:
+            for event in watch:
+                events.put(event)
+
+        threading.Thread(target=run, daemon=True).start()
+
+        def changes_until(kind: str) -> List[str]:
+            seen: List[str] = []
+            while kind not in seen:
+                event = events.get(timeout=30)
+                assert event.model_name == "w"
+                seen.extend(event.changes)
+            return seen
+
+        seeded.put_model("w", **KW)
+        assert "created" in changes_until("created")
+        seeded.start_run("w")
+        seeded.end_run("w", "FINISHED")
+        changes_until("status")
+        seeded.set_tags("w", {"team": "a"})
+        changes_until("tags")
+        seeded.delete("w")
+        changes_until("deleted")
+        assert watch.cursor
+        cursor = watch.cursor
+    seeded.restore("w")
+    with seeded.watch_models(["w"], cursor=cursor) as resumed:
+        event = next(resumed)
+        assert event.changes == ("restored",) and event.model is not None
+        assert event.model.status == mlmeta.RunStatus.FINISHED

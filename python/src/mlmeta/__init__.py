@@ -9,7 +9,7 @@ The raw protobuf messages and gRPC stub are `mlmeta.v1.mlmeta_pb2` and
 `mlmeta.v1.mlmeta_pb2_grpc` (generated from proto/; do not edit).
 """
 
-from ._client import DEFAULT_URL, Client, EpochWatch, model_filter
+from ._client import DEFAULT_URL, Client, EpochWatch, ModelWatch, model_filter
 from ._errors import (
     AlreadyExists,
     DeadlineExceeded,
@@ -34,6 +34,7 @@ from ._types import (
     MetricSummary,
     Model,
     ModelDetails,
+    ModelEvent,
     ModelTemplate,
     Project,
     RunContext,
@@ -62,7 +63,9 @@ __all__ = [
     "MetricSummary",
     "Model",
     "ModelDetails",
+    "ModelEvent",
     "ModelTemplate",
+    "ModelWatch",
     "NotFound",
     "PermissionDenied",
     "Project",

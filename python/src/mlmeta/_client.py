@@ -36,6 +36,7 @@ from ._types import (
     LeaderboardRow,
     Model,
     ModelDetails,
+    ModelEvent,
     ModelTemplate,
     Project,
     RunContext,
@@ -672,6 +673,32 @@ class Client:
             request.filter.where = where
         return EpochWatch(self, request)
 
+    def watch_models(
+        self,
+        models: Union[None, str, Iterable[str]] = None,
+        *,
+        cursor: Optional[str] = None,
+        **filters: Any,
+    ) -> "ModelWatch":
+        """Model events as they are committed, through any replica: an
+        iterator of `ModelEvent` (created, status changes such as a run
+        ending or CRASHED, tags, deleted, restored, purged) that runs until
+        `close()` (or the end of a ``with`` block).
+
+        `models` names the models (they need not exist yet: their creation
+        is an event); None watches every model of the project, or those of
+        the keyword filters of `model_filter` (``where=``, ``statuses=``,
+        ``tags=``, ...; deleted models stay in view). `cursor` resumes after
+        a previous watch; a lost connection is resumed by itself.
+        """
+        request = pb.WatchModelsRequest(
+            project=self.project,
+            model_names=_as_list(models),
+            filter=model_filter(**filters),
+            cursor=cursor or "",
+        )
+        return ModelWatch(self, request)
+
     def upload_artifact(
         self,
         model: str,
@@ -863,38 +890,47 @@ class Client:
 __all__ = ["Client", "model_filter", "DEFAULT_URL", "Error"]
 
 
-class EpochWatch:
-    """`Client.watch_epochs`: iterate it for `Epoch`s; `cursor` is where it
-    stands, `caught_up` turns true once the history (or what a resumed
-    cursor missed) has been yielded."""
+_W = TypeVar("_W", bound="_Watch[Any]")
+_Item = TypeVar("_Item")
 
-    def __init__(self, client: Client, request: pb.WatchEpochsRequest) -> None:
+
+class _Watch(Iterator[_Item]):
+    """A watch stream that yields items and resumes from its cursor when
+    the connection is lost (a server restart, a replica switch)."""
+
+    _method = ""
+
+    def __init__(self, client: Client, request: Any) -> None:
         self._client = client
         self._request = request
         #: Resume a later watch here (empty until the server sent one).
         self.cursor: str = request.cursor
-        #: The stored epochs asked for (history, or a cursor's backlog) are out.
+        #: What a resumed cursor missed (or the history asked for) is out.
         self.caught_up = False
         self._call: Any = None
         self._closed = False
-        self._pending: List[Epoch] = []
+        self._pending: List[_Item] = []
 
-    def __iter__(self) -> "EpochWatch":
+    def __iter__(self: _W) -> _W:
         return self
 
-    def __next__(self) -> Epoch:
+    def __next__(self) -> _Item:
         while not self._pending:
             if self._closed:
                 raise StopIteration
             self._receive()
         return self._pending.pop(0)
 
+    def _items(self, reply: Any) -> List[_Item]:
+        raise NotImplementedError
+
     def _receive(self) -> None:
         attempt = 0
         while True:
             if self._call is None:
                 self._request.cursor = self.cursor
-                self._call = self._client._open().WatchEpochs(self._request, metadata=self._client._metadata)
+                method = getattr(self._client._open(), self._method)
+                self._call = method(self._request, metadata=self._client._metadata)
             try:
                 reply = next(self._call)
             except StopIteration:
@@ -914,7 +950,7 @@ class EpochWatch:
                 self.cursor = reply.cursor
             if reply.caught_up:
                 self.caught_up = True
-            self._pending.extend(Epoch.from_pb(e) for e in reply.epochs)
+            self._pending.extend(self._items(reply))
             return
 
     def close(self) -> None:
@@ -923,8 +959,30 @@ class EpochWatch:
         if self._call is not None:
             self._call.cancel()
 
-    def __enter__(self) -> "EpochWatch":
+    def __enter__(self: _W) -> _W:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class EpochWatch(_Watch[Epoch]):
+    """`Client.watch_epochs`: iterate it for `Epoch`s; `cursor` is where it
+    stands, `caught_up` turns true once the history (or what a resumed
+    cursor missed) has been yielded."""
+
+    _method = "WatchEpochs"
+
+    def _items(self, reply: Any) -> List[Epoch]:
+        return [Epoch.from_pb(e) for e in reply.epochs]
+
+
+class ModelWatch(_Watch[ModelEvent]):
+    """`Client.watch_models`: iterate it for `ModelEvent`s; `cursor` is
+    where it stands, `caught_up` turns true once what a resumed cursor
+    missed has been yielded."""
+
+    _method = "WatchModels"
+
+    def _items(self, reply: Any) -> List[ModelEvent]:
+        return [ModelEvent.from_pb(e) for e in reply.events]

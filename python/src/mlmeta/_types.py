@@ -6,7 +6,7 @@ import enum
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional, cast
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -223,6 +223,36 @@ class Epoch:
                 m.validation_steps_per_epoch if m.HasField("validation_steps_per_epoch") else None
             ),
             recorded_at=_time(m, "recorded_at"),
+        )
+
+
+_MODEL_CHANGES = {
+    pb.MODEL_CHANGE_CREATED: "created",
+    pb.MODEL_CHANGE_STATUS: "status",
+    pb.MODEL_CHANGE_TAGS: "tags",
+    pb.MODEL_CHANGE_DELETED: "deleted",
+    pb.MODEL_CHANGE_RESTORED: "restored",
+    pb.MODEL_CHANGE_PURGED: "purged",
+}
+
+
+@dataclass(frozen=True)
+class ModelEvent:
+    """A change of a watched model (`Client.watch_models`): its state after
+    the change (None once purged) and the kinds of change since its previous
+    event, among ``created``, ``status``, ``tags``, ``deleted``,
+    ``restored`` and ``purged``."""
+
+    model_name: str
+    model: Optional[Model]
+    changes: Tuple[str, ...]
+
+    @classmethod
+    def from_pb(cls, m: pb.ModelEvent) -> "ModelEvent":
+        return cls(
+            model_name=m.model_name,
+            model=Model.from_pb(m.model) if m.HasField("model") else None,
+            changes=tuple(_MODEL_CHANGES.get(c, "unknown") for c in m.changes),
         )
 
 
