@@ -291,7 +291,7 @@ impl Policy {
             Ok(caller) => parts.extensions.insert(caller),
             // A person at a browser gets the login form rather than a
             // challenge only API clients understand.
-            Err(Error::Unauthenticated(message)) if is_page(path) => {
+            Err(Error::Unauthenticated(message)) if class == CallClass::HttpRead && is_page(path) => {
                 let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 let form = crate::http::login_page(http::StatusCode::UNAUTHORIZED, next, Some(&message));
                 return Ok(form.map(|body| tonic::body::Body::new(body).into()));

@@ -40,5 +40,6 @@ mod stream;
 mod tags;
 mod validation;
 mod watch;
+mod web_api;
 mod where_filter;
 mod write_epochs;
