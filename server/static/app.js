@@ -48,8 +48,9 @@ function num(value) {
 function fmt(value) {
   if (value === null || value === undefined) return "";
   if (typeof value === "number") {
-    if (Number.isInteger(value)) return String(value);
-    return Math.abs(value) >= 1e5 || Math.abs(value) < 1e-3 ? value.toExponential(4) : value.toPrecision(5);
+    if (Number.isInteger(value) || !Number.isFinite(value)) return String(value);
+    // Five significant digits for the table; the exact value is the title.
+    return String(Number(value.toPrecision(5)));
   }
   return String(value);
 }
@@ -373,10 +374,17 @@ async function modelView(name) {
     (m.min ? `, min ${exactValue(num(m.min.value))} @${m.min.epoch}` : "") +
     (m.max ? `, max ${exactValue(num(m.max.value))} @${m.max.epoch}` : "") +
     `, ${m.count} epochs` + (m.nan_count ? `, ${m.nan_count} NaN` : "")]));
-  main().replaceChildren(
+  const curvesHeading = el("h2", {}, "Curves ",
+    el("label", { class: "legend-note" }, logToggle, " log scale"), " ",
+    exact ? el("a", { class: "legend-note", href: url(location.pathname, { project: project() }), "data-nav": true }, "downsampled")
+      : el("a", { class: "legend-note", href: url(location.pathname, { project: project(), exact: 1 }), "data-nav": true }, "every point"));
+  main().replaceChildren(...[
     el("p", {}, el("a", { href: url("/", { project: project() }), "data-nav": true }, "← Models")),
     el("h1", {}, model.name, " ", badge),
     model.description ? el("p", { id: "description" }, model.description) : null,
+    curvesHeading,
+    chartBox,
+    el("h2", {}, "Details"),
     el("div", { class: "grid" },
       card("Model", kvTable({
         datablob: model.datablob, template: model.template, class: model.model_class_name,
@@ -396,12 +404,7 @@ async function modelView(name) {
         el("table", { id: "status-history" }, el("tbody", {}, model.status_history.map((c) => el("tr", {},
           el("td", {}, time(c.changed_at)), el("td", {}, c.from, " → ", c.to), el("td", {}, c.cause)))))),
     ),
-    el("h2", {}, "Curves ",
-      el("label", { class: "legend-note" }, logToggle, " log scale"), " ",
-      exact ? el("a", { class: "legend-note", href: url(location.pathname, { project: project() }), "data-nav": true }, "downsampled")
-        : el("a", { class: "legend-note", href: url(location.pathname, { project: project(), exact: 1 }), "data-nav": true }, "every point")),
-    chartBox,
-  );
+  ].filter(Boolean));
   const byMetric = new Map();
   const draw = () => {
     const started = performance.now();
