@@ -102,7 +102,10 @@ impl Browser {
 
     /// Makes the viewport `width` × `height` CSS pixels.
     pub async fn resize(&mut self, width: u32, height: u32) {
-        self.client.set_window_size(width, height).await.expect("resize the window");
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("resize the window");
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`).

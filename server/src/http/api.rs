@@ -54,7 +54,10 @@ pub(super) fn router(store: Store) -> Router {
         .route("/api/v1/projects", get(projects))
         .route("/api/v1/projects/{project}/models", get(models))
         .route("/api/v1/projects/{project}/models/{name}", get(model))
-        .route("/api/v1/projects/{project}/models/{name}/metrics", get(model_curves))
+        .route(
+            "/api/v1/projects/{project}/models/{name}/metrics",
+            get(model_curves),
+        )
         .route("/api/v1/projects/{project}/models/{name}/events", get(events))
         .route("/api/v1/projects/{project}/curves", get(compare_curves))
         .with_state(store)
@@ -83,7 +86,9 @@ type Answer = Result<Json<Value>, ApiError>;
 type Params = Query<HashMap<String, String>>;
 
 /// Runs a store read off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> crate::error::Result<T> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Task(format!("a page read task failed: {e}")))?
@@ -119,7 +124,10 @@ fn names(params: &HashMap<String, String>, parameter: &str, most: usize) -> Resu
         .map(str::to_owned)
         .collect();
     if names.len() > most {
-        return Err(invalid(parameter, format!("at most {most} names, got {}", names.len())));
+        return Err(invalid(
+            parameter,
+            format!("at most {most} names, got {}", names.len()),
+        ));
     }
     for name in &names {
         crate::validate::name(parameter, name).map_err(ApiError)?;
@@ -127,7 +135,12 @@ fn names(params: &HashMap<String, String>, parameter: &str, most: usize) -> Resu
     Ok(names)
 }
 
-fn integer(params: &HashMap<String, String>, parameter: &str, default: i64, (low, high): (i64, i64)) -> Result<i64, ApiError> {
+fn integer(
+    params: &HashMap<String, String>,
+    parameter: &str,
+    default: i64,
+    (low, high): (i64, i64),
+) -> Result<i64, ApiError> {
     let Some(text) = params.get(parameter) else {
         return Ok(default);
     };
@@ -135,7 +148,10 @@ fn integer(params: &HashMap<String, String>, parameter: &str, default: i64, (low
         .parse()
         .map_err(|_| invalid(parameter, format!("must be an integer, got {text:?}")))?;
     if !(low..=high).contains(&value) {
-        return Err(invalid(parameter, format!("must be between {low} and {high}, got {value}")));
+        return Err(invalid(
+            parameter,
+            format!("must be between {low} and {high}, got {value}"),
+        ));
     }
     Ok(value)
 }
@@ -191,7 +207,10 @@ fn sort(params: &HashMap<String, String>) -> Result<(SortKey, bool), ApiError> {
 /// `where`: parsed here so that its error names the parameter; compiled
 /// by the store.
 fn where_filter(params: &HashMap<String, String>) -> Result<ModelFilter, ApiError> {
-    let text = params.get("where").map(|text| text.trim()).filter(|text| !text.is_empty());
+    let text = params
+        .get("where")
+        .map(|text| text.trim())
+        .filter(|text| !text.is_empty());
     if let Some(text) = text {
         if text.len() > mlmeta_proto::filter::MAX_WHERE_BYTES {
             return Err(invalid(
@@ -208,7 +227,11 @@ fn where_filter(params: &HashMap<String, String>) -> Result<ModelFilter, ApiErro
 }
 
 /// `GET /api/v1/projects`: the projects the caller may read, by name.
-async fn projects(State(store): State<Store>, Extension(caller): Extension<Caller>, Query(params): Params) -> Answer {
+async fn projects(
+    State(store): State<Store>,
+    Extension(caller): Extension<Caller>,
+    Query(params): Params,
+) -> Answer {
     only(&params, &[])?;
     let allowed: Projects = caller.projects.clone();
     let projects = blocking(move || {
@@ -415,7 +438,12 @@ impl EventFeed {
                     .map(|(name, &value)| (name.clone(), to_json::number(value)))
                     .collect();
                 let data = json!({ "epoch": epoch.epoch_num, "metrics": metrics }).to_string();
-                if self.sender.send(Ok(Event::default().event("epoch").data(data))).await.is_err() {
+                if self
+                    .sender
+                    .send(Ok(Event::default().event("epoch").data(data)))
+                    .await
+                    .is_err()
+                {
                     return false;
                 }
             }

@@ -110,7 +110,9 @@ fn status_change(change: &StatusChange) -> Value {
 }
 
 fn metric_summary(summary: &MetricSummary) -> Value {
-    let at = |point: Option<(i64, f64)>| point.map(|(epoch, value)| json!({"epoch": epoch, "value": number(value)}));
+    let at = |point: Option<(i64, f64)>| {
+        point.map(|(epoch, value)| json!({"epoch": epoch, "value": number(value)}))
+    };
     json!({
         "name": summary.metric_name,
         "count": summary.count,

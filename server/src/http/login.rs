@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 
 use crate::security::CallGuard;
 
@@ -80,7 +80,10 @@ fn cookie_value(token: &str, secure: bool) -> Option<HeaderValue> {
         return None;
     }
     let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}")).ok()
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}"
+    ))
+    .ok()
 }
 
 /// `next` if it is a path of this site, else `/` (no open redirect).
@@ -107,7 +110,10 @@ fn redirect(to: &str, cookie: Option<HeaderValue>) -> Response {
 /// The form, with `error` shown above it.
 pub(crate) fn page(status: StatusCode, next: &str, error: Option<&str>) -> Response {
     let error = error.map_or(String::new(), |error| {
-        format!("<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>", escape(error))
+        format!(
+            "<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>",
+            escape(error)
+        )
     });
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -126,7 +132,10 @@ API clients send it as <code>authorization: Bearer &lt;token&gt;</code>.</p>\
     );
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -157,7 +166,10 @@ mod tests {
     #[test]
     fn cookies_are_http_only_strict_and_secure_over_tls() {
         let plain = cookie_value("mlm_abc-DEF_123", false).unwrap();
-        assert_eq!(plain, "mlmeta_token=mlm_abc-DEF_123; HttpOnly; SameSite=Strict; Path=/");
+        assert_eq!(
+            plain,
+            "mlmeta_token=mlm_abc-DEF_123; HttpOnly; SameSite=Strict; Path=/"
+        );
         let tls = cookie_value("mlm_abc", true).unwrap();
         assert!(tls.to_str().unwrap().ends_with("; Secure"));
         assert!(cookie_value("a;b", false).is_none());
@@ -166,6 +178,9 @@ mod tests {
 
     #[test]
     fn errors_are_escaped() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -90,11 +90,15 @@ impl Bucket {
 
     /// The kept indexes, increasing, without repeats.
     fn chosen(self) -> Vec<usize> {
-        let mut chosen: Vec<usize> = [self.best.map(|b| b.0), self.min.map(|m| m.0), self.max.map(|m| m.0)]
-            .into_iter()
-            .flatten()
-            .chain(self.gaps)
-            .collect();
+        let mut chosen: Vec<usize> = [
+            self.best.map(|b| b.0),
+            self.min.map(|m| m.0),
+            self.max.map(|m| m.0),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.gaps)
+        .collect();
         chosen.sort_unstable();
         chosen.dedup();
         chosen

@@ -75,9 +75,14 @@ fn file(content_type: &'static str, bytes: &'static [u8]) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        ),
     );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -93,14 +98,20 @@ mod tests {
     fn vendored_files_match_vendored_md() {
         let record = include_str!("../../static/vendor/VENDORED.md");
         let mut checked = 0;
-        for asset in ASSETS.iter().filter(|asset| asset.path.starts_with("/static/vendor/")) {
+        for asset in ASSETS
+            .iter()
+            .filter(|asset| asset.path.starts_with("/static/vendor/"))
+        {
             let file = asset.path.trim_start_matches("/static/vendor/");
             let line = record
                 .lines()
                 .find(|line| line.starts_with(&format!("| `{file}` |")))
                 .unwrap_or_else(|| panic!("VENDORED.md lists no {file}"));
             let sum = hex::encode(Sha256::digest(asset.bytes));
-            assert!(line.contains(&format!("`{sum}`")), "{file}: SHA-256 {sum} is not the recorded one: {line}");
+            assert!(
+                line.contains(&format!("`{sum}`")),
+                "{file}: SHA-256 {sum} is not the recorded one: {line}"
+            );
             checked += 1;
         }
         assert_eq!(checked, 3);
@@ -111,9 +122,16 @@ mod tests {
     #[test]
     fn the_page_loads_only_its_own_files() {
         let index = std::str::from_utf8(INDEX).unwrap();
-        for needle in ["/static/app.js", "/static/app.css", "/static/vendor/uPlot.iife.min.js"] {
+        for needle in [
+            "/static/app.js",
+            "/static/app.css",
+            "/static/vendor/uPlot.iife.min.js",
+        ] {
             assert!(index.contains(needle), "{needle}");
         }
-        assert!(!index.contains("http://") && !index.contains("https://"), "no CDN");
+        assert!(
+            !index.contains("http://") && !index.contains("https://"),
+            "no CDN"
+        );
     }
 }

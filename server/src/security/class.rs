@@ -305,7 +305,12 @@ mod tests {
             assert_eq!(route.class.slot(), Slot::Call, "{path}");
             assert!(route.class.is_http() && !route.class.is_stream(), "{path}");
         }
-        for path in ["/login", "/logout", "/static/app.js", "/static/vendor/uPlot.min.css"] {
+        for path in [
+            "/login",
+            "/logout",
+            "/static/app.js",
+            "/static/vendor/uPlot.min.css",
+        ] {
             let route = Route::of(path);
             assert_eq!(route.class, CallClass::HttpOpen, "{path}");
             assert_eq!(route.class.scope(), None, "{path}");

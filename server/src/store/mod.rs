@@ -402,7 +402,9 @@ impl Store {
 
     /// One model of `project` for its web page (see [`web::model`]).
     pub fn web_model(&self, project: &ProjectScope, model_name: &str) -> Result<web::ModelView> {
-        self.read_in_existing(project, |conn, project_id| web::model(conn, project_id, model_name))
+        self.read_in_existing(project, |conn, project_id| {
+            web::model(conn, project_id, model_name)
+        })
     }
 
     /// Metric curves of models of `project` (see [`web::curves`]).

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use diesel::prelude::*;
 
 use super::records::{Component, ComponentKind, Model, ModelDetail, ModelFilter};
-use super::{components, corrupt, metrics_codec, models, runs, MAX_BINDS_PER_LIST};
+use super::{MAX_BINDS_PER_LIST, components, corrupt, metrics_codec, models, runs};
 use crate::db::DbConnection;
 use crate::db::schema::{epochs, metric_latest as ml, metric_summaries as ms, models as m};
 use crate::error::{Error, Result};
@@ -137,7 +137,11 @@ pub fn table(conn: &mut DbConnection, project_id: i64, request: &TableRequest) -
 
 /// The rows of one page, sorted: the sort key (missing values last), then
 /// the name.
-fn sorted_page(conn: &mut DbConnection, project_id: i64, request: &TableRequest) -> Result<Vec<models::ModelRow>> {
+fn sorted_page(
+    conn: &mut DbConnection,
+    project_id: i64,
+    request: &TableRequest,
+) -> Result<Vec<models::ModelRow>> {
     let filter = &request.filter;
     let desc = request.descending;
     // `$key` once per direction: diesel's ordering types differ.
@@ -163,14 +167,21 @@ fn sorted_page(conn: &mut DbConnection, project_id: i64, request: &TableRequest)
             query = query.offset(request.offset).limit(request.limit);
             query.load(conn)?
         }
-        SortKey::Created => by!(models::filter_models!(plain(), project_id, filter, conn), m::created_at),
-        SortKey::Status => by!(models::filter_models!(plain(), project_id, filter, conn), m::status),
-        SortKey::Epochs => by!(models::filter_models!(plain(), project_id, filter, conn), m::epoch_count),
+        SortKey::Created => by!(
+            models::filter_models!(plain(), project_id, filter, conn),
+            m::created_at
+        ),
+        SortKey::Status => by!(
+            models::filter_models!(plain(), project_id, filter, conn),
+            m::status
+        ),
+        SortKey::Epochs => by!(
+            models::filter_models!(plain(), project_id, filter, conn),
+            m::epoch_count
+        ),
         SortKey::Metric(agg @ (MetricAgg::Max | MetricAgg::Min), metric) => {
             let query = m::table
-                .left_join(
-                    ms::table.on(ms::model_id.eq(m::id).and(ms::metric_name.eq(metric.as_str()))),
-                )
+                .left_join(ms::table.on(ms::model_id.eq(m::id).and(ms::metric_name.eq(metric.as_str()))))
                 .select(models::ModelRow::as_select())
                 .into_boxed();
             // Missing values last in both directions: `is null` first.
@@ -193,10 +204,7 @@ fn sorted_page(conn: &mut DbConnection, project_id: i64, request: &TableRequest)
                 .into_boxed();
             let query = models::filter_models!(query, project_id, filter, conn);
             // NaN is stored as NULL: it sorts with the missing values.
-            by!(
-                query.order(ml::last_value.is_null().asc()),
-                ml::last_value
-            )
+            by!(query.order(ml::last_value.is_null().asc()), ml::last_value)
         }
     };
     Ok(rows)
@@ -245,7 +253,11 @@ pub fn model(conn: &mut DbConnection, project_id: i64, name: &str) -> Result<Mod
             .ok_or_else(|| Error::Corrupt(format!("model refers to a missing {} {name:?}", kind.label())))
     };
     let datablob = component(conn, ComponentKind::DataBlob, &detail.model.datablob_name)?;
-    let template = component(conn, ComponentKind::ModelTemplate, &detail.model.model_template_name)?;
+    let template = component(
+        conn,
+        ComponentKind::ModelTemplate,
+        &detail.model.model_template_name,
+    )?;
     Ok(ModelView {
         detail: ModelDetail { artifacts, ..detail },
         datablob: datablob.into(),
@@ -258,7 +270,12 @@ pub fn model(conn: &mut DbConnection, project_id: i64, name: &str) -> Result<Mod
 /// order given, then metric name. An epoch without the metric adds no
 /// point; a NaN value is a point (a gap on the chart). An unknown name is
 /// NOT_FOUND naming it.
-pub fn curves(conn: &mut DbConnection, project_id: i64, names: &[String], metrics: &[String]) -> Result<Vec<Curve>> {
+pub fn curves(
+    conn: &mut DbConnection,
+    project_id: i64,
+    names: &[String],
+    metrics: &[String],
+) -> Result<Vec<Curve>> {
     let mut ids: HashMap<String, i64> = HashMap::with_capacity(names.len());
     for chunk in names.chunks(MAX_BINDS_PER_LIST) {
         let found: Vec<(String, i64)> = m::table

@@ -53,7 +53,10 @@ async fn timed_get(addr: std::net::SocketAddr, path: &str) -> f64 {
 #[ignore = "figures: needs a release server binary and minutes; run by hand"]
 async fn page_figures() {
     let release = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/mlmeta-server");
-    assert!(release.is_file(), "build it first: cargo build --release -p mlmeta-server");
+    assert!(
+        release.is_file(),
+        "build it first: cargo build --release -p mlmeta-server"
+    );
     let dir = tempfile::tempdir().unwrap();
     let url = std::env::var("MLMETA_FIGURES_DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("figures.db").display()));
@@ -63,7 +66,14 @@ async fn page_figures() {
     // The harness runs its (debug) binary through a wrapper: this one
     // execs the release binary with the same arguments instead.
     let wrapper = ["sh", "-c", "shift; exec \"$0\" \"$@\"", release.as_str()];
-    let args = ["--database-url", &url, "--listen", &listen, "--http-listen", &http_listen];
+    let args = [
+        "--database-url",
+        &url,
+        "--listen",
+        &listen,
+        "--http-listen",
+        &http_listen,
+    ];
     let mut server = ServerProcess::spawn_under(&wrapper, &args, None, port, "warn");
     server.wait_healthy(Duration::from_secs(30)).await.unwrap();
     let addr: std::net::SocketAddr = http_listen.parse().unwrap();
@@ -100,14 +110,33 @@ async fn page_figures() {
             calls::insert_epochs(&mut client, epochs).await;
         }
     }
-    println!("seeded {MODELS} models, {COMPARED} x {EPOCHS} epochs in {:.1} s", seeding.elapsed().as_secs_f64());
+    println!(
+        "seeded {MODELS} models, {COMPARED} x {EPOCHS} epochs in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
 
     let by_name = timed_get(addr, "/api/v1/projects/default/models?limit=100").await;
-    let by_loss = timed_get(addr, "/api/v1/projects/default/models?limit=100&metrics=loss&sort=last(loss)&order=desc").await;
-    let last_page = timed_get(addr, "/api/v1/projects/default/models?limit=100&offset=9900&metrics=loss").await;
+    let by_loss = timed_get(
+        addr,
+        "/api/v1/projects/default/models?limit=100&metrics=loss&sort=last(loss)&order=desc",
+    )
+    .await;
+    let last_page = timed_get(
+        addr,
+        "/api/v1/projects/default/models?limit=100&offset=9900&metrics=loss",
+    )
+    .await;
     let models = compared.join(",");
-    let curves = timed_get(addr, &format!("/api/v1/projects/default/curves?models={models}&metrics=loss&points=2000")).await;
-    let exact = timed_get(addr, &format!("/api/v1/projects/default/curves?models={models}&metrics=loss&exact=1")).await;
+    let curves = timed_get(
+        addr,
+        &format!("/api/v1/projects/default/curves?models={models}&metrics=loss&points=2000"),
+    )
+    .await;
+    let exact = timed_get(
+        addr,
+        &format!("/api/v1/projects/default/curves?models={models}&metrics=loss&exact=1"),
+    )
+    .await;
     println!("FIGURE api models page 1 (100 rows of {MODELS}, by name): {by_name:.2} ms");
     println!("FIGURE api models page 1 (by last(loss) desc, loss columns): {by_loss:.2} ms");
     println!("FIGURE api models page 100 (offset 9900, loss columns): {last_page:.2} ms");
@@ -123,10 +152,22 @@ async fn page_figures() {
     for i in 0..=RUNS {
         browser.client.goto(&format!("{base}/")).await.unwrap();
         browser.wait_ready("models", "true").await;
-        let ms = browser.js("return window.mlmeta.renderMs;", vec![]).await.as_f64().unwrap();
-        browser.client.goto(&format!("{base}/?metrics=loss&sort=last(loss)&order=desc")).await.unwrap();
+        let ms = browser
+            .js("return window.mlmeta.renderMs;", vec![])
+            .await
+            .as_f64()
+            .unwrap();
+        browser
+            .client
+            .goto(&format!("{base}/?metrics=loss&sort=last(loss)&order=desc"))
+            .await
+            .unwrap();
         browser.wait_ready("models", "true").await;
-        let with_metrics = browser.js("return window.mlmeta.renderMs;", vec![]).await.as_f64().unwrap();
+        let with_metrics = browser
+            .js("return window.mlmeta.renderMs;", vec![])
+            .await
+            .as_f64()
+            .unwrap();
         if i > 0 {
             render.push(ms);
             render_metrics.push(with_metrics);
@@ -135,18 +176,36 @@ async fn page_figures() {
     let mut draw = Vec::new();
     let mut compare_render = Vec::new();
     for i in 0..=RUNS {
-        browser.client.goto(&format!("{base}/compare?models={models}&metric=loss")).await.unwrap();
+        browser
+            .client
+            .goto(&format!("{base}/compare?models={models}&metric=loss"))
+            .await
+            .unwrap();
         browser.wait_ready("compare", "true").await;
-        let times = browser.js("return [window.mlmeta.drawMs, window.mlmeta.renderMs];", vec![]).await;
+        let times = browser
+            .js("return [window.mlmeta.drawMs, window.mlmeta.renderMs];", vec![])
+            .await;
         if i > 0 {
             draw.push(times[0].as_f64().unwrap());
             compare_render.push(times[1].as_f64().unwrap());
         }
     }
     browser.screenshot("compare-20-models").await;
-    println!("FIGURE browser models page first render (navigation start to table drawn): {:.1} ms", median(render));
-    println!("FIGURE browser models page first render, sorted by last(loss) with loss columns: {:.1} ms", median(render_metrics));
-    println!("FIGURE browser compare {COMPARED} x {EPOCHS}: chart draw {:.1} ms", median(draw));
-    println!("FIGURE browser compare {COMPARED} x {EPOCHS}: navigation start to drawn {:.1} ms", median(compare_render));
+    println!(
+        "FIGURE browser models page first render (navigation start to table drawn): {:.1} ms",
+        median(render)
+    );
+    println!(
+        "FIGURE browser models page first render, sorted by last(loss) with loss columns: {:.1} ms",
+        median(render_metrics)
+    );
+    println!(
+        "FIGURE browser compare {COMPARED} x {EPOCHS}: chart draw {:.1} ms",
+        median(draw)
+    );
+    println!(
+        "FIGURE browser compare {COMPARED} x {EPOCHS}: navigation start to drawn {:.1} ms",
+        median(compare_render)
+    );
     browser.quit().await;
 }

@@ -84,33 +84,59 @@ async fn endpoints_answer_with_sorted_tables_models_and_curves(backend: Backend)
     seed_zoo(&mut server.client()).await;
 
     let projects = get_json(&server, "/api/v1/projects").await;
-    assert!(projects["projects"].as_array().unwrap().iter().any(|p| p["name"] == "default"));
+    assert!(
+        projects["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "default")
+    );
 
     // Sorted by the server, ties by name, missing values last both ways.
-    let expect = |query: &str, order: &[&str]| (query.to_owned(), order.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    let expect = |query: &str, order: &[&str]| {
+        (
+            query.to_owned(),
+            order.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+        )
+    };
     for (query, expected) in [
         expect("", &["alpha", "beta", "delta", "gamma"]),
         expect("sort=name&order=desc", &["gamma", "delta", "beta", "alpha"]),
         expect("sort=epochs&order=desc", &["delta", "alpha", "beta", "gamma"]),
         expect("sort=epochs", &["gamma", "beta", "alpha", "delta"]),
-        expect("sort=max(val_acc)&order=desc", &["alpha", "beta", "delta", "gamma"]),
+        expect(
+            "sort=max(val_acc)&order=desc",
+            &["alpha", "beta", "delta", "gamma"],
+        ),
         expect("sort=min(val_acc)", &["alpha", "beta", "delta", "gamma"]),
-        expect("sort=min(val_acc)&order=desc", &["beta", "alpha", "delta", "gamma"]),
+        expect(
+            "sort=min(val_acc)&order=desc",
+            &["beta", "alpha", "delta", "gamma"],
+        ),
         // beta's last loss is NaN: it sorts with the models without one.
         expect("sort=last(loss)", &["delta", "alpha", "beta", "gamma"]),
         expect("sort=last(loss)&order=desc", &["alpha", "delta", "beta", "gamma"]),
         expect("sort=status", &["alpha", "beta", "delta", "gamma"]),
         expect("where=epochs%20%3E%3D%203", &["alpha", "delta"]),
-        expect("where=datablob%20%3D%20%27cifar%27&sort=name&order=desc", &["delta", "beta"]),
+        expect(
+            "where=datablob%20%3D%20%27cifar%27&sort=name&order=desc",
+            &["delta", "beta"],
+        ),
     ] {
         assert_eq!(order_of(&server, &query).await, expected, "{query}");
     }
 
     let table = get_json(&server, "/api/v1/projects/default/models?metrics=loss,val_acc").await;
-    assert_eq!((table["total"].as_i64(), table["next_offset"].clone()), (Some(4), Value::Null));
+    assert_eq!(
+        (table["total"].as_i64(), table["next_offset"].clone()),
+        (Some(4), Value::Null)
+    );
     let alpha = &table["models"][0];
     assert_eq!(alpha["status"], "CREATED");
-    assert_eq!((alpha["datablob"].as_str(), alpha["template"].as_str()), (Some("mnist"), Some("cnn")));
+    assert_eq!(
+        (alpha["datablob"].as_str(), alpha["template"].as_str()),
+        (Some("mnist"), Some("cnn"))
+    );
     assert_eq!(alpha["epoch_count"], 3);
     assert_eq!(alpha["metrics"]["loss"]["last"], 0.25);
     assert_eq!(alpha["metrics"]["loss"]["min"], 0.25);
@@ -129,21 +155,40 @@ async fn endpoints_answer_with_sorted_tables_models_and_curves(backend: Backend)
     assert_eq!(model["template_detail"]["group_name"], "nets");
     assert_eq!(model["params"], serde_json::json!({}));
     assert!(model["status_history"].as_array().unwrap().is_empty());
-    let summaries: Vec<&str> = model["metrics"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let summaries: Vec<&str> = model["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
     assert_eq!(summaries, ["loss", "val_acc"]);
 
     // Curves: every point of short series, NaN as a string.
-    let beta = get_json(&server, "/api/v1/projects/default/models/beta/metrics?metrics=loss").await;
+    let beta = get_json(
+        &server,
+        "/api/v1/projects/default/models/beta/metrics?metrics=loss",
+    )
+    .await;
     assert_eq!(beta["curves"].as_array().unwrap().len(), 1);
     assert_eq!(beta["curves"][0]["epochs"], serde_json::json!([1, 2]));
     assert_eq!(beta["curves"][0]["values"], serde_json::json!([2.0, "NaN"]));
     // Long series: downsampled to about `points`, ends kept; exact=1 sends all.
-    let small = get_json(&server, "/api/v1/projects/default/models/delta/metrics?points=100").await;
+    let small = get_json(
+        &server,
+        "/api/v1/projects/default/models/delta/metrics?points=100",
+    )
+    .await;
     let curve = &small["curves"][0];
     let kept = curve["epochs"].as_array().unwrap();
     assert!(kept.len() <= 100 && kept.len() >= 50, "{}", kept.len());
-    assert_eq!((kept[0].as_i64(), kept[kept.len() - 1].as_i64()), (Some(1), Some(5000)));
-    assert_eq!((curve["downsampled"].as_bool(), curve["total_points"].as_i64()), (Some(true), Some(5000)));
+    assert_eq!(
+        (kept[0].as_i64(), kept[kept.len() - 1].as_i64()),
+        (Some(1), Some(5000))
+    );
+    assert_eq!(
+        (curve["downsampled"].as_bool(), curve["total_points"].as_i64()),
+        (Some(true), Some(5000))
+    );
     let exact = get_json(&server, "/api/v1/projects/default/models/delta/metrics?exact=1").await;
     let curve = &exact["curves"][0];
     assert_eq!(curve["epochs"].as_array().unwrap().len(), 5000);
@@ -155,12 +200,21 @@ async fn endpoints_answer_with_sorted_tables_models_and_curves(backend: Backend)
     assert!((1_000..=2_000).contains(&kept), "{kept}");
 
     // Compare: several models, one metric; a model without it has no curve.
-    let compare = get_json(&server, "/api/v1/projects/default/curves?models=beta,alpha,delta&metrics=val_acc").await;
+    let compare = get_json(
+        &server,
+        "/api/v1/projects/default/curves?models=beta,alpha,delta&metrics=val_acc",
+    )
+    .await;
     let got: Vec<(&str, usize)> = compare["curves"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["model"].as_str().unwrap(), c["epochs"].as_array().unwrap().len()))
+        .map(|c| {
+            (
+                c["model"].as_str().unwrap(),
+                c["epochs"].as_array().unwrap().len(),
+            )
+        })
         .collect();
     assert_eq!(got, [("beta", 2), ("alpha", 3)]);
 
@@ -170,14 +224,18 @@ async fn endpoints_answer_with_sorted_tables_models_and_curves(backend: Backend)
         ("/api/v1/projects/nowhere/models", "\"nowhere\""),
         ("/api/v1/projects/default/models/nobody", "\"nobody\""),
         ("/api/v1/projects/default/models/nobody/metrics", "\"nobody\""),
-        ("/api/v1/projects/default/curves?models=alpha,nobody", "models: model \"nobody\""),
+        (
+            "/api/v1/projects/default/curves?models=alpha,nobody",
+            "models: model \"nobody\"",
+        ),
         ("/api/v1/nothing", "/api/v1/nothing"),
     ] {
         let reply = Get::new(addr, path).send().await;
         assert_eq!(reply.status, 404, "{path}: {reply:?}");
         // The API's errors are JSON; the site's fallback is plain text.
-        let message = serde_json::from_str::<Value>(&reply.body)
-            .map_or(reply.body.clone(), |body| body["error"].as_str().unwrap().to_owned());
+        let message = serde_json::from_str::<Value>(&reply.body).map_or(reply.body.clone(), |body| {
+            body["error"].as_str().unwrap().to_owned()
+        });
         assert!(message.contains(needle), "{path}: {message}");
     }
 }
@@ -198,7 +256,11 @@ async fn pages_have_totals_and_never_repeat_rows(backend: Backend) {
     let mut offset = Some(0);
     let mut pages = 0;
     while let Some(at) = offset {
-        let page = get_json(&server, &format!("/api/v1/projects/default/models?sort=epochs&order=desc&limit=100&offset={at}")).await;
+        let page = get_json(
+            &server,
+            &format!("/api/v1/projects/default/models?sort=epochs&order=desc&limit=100&offset={at}"),
+        )
+        .await;
         assert_eq!(page["total"], 230);
         seen.extend(names(&page));
         offset = page["next_offset"].as_i64();
@@ -224,23 +286,57 @@ async fn bad_parameters_are_400_naming_the_parameter(backend: Backend) {
     seed_zoo(&mut server.client()).await;
     let addr = server.http_addr().unwrap();
     for (path, needle) in [
-        ("/api/v1/projects/default/models?sort=bogus", "sort: must be name, created"),
-        ("/api/v1/projects/default/models?sort=max(loss", "sort: must be name"),
-        ("/api/v1/projects/default/models?order=up", "order: must be asc or desc"),
-        ("/api/v1/projects/default/models?limit=0", "limit: must be between 1 and 1000"),
-        ("/api/v1/projects/default/models?limit=many", "limit: must be an integer"),
-        ("/api/v1/projects/default/models?offset=-1", "offset: must be between 0"),
-        ("/api/v1/projects/default/models?colour=red", "colour: unknown parameter"),
-        ("/api/v1/projects/default/models?where=epochs%20%3C", "where: column 9: expected a value after '<'"),
-        ("/api/v1/projects/default/models/alpha/metrics?points=5", "points: must be between 10 and 100000"),
-        ("/api/v1/projects/default/models/alpha/metrics?exact=yes", "exact: must be 1 or 0"),
-        ("/api/v1/projects/default/curves", "models: name at least one model"),
+        (
+            "/api/v1/projects/default/models?sort=bogus",
+            "sort: must be name, created",
+        ),
+        (
+            "/api/v1/projects/default/models?sort=max(loss",
+            "sort: must be name",
+        ),
+        (
+            "/api/v1/projects/default/models?order=up",
+            "order: must be asc or desc",
+        ),
+        (
+            "/api/v1/projects/default/models?limit=0",
+            "limit: must be between 1 and 1000",
+        ),
+        (
+            "/api/v1/projects/default/models?limit=many",
+            "limit: must be an integer",
+        ),
+        (
+            "/api/v1/projects/default/models?offset=-1",
+            "offset: must be between 0",
+        ),
+        (
+            "/api/v1/projects/default/models?colour=red",
+            "colour: unknown parameter",
+        ),
+        (
+            "/api/v1/projects/default/models?where=epochs%20%3C",
+            "where: column 9: expected a value after '<'",
+        ),
+        (
+            "/api/v1/projects/default/models/alpha/metrics?points=5",
+            "points: must be between 10 and 100000",
+        ),
+        (
+            "/api/v1/projects/default/models/alpha/metrics?exact=yes",
+            "exact: must be 1 or 0",
+        ),
+        (
+            "/api/v1/projects/default/curves",
+            "models: name at least one model",
+        ),
         ("/api/v1/projects/default/curves?models=a%00b", "models:"),
         ("/api/v1/projects/a%00b/models", "project:"),
     ] {
         let reply = Get::new(addr, path).send().await;
         assert_eq!(reply.status, 400, "{path}: {reply:?}");
-        let body: Value = serde_json::from_str(&reply.body).unwrap_or_else(|_| panic!("{path}: JSON error: {}", reply.body));
+        let body: Value = serde_json::from_str(&reply.body)
+            .unwrap_or_else(|_| panic!("{path}: JSON error: {}", reply.body));
         let message = body["error"].as_str().unwrap();
         assert!(message.contains(needle), "{path}: {message}");
     }
@@ -252,10 +348,17 @@ const WRITE_ALL: &str = "write-all-token-bG1ub3BxcnN0dXY";
 async fn tokens_cookies_and_projects_guard_the_page(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens.txt");
-    let restricted = format!("{} projects=vision", tokens_file_line("viewer", Scope::Read, READ_VISION).unwrap());
-    let text = format!("{}\n{restricted}\n", tokens_file_line("trainer", Scope::Write, WRITE_ALL).unwrap());
+    let restricted = format!(
+        "{} projects=vision",
+        tokens_file_line("viewer", Scope::Read, READ_VISION).unwrap()
+    );
+    let text = format!(
+        "{}\n{restricted}\n",
+        tokens_file_line("trainer", Scope::Write, WRITE_ALL).unwrap()
+    );
     mlmeta_tests::write_private(&tokens, text);
-    let Some(server) = TestServer::with_http(backend, |config| config.auth_tokens = Some(tokens)).await else {
+    let Some(server) = TestServer::with_http(backend, |config| config.auth_tokens = Some(tokens)).await
+    else {
         return;
     };
     let addr = server.http_addr().unwrap();
@@ -270,32 +373,81 @@ async fn tokens_cookies_and_projects_guard_the_page(backend: Backend) {
     // No token: the API says 401 in JSON; a page shows the login form.
     let api = Get::new(addr, "/api/v1/projects/vision/models").send().await;
     assert_eq!(api.status, 401, "{api:?}");
-    assert!(api.body.contains("\"error\"") || api.body.contains("token"), "{}", api.body);
+    assert!(
+        api.body.contains("\"error\"") || api.body.contains("token"),
+        "{}",
+        api.body
+    );
     let page = Get::new(addr, "/model/x?project=vision").send().await;
     assert_eq!(page.status, 401);
-    assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
-    assert!(page.body.contains("id=\"login-form\"") && page.body.contains("value=\"/model/x?project=vision\""), "{}", page.body);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.body.contains("id=\"login-form\"") && page.body.contains("value=\"/model/x?project=vision\""),
+        "{}",
+        page.body
+    );
     // The form and the static files need no token.
-    for path in ["/login", "/static/app.js", "/static/app.css", "/static/vendor/uPlot.iife.min.js"] {
+    for path in [
+        "/login",
+        "/static/app.js",
+        "/static/app.css",
+        "/static/vendor/uPlot.iife.min.js",
+    ] {
         assert_eq!(Get::new(addr, path).send().await.status, 200, "{path}");
     }
 
     // Bearer: the restricted token reads its project, not another.
-    let vision = Get::new(addr, "/api/v1/projects/vision/models").bearer(READ_VISION).send().await;
+    let vision = Get::new(addr, "/api/v1/projects/vision/models")
+        .bearer(READ_VISION)
+        .send()
+        .await;
     assert_eq!(vision.status, 200, "{vision:?}");
-    let other = Get::new(addr, "/api/v1/projects/default/models").bearer(READ_VISION).send().await;
+    let other = Get::new(addr, "/api/v1/projects/default/models")
+        .bearer(READ_VISION)
+        .send()
+        .await;
     assert_eq!(other.status, 403, "{other:?}");
-    assert!(other.body.contains("default") && other.body.contains("viewer"), "{}", other.body);
-    let listed = Get::new(addr, "/api/v1/projects").bearer(READ_VISION).send().await;
+    assert!(
+        other.body.contains("default") && other.body.contains("viewer"),
+        "{}",
+        other.body
+    );
+    let listed = Get::new(addr, "/api/v1/projects")
+        .bearer(READ_VISION)
+        .send()
+        .await;
     let listed: Value = serde_json::from_str(&listed.body).unwrap();
-    assert_eq!(listed["projects"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect::<Vec<_>>(), ["vision"]);
-    let wrong = Get::new(addr, "/api/v1/projects").bearer("not-a-token").send().await;
+    assert_eq!(
+        listed["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].clone())
+            .collect::<Vec<_>>(),
+        ["vision"]
+    );
+    let wrong = Get::new(addr, "/api/v1/projects")
+        .bearer("not-a-token")
+        .send()
+        .await;
     assert_eq!(wrong.status, 401);
 
     // The login form: a wrong token shows the form again with the error.
-    let refused = Get::new(addr, "/login").post_form("token=wrong&next=%2F").send().await;
+    let refused = Get::new(addr, "/login")
+        .post_form("token=wrong&next=%2F")
+        .send()
+        .await;
     assert_eq!(refused.status, 401);
-    assert!(refused.body.contains("id=\"login-error\"") && refused.body.contains("not valid"), "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"login-error\"") && refused.body.contains("not valid"),
+        "{}",
+        refused.body
+    );
     assert!(!refused.headers.contains_key("set-cookie"));
     // The right one sets the cookie and sends the browser on.
     let body = format!("token={READ_VISION}&next=%2Fcompare%3Fproject%3Dvision");
@@ -303,16 +455,28 @@ async fn tokens_cookies_and_projects_guard_the_page(backend: Backend) {
     assert_eq!(accepted.status, 303, "{accepted:?}");
     assert_eq!(accepted.headers["location"], "/compare?project=vision");
     let cookie = accepted.headers["set-cookie"].to_str().unwrap().to_owned();
-    assert_eq!(cookie, format!("mlmeta_token={READ_VISION}; HttpOnly; SameSite=Strict; Path=/"));
+    assert_eq!(
+        cookie,
+        format!("mlmeta_token={READ_VISION}; HttpOnly; SameSite=Strict; Path=/")
+    );
     let sent = format!("theme=dark; mlmeta_token={READ_VISION}");
-    let with_cookie = Get::new(addr, "/api/v1/projects/vision/models").header("cookie", &sent).send().await;
+    let with_cookie = Get::new(addr, "/api/v1/projects/vision/models")
+        .header("cookie", &sent)
+        .send()
+        .await;
     assert_eq!(with_cookie.status, 200, "{with_cookie:?}");
     let page = Get::new(addr, "/").header("cookie", &sent).send().await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("/static/app.js"));
-    let outside = Get::new(addr, "/api/v1/projects/default/models").header("cookie", &sent).send().await;
+    let outside = Get::new(addr, "/api/v1/projects/default/models")
+        .header("cookie", &sent)
+        .send()
+        .await;
     assert_eq!(outside.status, 403, "the cookie carries the same restriction");
-    let stale = Get::new(addr, "/api/v1/projects").header("cookie", "mlmeta_token=stale").send().await;
+    let stale = Get::new(addr, "/api/v1/projects")
+        .header("cookie", "mlmeta_token=stale")
+        .send()
+        .await;
     assert_eq!(stale.status, 401);
     // An open redirect is not: `next` must be a path of this site.
     let body = format!("token={READ_VISION}&next=https%3A%2F%2Fevil.example%2F");
@@ -320,7 +484,12 @@ async fn tokens_cookies_and_projects_guard_the_page(backend: Backend) {
     assert_eq!(accepted.headers["location"], "/");
     let logout = Get::new(addr, "/logout").post_form("").send().await;
     assert_eq!(logout.status, 303);
-    assert!(logout.headers["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        logout.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
 }
 
 async fn events_deliver_each_new_epoch(backend: Backend) {
@@ -338,7 +507,9 @@ async fn events_deliver_each_new_epoch(backend: Backend) {
         .unwrap();
     calls::insert_epochs(&mut client, vec![records::epoch("live", 1, &[("loss", 1.0)])]).await;
     let addr = server.http_addr().unwrap();
-    let (status, mut body) = Get::new(addr, "/api/v1/projects/default/models/live/events").open().await;
+    let (status, mut body) = Get::new(addr, "/api/v1/projects/default/models/live/events")
+        .open()
+        .await;
     assert_eq!(status, 200);
     let mut text = String::new();
     let mut read_until = async |needle: &str, text: &mut String| {
@@ -355,9 +526,16 @@ async fn events_deliver_each_new_epoch(backend: Backend) {
     };
     read_until("event: status\ndata: {\"status\":\"RUNNING\"}", &mut text).await;
     // Epochs before the stream opened are the page's to load, not sent.
-    calls::insert_epochs(&mut client, vec![records::epoch("live", 2, &[("loss", f64::NAN), ("acc", 0.5)])]).await;
+    calls::insert_epochs(
+        &mut client,
+        vec![records::epoch("live", 2, &[("loss", f64::NAN), ("acc", 0.5)])],
+    )
+    .await;
     read_until("event: epoch\ndata: {\"epoch\":2,", &mut text).await;
-    assert!(text.contains(r#"{"epoch":2,"metrics":{"acc":0.5,"loss":"NaN"}}"#), "{text}");
+    assert!(
+        text.contains(r#"{"epoch":2,"metrics":{"acc":0.5,"loss":"NaN"}}"#),
+        "{text}"
+    );
     assert!(!text.contains("\"epoch\":1,"), "{text}");
     client
         .end_run(EndRunRequest {
