@@ -298,13 +298,19 @@ async fn model_curves(
     Extension(caller): Extension<Caller>,
     Path((project, name)): Path<(String, String)>,
     Query(params): Params,
-) -> Answer {
+) -> Result<Response, ApiError> {
     only(&params, &["metrics", "points", "exact"])?;
     let project = caller.project("project", &project)?;
     let metrics = names(&params, "metrics", usize::MAX)?;
     let sampling = sampling(&params)?;
     let curves = blocking(move || store.web_curves(&project, &[name], &metrics)).await?;
-    Ok(Json(to_json::curves(&curves, sampling)))
+    curves_answer(&curves, sampling)
+}
+
+/// Curves as JSON, serialized straight from the records (200,000 points
+/// of a compare with `exact=1` never become `Value`s).
+fn curves_answer(curves: &[crate::store::web::Curve], sampling: Sampling) -> Result<Response, ApiError> {
+    Ok(Json(to_json::curves(curves, sampling)).into_response())
 }
 
 /// `GET /api/v1/projects/{p}/curves?models=...`: curves of several models.
@@ -313,7 +319,7 @@ async fn compare_curves(
     Extension(caller): Extension<Caller>,
     Path(project): Path<String>,
     Query(params): Params,
-) -> Answer {
+) -> Result<Response, ApiError> {
     only(&params, &["models", "metrics", "points", "exact"])?;
     let project = caller.project("project", &project)?;
     let models = names(&params, "models", MAX_MODELS)?;
@@ -323,7 +329,7 @@ async fn compare_curves(
     let metrics = names(&params, "metrics", usize::MAX)?;
     let sampling = sampling(&params)?;
     let curves = blocking(move || store.web_curves(&project, &models, &metrics)).await?;
-    Ok(Json(to_json::curves(&curves, sampling)))
+    curves_answer(&curves, sampling)
 }
 
 type Events = Sse<KeepAliveStream<ReceiverStream<Result<Event, Infallible>>>>;

@@ -159,37 +159,93 @@ pub(crate) enum Sampling {
     Exact,
 }
 
+/// A metric value that serializes as a JSON number, or as `"NaN"`,
+/// `"inf"`, `"-inf"` (without going through a `Value`, which with
+/// serde_json's arbitrary precision allocates a string per number).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Number(pub f64);
+
+impl serde::Serialize for Number {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let value = self.0;
+        if value.is_finite() {
+            serializer.serialize_f64(value)
+        } else if value.is_nan() {
+            serializer.serialize_str("NaN")
+        } else if value > 0.0 {
+            serializer.serialize_str("inf")
+        } else {
+            serializer.serialize_str("-inf")
+        }
+    }
+}
+
+/// One curve as sent.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct CurveJson<'a> {
+    model: &'a str,
+    metric: &'a str,
+    total_points: usize,
+    downsampled: bool,
+    epochs: Vec<i64>,
+    values: Vec<Number>,
+}
+
+/// The answer of the curve endpoints.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct CurvesJson<'a> {
+    curves: Vec<CurveJson<'a>>,
+}
+
 /// Curves, each downsampled as asked.
-pub(crate) fn curves(curves: &[Curve], sampling: Sampling) -> Value {
-    let curves: Vec<Value> = curves
+pub(crate) fn curves(curves: &[Curve], sampling: Sampling) -> CurvesJson<'_> {
+    let curves = curves
         .iter()
         .map(|curve| {
             let total = curve.epochs.len();
-            let kept: Vec<usize> = match sampling {
-                Sampling::Exact => (0..total).collect(),
+            let (epochs, values) = match sampling {
+                Sampling::Exact => (
+                    curve.epochs.clone(),
+                    curve.values.iter().map(|&v| Number(v)).collect(),
+                ),
                 Sampling::About(points) => {
                     // Epoch numbers are far below 2^53: exact as f64.
                     #[allow(clippy::cast_precision_loss)]
                     let xs: Vec<f64> = curve.epochs.iter().map(|&e| e as f64).collect();
-                    lttb::downsample(&xs, &curve.values, points)
+                    let kept = lttb::downsample(&xs, &curve.values, points);
+                    (
+                        kept.iter().map(|&i| curve.epochs[i]).collect(),
+                        kept.iter().map(|&i| Number(curve.values[i])).collect(),
+                    )
                 }
             };
-            json!({
-                "model": curve.model,
-                "metric": curve.metric,
-                "total_points": total,
-                "downsampled": kept.len() < total,
-                "epochs": kept.iter().map(|&i| curve.epochs[i]).collect::<Vec<_>>(),
-                "values": kept.iter().map(|&i| number(curve.values[i])).collect::<Vec<_>>(),
-            })
+            CurveJson {
+                model: &curve.model,
+                metric: &curve.metric,
+                total_points: total,
+                downsampled: epochs.len() < total,
+                epochs,
+                values,
+            }
         })
         .collect();
-    json!({ "curves": curves })
+    CurvesJson { curves }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_serialize_like_values() {
+        for value in [0.1, -1e300, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 3.0] {
+            assert_eq!(
+                serde_json::to_value(Number(value)).unwrap(),
+                number(value),
+                "{value}"
+            );
+        }
+    }
 
     #[test]
     fn non_finite_numbers_are_strings() {
@@ -209,10 +265,11 @@ mod tests {
             epochs: (1..=5000).collect(),
             values: (1..=5000).map(|i| 1.0 / f64::from(i)).collect(),
         };
-        let exact = curves(std::slice::from_ref(&curve), Sampling::Exact);
+        let to_value = |c: CurvesJson<'_>| serde_json::to_value(c).unwrap();
+        let exact = to_value(curves(std::slice::from_ref(&curve), Sampling::Exact));
         assert_eq!(exact["curves"][0]["epochs"].as_array().map(Vec::len), Some(5000));
         assert_eq!(exact["curves"][0]["downsampled"], false);
-        let small = curves(&[curve], Sampling::About(100));
+        let small = to_value(curves(&[curve], Sampling::About(100)));
         let kept = small["curves"][0]["epochs"].as_array().map_or(0, Vec::len);
         assert!(kept <= 100 && kept > 30, "{kept}");
         assert_eq!(small["curves"][0]["downsampled"], true);

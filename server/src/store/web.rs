@@ -291,30 +291,34 @@ pub fn curves(
         let id = *ids
             .get(name)
             .ok_or_else(|| Error::NotFound(format!("models: model {name:?} does not exist")))?;
-        let mut by_metric: BTreeMap<String, Curve> = BTreeMap::new();
+        // A model has a handful of metrics: a linear search of its
+        // curves beats a map lookup, and no name is copied per epoch.
+        let mut found: Vec<Curve> = Vec::new();
         for (epoch, blob) in model_epochs(conn, id)? {
-            let values = metrics_codec::decode(&blob).map_err(|e| corrupt("epoch metrics", e))?;
-            let mut add = |metric: &str, value: f64| {
-                let curve = by_metric.entry(metric.to_owned()).or_insert_with(|| Curve {
-                    model: name.clone(),
-                    metric: metric.to_owned(),
-                    epochs: Vec::new(),
-                    values: Vec::new(),
-                });
+            metrics_codec::for_each(&blob, |metric, value| {
+                if !metrics.is_empty() && !metrics.iter().any(|wanted| wanted == metric) {
+                    return;
+                }
+                let curve = match found.iter().position(|curve| curve.metric == metric) {
+                    Some(at) => &mut found[at],
+                    None => {
+                        found.push(Curve {
+                            model: name.clone(),
+                            metric: metric.to_owned(),
+                            epochs: Vec::new(),
+                            values: Vec::new(),
+                        });
+                        let last = found.len() - 1;
+                        &mut found[last]
+                    }
+                };
                 curve.epochs.push(epoch);
                 curve.values.push(value);
-            };
-            if metrics.is_empty() {
-                values.iter().for_each(|(metric, &value)| add(metric, value));
-            } else {
-                for metric in metrics {
-                    if let Some(&value) = values.get(metric) {
-                        add(metric, value);
-                    }
-                }
-            }
+            })
+            .map_err(|e| corrupt("epoch metrics", e))?;
         }
-        curves.extend(by_metric.into_values());
+        found.sort_by(|a, b| a.metric.cmp(&b.metric));
+        curves.extend(found);
     }
     Ok(curves)
 }
