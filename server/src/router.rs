@@ -14,7 +14,7 @@ use tower::Layer as _;
 
 use crate::config::Config;
 use crate::error::StartupError;
-use crate::http::{Probes, Readiness};
+use crate::http::{Login, Probes, Readiness, Site};
 use crate::metrics::{GrpcMetrics, GrpcMetricsLayer, Metrics, Recorded};
 use crate::security::{CallGuard, Guard};
 use crate::service::MetadataApi;
@@ -27,7 +27,8 @@ pub(crate) struct App {
     /// ones too) and then passed through the guard.
     pub grpc: Recorded<Guard<Routes>>,
     /// The HTTP site of `--http-listen` (`/healthz`, `/readyz`,
-    /// `/metrics`), every request through the same guard.
+    /// `/metrics`, the page and its API), every request through the same
+    /// guard.
     pub http: Guard<Routes>,
     /// Health of the services: `MetadataService` (and the overall status
     /// `""`) start SERVING; whatever watches the database sets them
@@ -55,7 +56,7 @@ pub(crate) async fn build(store: Store, config: &Config, guard: CallGuard) -> Re
         store.clone(),
         guard.refusals(),
     ));
-    let metadata = MetadataServiceServer::new(MetadataApi::new(store))
+    let metadata = MetadataServiceServer::new(MetadataApi::new(store.clone()))
         .max_decoding_message_size(config.max_request_bytes)
         .max_encoding_message_size(crate::MAX_MESSAGE_BYTES);
     let routes = Routes::new(health_service)
@@ -66,7 +67,15 @@ pub(crate) async fn build(store: Store, config: &Config, guard: CallGuard) -> Re
         .add_service(metadata)
         .prepare();
     let ready = Readiness::default();
-    let site = crate::http::router(Probes { ready: ready.clone() }, metrics);
+    let site = crate::http::router(Site {
+        probes: Probes { ready: ready.clone() },
+        metrics,
+        store,
+        login: Login {
+            guard: guard.clone(),
+            secure: config.tls_cert.is_some(),
+        },
+    });
     Ok(App {
         grpc: GrpcMetricsLayer(grpc_metrics).layer(guard.layer(routes)),
         http: guard.layer(Routes::from(site)),

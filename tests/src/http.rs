@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::{BodyExt as _, Full};
 use hyper::http;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
@@ -22,7 +22,8 @@ pub enum Version {
     Http2,
 }
 
-/// A GET request to the HTTP listener at `addr`.
+/// A GET request to the HTTP listener at `addr` (or a POST, with
+/// [`Get::post_form`]).
 #[derive(Clone)]
 pub struct Get {
     addr: SocketAddr,
@@ -30,6 +31,8 @@ pub struct Get {
     version: Version,
     bearer: Option<String>,
     tls: Option<TlsConnector>,
+    headers: Vec<(String, String)>,
+    form: Option<String>,
 }
 
 /// What came back.
@@ -54,7 +57,21 @@ impl Get {
             version: Version::Http1,
             bearer: None,
             tls: None,
+            headers: Vec::new(),
+            form: None,
         }
+    }
+
+    /// With header `name: value` (e.g. `cookie`).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A `POST` of `body` as `application/x-www-form-urlencoded`.
+    pub fn post_form(mut self, body: &str) -> Self {
+        self.form = Some(body.to_owned());
+        self
     }
 
     /// Over `version`.
@@ -99,9 +116,30 @@ impl Get {
         }
     }
 
-    fn request(&self) -> http::Request<Empty<Bytes>> {
+    /// Sends the request over HTTP/1.1 in clear and returns the status
+    /// and the body as it arrives (for server-sent events).
+    pub async fn open(self) -> (u16, hyper::body::Incoming) {
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .expect("connect to the HTTP listener");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .expect("HTTP/1.1 handshake");
+        tokio::spawn(connection);
+        let response = sender
+            .send_request(self.request())
+            .await
+            .expect("HTTP/1.1 request");
+        (response.status().as_u16(), response.into_body())
+    }
+
+    fn request(&self) -> http::Request<Full<Bytes>> {
         let authority = format!("localhost:{}", self.addr.port());
-        let mut builder = http::Request::get(&self.path);
+        let mut builder = match &self.form {
+            None => http::Request::get(&self.path),
+            Some(_) => http::Request::post(&self.path)
+                .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+        };
         builder = match self.version {
             // HTTP/1.1 needs a Host header; HTTP/2 takes the authority
             // from the URI.
@@ -114,10 +152,14 @@ impl Get {
         if let Some(token) = &self.bearer {
             builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        builder.body(Empty::new()).expect("a valid request")
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let body = Bytes::from(self.form.clone().unwrap_or_default());
+        builder.body(Full::new(body)).expect("a valid request")
     }
 
-    async fn exchange<IO>(&self, io: IO, request: http::Request<Empty<Bytes>>) -> Reply
+    async fn exchange<IO>(&self, io: IO, request: http::Request<Full<Bytes>>) -> Reply
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {

@@ -33,6 +33,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod browser;
 pub mod calls;
 pub mod cluster;
 pub mod database;

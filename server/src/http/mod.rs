@@ -1,6 +1,7 @@
 //! The HTTP listener's routes (`--http-listen`): the operator endpoints
-//! (`/healthz`, `/readyz`, `/metrics`) now, the page and its JSON API
-//! later.
+//! (`/healthz`, `/readyz`, `/metrics`), the web page (`site.rs`, its
+//! login form `login.rs`) and the page's JSON API under `/api/v1/`
+//! (`api.rs`).
 //!
 //! Each part of the site is an [`axum::Router`] of its own without a
 //! fallback; [`router`] merges them and adds the one fallback (404) last,
@@ -12,22 +13,41 @@
 //!
 //! [`Caller`]: crate::security::Caller
 
+mod api;
+mod json;
+mod login;
+mod lttb;
 mod probes;
+mod site;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri};
 
+pub(crate) use login::{COOKIE as LOGIN_COOKIE, Login, page as login_page};
 pub(crate) use probes::{Probes, Readiness};
 
 use crate::metrics::Metrics;
+use crate::store::Store;
 
-/// The whole HTTP site: the probes and `/metrics`.
-pub(crate) fn router(probes: Probes, metrics: Arc<Metrics>) -> Router {
+/// What the site serves from.
+pub(crate) struct Site {
+    pub probes: Probes,
+    pub metrics: Arc<Metrics>,
+    pub store: Store,
+    pub login: Login,
+}
+
+/// The whole HTTP site: the probes, `/metrics`, the page, its login form
+/// and its API.
+pub(crate) fn router(site: Site) -> Router {
     Router::new()
-        .merge(probes::router(probes))
-        .merge(crate::metrics::router(metrics))
+        .merge(probes::router(site.probes))
+        .merge(crate::metrics::router(site.metrics))
+        .merge(site::router())
+        .merge(login::router(site.login))
+        .merge(api::router(site.store))
         .fallback(not_found)
 }
 

@@ -22,6 +22,12 @@ const REFLECTION_SERVICES: [&str; 2] = [
 /// `--http-probes-token-required`.
 pub(crate) const HTTP_PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
+/// The paths of the HTTP listener that need no token even when tokens are
+/// asked for: the login form (where a token is entered) and the page's
+/// static files (the same for everyone, and needed by the form).
+const HTTP_OPEN: [&str; 2] = ["/login", "/logout"];
+const HTTP_OPEN_PREFIX: &str = "/static/";
+
 /// What kind of call a path is, which decides the token scope it needs,
 /// the budget it draws from and the time limit it runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +62,11 @@ pub(super) enum CallClass {
     /// token, one slot of `--max-concurrent-calls` and the per-call
     /// deadline, like [`CallClass::UnaryRead`].
     HttpRead,
+    /// The login form and the static files (`/login`, `/logout`,
+    /// `/static/...`): no token, one slot of `--max-concurrent-calls` and
+    /// the per-call deadline (a flood of login attempts is budgeted like
+    /// any other call).
+    HttpOpen,
     /// A long-lived response stream that only reads (`WatchEpochs`,
     /// `WatchModels`): a read token, the project restriction, no per-call
     /// deadline, and a slot of `--max-watchers` for its whole life, so
@@ -151,6 +162,8 @@ impl Route {
         if !is_grpc_shaped(path) {
             return small(if HTTP_PROBES.contains(&path) {
                 CallClass::HttpProbe
+            } else if HTTP_OPEN.contains(&path) || path.starts_with(HTTP_OPEN_PREFIX) {
+                CallClass::HttpOpen
             } else {
                 CallClass::HttpRead
             });
@@ -190,7 +203,7 @@ impl CallClass {
     /// The token scope the call needs; `None`: no token at all.
     pub fn scope(self) -> Option<Scope> {
         match self {
-            Self::Open | Self::HttpProbe => None,
+            Self::Open | Self::HttpProbe | Self::HttpOpen => None,
             Self::UnaryRead | Self::ReflectionStream | Self::HttpRead | Self::ServerStream => {
                 Some(Scope::Read)
             }
@@ -202,7 +215,7 @@ impl CallClass {
     pub fn slot(self) -> Slot {
         match self {
             Self::Open | Self::HttpProbe => Slot::None,
-            Self::UnaryRead | Self::UnaryWrite | Self::HttpRead => Slot::Call,
+            Self::UnaryRead | Self::UnaryWrite | Self::HttpRead | Self::HttpOpen => Slot::Call,
             Self::ClientStream | Self::ReflectionStream => Slot::Stream,
             Self::ServerStream => Slot::Watch,
         }
@@ -218,7 +231,7 @@ impl CallClass {
     /// Whether the path belongs to the HTTP listener (refusals are HTTP
     /// statuses, the body is not gRPC-framed).
     pub fn is_http(self) -> bool {
-        matches!(self, Self::HttpProbe | Self::HttpRead)
+        matches!(self, Self::HttpProbe | Self::HttpRead | Self::HttpOpen)
     }
 }
 
@@ -282,7 +295,8 @@ mod tests {
             "/metrics/",
             "/healthz/x",
             "/favicon.ico",
-            "/static/uplot.min.js",
+            "/statics/x",
+            "/login/x",
             "",
         ] {
             let route = Route::of(path);
@@ -290,6 +304,18 @@ mod tests {
             assert_eq!(route.class.scope(), Some(Scope::Read), "{path}");
             assert_eq!(route.class.slot(), Slot::Call, "{path}");
             assert!(route.class.is_http() && !route.class.is_stream(), "{path}");
+        }
+        for path in [
+            "/login",
+            "/logout",
+            "/static/app.js",
+            "/static/vendor/uPlot.min.css",
+        ] {
+            let route = Route::of(path);
+            assert_eq!(route.class, CallClass::HttpOpen, "{path}");
+            assert_eq!(route.class.scope(), None, "{path}");
+            assert_eq!(route.class.slot(), Slot::Call, "{path}");
+            assert!(route.class.is_http(), "{path}");
         }
         for path in [
             "/grpc.health.v1.Health/Check",

@@ -140,6 +140,16 @@ impl CallGuard {
         true
     }
 
+    /// Who `token` is, if it may read (as for a page request); for the
+    /// login form. Refusals are counted like the guard's.
+    pub(crate) fn check_read_token(&self, token: &str) -> Result<Caller, Error> {
+        let mut headers = http::HeaderMap::new();
+        let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| Error::Unauthenticated("the token is not valid".into()))?;
+        headers.insert(http::header::AUTHORIZATION, value);
+        self.policy.authorize(CallClass::HttpRead, "/login", &headers)
+    }
+
     /// The counts of calls refused for their token.
     pub fn refusals(&self) -> Arc<Refusals> {
         Arc::clone(&self.policy.refusals)
@@ -279,6 +289,13 @@ impl Policy {
         let (mut parts, body) = request.into_parts();
         match self.authorize(class, path, &parts.headers) {
             Ok(caller) => parts.extensions.insert(caller),
+            // A person at a browser gets the login form rather than a
+            // challenge only API clients understand.
+            Err(Error::Unauthenticated(message)) if class == CallClass::HttpRead && is_page(path) => {
+                let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                let form = crate::http::login_page(http::StatusCode::UNAUTHORIZED, next, Some(&message));
+                return Ok(form.map(|body| tonic::body::Body::new(body).into()));
+            }
             Err(error) => return refuse(error),
         };
         let (call_slot, _) = match self.take_slot(class) {
@@ -319,7 +336,12 @@ impl Policy {
         let (Some(tokens), Some(needed)) = (&self.tokens, self.needed_scope(class)) else {
             return Ok(Caller::anonymous());
         };
-        let token = bearer_token(headers).inspect_err(|_| {
+        let token = if class.is_http() {
+            http_token(headers)
+        } else {
+            bearer_token(headers)
+        };
+        let token = token.inspect_err(|_| {
             self.refusals.missing.fetch_add(1, Ordering::Relaxed);
         })?;
         // A poisoned lock still holds a whole `Arc`: the value is usable.
@@ -386,6 +408,35 @@ impl WatchSlot {
     pub fn take(&self) -> Option<OwnedSemaphorePermit> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
+}
+
+/// Whether `path` is a page of the site (not its JSON API): what a
+/// browser navigates to.
+fn is_page(path: &str) -> bool {
+    !path.starts_with("/api/")
+}
+
+/// The token of an HTTP request: `authorization: Bearer <token>`, else
+/// the login form's cookie.
+fn http_token(headers: &http::HeaderMap) -> Result<&str, Error> {
+    if headers.contains_key(http::header::AUTHORIZATION) {
+        return bearer_token(headers);
+    }
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == crate::http::LOGIN_COOKIE && !value.is_empty()).then_some(value)
+        })
+        .ok_or_else(|| {
+            Error::Unauthenticated(
+                "this server requires a token: log in at /login, or send `authorization: Bearer <token>`"
+                    .into(),
+            )
+        })
 }
 
 /// The token of `authorization: Bearer <token>`.

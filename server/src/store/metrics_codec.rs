@@ -25,13 +25,22 @@ pub fn encode(metrics: &Metrics) -> Vec<u8> {
 
 /// Decodes a blob written by [`encode`].
 pub fn decode(bytes: &[u8]) -> Result<Metrics, String> {
+    let mut metrics = Metrics::new();
+    for_each(bytes, |name, value| {
+        metrics.insert(name.to_owned(), value);
+    })?;
+    Ok(metrics)
+}
+
+/// Calls `f` with each (name, value) of a blob written by [`encode`], in
+/// name order, without allocating (for reads of many epochs: curves).
+pub fn for_each(bytes: &[u8], mut f: impl FnMut(&str, f64)) -> Result<(), String> {
     let (&version, mut rest) = bytes
         .split_first()
         .ok_or_else(|| "empty metrics blob".to_owned())?;
     if version != VERSION {
         return Err(format!("unknown metrics blob version {version}"));
     }
-    let mut metrics = Metrics::new();
     while !rest.is_empty() {
         let (len, tail) = take::<2>(rest)?;
         let len = usize::from(u16::from_le_bytes(len));
@@ -41,10 +50,10 @@ pub fn decode(bytes: &[u8]) -> Result<Metrics, String> {
         let (name, tail) = tail.split_at(len);
         let name = std::str::from_utf8(name).map_err(|e| format!("metric name: {e}"))?;
         let (bits, tail) = take::<8>(tail)?;
-        metrics.insert(name.to_owned(), f64::from_bits(u64::from_le_bytes(bits)));
+        f(name, f64::from_bits(u64::from_le_bytes(bits)));
         rest = tail;
     }
-    Ok(metrics)
+    Ok(())
 }
 
 fn take<const N: usize>(bytes: &[u8]) -> Result<([u8; N], &[u8]), String> {

@@ -28,6 +28,7 @@ mod sweeper;
 mod tags;
 pub mod transfer;
 pub mod watch;
+pub mod web;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -393,6 +394,31 @@ impl Store {
         })
     }
 
+    /// One page of the web page's models table of `project` (see
+    /// [`web::table`]); NOT_FOUND when nothing was ever stored there.
+    pub fn web_table(&self, project: &ProjectScope, request: &web::TableRequest) -> Result<web::Table> {
+        self.read_in_existing(project, |conn, project_id| web::table(conn, project_id, request))
+    }
+
+    /// One model of `project` for its web page (see [`web::model`]).
+    pub fn web_model(&self, project: &ProjectScope, model_name: &str) -> Result<web::ModelView> {
+        self.read_in_existing(project, |conn, project_id| {
+            web::model(conn, project_id, model_name)
+        })
+    }
+
+    /// Metric curves of models of `project` (see [`web::curves`]).
+    pub fn web_curves(
+        &self,
+        project: &ProjectScope,
+        model_names: &[String],
+        metric_names: &[String],
+    ) -> Result<Vec<web::Curve>> {
+        self.read_in_existing(project, |conn, project_id| {
+            web::curves(conn, project_id, model_names, metric_names)
+        })
+    }
+
     /// Soft-deletes a model, datablob or template of `project` (see
     /// `deletion.rs`); deleting a deleted record changes nothing.
     pub fn delete_record(&self, project: &ProjectScope, kind: RecordKind, name: &str) -> Result<Changed> {
@@ -488,6 +514,21 @@ impl Store {
         self.read(|conn| match self.project_ids.find(conn, project)? {
             Some(project_id) => f(conn, project_id),
             None => Ok(nothing()),
+        })
+    }
+
+    /// Like `read_in`, with NOT_FOUND for a project never stored in.
+    fn read_in_existing<T>(
+        &self,
+        project: &ProjectScope,
+        f: impl FnOnce(&mut DbConnection, i64) -> Result<T>,
+    ) -> Result<T> {
+        self.read(|conn| match self.project_ids.find(conn, project)? {
+            Some(project_id) => f(conn, project_id),
+            None => Err(Error::NotFound(format!(
+                "project: project {:?} does not exist",
+                project.name()
+            ))),
         })
     }
 

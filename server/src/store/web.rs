@@ -1,0 +1,333 @@
+//! The reads of the web page (`/api/v1/`): a project's models as a sorted
+//! table with offset paging, one model with its datablob and template,
+//! and the metric curves of several models.
+//!
+//! The table is sorted by the database, never in the browser, so a
+//! project of 100,000 models costs one page of rows. Offsets (not the
+//! listings' page tokens) because the page jumps to a page number and
+//! puts it in its URL; ties are broken by name, so pages neither repeat
+//! nor skip rows while nothing changes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use diesel::prelude::*;
+
+use super::records::{Component, ComponentKind, Model, ModelDetail, ModelFilter};
+use super::{MAX_BINDS_PER_LIST, components, corrupt, metrics_codec, models, runs};
+use crate::db::DbConnection;
+use crate::db::schema::{epochs, metric_latest as ml, metric_summaries as ms, models as m};
+use crate::error::{Error, Result};
+
+/// What the table is sorted by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortKey {
+    /// Model name.
+    Name,
+    /// Creation time.
+    Created,
+    /// Run status (by its name: CRASHED, CREATED, FAILED, ...).
+    Status,
+    /// Number of stored epochs.
+    Epochs,
+    /// A value of one metric; models without one sort last either way.
+    Metric(MetricAgg, String),
+}
+
+/// Which value of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricAgg {
+    /// Highest non-NaN value.
+    Max,
+    /// Lowest non-NaN value.
+    Min,
+    /// Value at the highest epoch carrying the metric (NaN sorts last).
+    Last,
+}
+
+/// One page of the table to read.
+#[derive(Debug, Clone)]
+pub struct TableRequest {
+    /// Which models (the `where` expression of the filter box).
+    pub filter: ModelFilter,
+    pub sort: SortKey,
+    pub descending: bool,
+    /// Rows to skip.
+    pub offset: i64,
+    /// Rows to return, at least 1.
+    pub limit: i64,
+    /// Metrics to report per row (columns of the table).
+    pub metrics: Vec<String>,
+}
+
+/// A metric's values in one row of the table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricCells {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// `Some(NaN)` when the last value is NaN.
+    pub last: Option<f64>,
+    /// The epoch of `last`.
+    pub last_epoch: Option<i64>,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRow {
+    pub model: Model,
+    /// Per requested metric (missing: the model never recorded it).
+    pub metrics: BTreeMap<String, MetricCells>,
+}
+
+/// One page of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Models matching the filter, on every page.
+    pub total: i64,
+    pub rows: Vec<TableRow>,
+    /// Offset of the next page; `None` on the last one.
+    pub next_offset: Option<i64>,
+}
+
+/// One model for its page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelView {
+    /// The model, status history, artifacts and metric summaries.
+    pub detail: ModelDetail,
+    pub datablob: Component,
+    pub template: Component,
+}
+
+/// One metric of one model: epochs and values, by epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    pub model: String,
+    pub metric: String,
+    pub epochs: Vec<i64>,
+    pub values: Vec<f64>,
+}
+
+/// The models of project `project_id` matching the request's filter,
+/// one page of them in the requested order.
+pub fn table(conn: &mut DbConnection, project_id: i64, request: &TableRequest) -> Result<Table> {
+    let filter = &request.filter;
+    let total: i64 = {
+        let query = m::table.select(diesel::dsl::count_star()).into_boxed();
+        models::filter_models!(query, project_id, filter, conn).get_result(conn)?
+    };
+    let rows = sorted_page(conn, project_id, request)?;
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let mut cells = metric_cells(conn, &ids, &request.metrics)?;
+    let rows = models::with_components(conn, rows)?;
+    let returned = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let next_offset = request.offset.saturating_add(returned);
+    let rows = rows
+        .into_iter()
+        .zip(ids)
+        .map(|((model, _, _), id)| TableRow {
+            model,
+            metrics: cells.remove(&id).unwrap_or_default(),
+        })
+        .collect();
+    Ok(Table {
+        total,
+        rows,
+        next_offset: (next_offset < total).then_some(next_offset),
+    })
+}
+
+/// The rows of one page, sorted: the sort key (missing values last), then
+/// the name.
+fn sorted_page(
+    conn: &mut DbConnection,
+    project_id: i64,
+    request: &TableRequest,
+) -> Result<Vec<models::ModelRow>> {
+    let filter = &request.filter;
+    let desc = request.descending;
+    // `$key` once per direction: diesel's ordering types differ.
+    macro_rules! by {
+        ($query:expr, $($key:expr),+) => {{
+            let mut query = $query;
+            $(
+                query = if desc { query.then_order_by($key.desc()) } else { query.then_order_by($key.asc()) };
+            )+
+            query = query.then_order_by(m::name.asc());
+            query.offset(request.offset).limit(request.limit).load(conn)?
+        }};
+    }
+    let plain = || m::table.select(models::ModelRow::as_select()).into_boxed();
+    let rows = match &request.sort {
+        SortKey::Name => {
+            let query = models::filter_models!(plain(), project_id, filter, conn);
+            let mut query = if desc {
+                query.order(m::name.desc())
+            } else {
+                query.order(m::name.asc())
+            };
+            query = query.offset(request.offset).limit(request.limit);
+            query.load(conn)?
+        }
+        SortKey::Created => by!(
+            models::filter_models!(plain(), project_id, filter, conn),
+            m::created_at
+        ),
+        SortKey::Status => by!(
+            models::filter_models!(plain(), project_id, filter, conn),
+            m::status
+        ),
+        SortKey::Epochs => by!(
+            models::filter_models!(plain(), project_id, filter, conn),
+            m::epoch_count
+        ),
+        SortKey::Metric(agg @ (MetricAgg::Max | MetricAgg::Min), metric) => {
+            let query = m::table
+                .left_join(ms::table.on(ms::model_id.eq(m::id).and(ms::metric_name.eq(metric.as_str()))))
+                .select(models::ModelRow::as_select())
+                .into_boxed();
+            // Missing values last in both directions: `is null` first.
+            let query = models::filter_models!(query, project_id, filter, conn);
+            match agg {
+                MetricAgg::Max => by!(
+                    query.order(ms::max_value.nullable().is_null().asc()),
+                    ms::max_value.nullable()
+                ),
+                _ => by!(
+                    query.order(ms::min_value.nullable().is_null().asc()),
+                    ms::min_value.nullable()
+                ),
+            }
+        }
+        SortKey::Metric(MetricAgg::Last, metric) => {
+            let query = m::table
+                .left_join(ml::table.on(ml::model_id.eq(m::id).and(ml::metric_name.eq(metric.as_str()))))
+                .select(models::ModelRow::as_select())
+                .into_boxed();
+            let query = models::filter_models!(query, project_id, filter, conn);
+            // NaN is stored as NULL: it sorts with the missing values.
+            by!(query.order(ml::last_value.is_null().asc()), ml::last_value)
+        }
+    };
+    Ok(rows)
+}
+
+/// Min, max and last of `metrics` for the models `ids`, by model id.
+fn metric_cells(
+    conn: &mut DbConnection,
+    ids: &[i64],
+    metrics: &[String],
+) -> Result<HashMap<i64, BTreeMap<String, MetricCells>>> {
+    let mut cells: HashMap<i64, BTreeMap<String, MetricCells>> = HashMap::new();
+    if ids.is_empty() || metrics.is_empty() {
+        return Ok(cells);
+    }
+    let extremes: Vec<(i64, String, f64, f64)> = ms::table
+        .filter(ms::model_id.eq_any(ids))
+        .filter(ms::metric_name.eq_any(metrics))
+        .select((ms::model_id, ms::metric_name, ms::min_value, ms::max_value))
+        .load(conn)?;
+    for (id, metric, min, max) in extremes {
+        let cell = cells.entry(id).or_default().entry(metric).or_default();
+        cell.min = Some(min);
+        cell.max = Some(max);
+    }
+    let lasts: Vec<(i64, String, i64, Option<f64>)> = ml::table
+        .filter(ml::model_id.eq_any(ids))
+        .filter(ml::metric_name.eq_any(metrics))
+        .select((ml::model_id, ml::metric_name, ml::last_epoch_num, ml::last_value))
+        .load(conn)?;
+    for (id, metric, epoch, value) in lasts {
+        let cell = cells.entry(id).or_default().entry(metric).or_default();
+        cell.last = Some(value.unwrap_or(f64::NAN));
+        cell.last_epoch = Some(epoch);
+    }
+    Ok(cells)
+}
+
+/// Model `name` of project `project_id` (deleted ones too: the page shows
+/// what the id names) with its datablob and template.
+pub fn model(conn: &mut DbConnection, project_id: i64, name: &str) -> Result<ModelView> {
+    let detail = runs::get(conn, project_id, name)?;
+    let artifacts = super::artifacts::list(conn, project_id, name)?;
+    let component = |conn: &mut DbConnection, kind: ComponentKind, name: &str| {
+        components::find(conn, project_id, kind, name)?
+            .ok_or_else(|| Error::Corrupt(format!("model refers to a missing {} {name:?}", kind.label())))
+    };
+    let datablob = component(conn, ComponentKind::DataBlob, &detail.model.datablob_name)?;
+    let template = component(
+        conn,
+        ComponentKind::ModelTemplate,
+        &detail.model.model_template_name,
+    )?;
+    Ok(ModelView {
+        detail: ModelDetail { artifacts, ..detail },
+        datablob: datablob.into(),
+        template: template.into(),
+    })
+}
+
+/// The curves of `metrics` (all of each model's metrics when empty) of
+/// the live models `names` of project `project_id`, by model in the
+/// order given, then metric name. An epoch without the metric adds no
+/// point; a NaN value is a point (a gap on the chart). An unknown name is
+/// NOT_FOUND naming it.
+pub fn curves(
+    conn: &mut DbConnection,
+    project_id: i64,
+    names: &[String],
+    metrics: &[String],
+) -> Result<Vec<Curve>> {
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(names.len());
+    for chunk in names.chunks(MAX_BINDS_PER_LIST) {
+        let found: Vec<(String, i64)> = m::table
+            .filter(m::project_id.eq(project_id))
+            .filter(m::deleted_at.is_null())
+            .filter(m::name.eq_any(chunk))
+            .select((m::name, m::id))
+            .load(conn)?;
+        ids.extend(found);
+    }
+    let mut curves = Vec::new();
+    for name in names {
+        let id = *ids
+            .get(name)
+            .ok_or_else(|| Error::NotFound(format!("models: model {name:?} does not exist")))?;
+        // A model has a handful of metrics: a linear search of its
+        // curves beats a map lookup, and no name is copied per epoch.
+        let mut found: Vec<Curve> = Vec::new();
+        for (epoch, blob) in model_epochs(conn, id)? {
+            metrics_codec::for_each(&blob, |metric, value| {
+                if !metrics.is_empty() && !metrics.iter().any(|wanted| wanted == metric) {
+                    return;
+                }
+                let curve = match found.iter().position(|curve| curve.metric == metric) {
+                    Some(at) => &mut found[at],
+                    None => {
+                        found.push(Curve {
+                            model: name.clone(),
+                            metric: metric.to_owned(),
+                            epochs: Vec::new(),
+                            values: Vec::new(),
+                        });
+                        let last = found.len() - 1;
+                        &mut found[last]
+                    }
+                };
+                curve.epochs.push(epoch);
+                curve.values.push(value);
+            })
+            .map_err(|e| corrupt("epoch metrics", e))?;
+        }
+        found.sort_by(|a, b| a.metric.cmp(&b.metric));
+        curves.extend(found);
+    }
+    Ok(curves)
+}
+
+/// Every epoch of model `id` as (epoch_num, metrics blob), by epoch.
+fn model_epochs(conn: &mut DbConnection, id: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+    Ok(epochs::table
+        .filter(epochs::model_id.eq(id))
+        .order(epochs::epoch_num.asc())
+        .select((epochs::epoch_num, epochs::metrics))
+        .load(conn)?)
+}
