@@ -25,6 +25,7 @@ use super::{MetadataApi, Reply, artifacts, caller_of, convert, runs, watch_slot}
 use crate::error::{Error, Result};
 use crate::security::ProjectScope;
 use crate::store::records::{
+    ModelView,
     ComponentKind, EpochFilter, GroupedFilter, ModelFilter, NewArtifact, PageRequest, RunState, RunStatus,
     StatusChange, Tags,
 };
@@ -82,7 +83,7 @@ pub(super) async fn export(api: &MetadataApi, request: Request<pb::ExportRequest
     };
     // A bad `where` fails the call itself, not its first record.
     let (check, check_filter) = (selection.project.clone(), selection.filter.clone());
-    api.run(move |store| store.list_models(&check, &check_filter, &page(1, String::new())))
+    api.run(move |store| store.list_models(&check, &check_filter, &ModelView::default(), &page(1, String::new())))
         .await?;
     let (sender, receiver) = mpsc::channel(EXPORT_AHEAD);
     let store = api.store.clone();
@@ -168,7 +169,7 @@ fn produce(store: &Store, selection: &Selection, out: &Out<'_>) -> std::result::
             // model at most: as many as the models, never their epochs).
             let mut names = std::collections::BTreeSet::new();
             each_page(
-                |page| store.list_models(project, &selection.filter, page),
+                |page| store.list_models(project, &selection.filter, &ModelView::default(), page),
                 |model| {
                     names.insert(match kind {
                         ComponentKind::DataBlob => model.datablob_name,
@@ -197,7 +198,7 @@ fn produce(store: &Store, selection: &Selection, out: &Out<'_>) -> std::result::
         }
     }
     each_page(
-        |page| store.list_models(project, &selection.filter, page),
+        |page| store.list_models(project, &selection.filter, &ModelView::default(), page),
         |model| export_model(store, project, &model.name, request.with_artifacts, out),
         RECORDS_PER_PAGE,
     )
