@@ -43,6 +43,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         direction: MetricDirection::Max as i32,
         filter: Some(where_filter(BEST_WHERE)),
         top_k: 1,
+        ..Default::default()
     };
     let client = &ctx.client;
     let answer = client.clone().get_best_model(best.clone()).await;
@@ -71,6 +72,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
             filter: Some(where_filter(expr)),
             page_size,
             page_token: String::new(),
+            ..Default::default()
         };
         let page = client.clone().list_models(request.clone()).await;
         let rows = page.as_ref().map_or(0, |p| p.get_ref().models.len());

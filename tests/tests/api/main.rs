@@ -34,6 +34,7 @@ mod reflection;
 mod replicas;
 mod runs;
 mod security;
+mod sorting;
 mod sockets;
 mod storage;
 mod stream;
