@@ -944,6 +944,12 @@ pub struct HistoryArgs {
     /// Only epochs numbered N or less.
     #[arg(long, value_name = "N")]
     pub to: Option<i64>,
+    /// Draw the curves as a line chart in the terminal (Unicode braille,
+    /// sized to the terminal, one colored series per model and metric,
+    /// NaN as gaps) instead of the table; `--format json|csv` still print
+    /// the data.
+    #[arg(long)]
+    pub plot: bool,
 }
 
 /// Arguments of `current-epoch`.

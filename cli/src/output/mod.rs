@@ -12,6 +12,7 @@
 mod csv;
 pub mod flatten;
 pub mod json;
+pub mod plot;
 mod table;
 
 use std::io::{self, Write};
