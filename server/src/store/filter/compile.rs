@@ -191,6 +191,14 @@ impl Compiler {
                         self.out.sql(" AND v.kind = '").sql(kind::NUMBER).sql("' AND ");
                         match number.int {
                             Some(int) => {
+                                // A range on `num` that every match is in
+                                // (rounding to a double is monotone), so
+                                // that the index on (owner, path, kind,
+                                // num) narrows the rows before the exact
+                                // test below reads them.
+                                if let Some(bound) = implied_num_bound(op) {
+                                    self.out.sql("v.num").sql(bound).double(number.float).sql(" AND ");
+                                }
                                 // Exact when both are 64-bit integers, as
                                 // doubles otherwise.
                                 self.out
@@ -361,6 +369,17 @@ impl Compiler {
             .sql(table)
             .sql(" s WHERE s.metric_name = ")
             .text(metric);
+    }
+}
+
+/// The comparison of `num` with an integer literal's double that every
+/// value satisfying `op` satisfies too (`None` for `!=`).
+fn implied_num_bound(op: CmpOp) -> Option<&'static str> {
+    match op {
+        CmpOp::Eq => Some(" = "),
+        CmpOp::Lt | CmpOp::Le => Some(" <= "),
+        CmpOp::Gt | CmpOp::Ge => Some(" >= "),
+        CmpOp::Ne => None,
     }
 }
 
