@@ -252,8 +252,7 @@ impl Client {
         filter: &ModelFilter,
         top_k: u32,
     ) -> Result<Vec<BestModel>> {
-        self.best_models_with(metric, direction, filter, top_k, &[])
-            .await
+        self.best_models_with(metric, direction, filter, top_k, &[]).await
     }
 
     /// [`Client::best_models`] with summary `columns` (`last(loss)`,

@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::filter::{EpochFilter, GroupedFilter, ModelFilter};
 use crate::types::{
-    BestModel, ColumnValue, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Model, ModelTemplate, NewEpoch,
-    Project,
+    BestModel, ColumnValue, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Model, ModelTemplate,
+    NewEpoch, Project,
 };
 
 /// Hyperparameters as JSON text; `Null` becomes the empty text (`{}` on

@@ -15,7 +15,13 @@ pub async fn run(client: &Client, args: &BestArgs) -> Result<Box<dyn Render>, Cl
     let filtered = !args.rank.filter.is_empty();
     let columns = args.rank.columns.names();
     match client
-        .best_models_with(metric, direction, &args.rank.filter.to_filter(), args.top, &columns)
+        .best_models_with(
+            metric,
+            direction,
+            &args.rank.filter.to_filter(),
+            args.top,
+            &columns,
+        )
         .await
     {
         Ok(models) if !models.is_empty() => Ok(Box::new(Best {
@@ -58,6 +64,11 @@ impl Render for Best {
     }
 
     fn json(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(RankingJson::new(&self.metric, self.direction, &self.columns, &self.ranked()))
+        serde_json::to_value(RankingJson::new(
+            &self.metric,
+            self.direction,
+            &self.columns,
+            &self.ranked(),
+        ))
     }
 }

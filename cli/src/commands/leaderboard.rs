@@ -55,6 +55,11 @@ impl Render for Leaderboard {
     }
 
     fn json(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(RankingJson::new(&self.metric, self.direction, &self.columns, &self.ranked()))
+        serde_json::to_value(RankingJson::new(
+            &self.metric,
+            self.direction,
+            &self.columns,
+            &self.ranked(),
+        ))
     }
 }

@@ -135,7 +135,10 @@ impl Render for Models {
             "last_modified_at",
         ]);
         table.columns.extend(self.columns.iter().cloned());
-        let tags = self.models.iter().any(|m| m.tags.keys().any(|k| !is_system_tag(k)));
+        let tags = self
+            .models
+            .iter()
+            .any(|m| m.tags.keys().any(|k| !is_system_tag(k)));
         if tags {
             table.columns.push("tags".into());
         }

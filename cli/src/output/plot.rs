@@ -35,7 +35,10 @@ impl PlotSize {
         let from_env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u16>().ok());
         let (columns, lines) = match terminal_size::terminal_size() {
             Some((terminal_size::Width(w), terminal_size::Height(h))) => (w, h),
-            None => (from_env("COLUMNS").unwrap_or(100), from_env("LINES").unwrap_or(30)),
+            None => (
+                from_env("COLUMNS").unwrap_or(100),
+                from_env("LINES").unwrap_or(30),
+            ),
         };
         Self {
             columns,
@@ -127,7 +130,9 @@ fn ranges(xs: impl Iterator<Item = i64>, ys: impl Iterator<Item = f64>) -> Optio
     let (xmin, xmax) = xs.fold((i64::MAX, i64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
     let (ymin, ymax) = ys
         .filter(|y| y.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| (lo.min(y), hi.max(y)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+            (lo.min(y), hi.max(y))
+        });
     if ymin > ymax {
         return None;
     }
@@ -169,7 +174,11 @@ fn runs(points: &[(i64, f64)]) -> Vec<Vec<(f32, f32)>> {
 fn short(value: f32) -> String {
     let text = format!("{value:.4}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" { "0".to_owned() } else { text.to_owned() }
+    if text == "-0" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -204,7 +213,9 @@ mod tests {
     fn a_rising_line_fills_the_chart_at_the_asked_size() {
         let series = [Series {
             label: "m loss".to_owned(),
-            points: (0..=10).map(|e| (e, f64::from(u8::try_from(e).unwrap()))).collect(),
+            points: (0..=10)
+                .map(|e| (e, f64::from(u8::try_from(e).unwrap())))
+                .collect(),
         }];
         let text = render(&series, SIZE);
         let rows = lines(&text);
@@ -212,10 +223,19 @@ mod tests {
         assert_eq!(rows.len(), 8, "{text}");
         assert!(rows[0].ends_with(" 10"), "ymax label: {text}");
         assert!(rows[5].ends_with(" 0"), "ymin label: {text}");
-        assert!(rows[6].starts_with('0') && rows[6].ends_with("10"), "x labels: {text}");
+        assert!(
+            rows[6].starts_with('0') && rows[6].ends_with("10"),
+            "x labels: {text}"
+        );
         assert_eq!(rows[7], "━━ m loss");
         // 28 braille characters across (2 dots each): (40 - 12) columns.
-        assert_eq!(rows[0].chars().filter(|c| dots(*c) > 0 || *c == '\u{2800}').count(), 28);
+        assert_eq!(
+            rows[0]
+                .chars()
+                .filter(|c| dots(*c) > 0 || *c == '\u{2800}')
+                .count(),
+            28
+        );
         // A diagonal from bottom left to top right: dots in every line,
         // the lowest line's on the left, the highest line's on the right.
         for row in &rows[..6] {
@@ -255,7 +275,10 @@ mod tests {
                 .unwrap()
         };
         let (solid_line, gapped_line) = (line(&solid), line(&gapped));
-        assert!(chart_dots(&gapped_line) < chart_dots(&solid_line), "{solid}\n{gapped}");
+        assert!(
+            chart_dots(&gapped_line) < chart_dots(&solid_line),
+            "{solid}\n{gapped}"
+        );
         let middle: Vec<char> = gapped_line.chars().skip(12).take(4).collect();
         assert!(middle.iter().all(|c| dots(*c) == 0), "{gapped}");
         assert!(gapped.ends_with("━━ a (5 NaN/inf not drawn)\n"), "{gapped}");
@@ -277,9 +300,15 @@ mod tests {
         let rows = lines(&text);
         assert!(rows[0].ends_with(" 4"), "{text}");
         assert!(rows[5].ends_with(" 0.5"), "{text}");
-        assert_eq!(rows[rows.len() - 2..], ["━━ m1 loss", "━━ m2 val_loss (1 NaN/inf not drawn)"]);
+        assert_eq!(
+            rows[rows.len() - 2..],
+            ["━━ m1 loss", "━━ m2 val_loss (1 NaN/inf not drawn)"]
+        );
         let colored = render(&series, PlotSize { color: true, ..SIZE });
-        assert!(colored.contains("\x1b[38;2;31;119;180m━━\x1b[0m m1 loss"), "{colored}");
+        assert!(
+            colored.contains("\x1b[38;2;31;119;180m━━\x1b[0m m1 loss"),
+            "{colored}"
+        );
         assert_eq!(render(&[], SIZE), "no finite values to plot\n");
         let only_nan = [Series {
             label: "x".to_owned(),
@@ -294,7 +323,10 @@ mod tests {
             }],
             SIZE,
         );
-        assert!(lines(&one)[..6].iter().map(|l| chart_dots(l)).sum::<u32>() >= 1, "{one}");
+        assert!(
+            lines(&one)[..6].iter().map(|l| chart_dots(l)).sum::<u32>() >= 1,
+            "{one}"
+        );
     }
 
     #[test]

@@ -38,7 +38,13 @@ async fn list_models_sorted_with_columns_as_csv(server: TestServer) {
     let tail = |row: &Vec<String>| [vec![row[0].clone()], row[8..12].to_vec()].concat();
     let got: Vec<Vec<String>> = rows[1..].iter().map(tail).collect();
     let want = [
-        ["m-mlp-mnist", "0.9100000000000001", "0.9100000000000001", "0.5", "2"],
+        [
+            "m-mlp-mnist",
+            "0.9100000000000001",
+            "0.9100000000000001",
+            "0.5",
+            "2",
+        ],
         ["m-cnn-mnist", "0.91", "NaN", "0.25", "3"],
         ["m-cnn-cifar", "0.3", "0.3", "-inf", "2"],
         ["m-empty", "", "", "", "0"],
@@ -52,7 +58,11 @@ async fn list_models_sorted_with_columns_as_csv(server: TestServer) {
         .ok();
     let header = table.lines().next().unwrap();
     assert!(header.contains("count(val_accuracy)"), "{table}");
-    let names: Vec<&str> = table.lines().skip(2).map(|l| l.split_whitespace().next().unwrap()).collect();
+    let names: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
     assert_eq!(names, ["m-cnn-cifar", "m-cnn-mnist", "m-empty", "m-mlp-mnist"]);
 }
 
@@ -79,14 +89,31 @@ async fn list_models_columns_as_json(server: TestServer) {
     assert_eq!(
         got,
         [
-            ("m-cnn-cifar", &json!({"last(loss)": "-inf", "count(nope)": null, "current_epoch": 1})),
-            ("m-cnn-mnist", &json!({"last(loss)": 0.25, "count(nope)": null, "current_epoch": 2})),
-            ("m-mlp-mnist", &json!({"last(loss)": 0.5, "count(nope)": null, "current_epoch": 1})),
-            ("m-empty", &json!({"last(loss)": null, "count(nope)": null, "current_epoch": null})),
+            (
+                "m-cnn-cifar",
+                &json!({"last(loss)": "-inf", "count(nope)": null, "current_epoch": 1})
+            ),
+            (
+                "m-cnn-mnist",
+                &json!({"last(loss)": 0.25, "count(nope)": null, "current_epoch": 2})
+            ),
+            (
+                "m-mlp-mnist",
+                &json!({"last(loss)": 0.5, "count(nope)": null, "current_epoch": 1})
+            ),
+            (
+                "m-empty",
+                &json!({"last(loss)": null, "count(nope)": null, "current_epoch": null})
+            ),
         ]
     );
     // Without --columns, no "columns" field.
-    let plain = mlmeta(&server).args(["list", "models"]).format("json").run().await.json();
+    let plain = mlmeta(&server)
+        .args(["list", "models"])
+        .format("json")
+        .run()
+        .await
+        .json();
     assert!(plain[0].get("columns").is_none(), "{plain}");
 }
 
@@ -106,17 +133,40 @@ async fn rankings_with_columns(server: TestServer) {
         .await
         .ok();
     let rows = csv_rows(&csv);
-    assert_eq!(rows[0][..8], ["rank", "model", "epoch", "val_accuracy", "datablob", "template", "last(loss)", "epochs"]);
+    assert_eq!(
+        rows[0][..8],
+        [
+            "rank",
+            "model",
+            "epoch",
+            "val_accuracy",
+            "datablob",
+            "template",
+            "last(loss)",
+            "epochs"
+        ]
+    );
     let got: Vec<[&str; 3]> = rows[1..]
         .iter()
         .map(|r| [r[1].as_str(), r[6].as_str(), r[7].as_str()])
         .collect();
     assert_eq!(
         got,
-        [["m-mlp-mnist", "0.5", "2"], ["m-cnn-mnist", "0.25", "3"], ["m-cnn-cifar", "-inf", "2"]]
+        [
+            ["m-mlp-mnist", "0.5", "2"],
+            ["m-cnn-mnist", "0.25", "3"],
+            ["m-cnn-cifar", "-inf", "2"]
+        ]
     );
     let doc = mlmeta(&server)
-        .args(["best", "--metric", "loss", "--min", "--columns", "max(val_accuracy),min(loss)"])
+        .args([
+            "best",
+            "--metric",
+            "loss",
+            "--min",
+            "--columns",
+            "max(val_accuracy),min(loss)",
+        ])
         .format("json")
         .run()
         .await
@@ -135,7 +185,10 @@ async fn bad_sort_and_columns_name_the_flag(server: TestServer) {
         .run()
         .await
         .fails(1);
-    assert!(error.contains("order_by: column 1: cannot sort by this field"), "{error}");
+    assert!(
+        error.contains("order_by: column 1: cannot sort by this field"),
+        "{error}"
+    );
     let error = mlmeta(&server)
         .args(["best", "--metric", "loss", "--min", "--columns", "epochs,name"])
         .run()

@@ -105,7 +105,14 @@ async fn where_reads_last_and_count(server: TestServer) {
 /// and has no colors; `--format csv` still prints the data.
 async fn history_plot_draws_a_chart_sized_by_columns(server: TestServer) {
     seed(&server).await;
-    let args = ["history", "m-cnn-mnist", "m-mlp-mnist", "--metric", "val_accuracy", "--plot"];
+    let args = [
+        "history",
+        "m-cnn-mnist",
+        "m-mlp-mnist",
+        "--metric",
+        "val_accuracy",
+        "--plot",
+    ];
     let chart = mlmeta(&server)
         .args(args)
         .env("COLUMNS", "60")
@@ -118,14 +125,25 @@ async fn history_plot_draws_a_chart_sized_by_columns(server: TestServer) {
     // LINES - 8 = 10 chart lines, the x labels, two legend lines.
     assert_eq!(lines.len(), 13, "{chart}");
     assert!(!chart.contains('\x1b'), "{chart}");
-    let braille = |line: &str| line.chars().filter(|c| ('\u{2800}'..='\u{28ff}').contains(c)).count();
+    let braille = |line: &str| {
+        line.chars()
+            .filter(|c| ('\u{2800}'..='\u{28ff}').contains(c))
+            .count()
+    };
     assert_eq!(braille(lines[0]), 60 - 12, "{chart}");
     assert!(lines[0].ends_with(" 0.91"), "{chart}");
     assert!(lines[9].ends_with(" 0.3"), "{chart}");
-    assert_eq!(lines[10].split_whitespace().collect::<Vec<_>>(), ["0", "2"], "{chart}");
+    assert_eq!(
+        lines[10].split_whitespace().collect::<Vec<_>>(),
+        ["0", "2"],
+        "{chart}"
+    );
     assert_eq!(
         lines[11..],
-        ["━━ m-cnn-mnist val_accuracy (1 NaN/inf not drawn)", "━━ m-mlp-mnist val_accuracy"]
+        [
+            "━━ m-cnn-mnist val_accuracy (1 NaN/inf not drawn)",
+            "━━ m-mlp-mnist val_accuracy"
+        ]
     );
     let csv = mlmeta(&server).args(args).format("csv").run().await.ok();
     assert_eq!(csv_rows(&csv)[0], ["model", "epoch", "val_accuracy"]);

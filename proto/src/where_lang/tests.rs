@@ -304,9 +304,16 @@ fn order_by_parses_a_field_and_a_direction() {
     assert_eq!(error(""), "column 1: expected a field");
     assert!(error("params.lr").starts_with("column 1: cannot sort by this field"));
     assert!(error("tags.team desc").starts_with("column 1: cannot sort by this field"));
-    assert_eq!(error("epochs up"), "column 8: expected 'asc', 'desc' or the end, found 'up'");
+    assert_eq!(
+        error("epochs up"),
+        "column 8: expected 'asc', 'desc' or the end, found 'up'"
+    );
     assert!(error("bogus").starts_with("column 1: unknown field 'bogus'"));
-    assert!(error("max(").contains("expected a metric name"), "{}", error("max("));
+    assert!(
+        error("max(").contains("expected a metric name"),
+        "{}",
+        error("max(")
+    );
 }
 
 #[test]

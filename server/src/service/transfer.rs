@@ -25,9 +25,8 @@ use super::{MetadataApi, Reply, artifacts, caller_of, convert, runs, watch_slot}
 use crate::error::{Error, Result};
 use crate::security::ProjectScope;
 use crate::store::records::{
-    ModelView,
-    ComponentKind, EpochFilter, GroupedFilter, ModelFilter, NewArtifact, PageRequest, RunState, RunStatus,
-    StatusChange, Tags,
+    ComponentKind, EpochFilter, GroupedFilter, ModelFilter, ModelView, NewArtifact, PageRequest, RunState,
+    RunStatus, StatusChange, Tags,
 };
 use crate::store::transfer::{ExportedMeta, ImportComponent, ImportModel, Imported};
 use crate::store::{CONTENT_URI_PREFIX, Store};
@@ -83,8 +82,15 @@ pub(super) async fn export(api: &MetadataApi, request: Request<pb::ExportRequest
     };
     // A bad `where` fails the call itself, not its first record.
     let (check, check_filter) = (selection.project.clone(), selection.filter.clone());
-    api.run(move |store| store.list_models(&check, &check_filter, &ModelView::default(), &page(1, String::new())))
-        .await?;
+    api.run(move |store| {
+        store.list_models(
+            &check,
+            &check_filter,
+            &ModelView::default(),
+            &page(1, String::new()),
+        )
+    })
+    .await?;
     let (sender, receiver) = mpsc::channel(EXPORT_AHEAD);
     let store = api.store.clone();
     tokio::task::spawn_blocking(move || {

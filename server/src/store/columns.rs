@@ -19,7 +19,11 @@ type Best = HashMap<(i64, String), (f64, f64)>;
 type Latest = HashMap<(i64, String), (i64, Option<f64>)>;
 
 /// The values of `columns` for each of `rows`, in the same order.
-pub(super) fn load(conn: &mut DbConnection, rows: &[ModelRow], columns: &[Field]) -> Result<Vec<Vec<ColumnValue>>> {
+pub(super) fn load(
+    conn: &mut DbConnection,
+    rows: &[ModelRow],
+    columns: &[Field],
+) -> Result<Vec<Vec<ColumnValue>>> {
     if columns.is_empty() {
         return Ok(vec![Vec::new(); rows.len()]);
     }
@@ -52,7 +56,11 @@ pub(super) fn load(conn: &mut DbConnection, rows: &[ModelRow], columns: &[Field]
                 .filter(ms::metric_name.eq_any(&best_names))
                 .select((ms::model_id, ms::metric_name, ms::max_value, ms::min_value))
                 .load(conn)?;
-            best.extend(found.into_iter().map(|(id, name, max, min)| ((id, name), (max, min))));
+            best.extend(
+                found
+                    .into_iter()
+                    .map(|(id, name, max, min)| ((id, name), (max, min))),
+            );
         }
         if !latest_names.is_empty() {
             let found: Vec<(i64, String, i64, Option<f64>)> = ml::table
@@ -69,19 +77,30 @@ pub(super) fn load(conn: &mut DbConnection, rows: &[ModelRow], columns: &[Field]
     }
     Ok(rows
         .iter()
-        .map(|row| columns.iter().map(|field| value(row, field, &best, &latest)).collect())
+        .map(|row| {
+            columns
+                .iter()
+                .map(|field| value(row, field, &best, &latest))
+                .collect()
+        })
         .collect())
 }
 
 fn value(row: &ModelRow, field: &Field, best: &Best, latest: &Latest) -> ColumnValue {
     match field {
         Field::Epochs => ColumnValue::Integer(row.epoch_count),
-        Field::CurrentEpoch => row.current_epoch.map_or(ColumnValue::Missing, ColumnValue::Integer),
+        Field::CurrentEpoch => row
+            .current_epoch
+            .map_or(ColumnValue::Missing, ColumnValue::Integer),
         Field::Metric { function, metric } => {
             let key = (row.id, metric.clone());
             match function {
-                MetricFn::Max => best.get(&key).map_or(ColumnValue::Missing, |(max, _)| ColumnValue::Number(*max)),
-                MetricFn::Min => best.get(&key).map_or(ColumnValue::Missing, |(_, min)| ColumnValue::Number(*min)),
+                MetricFn::Max => best
+                    .get(&key)
+                    .map_or(ColumnValue::Missing, |(max, _)| ColumnValue::Number(*max)),
+                MetricFn::Min => best
+                    .get(&key)
+                    .map_or(ColumnValue::Missing, |(_, min)| ColumnValue::Number(*min)),
                 // A NULL last value is a NaN one (SQLite cannot store NaN).
                 MetricFn::Last => latest.get(&key).map_or(ColumnValue::Missing, |(_, last)| {
                     ColumnValue::Number(last.unwrap_or(f64::NAN))

@@ -41,9 +41,9 @@ use crate::security::{ProjectScope, Projects};
 use ingest::{CommitHook, CommitHooks, GroupCommit, IngestStats, TraceHook};
 use projects::ProjectIds;
 use records::{
-    BestModel, Component, ComponentKind, Direction, Epoch, EpochFilter, GroupedFilter, InsertCounts,
-    Field, LeaderboardRow, Model, ModelDetail, ModelFilter, ModelView, NewComponent, NewEpoch, NewModel, Page, PageRequest,
-    Project, PurgeCounts, Put, RecordKind, RunStatus, StartRun,
+    BestModel, Component, ComponentKind, Direction, Epoch, EpochFilter, Field, GroupedFilter, InsertCounts,
+    LeaderboardRow, Model, ModelDetail, ModelFilter, ModelView, NewComponent, NewEpoch, NewModel, Page,
+    PageRequest, Project, PurgeCounts, Put, RecordKind, RunStatus, StartRun,
 };
 
 pub use artifact_content::{CONTENT_URI_PREFIX, Uploaded};

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::components;
-use super::page_token;
 use super::filter::order::{SortValue, sort_sql};
+use super::page_token;
 use super::records::{
-    Component, ComponentKind, Field, Model, ModelFilter, ModelView, NewModel, OrderBy, Page, PageRequest, Put,
-    RecordKind, RunState, RunStatus, now_micros,
+    Component, ComponentKind, Field, Model, ModelFilter, ModelView, NewModel, OrderBy, Page, PageRequest,
+    Put, RecordKind, RunState, RunStatus, now_micros,
 };
 use super::tags;
 use super::{MAX_BINDS_PER_LIST, into_page, on_backend, page_limit};
@@ -268,7 +268,14 @@ pub fn list(
     page: &PageRequest,
 ) -> Result<Page<Model>> {
     if let Some(order) = &view.order_by {
-        return list_sorted(conn, (project_id, project_name), filter, order, &view.columns, page);
+        return list_sorted(
+            conn,
+            (project_id, project_name),
+            filter,
+            order,
+            &view.columns,
+            page,
+        );
     }
     let query_id = page_token::fingerprint(&format!("models|{project_name:?}|{filter:?}"));
     let after: Option<String> = page_token::decode(query_id, &page.token)?;
@@ -307,17 +314,23 @@ fn list_sorted(
 ) -> Result<Page<Model>> {
     let sort = sort_sql(order, super::filter::dialect(conn))
         .ok_or_else(|| Error::invalid("order_by", "cannot sort by this field"))?;
-    let query_id = page_token::fingerprint(&format!(
-        "models|{project_name:?}|{filter:?}|order_by {order:?}"
-    ));
+    let query_id = page_token::fingerprint(&format!("models|{project_name:?}|{filter:?}|order_by {order:?}"));
     let after: Option<(Option<SortValue>, String)> = page_token::decode(query_id, &page.token)?;
     if let Some((Some(value), _)) = &after
         && !value.fits(sort.kind)
     {
-        return Err(Error::invalid("page_token", "is not a token returned by this listing"));
+        return Err(Error::invalid(
+            "page_token",
+            "is not a token returned by this listing",
+        ));
     }
     let query = models::table
-        .select((ModelRow::as_select(), sort.text_key(), sort.int_key(), sort.float_key()))
+        .select((
+            ModelRow::as_select(),
+            sort.text_key(),
+            sort.int_key(),
+            sort.float_key(),
+        ))
         .order(sort.order())
         .limit(page_limit(page))
         .into_boxed();
@@ -344,7 +357,11 @@ fn list_sorted(
 
 /// The models of `rows` with their summary `columns` (read for all rows
 /// at once).
-pub(super) fn with_columns(conn: &mut DbConnection, rows: Vec<ModelRow>, columns: &[Field]) -> Result<Vec<Model>> {
+pub(super) fn with_columns(
+    conn: &mut DbConnection,
+    rows: Vec<ModelRow>,
+    columns: &[Field],
+) -> Result<Vec<Model>> {
     let values = super::columns::load(conn, &rows, columns)?;
     Ok(with_components(conn, rows)?
         .into_iter()

@@ -150,7 +150,10 @@ async fn bad_order_by_columns_and_foreign_tokens_are_invalid_argument(server: Te
         ("bogus", &["order_by: column 1", "unknown field 'bogus'"][..]),
         ("params.lr desc", &["order_by: column 1", "cannot sort by"]),
         ("tags.team", &["order_by: column 1", "cannot sort by"]),
-        ("max(acc) sideways", &["order_by: column 10", "expected 'asc', 'desc'"]),
+        (
+            "max(acc) sideways",
+            &["order_by: column 10", "expected 'asc', 'desc'"],
+        ),
         ("max(", &["order_by: column 5", "metric name"]),
     ] {
         let result = client.list_models(request(order_by, 10, String::new())).await;
@@ -175,7 +178,11 @@ async fn bad_order_by_columns_and_foreign_tokens_are_invalid_argument(server: Te
         expect_status(client.get_best_model(best).await, Code::InvalidArgument, needles);
         let mut board = records::leaderboard(ACC, MetricDirection::Max, 10);
         board.columns = columns;
-        expect_status(client.get_leaderboard(board).await, Code::InvalidArgument, needles);
+        expect_status(
+            client.get_leaderboard(board).await,
+            Code::InvalidArgument,
+            needles,
+        );
     }
     // A token of one order is not a position in another, nor in the
     // listing by name.
