@@ -727,6 +727,28 @@ pub struct RankArgs {
     /// Which models take part.
     #[command(flatten)]
     pub filter: ModelFilterArgs,
+    /// Summary columns to add, comma-separated.
+    #[command(flatten)]
+    pub columns: ColumnsArg,
+}
+
+/// `--columns`: summaries per model, as extra output columns.
+#[derive(Debug, Args)]
+pub struct ColumnsArg {
+    /// Summary columns, comma-separated: max(m), min(m), last(m),
+    /// count(m), epochs, current_epoch (e.g. 'last(loss),max(val_accuracy),epochs').
+    #[arg(long = "columns", value_name = "LIST")]
+    pub text: Option<String>,
+}
+
+impl ColumnsArg {
+    /// The columns, as the server takes them (empty without `--columns`).
+    pub fn names(&self) -> Vec<String> {
+        self.text
+            .as_deref()
+            .map(mlmeta_proto::where_lang::split_columns)
+            .unwrap_or_default()
+    }
 }
 
 /// Arguments of `best`.
@@ -848,7 +870,9 @@ pub enum ListCommand {
         groups: Vec<String>,
     },
     /// Models, by name.
-    #[command(after_help = "Example:\n  mlmeta list models --datablob-group mnist --template cnn-small")]
+    #[command(
+        after_help = "Examples:\n  mlmeta list models --datablob-group mnist --template cnn-small\n  mlmeta list models --sort 'max(val_accuracy) desc' --columns 'max(val_accuracy),last(loss),epochs'"
+    )]
     Models {
         /// Only this model (repeatable).
         #[arg(long = "model", value_name = "NAME")]
@@ -856,6 +880,15 @@ pub enum ListCommand {
         /// The datablob and template filters.
         #[command(flatten)]
         filter: ModelFilterArgs,
+        /// Order by a field and `asc` (default) or `desc`: name, class,
+        /// status, created_at, started_at, ended_at, last_heartbeat_at,
+        /// epochs, current_epoch, max(m), min(m), last(m), count(m). Ties by
+        /// name; models lacking the value (or with a NaN last value) last.
+        #[arg(long, value_name = "FIELD [asc|desc]")]
+        sort: Option<String>,
+        /// Summary columns to add, comma-separated.
+        #[command(flatten)]
+        columns: ColumnsArg,
     },
     /// Epochs with one column per metric, by model then epoch number.
     #[command(
@@ -911,6 +944,12 @@ pub struct HistoryArgs {
     /// Only epochs numbered N or less.
     #[arg(long, value_name = "N")]
     pub to: Option<i64>,
+    /// Draw the curves as a line chart in the terminal (Unicode braille,
+    /// sized to the terminal, one colored series per model and metric,
+    /// NaN as gaps) instead of the table; `--format json|csv` still print
+    /// the data.
+    #[arg(long)]
+    pub plot: bool,
 }
 
 /// Arguments of `current-epoch`.

@@ -295,12 +295,27 @@ impl Client {
         filter: &ModelFilter,
         top_k: u32,
     ) -> Result<Vec<BestModel>> {
+        self.best_models_with(metric, direction, filter, top_k, &[]).await
+    }
+
+    /// [`Client::best_models`] with summary `columns` (`last(loss)`,
+    /// `max(val_accuracy)`, `epochs`, ...) in each model's
+    /// [`Model::columns`](crate::Model::columns).
+    pub async fn best_models_with(
+        &self,
+        metric: &str,
+        direction: Direction,
+        filter: &ModelFilter,
+        top_k: u32,
+        columns: &[String],
+    ) -> Result<Vec<BestModel>> {
         let request = pb::GetBestModelRequest {
             metric_name: metric.to_owned(),
             direction: convert::direction(direction),
             filter: Some(convert::model_filter(filter)),
             top_k,
             project: self.project().to_owned(),
+            columns: columns.to_vec(),
         };
         let response = self
             .unary(request, |mut grpc, r| async move { grpc.get_best_model(r).await })

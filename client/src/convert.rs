@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::filter::{EpochFilter, GroupedFilter, ModelFilter};
 use crate::types::{
-    BestModel, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Model, ModelTemplate, NewEpoch,
-    Project,
+    BestModel, ColumnValue, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Model, ModelTemplate,
+    NewEpoch, Project,
 };
 
 /// Hyperparameters as JSON text; `Null` becomes the empty text (`{}` on
@@ -137,7 +137,17 @@ pub(crate) fn model(model: Option<pb::Model>) -> Result<Model> {
         model_template_name: model.model_template_name,
         epoch_count: model.epoch_count,
         current_epoch: model.current_epoch,
+        columns: model.columns.into_iter().map(column_value).collect(),
     })
+}
+
+fn column_value(value: pb::ColumnValue) -> ColumnValue {
+    use pb::column_value::Value;
+    match value.value {
+        None => ColumnValue::Missing,
+        Some(Value::Integer(int)) => ColumnValue::Integer(int),
+        Some(Value::Number(number)) => ColumnValue::Number(number),
+    }
 }
 
 pub(crate) fn project(project: pb::Project) -> Result<Project> {

@@ -80,8 +80,8 @@ pub use transfer::{
     ImportResponse,
 };
 pub use types::{
-    BestModel, CurrentEpoch, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Metrics, Model,
-    ModelTemplate, NewEpoch, Project, Put, Tags,
+    BestModel, ColumnValue, CurrentEpoch, DataBlob, Direction, Epoch, InsertCounts, LeaderboardRow, Metrics,
+    Model, ModelTemplate, ModelView, NewEpoch, Project, Put, Tags,
 };
 pub use watch::{EpochBatch, ModelChange, ModelEvent, ModelEvents, WatchOptions};
 pub use writer::{EpochWriter, WhenFull, WriterOptions, WriterStats};

@@ -12,7 +12,7 @@ use crate::convert;
 use crate::error::Result;
 use crate::filter::{EpochFilter, GroupedFilter, ModelFilter};
 use crate::paging::{self, Page};
-use crate::types::{DataBlob, Direction, Epoch, LeaderboardRow, Model, ModelTemplate};
+use crate::types::{DataBlob, Direction, Epoch, LeaderboardRow, Model, ModelTemplate, ModelView};
 
 impl Client {
     /// Every datablob matching `filter`, ordered by name (all pages).
@@ -86,11 +86,41 @@ impl Client {
         &self,
         filter: &ModelFilter,
     ) -> impl Stream<Item = Result<Model>> + Send + Unpin + 'static + use<> {
+        self.list_models_with_stream(filter, &ModelView::default())
+    }
+
+    /// Every model matching `filter` in the order of `view`, with its
+    /// summary columns (all pages).
+    ///
+    /// ```no_run
+    /// use mlmeta_client::{Client, ModelFilter, ModelView};
+    ///
+    /// # async fn example(client: Client) -> mlmeta_client::Result<()> {
+    /// let view = ModelView::order_by("max(val_accuracy) desc").columns(["max(val_accuracy)"]);
+    /// for model in client.list_models_with(&ModelFilter::default(), &view).await? {
+    ///     println!("{} {:?}", model.name, model.columns[0]);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn list_models_with(&self, filter: &ModelFilter, view: &ModelView) -> Result<Vec<Model>> {
+        self.list_models_with_stream(filter, view).try_collect().await
+    }
+
+    /// [`Client::list_models_with`] as a stream that fetches one page at
+    /// a time.
+    pub fn list_models_with_stream(
+        &self,
+        filter: &ModelFilter,
+        view: &ModelView,
+    ) -> impl Stream<Item = Result<Model>> + Send + Unpin + 'static + use<> {
         let request = pb::ListModelsRequest {
             filter: Some(convert::model_filter(filter)),
             page_size: self.page_size(),
             page_token: String::new(),
             project: self.project().to_owned(),
+            order_by: view.order_by.clone(),
+            columns: view.columns.clone(),
         };
         self.paged(
             request,
@@ -167,6 +197,33 @@ impl Client {
         direction: Direction,
         filter: &ModelFilter,
     ) -> impl Stream<Item = Result<LeaderboardRow>> + Send + Unpin + 'static + use<> {
+        self.leaderboard_with_stream(metric, direction, filter, &[])
+    }
+
+    /// [`Client::leaderboard`] with summary `columns` (`last(loss)`,
+    /// `epochs`, ...) in each row's model's
+    /// [`Model::columns`](crate::Model::columns) (all pages).
+    pub async fn leaderboard_with(
+        &self,
+        metric: &str,
+        direction: Direction,
+        filter: &ModelFilter,
+        columns: &[String],
+    ) -> Result<Vec<LeaderboardRow>> {
+        self.leaderboard_with_stream(metric, direction, filter, columns)
+            .try_collect()
+            .await
+    }
+
+    /// [`Client::leaderboard_with`] as a stream that fetches one page at a
+    /// time.
+    pub fn leaderboard_with_stream(
+        &self,
+        metric: &str,
+        direction: Direction,
+        filter: &ModelFilter,
+        columns: &[String],
+    ) -> impl Stream<Item = Result<LeaderboardRow>> + Send + Unpin + 'static + use<> {
         let request = pb::GetLeaderboardRequest {
             metric_name: metric.to_owned(),
             direction: convert::direction(direction),
@@ -174,6 +231,7 @@ impl Client {
             page_size: self.page_size(),
             page_token: String::new(),
             project: self.project().to_owned(),
+            columns: columns.to_vec(),
         };
         self.paged(
             request,

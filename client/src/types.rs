@@ -167,6 +167,72 @@ pub struct Model {
     /// When it was soft-deleted (server clock); `None` while live and on
     /// records built locally.
     pub deleted_at: Option<SystemTime>,
+    /// The summaries asked for with [`ModelView::columns`] (or the
+    /// `columns` of a ranking), in that order; empty otherwise.
+    pub columns: Vec<ColumnValue>,
+}
+
+/// One requested summary of a model (`max(m)`, `min(m)`, `last(m)`,
+/// `count(m)`, `epochs`, `current_epoch`).
+#[derive(Debug, Clone, Copy)]
+pub enum ColumnValue {
+    /// The model lacks it: no epoch carries the metric (or, for max and
+    /// min, every value is NaN); no epochs for `current_epoch`.
+    Missing,
+    /// `count(m)`, `epochs`, `current_epoch`.
+    Integer(i64),
+    /// `max(m)`, `min(m)`, `last(m)` (`last` may be NaN).
+    Number(f64),
+}
+
+/// Equal when the same variant holds the same bits (NaN equals NaN).
+impl PartialEq for ColumnValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Missing, Self::Missing) => true,
+            (Self::Integer(a), Self::Integer(b)) => a == b,
+            (Self::Number(a), Self::Number(b)) => a.to_bits() == b.to_bits(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ColumnValue {}
+
+/// How [`Client::list_models_with`](crate::Client::list_models_with)
+/// orders models and which summaries it returns with each.
+///
+/// ```
+/// use mlmeta_client::ModelView;
+///
+/// let view = ModelView::order_by("max(val_accuracy) desc").columns(["last(loss)", "epochs"]);
+/// assert_eq!(view.columns.len(), 2);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelView {
+    /// A field of the filter language and `asc` (default) or `desc`, e.g.
+    /// `max(val_accuracy) desc`; ties by name, missing values (and a NaN
+    /// `last`) last. Empty: by name.
+    pub order_by: String,
+    /// Summaries to return in [`Model::columns`].
+    pub columns: Vec<String>,
+}
+
+impl ModelView {
+    /// Sorted by `order_by`.
+    pub fn order_by(order_by: impl Into<String>) -> Self {
+        Self {
+            order_by: order_by.into(),
+            columns: Vec::new(),
+        }
+    }
+
+    /// With these summary columns.
+    #[must_use]
+    pub fn columns<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.columns = columns.into_iter().map(Into::into).collect();
+        self
+    }
 }
 
 impl Model {
@@ -192,6 +258,7 @@ impl Model {
             epoch_count: 0,
             current_epoch: None,
             deleted_at: None,
+            columns: Vec::new(),
         }
     }
 

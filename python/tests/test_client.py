@@ -219,6 +219,32 @@ def test_where_on_list_best_leaderboard(seeded: mlmeta.Client) -> None:
         list(seeded.list_models(where="params.i <"))
 
 
+def test_order_by_and_columns(seeded: mlmeta.Client) -> None:
+    nan = float("nan")
+    for name, accs in [("s-a", [0.5, 0.9]), ("s-b", [0.9]), ("s-c", [nan]), ("s-d", [0.7])]:
+        _model(seeded, name)
+        seeded.insert_epochs(name, {i + 1: {"acc": a} for i, a in enumerate(accs)})
+    where = "name like 's-%'"
+    ranked = seeded.list_models(
+        order_by="max(acc) desc", columns=["max(acc)", "last(acc)", "count(acc)", "max(nope)"], where=where, page_size=1
+    )
+    models = list(ranked)
+    assert [m.name for m in models] == ["s-a", "s-b", "s-d", "s-c"]
+    assert models[0].columns == {"max(acc)": 0.9, "last(acc)": 0.9, "count(acc)": 2, "max(nope)": None}
+    last = models[3].columns["last(acc)"]
+    assert isinstance(last, float) and math.isnan(last)
+    assert models[3].columns["max(acc)"] is None
+    assert all(m.columns == {} for m in seeded.list_models(where=where))
+    best = seeded.best("acc", "min", columns=["epochs"], where=where)
+    assert best[0].model.name == "s-a" and best[0].model.columns == {"epochs": 2}
+    rows = list(seeded.leaderboard("acc", "max", columns=["current_epoch"], where=where))
+    assert [(r.model.name, r.model.columns["current_epoch"]) for r in rows] == [("s-b", 1), ("s-a", 2), ("s-d", 1)]
+    with pytest.raises(mlmeta.InvalidArgument, match="order_by: column 1"):
+        list(seeded.list_models(order_by="params.x"))
+    with pytest.raises(mlmeta.InvalidArgument, match=r"columns\[0\]"):
+        list(seeded.list_models(columns=["name"]))
+
+
 def test_run_lifecycle_calls(seeded: mlmeta.Client) -> None:
     _model(seeded, "m")
     ctx = mlmeta.RunContext(host="h", pid=7, user="u", command_line=["train.py", "--x"], git_commit="abc")

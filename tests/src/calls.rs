@@ -173,6 +173,7 @@ pub async fn list_all_models(client: &mut Client, filter: Option<ModelFilter>, p
                 filter: filter.clone(),
                 page_size,
                 page_token: token,
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|s| panic!("ListModels page {pages}: {s}"))

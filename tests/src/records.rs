@@ -104,6 +104,7 @@ pub fn best(metric_name: &str, direction: MetricDirection, top_k: u32) -> GetBes
         direction: direction as i32,
         filter: None,
         top_k,
+        ..Default::default()
     }
 }
 
@@ -116,6 +117,7 @@ pub fn leaderboard(metric_name: &str, direction: MetricDirection, page_size: u32
         filter: None,
         page_size,
         page_token: String::new(),
+        ..Default::default()
     }
 }
 

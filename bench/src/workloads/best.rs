@@ -65,6 +65,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
             direction: direction as i32,
             filter: None,
             top_k,
+            ..Default::default()
         };
         check_answer(ctx, &request, known_models, &label, report).await?;
         let client = &ctx.client;

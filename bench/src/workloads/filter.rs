@@ -1,8 +1,9 @@
 //! `filter`: the `where` language on `--models` models x `--epochs`
 //! epochs x 8 metrics, each model with 5 params keys, datablobs and
 //! templates with 3 keys each, and 2 tags: GetBestModel with the issue's
-//! expression, a ListModels page of 100 with an expression, and an
-//! expression that matches nothing.
+//! expression, a ListModels page of 100 with an expression and summary
+//! columns (by name, and sorted by a summary), and an expression that
+//! matches nothing.
 
 use futures::{StreamExt, TryStreamExt, stream};
 use mlmeta_proto::{
@@ -26,6 +27,8 @@ const BEST_WHERE: &str =
 /// A page of this expression is listed.
 const LIST_WHERE: &str =
     "params.lr < 0.01 and datablob.group in ('g1', 'g2', 'g3') and max(val_accuracy) > 0.5";
+/// The summary columns of the listed pages.
+const COLUMNS: [&str; 3] = ["last(loss)", "max(val_accuracy)", "epochs"];
 /// Matches no model (no lr is negative).
 const NOTHING_WHERE: &str = "params.lr < 0 and max(val_accuracy) > 0.5";
 
@@ -43,6 +46,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         direction: MetricDirection::Max as i32,
         filter: Some(where_filter(BEST_WHERE)),
         top_k: 1,
+        ..Default::default()
     };
     let client = &ctx.client;
     let answer = client.clone().get_best_model(best.clone()).await;
@@ -62,15 +66,22 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
     .await?;
     add(report, "best --where (issue's expression)", &mut latencies);
 
-    for (label, expr, page_size) in [
-        ("list models --where, page of 100", LIST_WHERE, 100),
-        ("list models --where matching nothing", NOTHING_WHERE, 100),
+    for (label, expr, order_by) in [
+        ("list models --where --columns, page of 100", LIST_WHERE, ""),
+        (
+            "list models --where --columns --sort 'max(val_accuracy) desc', page of 100",
+            LIST_WHERE,
+            "max(val_accuracy) desc",
+        ),
+        ("list models --where matching nothing", NOTHING_WHERE, ""),
     ] {
         let request = ListModelsRequest {
             project: String::new(),
             filter: Some(where_filter(expr)),
-            page_size,
+            page_size: 100,
             page_token: String::new(),
+            order_by: order_by.to_owned(),
+            columns: COLUMNS.map(str::to_owned).to_vec(),
         };
         let page = client.clone().list_models(request.clone()).await;
         let rows = page.as_ref().map_or(0, |p| p.get_ref().models.len());

@@ -39,6 +39,7 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         }),
         page_size: PAGE_SIZE,
         page_token: String::new(),
+        ..Default::default()
     };
     let expected_models = models.min(PAGE_SIZE as usize);
     let got = ctx

@@ -13,13 +13,21 @@ pub async fn run(client: &Client, args: &BestArgs) -> Result<Box<dyn Render>, Cl
     let metric = &args.rank.metric;
     let direction = args.rank.direction.direction();
     let filtered = !args.rank.filter.is_empty();
+    let columns = args.rank.columns.names();
     match client
-        .best_models(metric, direction, &args.rank.filter.to_filter(), args.top)
+        .best_models_with(
+            metric,
+            direction,
+            &args.rank.filter.to_filter(),
+            args.top,
+            &columns,
+        )
         .await
     {
         Ok(models) if !models.is_empty() => Ok(Box::new(Best {
             metric: metric.clone(),
             direction,
+            columns,
             models,
         })),
         Ok(_) | Err(ClientError::NotFound { .. }) => Err(ranking::nobody_has(metric, filtered)),
@@ -30,6 +38,7 @@ pub async fn run(client: &Client, args: &BestArgs) -> Result<Box<dyn Render>, Cl
 struct Best {
     metric: String,
     direction: Direction,
+    columns: Vec<String>,
     models: Vec<BestModel>,
 }
 
@@ -51,10 +60,15 @@ impl Best {
 
 impl Render for Best {
     fn table(&self) -> Table {
-        ranking::table(&self.metric, &self.ranked())
+        ranking::table(&self.metric, &self.columns, &self.ranked())
     }
 
     fn json(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(RankingJson::new(&self.metric, self.direction, &self.ranked()))
+        serde_json::to_value(RankingJson::new(
+            &self.metric,
+            self.direction,
+            &self.columns,
+            &self.ranked(),
+        ))
     }
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::args::HistoryArgs;
 use crate::error::CliError;
 use crate::output::json::MetricValue;
+use crate::output::plot::{self, PlotSize, Series};
 use crate::output::{Cell, Render, Table};
 
 /// Reads the epochs of the models (NOT_FOUND, exit 2, for a model that does
@@ -36,13 +37,44 @@ pub async fn run(client: &Client, args: &HistoryArgs) -> Result<Box<dyn Render>,
     epochs.sort_by_key(|e| (rank.get(e.model_name.as_str()).copied(), e.epoch_num));
     Ok(Box::new(History {
         metrics: args.metrics.clone(),
+        models: args.models.clone(),
         epochs,
+        plot: args.plot.then(PlotSize::of_terminal),
     }))
 }
 
 struct History {
     metrics: Vec<String>,
+    /// As named (the order of the series).
+    models: Vec<String>,
     epochs: Vec<Epoch>,
+    /// `--plot`: the chart's size.
+    plot: Option<PlotSize>,
+}
+
+impl History {
+    /// One series per model and metric that has any epoch, in the order
+    /// named (the epochs are sorted by model, then epoch).
+    fn series(&self) -> Vec<Series> {
+        let mut out = Vec::new();
+        for model in &self.models {
+            for metric in &self.metrics {
+                let points: Vec<(i64, f64)> = self
+                    .epochs
+                    .iter()
+                    .filter(|e| &e.model_name == model)
+                    .filter_map(|e| e.metrics.get(metric).map(|v| (e.epoch_num, *v)))
+                    .collect();
+                if !points.is_empty() {
+                    out.push(Series {
+                        label: format!("{model} {metric}"),
+                        points,
+                    });
+                }
+            }
+        }
+        out
+    }
 }
 
 /// One row of `history --format json`.
@@ -55,6 +87,13 @@ struct HistoryJson<'a> {
 }
 
 impl Render for History {
+    fn summary(&self) -> Option<String> {
+        let size = self.plot?;
+        let chart = plot::render(&self.series(), size);
+        // The printer adds the last newline.
+        Some(chart.trim_end_matches('\n').to_owned())
+    }
+
     fn table(&self) -> Table {
         let mut table = Table::new(["model", "epoch"]);
         table.columns.extend(self.metrics.iter().cloned());

@@ -11,8 +11,9 @@ use crate::output::{Render, Table};
 /// Fetches the whole leaderboard (every page).
 pub async fn run(client: &Client, args: &RankArgs) -> Result<Box<dyn Render>, CliError> {
     let direction = args.direction.direction();
+    let columns = args.columns.names();
     let rows = client
-        .leaderboard(&args.metric, direction, &args.filter.to_filter())
+        .leaderboard_with(&args.metric, direction, &args.filter.to_filter(), &columns)
         .await?;
     if rows.is_empty() {
         return Err(ranking::nobody_has(&args.metric, !args.filter.is_empty()));
@@ -20,6 +21,7 @@ pub async fn run(client: &Client, args: &RankArgs) -> Result<Box<dyn Render>, Cl
     Ok(Box::new(Leaderboard {
         metric: args.metric.clone(),
         direction,
+        columns,
         rows,
     }))
 }
@@ -27,6 +29,7 @@ pub async fn run(client: &Client, args: &RankArgs) -> Result<Box<dyn Render>, Cl
 struct Leaderboard {
     metric: String,
     direction: Direction,
+    columns: Vec<String>,
     rows: Vec<LeaderboardRow>,
 }
 
@@ -48,10 +51,15 @@ impl Leaderboard {
 
 impl Render for Leaderboard {
     fn table(&self) -> Table {
-        ranking::table(&self.metric, &self.ranked())
+        ranking::table(&self.metric, &self.columns, &self.ranked())
     }
 
     fn json(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(RankingJson::new(&self.metric, self.direction, &self.ranked()))
+        serde_json::to_value(RankingJson::new(
+            &self.metric,
+            self.direction,
+            &self.columns,
+            &self.ranked(),
+        ))
     }
 }

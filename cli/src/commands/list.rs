@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mlmeta_client::{Client, DataBlob, Epoch, GroupedFilter, Model, ModelTemplate, Project};
+use mlmeta_client::{Client, DataBlob, Epoch, GroupedFilter, Model, ModelTemplate, ModelView, Project};
 use serde_json::Value;
 
 use crate::args::ListCommand;
@@ -23,9 +23,22 @@ pub async fn run(client: &Client, command: &ListCommand) -> Result<Box<dyn Rende
             let filter = grouped_filter(names, groups);
             Box::new(Templates(client.list_model_templates(&filter).await?))
         }
-        ListCommand::Models { names, filter } => {
+        ListCommand::Models {
+            names,
+            filter,
+            sort,
+            columns,
+        } => {
             let filter = filter.to_filter().names(names.iter().cloned());
-            Box::new(Models(client.list_models(&filter).await?))
+            let view = ModelView {
+                order_by: sort.clone().unwrap_or_default(),
+                columns: columns.names(),
+            };
+            let models = client.list_models_with(&filter, &view).await?;
+            Box::new(Models {
+                models,
+                columns: view.columns,
+            })
         }
         ListCommand::Epochs(args) => Box::new(Epochs(client.list_epochs(&args.to_filter()).await?)),
     })
@@ -97,11 +110,15 @@ impl Render for Templates {
     }
 }
 
-struct Models(Vec<Model>);
+/// Listed models, in the server's order, with their `--columns`.
+struct Models {
+    models: Vec<Model>,
+    columns: Vec<String>,
+}
 
 impl Render for Models {
     /// `name, class, datablob, template, status, epochs, created_at,
-    /// last_modified_at`,
+    /// last_modified_at`, then the `--columns` (as written),
     /// then `tags` (compact JSON, without the server's `mlmeta.*` ones)
     /// when any listed model has such tags, then one
     /// column per params key any listed model has (`params.<key>`, nested
@@ -117,16 +134,20 @@ impl Render for Models {
             "created_at",
             "last_modified_at",
         ]);
-        let tags = self.0.iter().any(|m| m.tags.keys().any(|k| !is_system_tag(k)));
+        table.columns.extend(self.columns.iter().cloned());
+        let tags = self
+            .models
+            .iter()
+            .any(|m| m.tags.keys().any(|k| !is_system_tag(k)));
         if tags {
             table.columns.push("tags".into());
         }
         let params: Vec<BTreeMap<String, Cell>> =
-            self.0.iter().map(|m| flatten("params", &m.params)).collect();
+            self.models.iter().map(|m| flatten("params", &m.params)).collect();
         let keys: BTreeSet<&String> = params.iter().flat_map(BTreeMap::keys).collect();
         table.columns.extend(keys.iter().map(|k| (*k).clone()));
         table.rows = self
-            .0
+            .models
             .iter()
             .zip(&params)
             .map(|(m, params)| {
@@ -140,6 +161,7 @@ impl Render for Models {
                     Cell::Text(format_time(m.created_at)),
                     Cell::Text(format_time(m.last_modified_at)),
                 ];
+                row.extend(m.columns.iter().map(Cell::column));
                 if tags {
                     row.push(user_tags_cell(&m.tags));
                 }
@@ -154,7 +176,12 @@ impl Render for Models {
     }
 
     fn json(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(self.0.iter().map(ModelJson::from).collect::<Vec<_>>())
+        serde_json::to_value(
+            self.models
+                .iter()
+                .map(|m| ModelJson::from(m).with_columns(&self.columns, &m.columns))
+                .collect::<Vec<_>>(),
+        )
     }
 }
 

@@ -27,11 +27,12 @@ pub struct Ranked<'a> {
     pub metrics: Option<&'a Metrics>,
 }
 
-/// Rows `rank, model, epoch, <metric>, datablob, template`, then one
+/// Rows `rank, model, epoch, <metric>, datablob, template`, then the
+/// `columns` (as written), then one
 /// column per model param and datablob and template hyperparameter
 /// (`params.<key>`, `datablob.<key>`, `template.<key>`, sorted; empty
 /// where a model's record lacks the key).
-pub fn table(metric: &str, ranked: &[Ranked<'_>]) -> Table {
+pub fn table(metric: &str, columns: &[String], ranked: &[Ranked<'_>]) -> Table {
     let flat: Vec<[BTreeMap<String, Cell>; 3]> = ranked
         .iter()
         .map(|r| {
@@ -46,6 +47,7 @@ pub fn table(metric: &str, ranked: &[Ranked<'_>]) -> Table {
     let datablob_keys: BTreeSet<&String> = flat.iter().flat_map(|[_, d, _]| d.keys()).collect();
     let template_keys: BTreeSet<&String> = flat.iter().flat_map(|[_, _, t]| t.keys()).collect();
     let mut table = Table::new(["rank", "model", "epoch", metric, "datablob", "template"]);
+    table.columns.extend(columns.iter().cloned());
     table.columns.extend(params_keys.iter().map(|k| (*k).clone()));
     table.columns.extend(datablob_keys.iter().map(|k| (*k).clone()));
     table.columns.extend(template_keys.iter().map(|k| (*k).clone()));
@@ -58,6 +60,7 @@ pub fn table(metric: &str, ranked: &[Ranked<'_>]) -> Table {
             Cell::from(r.datablob.name.as_str()),
             Cell::from(r.template.name.as_str()),
         ];
+        row.extend(r.model.columns.iter().map(Cell::column));
         let cell =
             |cells: &BTreeMap<String, Cell>, key: &String| cells.get(key).cloned().unwrap_or(Cell::Empty);
         row.extend(params_keys.iter().map(|k| cell(params, k)));
@@ -101,7 +104,7 @@ pub struct RankedJson<'a> {
 
 impl<'a> RankingJson<'a> {
     /// The document of `ranked`.
-    pub fn new(metric: &'a str, direction: Direction, ranked: &[Ranked<'a>]) -> Self {
+    pub fn new(metric: &'a str, direction: Direction, columns: &'a [String], ranked: &[Ranked<'a>]) -> Self {
         Self {
             metric,
             direction: match direction {
@@ -113,7 +116,7 @@ impl<'a> RankingJson<'a> {
                 .enumerate()
                 .map(|(index, r)| RankedJson {
                     rank: rank(index),
-                    model: r.model.into(),
+                    model: ModelJson::from(r.model).with_columns(columns, &r.model.columns),
                     datablob: r.datablob.into(),
                     model_template: r.template.into(),
                     best_epoch_num: r.epoch_num,

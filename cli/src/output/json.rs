@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mlmeta_client::{DataBlob, Epoch, Metrics, Model, ModelTemplate, Project, Tags};
+use mlmeta_client::{ColumnValue, DataBlob, Epoch, Metrics, Model, ModelTemplate, Project, Tags};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -136,6 +136,33 @@ pub struct ModelJson<'a> {
     pub current_epoch: Option<i64>,
     /// RFC 3339, UTC, when the model was soft-deleted; `null` while live.
     pub deleted_at: Option<String>,
+    /// The `--columns` asked for, by their text: a number (NaN and the
+    /// infinities as strings, like metrics), `null` when the model lacks
+    /// it; absent without `--columns`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<&'a str, Value>,
+}
+
+impl<'a> ModelJson<'a> {
+    /// With the values of the `names` columns (`m.columns`, in order).
+    #[must_use]
+    pub fn with_columns(mut self, names: &'a [String], values: &[ColumnValue]) -> Self {
+        self.columns = names
+            .iter()
+            .zip(values)
+            .map(|(name, value)| {
+                let json = match value {
+                    ColumnValue::Missing => Value::Null,
+                    ColumnValue::Integer(int) => Value::from(*int),
+                    ColumnValue::Number(number) => {
+                        serde_json::to_value(MetricValue(*number)).unwrap_or(Value::Null)
+                    }
+                };
+                (name.as_str(), json)
+            })
+            .collect();
+        self
+    }
 }
 
 impl<'a> From<&'a Model> for ModelJson<'a> {
@@ -158,6 +185,7 @@ impl<'a> From<&'a Model> for ModelJson<'a> {
             epoch_count: m.epoch_count,
             current_epoch: m.current_epoch,
             deleted_at: m.deleted_at.map(|t| format_time(Some(t))),
+            columns: BTreeMap::new(),
         }
     }
 }

@@ -12,6 +12,7 @@
 mod csv;
 pub mod flatten;
 pub mod json;
+pub mod plot;
 mod table;
 
 use std::io::{self, Write};
@@ -39,6 +40,16 @@ pub enum Cell {
 }
 
 impl Cell {
+    /// The cell of a summary column's value (empty when the model lacks
+    /// it).
+    pub fn column(value: &mlmeta_client::ColumnValue) -> Self {
+        match value {
+            mlmeta_client::ColumnValue::Missing => Self::Empty,
+            mlmeta_client::ColumnValue::Integer(int) => Self::Int(*int),
+            mlmeta_client::ColumnValue::Number(number) => Self::Float(*number),
+        }
+    }
+
     /// The cell as text.
     pub fn text(&self) -> String {
         match self {

@@ -6,6 +6,7 @@ use crate::support::{csv_rows, mlmeta, seed};
 
 backend_tests! {
     history_prints_the_curves_of_the_metrics,
+    history_plot_draws_a_chart_sized_by_columns,
     where_reads_last_and_count,
 }
 
@@ -98,4 +99,52 @@ async fn where_reads_last_and_count(server: TestServer) {
         .ok();
     let names: Vec<String> = csv_rows(&csv)[1..].iter().map(|r| r[0].clone()).collect();
     assert_eq!(names, ["m-cnn-cifar"]);
+}
+
+/// Not on a terminal: the chart takes its size from `COLUMNS` and `LINES`
+/// and has no colors; `--format csv` still prints the data.
+async fn history_plot_draws_a_chart_sized_by_columns(server: TestServer) {
+    seed(&server).await;
+    let args = [
+        "history",
+        "m-cnn-mnist",
+        "m-mlp-mnist",
+        "--metric",
+        "val_accuracy",
+        "--plot",
+    ];
+    let chart = mlmeta(&server)
+        .args(args)
+        .env("COLUMNS", "60")
+        .env("LINES", "18")
+        .env("NO_COLOR", "1")
+        .run()
+        .await
+        .ok();
+    let lines: Vec<&str> = chart.lines().collect();
+    // LINES - 8 = 10 chart lines, the x labels, two legend lines.
+    assert_eq!(lines.len(), 13, "{chart}");
+    assert!(!chart.contains('\x1b'), "{chart}");
+    let braille = |line: &str| {
+        line.chars()
+            .filter(|c| ('\u{2800}'..='\u{28ff}').contains(c))
+            .count()
+    };
+    assert_eq!(braille(lines[0]), 60 - 12, "{chart}");
+    assert!(lines[0].ends_with(" 0.91"), "{chart}");
+    assert!(lines[9].ends_with(" 0.3"), "{chart}");
+    assert_eq!(
+        lines[10].split_whitespace().collect::<Vec<_>>(),
+        ["0", "2"],
+        "{chart}"
+    );
+    assert_eq!(
+        lines[11..],
+        [
+            "━━ m-cnn-mnist val_accuracy (1 NaN/inf not drawn)",
+            "━━ m-mlp-mnist val_accuracy"
+        ]
+    );
+    let csv = mlmeta(&server).args(args).format("csv").run().await.ok();
+    assert_eq!(csv_rows(&csv)[0], ["model", "epoch", "val_accuracy"]);
 }

@@ -7,6 +7,7 @@
 
 mod add;
 mod artifact;
+mod columns;
 mod delete;
 mod export;
 mod history;

@@ -170,6 +170,16 @@ pub enum Field {
     CurrentEpoch,
 }
 
+/// A sort order of listed models: by one field, ascending unless
+/// `descending`; ties by name, missing values last either way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrderBy {
+    /// The field sorted by.
+    pub field: Field,
+    /// `desc`.
+    pub descending: bool,
+}
+
 /// What kind of values a field holds, which decides the literals and
 /// operators it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +213,30 @@ impl Field {
             Self::Metric { .. } | Self::Epochs | Self::CurrentEpoch => FieldKind::Number,
             Self::Json { .. } => FieldKind::Json,
         }
+    }
+
+    /// Whether `order_by` accepts it: a model column or a metric summary
+    /// (one value per model of one type).
+    pub fn is_sortable(&self) -> bool {
+        matches!(
+            self,
+            Self::Name
+                | Self::Class
+                | Self::Status
+                | Self::CreatedAt
+                | Self::StartedAt
+                | Self::EndedAt
+                | Self::LastHeartbeatAt
+                | Self::Epochs
+                | Self::CurrentEpoch
+                | Self::Metric { .. }
+        )
+    }
+
+    /// Whether `columns` accepts it: a metric summary, `epochs` or
+    /// `current_epoch`.
+    pub fn is_summary(&self) -> bool {
+        matches!(self, Self::Epochs | Self::CurrentEpoch | Self::Metric { .. })
     }
 
     /// Whether a model can lack it (so that `exists` means something).

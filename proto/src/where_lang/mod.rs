@@ -18,10 +18,10 @@ mod parse;
 mod time;
 
 pub use ast::{
-    CmpOp, Expr, Field, FieldKind, JsonSource, LikePart, LikePattern, MetricFn, Number, Predicate, TimeValue,
-    Value,
+    CmpOp, Expr, Field, FieldKind, JsonSource, LikePart, LikePattern, MetricFn, Number, OrderBy, Predicate,
+    TimeValue, Value,
 };
-pub use parse::parse;
+pub use parse::{parse, parse_column, parse_order_by};
 pub use time::parse_timestamp;
 
 /// Deepest nesting of parentheses and `not`.
@@ -49,6 +49,30 @@ impl WhereError {
             message: message.into(),
         }
     }
+}
+
+/// Splits a `--columns` list at the commas outside backquotes (a metric
+/// name written `` `a,b` `` keeps its comma); entries are trimmed, empty
+/// ones dropped.
+pub fn split_columns(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '`' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    out.push(current);
+    out.into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// The canonical text of a JSON key path, as the server's typed index

@@ -2,8 +2,8 @@
 //! pass over the characters, every error at a 1-based column.
 
 use super::ast::{
-    CmpOp, Expr, Field, FieldKind, JsonSource, LikePart, LikePattern, MetricFn, Number, Predicate, TimeValue,
-    Value,
+    CmpOp, Expr, Field, FieldKind, JsonSource, LikePart, LikePattern, MetricFn, Number, OrderBy, Predicate,
+    TimeValue, Value,
 };
 use super::time::parse_timestamp;
 use super::{MAX_DEPTH, MAX_IN_VALUES, MAX_PREDICATES, WhereError};
@@ -708,5 +708,86 @@ impl Parser {
             .map_err(|_| WhereError::new(column, format!("expected a number, found '{text}'")))?;
         let int = if integral { text.parse::<i64>().ok() } else { None };
         Ok(Number { float, int })
+    }
+}
+
+/// Parses an `order_by`: one field and an optional `asc` or `desc`.
+pub fn parse_order_by(text: &str) -> Result<OrderBy, WhereError> {
+    let mut parser = Parser::over(text)?;
+    let column = parser.column_after_ws();
+    let field = parser.field()?;
+    if !field.is_sortable() {
+        return Err(WhereError::new(
+            column,
+            format!("cannot sort by this field (sortable: {SORTABLE})"),
+        ));
+    }
+    let descending = if parser.keyword("desc") {
+        true
+    } else {
+        parser.keyword("asc");
+        false
+    };
+    parser.skip_ws();
+    if !parser.at_end() {
+        return Err(parser.error(format!(
+            "expected 'asc', 'desc' or the end, found {}",
+            parser.found()
+        )));
+    }
+    Ok(OrderBy { field, descending })
+}
+
+/// Parses one entry of `columns`: a summary field.
+pub fn parse_column(text: &str) -> Result<Field, WhereError> {
+    let mut parser = Parser::over(text)?;
+    let column = parser.column_after_ws();
+    let field = parser.field()?;
+    if !field.is_summary() {
+        return Err(WhereError::new(
+            column,
+            format!("not a summary (columns: {SUMMARIES})"),
+        ));
+    }
+    parser.skip_ws();
+    if !parser.at_end() {
+        return Err(parser.error(format!("expected the end, found {}", parser.found())));
+    }
+    Ok(field)
+}
+
+/// The fields `order_by` accepts, for messages.
+const SORTABLE: &str = "name, class, status, created_at, started_at, ended_at, last_heartbeat_at, \
+epochs, current_epoch, max(m), min(m), last(m), count(m)";
+
+/// The fields `columns` accepts, for messages.
+const SUMMARIES: &str = "max(m), min(m), last(m), count(m), epochs, current_epoch";
+
+impl Parser {
+    /// A parser over `text` (at most [`MAX_WHERE_BYTES`] bytes, not blank).
+    fn over(text: &str) -> Result<Self, WhereError> {
+        if text.len() > MAX_WHERE_BYTES {
+            return Err(WhereError::new(
+                1,
+                format!("must be at most {MAX_WHERE_BYTES} bytes"),
+            ));
+        }
+        let mut parser = Parser {
+            chars: text.chars().collect(),
+            pos: 0,
+            depth: 0,
+            predicates: 0,
+            in_values: 0,
+        };
+        parser.skip_ws();
+        if parser.at_end() {
+            return Err(parser.error("expected a field"));
+        }
+        Ok(parser)
+    }
+
+    fn column_after_ws(&mut self) -> usize {
+        self.skip_ws();
+        self.column()
     }
 }

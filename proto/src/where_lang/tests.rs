@@ -278,3 +278,71 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn order_by_parses_a_field_and_a_direction() {
+    let metric = |function, metric: &str| Field::Metric {
+        function,
+        metric: metric.to_owned(),
+    };
+    assert_eq!(
+        parse_order_by("  max(val_accuracy)   DESC ").unwrap(),
+        OrderBy {
+            field: metric(MetricFn::Max, "val_accuracy"),
+            descending: true
+        }
+    );
+    assert_eq!(
+        parse_order_by("created_at asc").unwrap(),
+        OrderBy {
+            field: Field::CreatedAt,
+            descending: false
+        }
+    );
+    assert!(!parse_order_by("count(`a b`)").unwrap().descending);
+    let error = |text: &str| parse_order_by(text).unwrap_err().to_string();
+    assert_eq!(error(""), "column 1: expected a field");
+    assert!(error("params.lr").starts_with("column 1: cannot sort by this field"));
+    assert!(error("tags.team desc").starts_with("column 1: cannot sort by this field"));
+    assert_eq!(
+        error("epochs up"),
+        "column 8: expected 'asc', 'desc' or the end, found 'up'"
+    );
+    assert!(error("bogus").starts_with("column 1: unknown field 'bogus'"));
+    assert!(
+        error("max(").contains("expected a metric name"),
+        "{}",
+        error("max(")
+    );
+}
+
+#[test]
+fn columns_are_summaries() {
+    assert_eq!(parse_column(" epochs ").unwrap(), Field::Epochs);
+    assert_eq!(
+        parse_column("last(loss)").unwrap(),
+        Field::Metric {
+            function: MetricFn::Last,
+            metric: "loss".to_owned()
+        }
+    );
+    let error = parse_column("  name").unwrap_err().to_string();
+    assert!(error.starts_with("column 3: not a summary"), "{error}");
+    assert!(parse_column("epochs desc").is_err());
+    assert_eq!(
+        split_columns(" last(loss), max(`a,b`) ,,epochs"),
+        ["last(loss)", "max(`a,b`)", "epochs"]
+    );
+    assert!(split_columns(" , ").is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn order_by_and_columns_never_panic(text in ".{0,64}") {
+        let _ = parse_order_by(&text);
+        let _ = parse_column(&text);
+        let _ = split_columns(&text);
+    }
+}

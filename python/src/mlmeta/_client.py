@@ -475,16 +475,34 @@ class Client:
         names: Union[None, str, Iterable[str]] = None,
         *,
         page_size: int = 0,
+        order_by: str = "",
+        columns: Sequence[str] = (),
         **filters: Any,
     ) -> Iterator[Model]:
-        """Models by name (all pages). Filters: `datablobs`, `datablob_groups`,
+        """Models by name, or in the order of `order_by` (all pages).
+
+        `order_by` is a field and "asc" (default) or "desc", e.g.
+        "max(val_accuracy) desc": name, class, status, created_at,
+        started_at, ended_at, last_heartbeat_at, epochs, current_epoch,
+        max(m), min(m), last(m), count(m); ties by name, models lacking the
+        value (or with a NaN last value) last. `columns` are summaries
+        (max(m), min(m), last(m), count(m), epochs, current_epoch) returned
+        in `Model.columns`. Filters: `datablobs`, `datablob_groups`,
         `templates`, `template_groups`, `tags` (all must match), `statuses`,
         `where`, `deleted` (see `model_filter`)."""
         f = model_filter(names, **filters)
+        cols = list(columns)
         return self._pages(
             "ListModels",
-            lambda t: pb.ListModelsRequest(filter=f, page_size=page_size, page_token=t, project=self.project),
-            lambda r: (Model.from_pb(m) for m in r.models),
+            lambda t: pb.ListModelsRequest(
+                filter=f,
+                page_size=page_size,
+                page_token=t,
+                project=self.project,
+                order_by=order_by,
+                columns=cols,
+            ),
+            lambda r: (Model.from_pb(m, cols) for m in r.models),
         )
 
     def epochs(
@@ -530,14 +548,17 @@ class Client:
         direction: str = "max",
         *,
         top: int = 1,
+        columns: Sequence[str] = (),
         **filters: Any,
     ) -> List[BestModel]:
         """The `top` best models by `metric` ("max" or "min"), best first.
 
         Models without the metric are never results, NaN is never best,
         ties go to the lower epoch, then the model name. `NotFound` when no
-        matching model has the metric. Filters as in `list_models`.
+        matching model has the metric. Filters and `columns` as in
+        `list_models`.
         """
+        cols = list(columns)
         reply: pb.GetBestModelResponse = self._call(
             "GetBestModel",
             pb.GetBestModelRequest(
@@ -546,9 +567,10 @@ class Client:
                 filter=model_filter(**filters),
                 top_k=top,
                 project=self.project,
+                columns=cols,
             ),
         )
-        return [BestModel.from_pb(m) for m in reply.models]
+        return [BestModel.from_pb(m, cols) for m in reply.models]
 
     def leaderboard(
         self,
@@ -556,17 +578,26 @@ class Client:
         direction: str = "max",
         *,
         page_size: int = 0,
+        columns: Sequence[str] = (),
         **filters: Any,
     ) -> Iterator[LeaderboardRow]:
-        """Every matching model with its best value of `metric`, best first (all pages)."""
+        """Every matching model with its best value of `metric`, best first
+        (all pages). `columns` as in `list_models`."""
         f = model_filter(**filters)
         d = _direction(direction)
+        cols = list(columns)
         return self._pages(
             "GetLeaderboard",
             lambda t: pb.GetLeaderboardRequest(
-                metric_name=metric, direction=d, filter=f, page_size=page_size, page_token=t, project=self.project
+                metric_name=metric,
+                direction=d,
+                filter=f,
+                page_size=page_size,
+                page_token=t,
+                project=self.project,
+                columns=cols,
             ),
-            lambda r: (LeaderboardRow.from_pb(row) for row in r.rows),
+            lambda r: (LeaderboardRow.from_pb(row, cols) for row in r.rows),
         )
 
     # --- metadata --------------------------------------------------------

@@ -6,7 +6,7 @@ import enum
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional, Tuple, cast
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -173,10 +173,16 @@ class Model:
     ended_at: Optional[datetime] = None
     last_heartbeat_at: Optional[datetime] = None
     deleted_at: Optional[datetime] = None
+    #: The summaries asked for with `columns=` (`"max(val_accuracy)"`,
+    #: `"last(loss)"`, `"epochs"`, ...) by their text: an int (count,
+    #: epochs, current_epoch), a float (max, min, last; last may be NaN),
+    #: None when the model lacks it.
+    columns: Dict[str, Union[int, float, None]] = field(default_factory=dict)
 
     @classmethod
-    def from_pb(cls, m: pb.Model) -> "Model":
+    def from_pb(cls, m: pb.Model, columns: Sequence[str] = ()) -> "Model":
         return cls(
+            columns={name: _column_value(v) for name, v in zip(columns, m.columns)},
             name=m.name,
             model_class=m.model_class_name,
             datablob=m.datablob_name,
@@ -199,6 +205,15 @@ class Model:
             last_heartbeat_at=_time(m, "last_heartbeat_at"),
             deleted_at=_time(m, "deleted_at"),
         )
+
+
+def _column_value(v: pb.ColumnValue) -> Union[int, float, None]:
+    kind = v.WhichOneof("value")
+    if kind == "integer":
+        return int(v.integer)
+    if kind == "number":
+        return float(v.number)
+    return None
 
 
 @dataclass(frozen=True)
@@ -276,9 +291,9 @@ class BestModel:
         return self.model.params
 
     @classmethod
-    def from_pb(cls, m: pb.BestModel) -> "BestModel":
+    def from_pb(cls, m: pb.BestModel, columns: Sequence[str] = ()) -> "BestModel":
         return cls(
-            model=Model.from_pb(m.model),
+            model=Model.from_pb(m.model, columns),
             datablob=DataBlob.from_pb(m.datablob),
             template=ModelTemplate.from_pb(m.model_template),
             epoch=m.best_epoch.epoch_num,
@@ -302,9 +317,9 @@ class LeaderboardRow:
         return self.model.params
 
     @classmethod
-    def from_pb(cls, m: pb.LeaderboardRow) -> "LeaderboardRow":
+    def from_pb(cls, m: pb.LeaderboardRow, columns: Sequence[str] = ()) -> "LeaderboardRow":
         return cls(
-            model=Model.from_pb(m.model),
+            model=Model.from_pb(m.model, columns),
             datablob=DataBlob.from_pb(m.datablob),
             template=ModelTemplate.from_pb(m.model_template),
             epoch=m.best_epoch_num,

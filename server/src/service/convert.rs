@@ -7,8 +7,8 @@ use prost_types::Timestamp;
 use super::columns;
 use crate::error::Error;
 use crate::store::records::{
-    BestModel, Component, Direction, Epoch, EpochFilter, GroupedFilter, LeaderboardRow, Model, ModelFilter,
-    NewComponent, NewEpoch, NewModel, PageRequest, Project,
+    BestModel, ColumnValue, Component, Direction, Epoch, EpochFilter, Field, GroupedFilter, LeaderboardRow,
+    Model, ModelFilter, ModelView, NewComponent, NewEpoch, NewModel, PageRequest, Project,
 };
 use crate::validate;
 
@@ -252,7 +252,56 @@ pub fn model(m: Model, project: &str) -> pb::Model {
         epoch_count: u64::try_from(m.epoch_count).unwrap_or(0),
         current_epoch: m.current_epoch,
         deleted_at: m.deleted_at.and_then(timestamp),
+        columns: m.columns.into_iter().map(column_value).collect(),
     }
+}
+
+fn column_value(value: ColumnValue) -> pb::ColumnValue {
+    use pb::column_value::Value;
+    pb::ColumnValue {
+        value: match value {
+            ColumnValue::Missing => None,
+            ColumnValue::Integer(int) => Some(Value::Integer(int)),
+            ColumnValue::Number(number) => Some(Value::Number(number)),
+        },
+    }
+}
+
+/// Most entries of a request's `columns`.
+const MAX_COLUMNS: usize = 32;
+
+/// The summary fields of a request's `columns`.
+pub fn columns(columns: &[String]) -> Result<Vec<Field>> {
+    if columns.len() > MAX_COLUMNS {
+        return Err(Error::invalid(
+            "columns",
+            format!("must have at most {MAX_COLUMNS} entries"),
+        ));
+    }
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            mlmeta_proto::where_lang::parse_column(text)
+                .map_err(|error| Error::invalid(format!("columns[{i}]"), error))
+        })
+        .collect()
+}
+
+/// The order and columns of a ListModels request.
+pub fn model_view(request: &pb::ListModelsRequest) -> Result<ModelView> {
+    let order_by = if request.order_by.trim().is_empty() {
+        None
+    } else {
+        Some(
+            mlmeta_proto::where_lang::parse_order_by(&request.order_by)
+                .map_err(|error| Error::invalid("order_by", error))?,
+        )
+    };
+    Ok(ModelView {
+        order_by,
+        columns: columns(&request.columns)?,
+    })
 }
 
 pub fn project(p: Project) -> pb::Project {

@@ -281,11 +281,12 @@ impl MetadataService for MetadataApi {
     async fn list_models(&self, request: Request<pb::ListModelsRequest>) -> Reply<pb::ListModelsResponse> {
         let project = project_of(&request, &request.get_ref().project)?;
         let request = request.into_inner();
+        let view = convert::model_view(&request)?;
         let filter = convert::model_filter(request.filter)?;
         let page = convert::page(request.page_size, request.page_token)?;
         let page = self
             .run_in(&project, move |store, project| {
-                store.list_models(project, &filter, &page)
+                store.list_models(project, &filter, &view, &page)
             })
             .await?;
         Ok(Response::new(pb::ListModelsResponse {
@@ -353,10 +354,11 @@ impl MetadataService for MetadataApi {
         let direction = convert::ranking(&request.metric_name, request.direction)?;
         let filter = convert::model_filter(request.filter)?;
         let top_k = convert::top_k(request.top_k)?;
+        let columns = convert::columns(&request.columns)?;
         let metric_name = request.metric_name;
         let best = self
             .run_in(&project, move |store, project| {
-                store.best_models(project, &metric_name, direction, &filter, top_k)
+                store.best_models(project, &metric_name, direction, &filter, top_k, &columns)
             })
             .await?;
         Ok(Response::new(pb::GetBestModelResponse {
@@ -376,10 +378,11 @@ impl MetadataService for MetadataApi {
         let direction = convert::ranking(&request.metric_name, request.direction)?;
         let filter = convert::model_filter(request.filter)?;
         let page = convert::page(request.page_size, request.page_token)?;
+        let columns = convert::columns(&request.columns)?;
         let metric_name = request.metric_name;
         let page = self
             .run_in(&project, move |store, project| {
-                store.leaderboard(project, &metric_name, direction, &filter, &page)
+                store.leaderboard(project, &metric_name, direction, &filter, &columns, &page)
             })
             .await?;
         Ok(Response::new(pb::GetLeaderboardResponse {

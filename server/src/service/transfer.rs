@@ -25,8 +25,8 @@ use super::{MetadataApi, Reply, artifacts, caller_of, convert, runs, watch_slot}
 use crate::error::{Error, Result};
 use crate::security::ProjectScope;
 use crate::store::records::{
-    ComponentKind, EpochFilter, GroupedFilter, ModelFilter, NewArtifact, PageRequest, RunState, RunStatus,
-    StatusChange, Tags,
+    ComponentKind, EpochFilter, GroupedFilter, ModelFilter, ModelView, NewArtifact, PageRequest, RunState,
+    RunStatus, StatusChange, Tags,
 };
 use crate::store::transfer::{ExportedMeta, ImportComponent, ImportModel, Imported};
 use crate::store::{CONTENT_URI_PREFIX, Store};
@@ -82,8 +82,15 @@ pub(super) async fn export(api: &MetadataApi, request: Request<pb::ExportRequest
     };
     // A bad `where` fails the call itself, not its first record.
     let (check, check_filter) = (selection.project.clone(), selection.filter.clone());
-    api.run(move |store| store.list_models(&check, &check_filter, &page(1, String::new())))
-        .await?;
+    api.run(move |store| {
+        store.list_models(
+            &check,
+            &check_filter,
+            &ModelView::default(),
+            &page(1, String::new()),
+        )
+    })
+    .await?;
     let (sender, receiver) = mpsc::channel(EXPORT_AHEAD);
     let store = api.store.clone();
     tokio::task::spawn_blocking(move || {
@@ -168,7 +175,7 @@ fn produce(store: &Store, selection: &Selection, out: &Out<'_>) -> std::result::
             // model at most: as many as the models, never their epochs).
             let mut names = std::collections::BTreeSet::new();
             each_page(
-                |page| store.list_models(project, &selection.filter, page),
+                |page| store.list_models(project, &selection.filter, &ModelView::default(), page),
                 |model| {
                     names.insert(match kind {
                         ComponentKind::DataBlob => model.datablob_name,
@@ -197,7 +204,7 @@ fn produce(store: &Store, selection: &Selection, out: &Out<'_>) -> std::result::
         }
     }
     each_page(
-        |page| store.list_models(project, &selection.filter, page),
+        |page| store.list_models(project, &selection.filter, &ModelView::default(), page),
         |model| export_model(store, project, &model.name, request.with_artifacts, out),
         RECORDS_PER_PAGE,
     )

@@ -9,6 +9,7 @@
 mod artifact_content;
 mod artifacts;
 pub mod backup;
+mod columns;
 mod components;
 mod deletion;
 mod epochs;
@@ -41,9 +42,9 @@ use crate::security::{ProjectScope, Projects};
 use ingest::{CommitHook, CommitHooks, GroupCommit, IngestStats, TraceHook};
 use projects::ProjectIds;
 use records::{
-    BestModel, Component, ComponentKind, Direction, Epoch, EpochFilter, GroupedFilter, InsertCounts,
-    LeaderboardRow, Model, ModelDetail, ModelFilter, NewComponent, NewEpoch, NewModel, Page, PageRequest,
-    Project, PurgeCounts, Put, RecordKind, RunStatus, StartRun,
+    BestModel, Component, ComponentKind, Direction, Epoch, EpochFilter, Field, GroupedFilter, InsertCounts,
+    LeaderboardRow, Model, ModelDetail, ModelFilter, ModelView, NewComponent, NewEpoch, NewModel, Page,
+    PageRequest, Project, PurgeCounts, Put, RecordKind, RunStatus, StartRun,
 };
 
 pub use artifact_content::{CONTENT_URI_PREFIX, Uploaded};
@@ -275,15 +276,17 @@ impl Store {
         })
     }
 
-    /// Lists models of `project` by name.
+    /// Lists models of `project` in the order of `view` (by name by
+    /// default), with the summary columns it asks for.
     pub fn list_models(
         &self,
         project: &ProjectScope,
         filter: &ModelFilter,
+        view: &ModelView,
         page: &PageRequest,
     ) -> Result<Page<Model>> {
         self.read_in(project, Page::empty, |conn, project_id| {
-            models::list(conn, (project_id, project.name()), filter, page)
+            models::list(conn, (project_id, project.name()), filter, view, page)
         })
     }
 
@@ -322,12 +325,19 @@ impl Store {
         direction: Direction,
         filter: &ModelFilter,
         top_k: usize,
+        columns: &[Field],
     ) -> Result<Vec<BestModel>> {
         self.read(|conn| {
             // An unknown project has no model with the metric: the same
             // NOT_FOUND as an empty one.
             let project_id = self.project_ids.find(conn, project)?.unwrap_or(-1);
-            summaries::best_models(conn, project_id, metric_name, direction, filter, top_k)
+            let ranking = summaries::Ranking {
+                metric_name,
+                direction,
+                filter,
+                columns,
+            };
+            summaries::best_models(conn, project_id, &ranking, top_k)
         })
     }
 
@@ -338,17 +348,17 @@ impl Store {
         metric_name: &str,
         direction: Direction,
         filter: &ModelFilter,
+        columns: &[Field],
         page: &PageRequest,
     ) -> Result<Page<LeaderboardRow>> {
         self.read_in(project, Page::empty, |conn, project_id| {
-            summaries::leaderboard(
-                conn,
-                (project_id, project.name()),
+            let ranking = summaries::Ranking {
                 metric_name,
                 direction,
                 filter,
-                page,
-            )
+                columns,
+            };
+            summaries::leaderboard(conn, (project_id, project.name()), &ranking, page)
         })
     }
 

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::components;
+use super::filter::order::{SortValue, sort_sql};
 use super::page_token;
 use super::records::{
-    Component, ComponentKind, Model, ModelFilter, NewModel, Page, PageRequest, Put, RecordKind, RunState,
-    RunStatus, now_micros,
+    Component, ComponentKind, Field, Model, ModelFilter, ModelView, NewModel, OrderBy, Page, PageRequest,
+    Put, RecordKind, RunState, RunStatus, now_micros,
 };
 use super::tags;
 use super::{MAX_BINDS_PER_LIST, into_page, on_backend, page_limit};
@@ -34,8 +35,8 @@ pub(super) struct ModelRow {
     last_heartbeat_at: Option<i64>,
     heartbeat_timeout_secs: Option<i64>,
     run_context: Option<String>,
-    epoch_count: i64,
-    current_epoch: Option<i64>,
+    pub epoch_count: i64,
+    pub current_epoch: Option<i64>,
     pub deleted_at: Option<i64>,
 }
 
@@ -257,14 +258,25 @@ macro_rules! filter_models {
 }
 pub(super) use filter_models;
 
-/// One page of the models of project `project_id` matching `filter`, by
-/// name.
+/// One page of the models of project `project_id` matching `filter`, in
+/// the order of `view` (by name by default), with its summary columns.
 pub fn list(
     conn: &mut DbConnection,
     (project_id, project_name): (i64, &str),
     filter: &ModelFilter,
+    view: &ModelView,
     page: &PageRequest,
 ) -> Result<Page<Model>> {
+    if let Some(order) = &view.order_by {
+        return list_sorted(
+            conn,
+            (project_id, project_name),
+            filter,
+            order,
+            &view.columns,
+            page,
+        );
+    }
     let query_id = page_token::fingerprint(&format!("models|{project_name:?}|{filter:?}"));
     let after: Option<String> = page_token::decode(query_id, &page.token)?;
     let query = models::table
@@ -281,13 +293,84 @@ pub fn list(
         rows,
         page.size,
         |row| page_token::encode(query_id, &row.name),
-        |rows| {
-            Ok(with_components(conn, rows)?
-                .into_iter()
-                .map(|(model, _, _)| model)
-                .collect())
-        },
+        |rows| with_columns(conn, rows, &view.columns),
     )
+}
+
+/// A row of a sorted listing: the model and its sort key, selected in the
+/// column of the key's type (the others NULL).
+type SortedRow = (ModelRow, Option<String>, Option<i64>, Option<f64>);
+
+/// [`list`] under an `order_by`: keyset pagination on (key, name), the key
+/// read in the same statement as the rows, so a page token continues
+/// exactly where its page ended.
+fn list_sorted(
+    conn: &mut DbConnection,
+    (project_id, project_name): (i64, &str),
+    filter: &ModelFilter,
+    order: &OrderBy,
+    columns: &[Field],
+    page: &PageRequest,
+) -> Result<Page<Model>> {
+    let sort = sort_sql(order, super::filter::dialect(conn))
+        .ok_or_else(|| Error::invalid("order_by", "cannot sort by this field"))?;
+    let query_id = page_token::fingerprint(&format!("models|{project_name:?}|{filter:?}|order_by {order:?}"));
+    let after: Option<(Option<SortValue>, String)> = page_token::decode(query_id, &page.token)?;
+    if let Some((Some(value), _)) = &after
+        && !value.fits(sort.kind)
+    {
+        return Err(Error::invalid(
+            "page_token",
+            "is not a token returned by this listing",
+        ));
+    }
+    let query = models::table
+        .select((
+            ModelRow::as_select(),
+            sort.text_key(),
+            sort.int_key(),
+            sort.float_key(),
+        ))
+        .order(sort.order())
+        .limit(page_limit(page))
+        .into_boxed();
+    let mut query = filter_models!(query, project_id, filter, conn);
+    if let Some((value, name)) = &after {
+        query = query.filter(sort.after(value.as_ref(), name));
+    }
+    let rows: Vec<SortedRow> = query.load(conn)?;
+    into_page(
+        rows,
+        page.size,
+        |(row, text, int, float)| {
+            let key = match (text, int, float) {
+                (Some(text), _, _) => Some(SortValue::T(text.clone())),
+                (_, Some(int), _) => Some(SortValue::I(*int)),
+                (_, _, Some(float)) => Some(SortValue::F(float.to_bits())),
+                _ => None,
+            };
+            page_token::encode(query_id, &(key, &row.name))
+        },
+        |rows| with_columns(conn, rows.into_iter().map(|row| row.0).collect(), columns),
+    )
+}
+
+/// The models of `rows` with their summary `columns` (read for all rows
+/// at once).
+pub(super) fn with_columns(
+    conn: &mut DbConnection,
+    rows: Vec<ModelRow>,
+    columns: &[Field],
+) -> Result<Vec<Model>> {
+    let values = super::columns::load(conn, &rows, columns)?;
+    Ok(with_components(conn, rows)?
+        .into_iter()
+        .zip(values)
+        .map(|((mut model, _, _), columns)| {
+            model.columns = columns;
+            model
+        })
+        .collect())
 }
 
 /// Attaches each model's datablob and template (loaded in one query).
@@ -338,6 +421,7 @@ pub(super) fn with_components(
                 epoch_count: row.epoch_count,
                 current_epoch: row.current_epoch,
                 deleted_at: row.deleted_at,
+                columns: Vec::new(),
             };
             Ok((model, datablob, template))
         })

@@ -63,6 +63,19 @@ impl PageKey for (u64, i64, String) {
     }
 }
 
+/// A sort key (missing: `None`) and a model name (sorted model listings).
+impl PageKey for (Option<crate::store::filter::order::SortValue>, String) {
+    fn is_plausible(&self) -> bool {
+        use crate::store::filter::order::SortValue;
+        let value = match &self.0 {
+            None | Some(SortValue::I(_)) => true,
+            Some(SortValue::T(text)) => !text.contains('\0') && text.len() <= 1024,
+            Some(SortValue::F(bits)) => !f64::from_bits(*bits).is_nan(),
+        };
+        value && validate::is_name(&self.1)
+    }
+}
+
 /// Decodes a token from a request: `None` for the first page.
 pub fn decode<K: PageKey>(query: u64, token: &str) -> Result<Option<K>, Error> {
     if token.is_empty() {
@@ -74,7 +87,7 @@ pub fn decode<K: PageKey>(query: u64, token: &str) -> Result<Option<K>, Error> {
     if envelope.q != query {
         return Err(Error::invalid(
             "page_token",
-            "was issued for a different filter; repeat the request with the same filter or start without a token",
+            "was issued for a different filter or order; repeat the request with the same filter and order_by or start without a token",
         ));
     }
     if !envelope.k.is_plausible() {

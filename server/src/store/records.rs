@@ -108,6 +108,48 @@ pub struct Model {
     /// When it was soft-deleted (database clock, microseconds since the
     /// Unix epoch); `None`: live.
     pub deleted_at: Option<i64>,
+    /// The summaries a listing or ranking was asked for
+    /// ([`ModelView::columns`]), in that order; empty otherwise.
+    pub columns: Vec<ColumnValue>,
+}
+
+/// One requested summary of a model.
+#[derive(Debug, Clone, Copy)]
+pub enum ColumnValue {
+    /// The model lacks it.
+    Missing,
+    /// count, epochs, current_epoch.
+    Integer(i64),
+    /// max, min, last (last may be NaN).
+    Number(f64),
+}
+
+/// Equal when the same variant holds the same bits (so NaN equals NaN and
+/// records stay `Eq`).
+impl PartialEq for ColumnValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Missing, Self::Missing) => true,
+            (Self::Integer(a), Self::Integer(b)) => a == b,
+            (Self::Number(a), Self::Number(b)) => a.to_bits() == b.to_bits(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ColumnValue {}
+
+/// A field of the filter language used as a sort key or a summary column.
+pub use mlmeta_proto::where_lang::{Field, OrderBy};
+
+/// How listed models are ordered, and which summaries come with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelView {
+    /// `None`: by name.
+    pub order_by: Option<OrderBy>,
+    /// Summary fields (`Field::is_summary`), returned in
+    /// [`Model::columns`].
+    pub columns: Vec<Field>,
 }
 
 /// A model's run lifecycle status (shared with the clients).

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::epochs;
-use super::records::{BestModel, Direction, LeaderboardRow, ModelFilter, Page, PageRequest};
+use super::records::{BestModel, Direction, Field, LeaderboardRow, ModelFilter, Page, PageRequest};
 use super::{into_page, models, page_limit, page_token};
 use crate::db::DbConnection;
 use crate::db::schema::{metric_summaries as ms, models as models_table};
@@ -22,6 +22,15 @@ struct Ranked {
     value: f64,
     epoch_num: i64,
     model_name: String,
+}
+
+/// What a best-model or leaderboard query ranks, and the summary columns
+/// its rows carry.
+pub struct Ranking<'a> {
+    pub metric_name: &'a str,
+    pub direction: Direction,
+    pub filter: &'a ModelFilter,
+    pub columns: &'a [Field],
 }
 
 /// Sort key of a ranked row in a page token; the value as bits, since JSON
@@ -85,11 +94,15 @@ fn ranked(
 pub fn best_models(
     conn: &mut DbConnection,
     project_id: i64,
-    metric_name: &str,
-    direction: Direction,
-    filter: &ModelFilter,
+    ranking: &Ranking<'_>,
     top_k: usize,
 ) -> Result<Vec<BestModel>> {
+    let Ranking {
+        metric_name,
+        direction,
+        filter,
+        columns,
+    } = *ranking;
     let limit = i64::try_from(top_k).unwrap_or(i64::MAX);
     let ranked = ranked(conn, project_id, metric_name, direction, filter, None, limit)?;
     if ranked.is_empty() {
@@ -104,7 +117,7 @@ pub fn best_models(
     }
     let keys: Vec<(i64, i64)> = ranked.iter().map(|r| (r.model_id, r.epoch_num)).collect();
     let mut best_epochs: HashMap<(i64, i64), _> = epochs::by_keys(conn, &keys)?.into_iter().collect();
-    let hydrated = hydrate(conn, &ranked)?;
+    let hydrated = hydrate(conn, &ranked, columns)?;
     ranked
         .iter()
         .zip(hydrated)
@@ -130,11 +143,15 @@ pub fn best_models(
 pub fn leaderboard(
     conn: &mut DbConnection,
     (project_id, project_name): (i64, &str),
-    metric_name: &str,
-    direction: Direction,
-    filter: &ModelFilter,
+    ranking: &Ranking<'_>,
     page: &PageRequest,
 ) -> Result<Page<LeaderboardRow>> {
+    let Ranking {
+        metric_name,
+        direction,
+        filter,
+        columns,
+    } = *ranking;
     let query_id = page_token::fingerprint(&format!(
         "leaderboard|{project_name:?}|{metric_name:?}|{direction:?}|{filter:?}"
     ));
@@ -153,7 +170,7 @@ pub fn leaderboard(
         page.size,
         |r| page_token::encode(query_id, &(r.value.to_bits(), r.epoch_num, &r.model_name)),
         |rows| {
-            let hydrated = hydrate(conn, &rows)?;
+            let hydrated = hydrate(conn, &rows, columns)?;
             Ok(rows
                 .into_iter()
                 .zip(hydrated)
@@ -169,10 +186,12 @@ pub fn leaderboard(
     )
 }
 
-/// The model, datablob and template of each ranked row, in the same order.
+/// The model (with its summary `columns`), datablob and template of each
+/// ranked row, in the same order.
 fn hydrate(
     conn: &mut DbConnection,
     ranked: &[Ranked],
+    columns: &[Field],
 ) -> Result<
     Vec<(
         super::records::Model,
@@ -189,5 +208,13 @@ fn hydrate(
                 .ok_or_else(|| Error::Corrupt(format!("summary of missing model {}", r.model_id)))
         })
         .collect::<Result<Vec<_>>>()?;
-    models::with_components(conn, ordered)
+    let values = super::columns::load(conn, &ordered, columns)?;
+    Ok(models::with_components(conn, ordered)?
+        .into_iter()
+        .zip(values)
+        .map(|((mut model, datablob, template), columns)| {
+            model.columns = columns;
+            (model, datablob, template)
+        })
+        .collect())
 }

@@ -337,6 +337,7 @@ mod tests {
             .list_models(
                 &project,
                 &Default::default(),
+                &Default::default(),
                 &crate::store::records::PageRequest {
                     size: 10,
                     token: String::new(),

@@ -678,6 +678,7 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
                 direction,
                 filter,
                 top_k,
+                ..Default::default()
             })
         });
     let leaderboard = (
@@ -696,6 +697,7 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
                     filter,
                     page_size,
                     page_token: String::new(),
+                    ..Default::default()
                 },
                 token,
             )
@@ -792,7 +794,8 @@ fn call_in_a_project() -> impl Strategy<Value = Call> {
             )
         }),
         2 => (model_filter(), page_size(), token()).prop_map(|(filter, page_size, token)| {
-            Call::ListModels(ListModelsRequest { project: String::new(), filter, page_size, page_token: String::new() }, token)
+            Call::ListModels(ListModelsRequest { project: String::new(), filter, page_size, page_token: String::new(),
+                ..Default::default() }, token)
         }),
         2 => list_epochs,
         1 => name_from(MODELS).prop_map(|model_name| Call::GetCurrentEpoch(GetCurrentEpochRequest { project: String::new(), model_name })),

@@ -38,6 +38,7 @@ mod replicas;
 mod runs;
 mod security;
 mod sockets;
+mod sorting;
 mod storage;
 mod stream;
 mod tags;

@@ -81,6 +81,14 @@ class BestModel(_message.Message):
     model_template: ModelTemplate
     def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ..., datablob: _Optional[_Union[DataBlob, _Mapping]] = ..., model_template: _Optional[_Union[ModelTemplate, _Mapping]] = ..., best_epoch: _Optional[_Union[Epoch, _Mapping]] = ..., metric_value: _Optional[float] = ...) -> None: ...
 
+class ColumnValue(_message.Message):
+    __slots__ = ["integer", "number"]
+    INTEGER_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    integer: int
+    number: float
+    def __init__(self, number: _Optional[float] = ..., integer: _Optional[int] = ...) -> None: ...
+
 class DataBlob(_message.Message):
     __slots__ = ["created_at", "deleted_at", "description", "group_name", "hyperparams_json", "last_modified_at", "name", "project", "tags"]
     class TagsEntry(_message.Message):
@@ -288,18 +296,20 @@ class ExportedModel(_message.Message):
     def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ..., status_changes: _Optional[_Iterable[_Union[StatusChange, _Mapping]]] = ...) -> None: ...
 
 class GetBestModelRequest(_message.Message):
-    __slots__ = ["direction", "filter", "metric_name", "project", "top_k"]
+    __slots__ = ["columns", "direction", "filter", "metric_name", "project", "top_k"]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     METRIC_NAME_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedScalarFieldContainer[str]
     direction: MetricDirection
     filter: ModelFilter
     metric_name: str
     project: str
     top_k: int
-    def __init__(self, metric_name: _Optional[str] = ..., direction: _Optional[_Union[MetricDirection, str]] = ..., filter: _Optional[_Union[ModelFilter, _Mapping]] = ..., top_k: _Optional[int] = ..., project: _Optional[str] = ...) -> None: ...
+    def __init__(self, metric_name: _Optional[str] = ..., direction: _Optional[_Union[MetricDirection, str]] = ..., filter: _Optional[_Union[ModelFilter, _Mapping]] = ..., top_k: _Optional[int] = ..., project: _Optional[str] = ..., columns: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetBestModelResponse(_message.Message):
     __slots__ = ["models"]
@@ -324,20 +334,22 @@ class GetCurrentEpochResponse(_message.Message):
     def __init__(self, current_epoch: _Optional[int] = ..., model_exists: bool = ...) -> None: ...
 
 class GetLeaderboardRequest(_message.Message):
-    __slots__ = ["direction", "filter", "metric_name", "page_size", "page_token", "project"]
+    __slots__ = ["columns", "direction", "filter", "metric_name", "page_size", "page_token", "project"]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     METRIC_NAME_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedScalarFieldContainer[str]
     direction: MetricDirection
     filter: ModelFilter
     metric_name: str
     page_size: int
     page_token: str
     project: str
-    def __init__(self, metric_name: _Optional[str] = ..., direction: _Optional[_Union[MetricDirection, str]] = ..., filter: _Optional[_Union[ModelFilter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., project: _Optional[str] = ...) -> None: ...
+    def __init__(self, metric_name: _Optional[str] = ..., direction: _Optional[_Union[MetricDirection, str]] = ..., filter: _Optional[_Union[ModelFilter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., project: _Optional[str] = ..., columns: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetLeaderboardResponse(_message.Message):
     __slots__ = ["next_page_token", "rows"]
@@ -558,16 +570,20 @@ class ListModelTemplatesResponse(_message.Message):
     def __init__(self, model_templates: _Optional[_Iterable[_Union[ModelTemplate, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
-    __slots__ = ["filter", "page_size", "page_token", "project"]
+    __slots__ = ["columns", "filter", "order_by", "page_size", "page_token", "project"]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedScalarFieldContainer[str]
     filter: ModelFilter
+    order_by: str
     page_size: int
     page_token: str
     project: str
-    def __init__(self, filter: _Optional[_Union[ModelFilter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., project: _Optional[str] = ...) -> None: ...
+    def __init__(self, filter: _Optional[_Union[ModelFilter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., project: _Optional[str] = ..., order_by: _Optional[str] = ..., columns: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ["models", "next_page_token"]
@@ -626,7 +642,7 @@ class MetricSummary(_message.Message):
     def __init__(self, metric_name: _Optional[str] = ..., count: _Optional[int] = ..., nan_count: _Optional[int] = ..., min_value: _Optional[float] = ..., min_epoch_num: _Optional[int] = ..., max_value: _Optional[float] = ..., max_epoch_num: _Optional[int] = ..., last_value: _Optional[float] = ..., last_epoch_num: _Optional[int] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ["created_at", "current_epoch", "datablob_name", "deleted_at", "description", "ended_at", "epoch_count", "heartbeat_timeout_secs", "last_heartbeat_at", "last_modified_at", "model_class_name", "model_template_name", "name", "params_json", "project", "run_context", "started_at", "status", "tags"]
+    __slots__ = ["columns", "created_at", "current_epoch", "datablob_name", "deleted_at", "description", "ended_at", "epoch_count", "heartbeat_timeout_secs", "last_heartbeat_at", "last_modified_at", "model_class_name", "model_template_name", "name", "params_json", "project", "run_context", "started_at", "status", "tags"]
     class TagsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -634,6 +650,7 @@ class Model(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     CURRENT_EPOCH_FIELD_NUMBER: _ClassVar[int]
     DATABLOB_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -653,6 +670,7 @@ class Model(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedCompositeFieldContainer[ColumnValue]
     created_at: _timestamp_pb2.Timestamp
     current_epoch: int
     datablob_name: str
@@ -672,7 +690,7 @@ class Model(_message.Message):
     started_at: _timestamp_pb2.Timestamp
     status: RunStatus
     tags: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., model_class_name: _Optional[str] = ..., datablob_name: _Optional[str] = ..., model_template_name: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_modified_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., project: _Optional[str] = ..., params_json: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_heartbeat_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., heartbeat_timeout_secs: _Optional[int] = ..., run_context: _Optional[_Union[RunContext, _Mapping]] = ..., epoch_count: _Optional[int] = ..., current_epoch: _Optional[int] = ..., deleted_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., model_class_name: _Optional[str] = ..., datablob_name: _Optional[str] = ..., model_template_name: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_modified_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., project: _Optional[str] = ..., params_json: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_heartbeat_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., heartbeat_timeout_secs: _Optional[int] = ..., run_context: _Optional[_Union[RunContext, _Mapping]] = ..., epoch_count: _Optional[int] = ..., current_epoch: _Optional[int] = ..., deleted_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., columns: _Optional[_Iterable[_Union[ColumnValue, _Mapping]]] = ...) -> None: ...
 
 class ModelEvent(_message.Message):
     __slots__ = ["changes", "model", "model_name"]

@@ -4,6 +4,7 @@
 
 mod compile;
 pub(crate) mod index;
+pub(crate) mod order;
 mod sql;
 
 pub(crate) use compile::Dialect;
@@ -17,11 +18,15 @@ use crate::error::{Error, Result};
 pub(crate) fn compile_where(text: &str, conn: &DbConnection) -> Result<WhereSql> {
     let expr =
         mlmeta_proto::where_lang::parse(text).map_err(|error| Error::invalid("filter.where", error))?;
-    let dialect = match conn {
+    compile::compile(&expr, dialect(conn), super::records::now_micros())
+}
+
+/// The SQL dialect of `conn`'s backend.
+pub(crate) fn dialect(conn: &DbConnection) -> Dialect {
+    match conn {
         DbConnection::Sqlite(_) => Dialect::Sqlite,
         DbConnection::Postgres(_) => Dialect::Postgres,
-    };
-    compile::compile(&expr, dialect, super::records::now_micros())
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
-//! [`WhereSql`]: a boolean SQL expression assembled from fixed fragments
-//! and bound values only. It has no way to hold SQL text that is not a
-//! `&'static str` of this crate, so nothing typed into `where` can become
-//! SQL.
+//! [`SqlFragment`]: an SQL expression assembled from fixed fragments and
+//! bound values only. It has no way to hold SQL text that is not a
+//! `&'static str` of this crate, so nothing typed into `where`,
+//! `order_by` or `columns` can become SQL. [`WhereSql`] is the boolean
+//! one.
+
+use std::marker::PhantomData;
 
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Bool, Double, HasSqlType, Text};
+use diesel::sql_types::{BigInt, Bool, Double, HasSqlType, SqlType, Text};
 
 /// One piece of the expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,14 +25,42 @@ enum Part {
     BigInt(i64),
 }
 
-/// A compiled `where` expression, usable as a diesel filter on any query
-/// that has the `models` table in scope.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct WhereSql {
+/// An SQL expression of type `ST` over the `models` table, usable in any
+/// query that has the table in scope.
+#[derive(Debug)]
+pub(crate) struct SqlFragment<ST> {
     parts: Vec<Part>,
+    sql_type: PhantomData<ST>,
 }
 
-impl WhereSql {
+/// A compiled `where` expression, usable as a diesel filter.
+pub(crate) type WhereSql = SqlFragment<Bool>;
+
+impl<ST> Default for SqlFragment<ST> {
+    fn default() -> Self {
+        Self {
+            parts: Vec::new(),
+            sql_type: PhantomData,
+        }
+    }
+}
+
+impl<ST> Clone for SqlFragment<ST> {
+    fn clone(&self) -> Self {
+        Self {
+            parts: self.parts.clone(),
+            sql_type: PhantomData,
+        }
+    }
+}
+
+impl<ST> SqlFragment<ST> {
+    /// Appends the parts of `other` (of any type).
+    pub(super) fn push<T>(&mut self, other: &SqlFragment<T>) -> &mut Self {
+        self.parts.extend(other.parts.iter().cloned());
+        self
+    }
+
     pub(super) fn sql(&mut self, sql: &'static str) -> &mut Self {
         self.parts.push(Part::Sql(sql));
         self
@@ -69,24 +100,24 @@ impl WhereSql {
     }
 }
 
-impl Expression for WhereSql {
-    type SqlType = Bool;
+impl<ST: SqlType + diesel::sql_types::SingleValue> Expression for SqlFragment<ST> {
+    type SqlType = ST;
 }
 
-impl<QS> AppearsOnTable<QS> for WhereSql {}
+impl<QS, ST: SqlType + diesel::sql_types::SingleValue> AppearsOnTable<QS> for SqlFragment<ST> {}
 
-impl<QS> SelectableExpression<QS> for WhereSql {}
+impl<QS, ST: SqlType + diesel::sql_types::SingleValue> SelectableExpression<QS> for SqlFragment<ST> {}
 
-impl ValidGrouping<()> for WhereSql {
+impl<ST> ValidGrouping<()> for SqlFragment<ST> {
     type IsAggregate = is_aggregate::Never;
 }
 
-impl QueryId for WhereSql {
+impl<ST> QueryId for SqlFragment<ST> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<DB> QueryFragment<DB> for WhereSql
+impl<DB, ST> QueryFragment<DB> for SqlFragment<ST>
 where
     DB: Backend + HasSqlType<Text> + HasSqlType<Double> + HasSqlType<BigInt>,
     String: ToSql<Text, DB>,

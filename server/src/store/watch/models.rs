@@ -182,7 +182,7 @@ fn all_matching(conn: &mut DbConnection, project: (i64, &str), filter: &ModelFil
         token: String::new(),
     };
     loop {
-        let found = crate::store::models::list(conn, project, filter, &page)?;
+        let found = crate::store::models::list(conn, project, filter, &Default::default(), &page)?;
         models.extend(found.items);
         if found.next_token.is_empty() {
             return Ok(models);
