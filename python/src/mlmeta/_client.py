@@ -725,9 +725,10 @@ class Client:
         request = pb.WatchModelsRequest(
             project=self.project,
             model_names=_as_list(models),
-            filter=model_filter(**filters),
             cursor=cursor or "",
         )
+        if filters:
+            request.filter.CopyFrom(model_filter(**filters))
         return ModelWatch(self, request)
 
     def upload_artifact(
