@@ -477,7 +477,13 @@ prepared_statement!(SqliteInsertBatch on Sqlite, |this, out| {
 ///   (the rules of `summaries.rs`; in PostgreSQL NaN equals NaN and is
 ///   above every number, hence `<> 'NaN'` to leave it out);
 /// - `latest`, `best`: merged into `metric_latest` and `metric_summaries`
-///   with the same `ON CONFLICT` merges as the multi-statement path;
+///   with the same `ON CONFLICT` merges as the multi-statement path; the
+///   summary rows that improve on nothing stored are left out first (a
+///   conflicting insert that changes nothing still costs a speculative
+///   insertion and a row lock). The stored rows are read from the
+///   statement's snapshot, which may predate a commit it waited for, but
+///   summaries only ever improve: what does not beat an older value cannot
+///   beat a newer one, and what passes is settled by the merge;
 /// - `touched`, `revived`, `batched`: the models touched as in
 ///   [`PgTouchModels`], for the epochs actually stored.
 ///
@@ -566,8 +572,12 @@ prepared_statement!(PgStoreEpochs on Pg, |this, out| {
          FROM agg ORDER BY model_id, metric_name",
         merge_latest!("GREATEST"),
         "), best AS (INSERT INTO metric_summaries (model_id, metric_name, max_value, max_epoch_num, min_value, min_epoch_num) \
-         SELECT model_id, metric_name, max_value, max_epoch_num, min_value, min_epoch_num \
-         FROM agg WHERE max_value IS NOT NULL ORDER BY model_id, metric_name",
+         SELECT agg.model_id, agg.metric_name, agg.max_value, agg.max_epoch_num, agg.min_value, agg.min_epoch_num \
+         FROM agg LEFT JOIN metric_summaries s ON s.model_id = agg.model_id AND s.metric_name = agg.metric_name \
+         WHERE agg.max_value IS NOT NULL AND (s.model_id IS NULL \
+         OR agg.max_value > s.max_value OR (agg.max_value = s.max_value AND agg.max_epoch_num < s.max_epoch_num) \
+         OR agg.min_value < s.min_value OR (agg.min_value = s.min_value AND agg.min_epoch_num < s.min_epoch_num)) \
+         ORDER BY agg.model_id, agg.metric_name",
         merge_summary!(),
         "), batch AS (SELECT model_id AS id, count(*) AS n, max(epoch_num) AS max_epoch_num, \
          string_agg(epoch_num::text, ',' ORDER BY epoch_num) AS nums FROM ins GROUP BY model_id), \
