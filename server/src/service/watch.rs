@@ -327,6 +327,14 @@ impl Watches {
 
 type Sender<T> = mpsc::Sender<std::result::Result<T, Status>>;
 
+/// What one read of a watcher found, and where.
+enum Read<M> {
+    /// From this process's recent commits (`None`: nothing new).
+    FromMemory(Option<M>),
+    /// From the database.
+    FromDatabase(Result<Option<M>>),
+}
+
 /// One watcher's loop: reads while there is something new and room to
 /// send it, then waits for a change, the poll or the keep-alive; ends when
 /// the client goes away.
@@ -361,26 +369,21 @@ async fn run<W: Watcher>(
                     Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                 }
             }
-            // This process's own commits come from its memory, once for
-            // all watchers: no database read, no read slot.
-            if wake == Wake::Read
-                && caught_up
-                && let Some(message) = watcher.read_from_memory(&store)
-            {
-                if let Some(message) = message {
-                    permit.send(Ok(message));
-                    last_sent = Instant::now();
-                }
-                wake = Wake::None;
-                continue;
-            }
             let Ok(_read_slot) = reads.acquire().await else {
                 return;
             };
             let rediscover = wake == Wake::Rediscover;
+            // This process's own commits come from its memory, once for
+            // all watchers, instead of the database. Still within the read
+            // slots and off the async threads: a thousand watchers must not
+            // take the CPU from the writers' calls.
+            let from_memory = wake == Wake::Read && caught_up;
             let reader = store.clone();
             let read = tokio::task::spawn_blocking(move || {
-                let result = watcher.read(&reader, rediscover);
+                let result = match from_memory.then(|| watcher.read_from_memory(&reader)).flatten() {
+                    Some(message) => Read::FromMemory(message),
+                    None => Read::FromDatabase(watcher.read(&reader, rediscover)),
+                };
                 (watcher, result)
             })
             .await;
@@ -391,6 +394,18 @@ async fn run<W: Watcher>(
                     permit.send(Err(Error::from(error).into()));
                     return;
                 }
+            };
+            let result = match result {
+                // Everything the tail held went out: nothing more follows.
+                Read::FromMemory(message) => {
+                    if let Some(message) = message {
+                        permit.send(Ok(message));
+                        last_sent = Instant::now();
+                    }
+                    wake = Wake::None;
+                    continue;
+                }
+                Read::FromDatabase(result) => result,
             };
             match result {
                 Ok(Some(message)) => {
