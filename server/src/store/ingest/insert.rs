@@ -14,7 +14,7 @@ use diesel::sqlite::SqliteConnection;
 use super::hook::{Committed, CommittedModel};
 use super::model_ids::{ModelIds, Resolution, live_ids};
 use super::prepared::{
-    EpochRow, PgInsertEpochs, PgLockModels, PgStoreEpochs, PgTouchModels, SqliteInsertBatch,
+    EpochArrays, EpochRow, PgInsertEpochs, PgLockModels, PgStoreEpochs, PgTouchModels, SqliteInsertBatch,
     SqliteInsertEpoch, SqliteReviveModel, SqliteTouchModel,
 };
 use super::summaries;
@@ -231,10 +231,8 @@ fn store_postgres_one_statement<'a>(
     }
     let mut ids: Vec<i64> = candidates.iter().map(|c| c.model_id).collect();
     ids.dedup();
-    let encoded: Vec<Vec<u8>> = candidates
-        .iter()
-        .map(|c| metrics_codec::encode(&c.epoch.metrics))
-        .collect();
+    let rows: Vec<EpochRow> = candidates.iter().map(|c| row(c, now)).collect();
+    let columns = EpochColumns::of(&rows);
     let values = candidates.iter().map(|c| c.epoch.metrics.len()).sum();
     let (mut value_model_ids, mut value_epoch_nums) =
         (Vec::with_capacity(values), Vec::with_capacity(values));
@@ -249,17 +247,7 @@ fn store_postgres_one_statement<'a>(
     }
     let stored: StoredEpochs = PgStoreEpochs {
         model_ids: &ids,
-        epoch_model_ids: &candidates.iter().map(|c| c.model_id).collect::<Vec<_>>(),
-        epoch_nums: &candidates.iter().map(|c| c.epoch.epoch_num).collect::<Vec<_>>(),
-        metrics: &encoded.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-        steps_per_epoch: &candidates
-            .iter()
-            .map(|c| c.epoch.steps_per_epoch)
-            .collect::<Vec<_>>(),
-        validation_steps_per_epoch: &candidates
-            .iter()
-            .map(|c| c.epoch.validation_steps_per_epoch)
-            .collect::<Vec<_>>(),
+        epochs: columns.arrays(),
         value_model_ids: &value_model_ids,
         value_epoch_nums: &value_epoch_nums,
         value_names: &value_names,
@@ -439,17 +427,7 @@ fn insert_new_postgres<'a>(
     let mut ids: Vec<i64> = candidates.iter().map(|c| c.model_id).collect();
     ids.dedup();
     PgLockModels { ids: &ids }.execute(conn)?;
-    let rows: Vec<EpochRow> = candidates
-        .iter()
-        .map(|c| EpochRow {
-            model_id: c.model_id,
-            epoch_num: c.epoch.epoch_num,
-            metrics: metrics_codec::encode(&c.epoch.metrics),
-            steps_per_epoch: c.epoch.steps_per_epoch,
-            validation_steps_per_epoch: c.epoch.validation_steps_per_epoch,
-            recorded_at: now,
-        })
-        .collect();
+    let rows: Vec<EpochRow> = candidates.iter().map(|c| row(c, now)).collect();
     if rows.len() < POSTGRES_MIN_COPY_ROWS {
         return insert_new_postgres_skipping_stored(conn, candidates, &rows);
     }
@@ -460,6 +438,37 @@ fn insert_new_postgres<'a>(
             insert_new_postgres_skipping_stored(conn, candidates, &rows)
         }
         Err(error) => Err(error.into()),
+    }
+}
+
+/// The columns of epoch rows, for statements that bind each as an array.
+struct EpochColumns<'r> {
+    model_ids: Vec<i64>,
+    epoch_nums: Vec<i64>,
+    metrics: Vec<&'r [u8]>,
+    steps_per_epoch: Vec<Option<i64>>,
+    validation_steps_per_epoch: Vec<Option<i64>>,
+}
+
+impl<'r> EpochColumns<'r> {
+    fn of(rows: &'r [EpochRow]) -> Self {
+        Self {
+            model_ids: rows.iter().map(|r| r.model_id).collect(),
+            epoch_nums: rows.iter().map(|r| r.epoch_num).collect(),
+            metrics: rows.iter().map(|r| r.metrics.as_slice()).collect(),
+            steps_per_epoch: rows.iter().map(|r| r.steps_per_epoch).collect(),
+            validation_steps_per_epoch: rows.iter().map(|r| r.validation_steps_per_epoch).collect(),
+        }
+    }
+
+    fn arrays(&self) -> EpochArrays<'_> {
+        EpochArrays {
+            model_ids: &self.model_ids,
+            epoch_nums: &self.epoch_nums,
+            metrics: &self.metrics,
+            steps_per_epoch: &self.steps_per_epoch,
+            validation_steps_per_epoch: &self.validation_steps_per_epoch,
+        }
     }
 }
 
@@ -476,18 +485,9 @@ fn insert_new_postgres_skipping_stored<'a>(
         .chunks(POSTGRES_ROWS_PER_INSERT)
         .zip(rows.chunks(POSTGRES_ROWS_PER_INSERT))
     {
-        let model_ids: Vec<i64> = chunk_rows.iter().map(|r| r.model_id).collect();
-        let epoch_nums: Vec<i64> = chunk_rows.iter().map(|r| r.epoch_num).collect();
-        let metrics: Vec<&[u8]> = chunk_rows.iter().map(|r| r.metrics.as_slice()).collect();
-        let steps: Vec<Option<i64>> = chunk_rows.iter().map(|r| r.steps_per_epoch).collect();
-        let validation_steps: Vec<Option<i64>> =
-            chunk_rows.iter().map(|r| r.validation_steps_per_epoch).collect();
+        let columns = EpochColumns::of(chunk_rows);
         let keys: Vec<InsertedKey> = PgInsertEpochs {
-            model_ids: &model_ids,
-            epoch_nums: &epoch_nums,
-            metrics: &metrics,
-            steps_per_epoch: &steps,
-            validation_steps_per_epoch: &validation_steps,
+            epochs: columns.arrays(),
             recorded_at,
         }
         .load(conn)?;

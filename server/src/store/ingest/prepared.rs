@@ -137,12 +137,35 @@ prepared_statement!(SqliteMergeSummary on Sqlite, |this, out| {
 /// are stored already (racing writers skip instead of failing), and returns
 /// the keys of the rows it stored.
 pub(super) struct PgInsertEpochs<'a> {
+    pub epochs: EpochArrays<'a>,
+    pub recorded_at: i64,
+}
+
+/// The columns of epoch rows, each bound as one array and expanded by
+/// `unnest` (in this order: model_id, epoch_num, metrics, steps,
+/// validation steps), so that a statement's text is the same for any
+/// number of rows.
+pub(super) struct EpochArrays<'a> {
     pub model_ids: &'a [i64],
     pub epoch_nums: &'a [i64],
     pub metrics: &'a [&'a [u8]],
     pub steps_per_epoch: &'a [Option<i64>],
     pub validation_steps_per_epoch: &'a [Option<i64>],
-    pub recorded_at: i64,
+}
+
+impl EpochArrays<'_> {
+    /// Binds the arrays as the arguments of an `unnest(...)`.
+    fn push_unnest<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_bind_param::<Array<BigInt>, _>(&self.model_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.epoch_nums)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Binary>, _>(&self.metrics)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.steps_per_epoch)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.validation_steps_per_epoch)
+    }
 }
 
 impl Query for PgInsertEpochs<'_> {
@@ -156,15 +179,7 @@ prepared_statement!(PgInsertEpochs on Pg, |this, out| {
     );
     out.push_bind_param::<BigInt, _>(&this.recorded_at)?;
     out.push_sql(" FROM unnest(");
-    out.push_bind_param::<Array<BigInt>, _>(&this.model_ids)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Array<BigInt>, _>(&this.epoch_nums)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Array<Binary>, _>(&this.metrics)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Array<Nullable<BigInt>>, _>(&this.steps_per_epoch)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Array<Nullable<BigInt>>, _>(&this.validation_steps_per_epoch)?;
+    this.epochs.push_unnest(&mut out)?;
     out.push_sql(
         ") AS u(model_id, epoch_num, metrics, steps, validation_steps) \
          ON CONFLICT (model_id, epoch_num) DO NOTHING \
@@ -494,12 +509,8 @@ prepared_statement!(SqliteInsertBatch on Sqlite, |this, out| {
 pub(super) struct PgStoreEpochs<'a> {
     /// The distinct model ids of the batch, ascending.
     pub model_ids: &'a [i64],
-    /// Per epoch row, in (model_id, epoch_num) order, without repeats.
-    pub epoch_model_ids: &'a [i64],
-    pub epoch_nums: &'a [i64],
-    pub metrics: &'a [&'a [u8]],
-    pub steps_per_epoch: &'a [Option<i64>],
-    pub validation_steps_per_epoch: &'a [Option<i64>],
+    /// The epoch rows, in (model_id, epoch_num) order, without repeats.
+    pub epochs: EpochArrays<'a>,
     /// Per (epoch, metric) value of the rows above.
     pub value_model_ids: &'a [i64],
     pub value_epoch_nums: &'a [i64],
@@ -534,15 +545,7 @@ prepared_statement!(PgStoreEpochs on Pg, |this, out| {
     );
     out.push_bind_param::<BigInt, _>(&this.now)?;
     out.push_sql(" FROM unnest(");
-    out.push_bind_param::<Array<BigInt>, _>(&this.epoch_model_ids)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Array<BigInt>, _>(&this.epoch_nums)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Array<Binary>, _>(&this.metrics)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Array<Nullable<BigInt>>, _>(&this.steps_per_epoch)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Array<Nullable<BigInt>>, _>(&this.validation_steps_per_epoch)?;
+    this.epochs.push_unnest(&mut out)?;
     out.push_sql(
         ") AS u(model_id, epoch_num, metrics, steps, validation_steps) \
          WHERE (SELECT all_live FROM live) \
