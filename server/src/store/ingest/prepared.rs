@@ -320,6 +320,40 @@ macro_rules! heartbeat_refresh {
     };
 }
 
+/// The `SET` list of the models touch, shared by [`PgTouchModels`] and
+/// [`PgStoreEpochs`]: heartbeat (see [`heartbeat_refresh`]), a CRASHED run
+/// RUNNING again, the epoch count, the current epoch and the next
+/// `epoch_seq`. It reads `locked` (the locked rows with their status),
+/// `batch` (per model `n`, `max_epoch_num`, `nums`) and `now`; it follows
+/// a bound `last_modified_at` value.
+macro_rules! touch_set {
+    () => {
+        concat!(
+            ", last_heartbeat_at = ",
+            heartbeat_refresh!("locked.status", "models.last_heartbeat_at", "now.micros"),
+            ", status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END, \
+             epoch_count = models.epoch_count + batch.n, \
+             current_epoch = GREATEST(models.current_epoch, batch.max_epoch_num), \
+             epoch_seq = models.epoch_seq + 1"
+        )
+    };
+}
+
+/// The end of the `touched` CTE and what follows from it, shared like
+/// [`touch_set`]: the revived runs' status changes and the batches'
+/// `epoch_batches` rows, numbered by the new `epoch_seq` under the lock.
+macro_rules! touch_returning {
+    () => {
+        "WHERE models.id = locked.id \
+         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at, models.epoch_seq, batch.nums), \
+         revived AS (INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
+         SELECT id, last_heartbeat_at, 'CRASHED', 'RUNNING', 'epoch after crash' \
+         FROM touched WHERE old_status = 'CRASHED' ORDER BY id), \
+         batched AS (INSERT INTO epoch_batches (model_id, seq, epoch_nums) \
+         SELECT id, epoch_seq, nums FROM touched ORDER BY id)"
+    };
+}
+
 /// PostgreSQL: moves `last_modified_at` of many models in one statement
 /// (one round trip instead of one per model), and counts the epochs as the
 /// runs' heartbeat (see [`heartbeat_refresh`]), a
@@ -359,15 +393,7 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
          touched AS (UPDATE models SET last_modified_at = ",
     );
     out.push_bind_param::<BigInt, _>(&this.now)?;
-    out.push_sql(concat!(
-        ", last_heartbeat_at = ",
-        heartbeat_refresh!("locked.status", "models.last_heartbeat_at", "now.micros"),
-        ", status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END, \
-         epoch_count = models.epoch_count + batch.n, \
-         current_epoch = GREATEST(models.current_epoch, batch.max_epoch_num), \
-         epoch_seq = models.epoch_seq + 1 \
-         FROM locked JOIN unnest("
-    ));
+    out.push_sql(concat!(touch_set!(), " FROM locked JOIN unnest("));
     out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
     out.push_sql(", ");
     out.push_bind_param::<Array<BigInt>, _>(&this.counts)?;
@@ -379,17 +405,11 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
     // model's numbers follow its commits). No `pg_notify` here: it would
     // make every commit take PostgreSQL's global notification lock; the
     // watch notifier sends it after the commit (store/watch/notifier.rs).
-    out.push_sql(
-        ") AS batch (id, n, max_epoch_num, nums) ON batch.id = locked.id, now \
-         WHERE models.id = locked.id \
-         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at, models.epoch_seq, batch.nums), \
-         revived AS (INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
-         SELECT id, last_heartbeat_at, 'CRASHED', 'RUNNING', 'epoch after crash' \
-         FROM touched WHERE old_status = 'CRASHED' ORDER BY id), \
-         batched AS (INSERT INTO epoch_batches (model_id, seq, epoch_nums) \
-         SELECT id, epoch_seq, nums FROM touched ORDER BY id) \
-         SELECT id, old_status = 'CRASHED', epoch_seq FROM touched",
-    );
+    out.push_sql(concat!(
+        ") AS batch (id, n, max_epoch_num, nums) ON batch.id = locked.id, now ",
+        touch_returning!(),
+        " SELECT id, old_status = 'CRASHED', epoch_seq FROM touched"
+    ));
 });
 
 /// SQLite: records that an epoch revives model `id` if its run is CRASHED
@@ -589,21 +609,10 @@ prepared_statement!(PgStoreEpochs on Pg, |this, out| {
     ));
     out.push_bind_param::<BigInt, _>(&this.now)?;
     out.push_sql(concat!(
-        ", last_heartbeat_at = ",
-        heartbeat_refresh!("locked.status", "models.last_heartbeat_at", "now.micros"),
-        ", status = CASE WHEN locked.status = 'CRASHED' THEN 'RUNNING' ELSE models.status END, \
-         epoch_count = models.epoch_count + batch.n, \
-         current_epoch = GREATEST(models.current_epoch, batch.max_epoch_num), \
-         epoch_seq = models.epoch_seq + 1 \
-         FROM locked JOIN batch ON batch.id = locked.id, now \
-         WHERE models.id = locked.id \
-         RETURNING models.id, locked.status AS old_status, models.last_heartbeat_at, models.epoch_seq, batch.nums), \
-         revived AS (INSERT INTO status_changes (model_id, changed_at, from_status, to_status, cause) \
-         SELECT id, last_heartbeat_at, 'CRASHED', 'RUNNING', 'epoch after crash' \
-         FROM touched WHERE old_status = 'CRASHED' ORDER BY id), \
-         batched AS (INSERT INTO epoch_batches (model_id, seq, epoch_nums) \
-         SELECT id, epoch_seq, nums FROM touched ORDER BY id) \
-         SELECT (SELECT all_live FROM live), \
+        touch_set!(),
+        " FROM locked JOIN batch ON batch.id = locked.id, now ",
+        touch_returning!(),
+        " SELECT (SELECT all_live FROM live), \
          COALESCE((SELECT array_agg(id ORDER BY id) FROM locked), '{}'), \
          COALESCE((SELECT array_agg(model_id ORDER BY model_id, epoch_num) FROM ins), '{}'), \
          COALESCE((SELECT array_agg(epoch_num ORDER BY model_id, epoch_num) FROM ins), '{}'), \
