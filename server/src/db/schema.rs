@@ -7,6 +7,7 @@ diesel::table! {
         id -> BigInt,
         name -> Text,
         created_at -> BigInt,
+        model_seq -> BigInt,
     }
 }
 
@@ -49,6 +50,7 @@ diesel::table! {
         current_epoch -> Nullable<BigInt>,
         deleted_at -> Nullable<BigInt>,
         epoch_seq -> BigInt,
+        created_seq -> BigInt,
     }
 }
 

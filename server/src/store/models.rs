@@ -51,6 +51,20 @@ struct NewModelRow<'a> {
     created_at: i64,
     last_modified_at: i64,
     params: &'a str,
+    created_seq: i64,
+}
+
+/// Bumps the project's model counter and returns it. The project row
+/// stays locked until this transaction commits, so the models of a project
+/// get their `created_seq` in commit order (see the migration
+/// `model_seq`): what filter watches compare to tell new models from old.
+fn next_created_seq(conn: &mut DbConnection, project_id: i64) -> Result<i64> {
+    use crate::db::schema::projects;
+    Ok(on_backend!(conn, |c| diesel::update(projects::table)
+        .filter(projects::id.eq(project_id))
+        .set(projects::model_seq.eq(projects::model_seq + 1))
+        .returning(projects::model_seq)
+        .get_result(c))?)
 }
 
 /// Inserts `new` into project `project_id` unless its name is taken there
@@ -104,22 +118,36 @@ pub fn put(
             )));
         }
     }
-    let now = now_micros();
-    let row = NewModelRow {
-        project_id,
-        name: &new.name,
-        model_class_name: &new.model_class_name,
-        datablob_id: datablob.id,
-        model_template_id: template.id,
-        created_at: now,
-        last_modified_at: now,
-        params: &new.params,
+    let taken: Option<i64> = models::table
+        .filter(models::project_id.eq(project_id))
+        .filter(models::name.eq(&new.name))
+        .select(models::id)
+        .first(conn)
+        .optional()?;
+    let inserted = match taken {
+        Some(_) => 0,
+        None => {
+            let now = now_micros();
+            let row = NewModelRow {
+                project_id,
+                name: &new.name,
+                model_class_name: &new.model_class_name,
+                datablob_id: datablob.id,
+                model_template_id: template.id,
+                created_at: now,
+                last_modified_at: now,
+                params: &new.params,
+                created_seq: next_created_seq(conn, project_id)?,
+            };
+            // A racing put of the same name took it meanwhile: its seq is
+            // left unused, which is harmless (seqs only order).
+            on_backend!(conn, |c| diesel::insert_into(models::table)
+                .values(&row)
+                .on_conflict((models::project_id, models::name))
+                .do_nothing()
+                .execute(c))?
+        }
     };
-    let inserted = on_backend!(conn, |c| diesel::insert_into(models::table)
-        .values(&row)
-        .on_conflict((models::project_id, models::name))
-        .do_nothing()
-        .execute(c))?;
     let stored: ModelRow = models::table
         .filter(models::project_id.eq(project_id))
         .filter(models::name.eq(&new.name))

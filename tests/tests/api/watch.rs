@@ -28,6 +28,7 @@ backend_tests! {
     watchers_that_never_read_do_not_stall_writers => 180,
     many_watchers_at_different_positions_each_get_every_epoch_once => 180,
     a_filter_watch_picks_up_models_created_later,
+    filter_watches_started_among_racing_creations_miss_nothing_written_after => 180,
     a_where_watch_follows_only_matching_models,
     metric_names_narrow_the_epochs,
     model_events_report_each_kind_of_change => 60,
@@ -395,6 +396,86 @@ async fn a_filter_watch_picks_up_models_created_later(server: TestServer) {
     .await;
     assert_eq!(take(&mut resumed, 1).await.0, [("newer".to_owned(), 7)]);
     next_is_only(&mut client, &mut resumed, "old", 2).await;
+}
+
+/// Filter watches started while several connections create models and
+/// write their first epochs at once: each watcher gets every epoch whose
+/// write began after its first message, exactly once. (On PostgreSQL a
+/// model's id is taken before its creation commits, so ids cannot tell a
+/// watcher which models are new to it: `created_seq` does.)
+async fn filter_watches_started_among_racing_creations_miss_nothing_written_after(server: TestServer) {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use tokio::time::Instant;
+
+    const CREATORS: usize = 4;
+    const MODELS_EACH: usize = 12;
+    const WATCHERS: usize = 6;
+    let mut client = server.client();
+    calls::put_datablob(&mut client, "d", "dg", "{}").await;
+    calls::put_template(&mut client, "t", "tg", "{}").await;
+    let filter = ModelFilter {
+        datablob_group_names: vec!["dg".into()],
+        ..Default::default()
+    };
+    // (model, epoch_num) -> when its write was sent.
+    let sent: Arc<Mutex<HashMap<(String, i64), Instant>>> = Arc::default();
+    let mut creators = Vec::new();
+    for c in 0..CREATORS {
+        let mut client = own_client(&server).await;
+        let sent = Arc::clone(&sent);
+        creators.push(tokio::spawn(async move {
+            for k in 0..MODELS_EACH {
+                let name = format!("c{c}-{k}");
+                calls::put_model(&mut client, &name, "d", "t").await;
+                for n in 0..2 {
+                    sent.lock().unwrap().insert((name.clone(), n), Instant::now());
+                    insert_nums(&mut client, &name, [n]).await;
+                }
+            }
+        }));
+    }
+    let mut watchers = Vec::new();
+    for _ in 0..WATCHERS {
+        let mut client = own_client(&server).await;
+        let request = WatchEpochsRequest {
+            filter: Some(filter.clone()),
+            ..Default::default()
+        };
+        let (stream, _) = open(&mut client, request).await;
+        watchers.push((Instant::now(), stream));
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    for creator in creators {
+        creator.await.unwrap();
+    }
+    let sent = sent.lock().unwrap().clone();
+    for (index, (started, mut stream)) in watchers.into_iter().enumerate() {
+        let owed: BTreeSet<(String, i64)> = sent
+            .iter()
+            .filter(|(_, at)| **at > started)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !owed.iter().all(|key| got.contains(key)) {
+            let message = tokio::time::timeout_at(deadline, stream.message())
+                .await
+                .unwrap_or_else(|_| {
+                    let missing: Vec<_> = owed.iter().filter(|key| !got.contains(*key)).collect();
+                    panic!("watcher {index}: never got {missing:?} (of {} owed)", owed.len())
+                })
+                .unwrap()
+                .expect("the watch ended");
+            got.extend(message.epochs.into_iter().map(|e| (e.model_name, e.epoch_num)));
+        }
+        let distinct: BTreeSet<_> = got.iter().cloned().collect();
+        assert_eq!(
+            distinct.len(),
+            got.len(),
+            "watcher {index}: an epoch twice: {got:?}"
+        );
+    }
 }
 
 /// `where` in the filter of a watch chooses the watched models with the

@@ -32,14 +32,16 @@ impl Position {
     pub const START: Self = Self { seq: 0, after: None };
 }
 
-/// A `WatchEpochs` cursor: a position per watched model, and the highest
-/// model id of the project when it was taken (a model with a higher id,
-/// found later by a filter, is newer than the cursor: all its epochs are
-/// new to the watcher).
+/// A `WatchEpochs` cursor: a position per watched model, and how many
+/// models the project had created when it was taken (`projects.model_seq`;
+/// a model with a higher `created_seq`, found later by a filter, is newer
+/// than the cursor: all its epochs are new to the watcher). Cursors of
+/// older servers held the highest model id there, which the migration
+/// made every existing model's `created_seq`, so they still compare.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EpochCursor {
-    /// Highest model id of the project seen.
-    pub max_model_id: i64,
+    /// The project's `model_seq` seen.
+    pub models_created: i64,
     /// Model id -> position.
     pub positions: BTreeMap<i64, Position>,
 }
@@ -84,7 +86,7 @@ impl EpochCursor {
     pub fn encode(&self) -> String {
         let mut bytes = Vec::with_capacity(10 + self.positions.len() * 25);
         bytes.extend([EPOCHS, VERSION]);
-        bytes.extend(self.max_model_id.to_le_bytes());
+        bytes.extend(self.models_created.to_le_bytes());
         for (id, position) in &self.positions {
             bytes.extend(id.to_le_bytes());
             bytes.extend(position.seq.to_le_bytes());
@@ -104,7 +106,7 @@ impl EpochCursor {
     pub fn decode(field: &str, text: &str) -> Result<Self> {
         let mut reader = Reader::new(field, text, EPOCHS)?;
         let mut cursor = Self {
-            max_model_id: reader.i64()?,
+            models_created: reader.i64()?,
             positions: BTreeMap::new(),
         };
         while !reader.is_done() {
@@ -232,7 +234,7 @@ mod tests {
     #[test]
     fn epoch_cursors_round_trip() {
         let mut cursor = EpochCursor {
-            max_model_id: 42,
+            models_created: 42,
             positions: BTreeMap::new(),
         };
         assert_eq!(EpochCursor::decode("cursor", &cursor.encode()).unwrap(), cursor);

@@ -90,6 +90,7 @@ struct Found {
     id: i64,
     name: String,
     epoch_seq: i64,
+    created_seq: i64,
 }
 
 /// Starts a watch: finds its models and positions.
@@ -103,7 +104,7 @@ pub(crate) fn start(
     let mut watch = EpochWatch {
         project: project.clone(),
         cursor: EpochCursor {
-            max_model_id: given.as_ref().map_or(i64::MAX, |c| c.max_model_id),
+            models_created: given.as_ref().map_or(i64::MAX, |c| c.models_created),
             positions: BTreeMap::new(),
         },
         spec,
@@ -113,11 +114,12 @@ pub(crate) fn start(
     };
     if let Selection::Names(names) = &watch.spec.selection {
         let project_id = project_ids.find(conn, project)?.unwrap_or(-1);
+        let max = project_models_created(conn, project_id)?;
         let found: Vec<Found> = m::table
             .filter(m::project_id.eq(project_id))
             .filter(m::deleted_at.is_null())
             .filter(m::name.eq_any(names))
-            .select((m::id, m::name, m::epoch_seq))
+            .select((m::id, m::name, m::epoch_seq, m::created_seq))
             .load(conn)?;
         if let Some((index, missing)) = names
             .iter()
@@ -129,10 +131,9 @@ pub(crate) fn start(
                 project.name()
             )));
         }
-        let max = max_model_id(conn, project_id)?;
         add(&mut watch, found, given.as_ref());
         if given.is_none() {
-            watch.cursor.max_model_id = max;
+            watch.cursor.models_created = max;
         }
         return Ok(watch);
     }
@@ -150,14 +151,16 @@ fn add(watch: &mut EpochWatch, found: Vec<Found>, given: Option<&EpochCursor>) {
         }
         let position = given
             .and_then(|cursor| cursor.positions.get(&model.id).copied())
-            .unwrap_or(if watch.spec.history || model.id > watch.cursor.max_model_id {
-                Position::START
-            } else {
-                Position {
-                    seq: model.epoch_seq,
-                    after: None,
-                }
-            });
+            .unwrap_or(
+                if watch.spec.history || model.created_seq > watch.cursor.models_created {
+                    Position::START
+                } else {
+                    Position {
+                        seq: model.epoch_seq,
+                        after: None,
+                    }
+                },
+            );
         watch.cursor.positions.insert(model.id, position);
         watch.names.insert(model.id, model.name);
     }
@@ -174,34 +177,43 @@ fn discover(
         return Ok(());
     };
     let Some(project_id) = project_ids.find(conn, &watch.project)? else {
-        if watch.cursor.max_model_id == i64::MAX {
-            watch.cursor.max_model_id = 0;
+        if watch.cursor.models_created == i64::MAX {
+            watch.cursor.models_created = 0;
         }
         return Ok(());
     };
+    // The counter first: every model it counts is visible to the read
+    // after it (read the other way round, a model committed in between
+    // would count as old without having been found).
+    let max = project_models_created(conn, project_id)?;
     let found = matching(conn, project_id, filter)?;
-    let max = max_model_id(conn, project_id)?;
-    if watch.cursor.max_model_id == i64::MAX {
+    if watch.cursor.models_created == i64::MAX {
         // A fresh watch: every model matching now is "before" it.
-        watch.cursor.max_model_id = max;
+        watch.cursor.models_created = max;
     }
     add(watch, found, given);
-    watch.cursor.max_model_id = watch.cursor.max_model_id.max(max);
+    watch.cursor.models_created = watch.cursor.models_created.max(max);
     Ok(())
 }
 
 fn matching(conn: &mut DbConnection, project_id: i64, filter: &ModelFilter) -> Result<Vec<Found>> {
-    let query = m::table.select((m::id, m::name, m::epoch_seq)).into_boxed();
+    let query = m::table
+        .select((m::id, m::name, m::epoch_seq, m::created_seq))
+        .into_boxed();
     let query = crate::store::models::filter_models!(query, project_id, filter, conn);
     Ok(query.load(conn)?)
 }
 
-fn max_model_id(conn: &mut DbConnection, project_id: i64) -> Result<i64> {
-    let max: Option<i64> = m::table
-        .filter(m::project_id.eq(project_id))
-        .select(diesel::dsl::max(m::id))
-        .first(conn)?;
-    Ok(max.unwrap_or(0))
+/// The project's count of models created (`projects.model_seq`): every
+/// model with a `created_seq` up to it is committed, any later one is new.
+fn project_models_created(conn: &mut DbConnection, project_id: i64) -> Result<i64> {
+    use crate::db::schema::projects;
+    let seq: Option<i64> = projects::table
+        .filter(projects::id.eq(project_id))
+        .select(projects::model_seq)
+        .first(conn)
+        .optional()?;
+    Ok(seq.unwrap_or(0))
 }
 
 /// The epochs of the hinted models that the tail holds, at most `limit`,
