@@ -20,6 +20,7 @@ mod metric_report;
 pub(crate) mod metrics_codec;
 mod models;
 mod page_token;
+mod planner_stats;
 mod projects;
 pub mod records;
 mod runs;

@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Database, artifact_content, runs};
+use super::{Database, artifact_content, planner_stats, runs};
 use crate::error::Result;
 
 /// The running sweeper; dropping it (with the last `Store`) stops the
@@ -46,6 +46,7 @@ impl Sweeper {
         thread::Builder::new()
             .name("run-sweeper".to_owned())
             .spawn(move || {
+                let mut last_statistics = Instant::now();
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
                     let started = Instant::now();
                     let outcome = sweep(&database, default_timeout_secs);
@@ -68,9 +69,27 @@ impl Sweeper {
                         Ok(removed) => tracing::info!(removed, "unreferenced artifact content removed"),
                         Err(error) => tracing::warn!(%error, "artifact content sweep failed"),
                     }
+                    if last_statistics.elapsed() >= STATISTICS_EVERY {
+                        last_statistics = Instant::now();
+                        refresh_planner_statistics(&database);
+                    }
                 }
             })?;
         Ok(Self { _stop: stop, stats })
+    }
+}
+
+/// How often the sweeper looks for tables whose planner statistics are
+/// stale (PostgreSQL; see `planner_stats`).
+const STATISTICS_EVERY: Duration = Duration::from_secs(5);
+
+fn refresh_planner_statistics(database: &Database) {
+    let started = Instant::now();
+    match database.read(planner_stats::refresh) {
+        Ok(tables) if tables.is_empty() => {}
+        Ok(tables) => tracing::debug!(?tables, elapsed = ?started.elapsed(), "planner statistics refreshed"),
+        // Retried on the next check: stale statistics only slow queries.
+        Err(error) => tracing::warn!(%error, "refreshing planner statistics failed"),
     }
 }
 

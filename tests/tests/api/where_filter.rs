@@ -827,3 +827,55 @@ async fn last_and_count_through_nan_delete_restore_and_purge(server: TestServer)
         ["a"]
     );
 }
+
+/// PostgreSQL: the server analyzes the tables that changed much since
+/// their last analysis (autovacuum checks once a minute; until then the
+/// planner guesses the size of freshly loaded tables and filters ran 16x
+/// slower), and leaves the untouched ones alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_planner_statistics_fresh() {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Analyzed {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        relname: String,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        analyzed: bool,
+    }
+    let Some(server) = TestServer::with(
+        mlmeta_tests::Backend::Postgres,
+        |c| c.sweep_interval_ms = 100,
+        None,
+    )
+    .await
+    else {
+        return;
+    };
+    let mut client = server.client();
+    calls::put_datablob(&mut client, "d", "dg", "{}").await;
+    calls::put_template(&mut client, "t", "tg", "{}").await;
+    for i in 0..700 {
+        calls::put_model(&mut client, &format!("m{i}"), "d", "t").await;
+    }
+    let url = server.database_url().expose_secret().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        let rows: Vec<Analyzed> = diesel::sql_query(
+            "SELECT relname::TEXT AS relname, last_analyze IS NOT NULL AS analyzed \
+             FROM pg_stat_user_tables WHERE relname IN ('models', 'tags')",
+        )
+        .load(&mut conn)
+        .unwrap();
+        let analyzed = |table: &str| rows.iter().any(|r| r.relname == table && r.analyzed);
+        if analyzed("models") {
+            assert!(!analyzed("tags"), "an empty table was analyzed");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "models not analyzed after 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
