@@ -318,7 +318,9 @@ pub(crate) fn read(
 }
 
 /// Reads one model's epochs after `position` into `out`, at most `budget`
-/// of them; returns the new position.
+/// of them; returns the new position. The epochs of all its batches read
+/// are loaded at once (one range read when they lie close together, as a
+/// trainer's do), not batch by batch: watchers catching up read many.
 fn read_model(
     conn: &mut DbConnection,
     model_id: i64,
@@ -335,6 +337,8 @@ fn read_model(
         .limit(BATCHES_PER_READ)
         .select((b::seq, b::epoch_nums))
         .load(conn)?;
+    // The epochs that go out, per batch in commit order.
+    let mut taken: Vec<Vec<i64>> = Vec::with_capacity(batches.len());
     let mut left = budget;
     for (seq, list) in batches {
         if left == 0 {
@@ -349,7 +353,6 @@ fn read_model(
         let whole = nums.len() <= left;
         nums.truncate(left);
         left -= nums.len();
-        load(conn, model_id, name, &nums, metric_names, out)?;
         position = match (whole, nums.last()) {
             (false, Some(&last)) => Position {
                 seq: seq - 1,
@@ -357,6 +360,13 @@ fn read_model(
             },
             _ => Position { seq, after: None },
         };
+        taken.push(nums);
+    }
+    let mut loaded = load(conn, model_id, name, &taken, metric_names)?;
+    for nums in &taken {
+        // An epoch_num stored again after a delete is listed by two
+        // batches: what is stored now goes out once, with the first.
+        out.extend(nums.iter().filter_map(|num| loaded.remove(num)));
     }
     Ok(position)
 }
@@ -370,46 +380,74 @@ fn parse_nums(list: &str) -> std::result::Result<Vec<i64>, std::num::ParseIntErr
 
 type Row = (i64, Vec<u8>, Option<i64>, Option<i64>, i64);
 
-/// The epochs `nums` of a model, by primary key, in epoch_num order.
+/// Span of epoch_nums, beyond this many per wanted epoch (plus a margin),
+/// past which the epochs are read by key rather than by range.
+const RANGE_SPREAD: usize = 4;
+
+/// The epochs `batches` list of a model, by epoch_num; those without any
+/// of `metric_names` (when given) left out. One range read (a statement
+/// the connection keeps prepared) when the epochs lie close together,
+/// else reads by key.
 fn load(
     conn: &mut DbConnection,
     model_id: i64,
     name: &str,
-    nums: &[i64],
+    batches: &[Vec<i64>],
     metric_names: &[String],
-    out: &mut Vec<Epoch>,
-) -> Result<()> {
-    for chunk in nums.chunks(MAX_BINDS_PER_LIST) {
-        let rows: Vec<Row> = e::table
+) -> Result<HashMap<i64, Epoch>> {
+    let wanted: BTreeSet<i64> = batches.iter().flatten().copied().collect();
+    let (Some(&low), Some(&high)) = (wanted.first(), wanted.last()) else {
+        return Ok(HashMap::new());
+    };
+    let span = usize::try_from(high.abs_diff(low)).unwrap_or(usize::MAX);
+    let columns = (
+        e::epoch_num,
+        e::metrics,
+        e::steps_per_epoch,
+        e::validation_steps_per_epoch,
+        e::recorded_at,
+    );
+    let mut rows: Vec<Row> = Vec::with_capacity(wanted.len());
+    if span <= wanted.len().saturating_mul(RANGE_SPREAD) + 64 {
+        rows = e::table
             .filter(e::model_id.eq(model_id))
-            .filter(e::epoch_num.eq_any(chunk))
-            .order(e::epoch_num)
-            .select((
-                e::epoch_num,
-                e::metrics,
-                e::steps_per_epoch,
-                e::validation_steps_per_epoch,
-                e::recorded_at,
-            ))
+            .filter(e::epoch_num.between(low, high))
+            .select(columns)
             .load(conn)?;
-        for (epoch_num, metrics, steps_per_epoch, validation_steps_per_epoch, recorded_at) in rows {
-            let mut metrics = metrics_codec::decode(&metrics)
-                .map_err(|e| corrupt(&format!("metrics of {name:?} epoch {epoch_num}"), e))?;
-            if !metric_names.is_empty() {
-                metrics.retain(|metric, _| metric_names.contains(metric));
-                if metrics.is_empty() {
-                    continue;
-                }
+        rows.retain(|row| wanted.contains(&row.0));
+    } else {
+        let nums: Vec<i64> = wanted.iter().copied().collect();
+        for chunk in nums.chunks(MAX_BINDS_PER_LIST) {
+            rows.extend(
+                e::table
+                    .filter(e::model_id.eq(model_id))
+                    .filter(e::epoch_num.eq_any(chunk))
+                    .select(columns)
+                    .load::<Row>(conn)?,
+            );
+        }
+    }
+    let mut epochs = HashMap::with_capacity(rows.len());
+    for (epoch_num, metrics, steps_per_epoch, validation_steps_per_epoch, recorded_at) in rows {
+        let mut metrics = metrics_codec::decode(&metrics)
+            .map_err(|e| corrupt(&format!("metrics of {name:?} epoch {epoch_num}"), e))?;
+        if !metric_names.is_empty() {
+            metrics.retain(|metric, _| metric_names.contains(metric));
+            if metrics.is_empty() {
+                continue;
             }
-            out.push(Epoch {
+        }
+        epochs.insert(
+            epoch_num,
+            Epoch {
                 model_name: name.to_owned(),
                 epoch_num,
                 metrics,
                 steps_per_epoch,
                 validation_steps_per_epoch,
                 recorded_at,
-            });
-        }
+            },
+        );
     }
-    Ok(())
+    Ok(epochs)
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::store::records::Epoch;
 
 /// Batches kept per model, the newest.
-const BATCHES_PER_MODEL: usize = 32;
+const BATCHES_PER_MODEL: usize = 128;
 
 /// Epochs kept in all, at most; past it the tail starts over empty.
 const MAX_EPOCHS: usize = 200_000;
@@ -155,10 +155,11 @@ mod tests {
     #[test]
     fn keeps_the_newest_batches_within_bounds() {
         let tail = Tail::default();
-        for seq in 1..=100 {
+        let pushed = 3 * BATCHES_PER_MODEL as i64;
+        for seq in 1..=pushed {
             tail.push(7, seq, batch(&[seq]));
         }
-        let first_held = 100 - BATCHES_PER_MODEL as i64 + 1;
+        let first_held = pushed - BATCHES_PER_MODEL as i64 + 1;
         assert!(tail.after(7, first_held - 2).is_none(), "evicted");
         assert_eq!(tail.after(7, first_held - 1).unwrap().len(), BATCHES_PER_MODEL);
         tail.push(8, 1, batch(&[1]));
