@@ -10,7 +10,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
-use mlmeta_proto::{EndRunRequest, RunStatus, StartRunRequest};
+use mlmeta_proto::{
+    EndRunRequest, RecordKind, RecordRef, RunStatus, SetDescriptionRequest, StartRunRequest,
+    UpdateTagsRequest,
+};
 use mlmeta_server::security::Scope;
 use mlmeta_server::security::tokens::tokens_file_line;
 use mlmeta_tests::http::Get;
@@ -52,6 +55,32 @@ pub(crate) async fn seed_zoo(client: &mut Client) {
     ];
     epochs.extend((1..=5_000).map(|i| records::epoch("delta", i, &[("loss", 1.0 / i as f64)])));
     calls::insert_epochs(client, epochs).await;
+    // beta's components have tags and a description (the page shows them).
+    for (kind, name, key, value) in [
+        (RecordKind::Datablob, "cifar", "source", "cifar-10"),
+        (RecordKind::ModelTemplate, "mlp", "family", "feedforward"),
+    ] {
+        let target = Some(RecordRef {
+            kind: kind as i32,
+            name: name.to_owned(),
+        });
+        client
+            .update_tags(UpdateTagsRequest {
+                target: target.clone(),
+                set: [(key.to_owned(), value.to_owned())].into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        client
+            .set_description(SetDescriptionRequest {
+                target,
+                description: format!("the {name} {}", key),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
 }
 
 pub(crate) async fn web_server(backend: Backend) -> Option<TestServer> {
@@ -155,6 +184,30 @@ async fn endpoints_answer_with_sorted_tables_models_and_curves(backend: Backend)
     assert_eq!(model["datablob_detail"]["hyperparams"]["rows"], 60000);
     assert_eq!(model["template_detail"]["hyperparams"]["lr"], 0.01);
     assert_eq!(model["template_detail"]["group_name"], "nets");
+    assert_eq!(model["datablob_detail"]["tags"], serde_json::json!({}));
+    assert_eq!(model["datablob_detail"]["deleted"], false);
+    assert!(model["datablob_detail"]["last_modified_at"].as_i64().unwrap() > 0);
+    let beta = get_json(&server, "/api/v1/projects/default/models/beta").await;
+    assert_eq!(
+        (
+            &beta["datablob_detail"]["tags"],
+            &beta["datablob_detail"]["description"],
+        ),
+        (
+            &serde_json::json!({"source": "cifar-10"}),
+            &Value::from("the cifar source")
+        )
+    );
+    assert_eq!(
+        (
+            &beta["template_detail"]["tags"],
+            &beta["template_detail"]["description"],
+        ),
+        (
+            &serde_json::json!({"family": "feedforward"}),
+            &Value::from("the mlp family")
+        )
+    );
     assert_eq!(model["params"], serde_json::json!({}));
     assert!(model["status_history"].as_array().unwrap().is_empty());
     let summaries: Vec<&str> = model["metrics"]
