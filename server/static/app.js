@@ -355,6 +355,19 @@ function card(title, ...content) {
   return el("section", { class: "card" }, el("h2", {}, title), ...content);
 }
 
+// A datablob or template of the model: its hyperparameters, tags,
+// description and times (ids prefixed with `id`).
+function componentCard(title, component, id) {
+  return card(title + " " + component.name,
+    component.deleted ? el("p", {}, el("span", { class: "status status-FAILED", id: id + "-deleted" }, "deleted")) : null,
+    component.description ? el("p", { id: id + "-description" }, component.description) : null,
+    el("h3", {}, "Hyperparameters"),
+    kvTable(flatten(component.hyperparams, "", {}), id + "-hyperparams"),
+    el("h3", {}, "Tags"),
+    kvTable(component.tags, id + "-tags"),
+    kvTable({ group: component.group_name, created: time(component.created_at), "last modified": time(component.last_modified_at) }, id + "-facts"));
+}
+
 async function modelView(name) {
   begin("model");
   fillProjects().catch(() => {});
@@ -393,8 +406,8 @@ async function modelView(name) {
         "last heartbeat": time(model.run.last_heartbeat_at),
       }, "model-facts")),
       card("Params", kvTable(flatten(model.params, "", {}), "params")),
-      card("Datablob " + model.datablob, kvTable(flatten(model.datablob_detail.hyperparams, "", {}), "datablob-hyperparams")),
-      card("Template " + model.template, kvTable(flatten(model.template_detail.hyperparams, "", {}), "template-hyperparams")),
+      componentCard("Datablob", model.datablob_detail, "datablob"),
+      componentCard("Template", model.template_detail, "template"),
       card("Tags", kvTable(model.tags, "tags")),
       card("Metrics", kvTable(summaries, "metric-summaries")),
       card("Artifacts", model.artifacts.length === 0 ? el("p", { class: "muted" }, "none") :

@@ -12,7 +12,9 @@
 //! Handlers are thin: parse and check the query (a bad one is 400 with
 //! `{"error": "<parameter>: <rule>"}`), one store call on a blocking
 //! thread, JSON from `json.rs`. The guard has checked the token; the
-//! project restriction is applied here through [`Caller::project`].
+//! project restriction is applied here through [`Caller::project`]. An
+//! events stream holds the `--max-watchers` slot the guard took for it
+//! ([`WatchSlot`]) until its client goes away.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -24,12 +26,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::json::{self as to_json, Sampling};
 use crate::error::Error;
-use crate::security::{Caller, Projects};
+use crate::security::{Caller, Projects, WatchSlot};
 use crate::store::Store;
 use crate::store::records::{ModelFilter, PageRequest, RunStatus};
 use crate::store::watch::{Change, EpochWatch, EpochWatchSpec, Selection};
@@ -343,9 +345,12 @@ type Events = Sse<KeepAliveStream<ReceiverStream<Result<Event, Infallible>>>>;
 async fn events(
     State(store): State<Store>,
     Extension(caller): Extension<Caller>,
+    Extension(slot): Extension<WatchSlot>,
     Path((project, name)): Path<(String, String)>,
     Query(params): Params,
 ) -> Result<Events, ApiError> {
+    // Taken first: an answer refused below frees it on return.
+    let slot = slot.take();
     only(&params, &[])?;
     let project = caller.project("project", &project)?;
     let changes = store.hub().subscribe();
@@ -374,6 +379,7 @@ async fn events(
         watch: Some(watch),
         status,
         sender,
+        _slot: slot,
     };
     tokio::spawn(feed.run(changes));
     Ok(Sse::new(ReceiverStream::new(receiver)).keep_alive(KeepAlive::default()))
@@ -388,6 +394,8 @@ struct EventFeed {
     watch: Option<EpochWatch>,
     status: RunStatus,
     sender: mpsc::Sender<Result<Event, Infallible>>,
+    /// The guard's `--max-watchers` slot, freed when the feed ends.
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 impl EventFeed {
@@ -397,7 +405,12 @@ impl EventFeed {
             return;
         }
         loop {
-            let change = tokio::time::timeout(EVENTS_POLL, changes.recv()).await;
+            // A client that went away ends the feed (and frees its
+            // slot) at once, not at the next change or poll.
+            let change = tokio::select! {
+                change = tokio::time::timeout(EVENTS_POLL, changes.recv()) => change,
+                () = self.sender.closed() => return,
+            };
             let (epochs, models) = match change {
                 Ok(Ok(Change::Epochs(ids))) => (self.watch.as_ref().is_some_and(|w| w.concerns(&ids)), false),
                 Ok(Ok(Change::Models)) => (false, true),

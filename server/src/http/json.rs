@@ -84,7 +84,10 @@ fn component(component: &Component) -> Value {
         "group_name": component.group_name,
         "hyperparams": stored_json(&component.hyperparams),
         "description": component.description,
+        "tags": component.tags,
         "created_at": component.created_at,
+        "last_modified_at": component.last_modified_at,
+        "deleted": component.deleted_at.is_some(),
     })
 }
 

@@ -42,6 +42,7 @@ pub(crate) struct Site {
 /// The whole HTTP site: the probes, `/metrics`, the page, its login form
 /// and its API.
 pub(crate) fn router(site: Site) -> Router {
+    let counted = site.metrics.http();
     Router::new()
         .merge(probes::router(site.probes))
         .merge(crate::metrics::router(site.metrics))
@@ -49,6 +50,12 @@ pub(crate) fn router(site: Site) -> Router {
         .merge(login::router(site.login))
         .merge(api::router(site.store))
         .fallback(not_found)
+        // Outermost, so that every route and the fallback are counted
+        // under their route template.
+        .layer(axum::middleware::from_fn_with_state(
+            counted,
+            crate::metrics::record_http,
+        ))
 }
 
 /// Any path that no part of the site serves.

@@ -28,10 +28,13 @@
 //! | `mlmeta_runs_crashed_total` | counter | runs this server's sweeper marked CRASHED |
 //! | `mlmeta_auth_refused_total{reason}` | counter | calls refused for their token: `missing`, `unknown`, `scope` |
 //! | `mlmeta_watch_subscribers` | gauge | watch streams (`WatchEpochs`, `WatchModels`) open now |
+//! | `http_requests_total{handler,code}` | counter | HTTP requests by route template (`unmatched`: 404 of an unknown path) and status (see [`http`]) |
+//! | `http_request_duration_seconds{handler}` | histogram | time until the HTTP response head, by route template |
 //! | `mlmeta_watch_reads_total{source}` | counter | `WatchEpochs` reads answered from this process's recent commits (`memory`) or the `database` |
 
 mod grpc;
 mod histogram;
+mod http;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +51,7 @@ use prometheus_client::registry::Registry;
 
 pub(crate) use grpc::{GrpcMetrics, GrpcMetricsLayer, Recorded};
 pub(crate) use histogram::{AtomicHistogram, EPOCHS, SECONDS};
+pub(crate) use http::{HttpMetrics, record as record_http};
 
 use crate::security::Refusals;
 use crate::store::Store;
@@ -59,6 +63,7 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
+    http: Arc<HttpMetrics>,
 }
 
 impl Metrics {
@@ -66,12 +71,19 @@ impl Metrics {
     /// counters and the guard's `refusals`.
     pub(crate) fn new(grpc: Option<Arc<GrpcMetrics>>, store: Store, refusals: Arc<Refusals>) -> Self {
         let mut registry = Registry::default();
+        let http = Arc::new(HttpMetrics::default());
         registry.register_collector(Box::new(ServerCollector {
             grpc,
+            http: Arc::clone(&http),
             store,
             refusals,
         }));
-        Self { registry }
+        Self { registry, http }
+    }
+
+    /// The HTTP listener's counters, for [`record_http`].
+    pub(crate) fn http(&self) -> Arc<HttpMetrics> {
+        Arc::clone(&self.http)
     }
 
     /// The exposition text.
@@ -95,6 +107,7 @@ async fn scrape(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
 /// Reads everything at scrape time.
 struct ServerCollector {
     grpc: Option<Arc<GrpcMetrics>>,
+    http: Arc<HttpMetrics>,
     store: Store,
     refusals: Arc<Refusals>,
 }
@@ -110,6 +123,7 @@ impl Collector for ServerCollector {
         if let Some(grpc) = &self.grpc {
             grpc.encode(&mut encoder)?;
         }
+        self.http.encode(&mut encoder)?;
         let stats = self.store.stats();
         let ingest = &stats.ingest;
         counter(

@@ -6,8 +6,9 @@
 //! proto fails the build's tests until it is classified here on purpose.
 //!
 //! Paths that are not gRPC-shaped (`/package.Service/Method`) belong to
-//! the HTTP listener: the probes [`HTTP_PROBES`] are open endpoints, and
-//! every other path (the page, its `/api/...`) reads.
+//! the HTTP listener: the probes [`HTTP_PROBES`] are open endpoints, a
+//! model's server-sent events ([`is_http_events`]) are a watch, and every
+//! other path (the page, its `/api/...`) reads.
 
 use super::tokens::Scope;
 
@@ -67,6 +68,12 @@ pub(super) enum CallClass {
     /// the per-call deadline (a flood of login attempts is budgeted like
     /// any other call).
     HttpOpen,
+    /// A model's server-sent events
+    /// (`/api/v1/projects/{p}/models/{name}/events`): the HTTP twin of
+    /// [`CallClass::ServerStream`] (fed by the same watch hub), so a read
+    /// token, no per-call deadline, and a slot of `--max-watchers` for as
+    /// long as the client listens.
+    HttpEvents,
     /// A long-lived response stream that only reads (`WatchEpochs`,
     /// `WatchModels`): a read token, the project restriction, no per-call
     /// deadline, and a slot of `--max-watchers` for its whole life, so
@@ -162,6 +169,8 @@ impl Route {
         if !is_grpc_shaped(path) {
             return small(if HTTP_PROBES.contains(&path) {
                 CallClass::HttpProbe
+            } else if is_http_events(path) {
+                CallClass::HttpEvents
             } else if HTTP_OPEN.contains(&path) || path.starts_with(HTTP_OPEN_PREFIX) {
                 CallClass::HttpOpen
             } else {
@@ -186,6 +195,18 @@ fn is_grpc_shaped(path: &str) -> bool {
         .is_some_and(|(service, _)| service.contains('.'))
 }
 
+/// Whether `path` is a model's events stream,
+/// `/api/v1/projects/{p}/models/{name}/events` (one non-empty segment
+/// each for the project and the model: names never hold a `/`).
+fn is_http_events(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["", "api", "v1", "projects", project, "models", name, "events"]
+            if !project.is_empty() && !name.is_empty()
+    )
+}
+
 /// Which of the guard's budgets a call takes a slot of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Slot {
@@ -204,9 +225,11 @@ impl CallClass {
     pub fn scope(self) -> Option<Scope> {
         match self {
             Self::Open | Self::HttpProbe | Self::HttpOpen => None,
-            Self::UnaryRead | Self::ReflectionStream | Self::HttpRead | Self::ServerStream => {
-                Some(Scope::Read)
-            }
+            Self::UnaryRead
+            | Self::ReflectionStream
+            | Self::HttpRead
+            | Self::ServerStream
+            | Self::HttpEvents => Some(Scope::Read),
             Self::UnaryWrite | Self::ClientStream => Some(Scope::Write),
         }
     }
@@ -217,7 +240,7 @@ impl CallClass {
             Self::Open | Self::HttpProbe => Slot::None,
             Self::UnaryRead | Self::UnaryWrite | Self::HttpRead | Self::HttpOpen => Slot::Call,
             Self::ClientStream | Self::ReflectionStream => Slot::Stream,
-            Self::ServerStream => Slot::Watch,
+            Self::ServerStream | Self::HttpEvents => Slot::Watch,
         }
     }
 
@@ -231,7 +254,10 @@ impl CallClass {
     /// Whether the path belongs to the HTTP listener (refusals are HTTP
     /// statuses, the body is not gRPC-framed).
     pub fn is_http(self) -> bool {
-        matches!(self, Self::HttpProbe | Self::HttpRead | Self::HttpOpen)
+        matches!(
+            self,
+            Self::HttpProbe | Self::HttpRead | Self::HttpOpen | Self::HttpEvents
+        )
     }
 }
 
@@ -404,6 +430,30 @@ mod tests {
             ]
         );
         assert_eq!(service.method.len(), METHODS.len());
+    }
+
+    #[test]
+    fn model_events_are_http_watches() {
+        for path in [
+            "/api/v1/projects/default/models/alpha/events",
+            "/api/v1/projects/p-1/models/m.2/events",
+        ] {
+            let route = Route::of(path);
+            assert_eq!(route.class, CallClass::HttpEvents, "{path}");
+            assert_eq!(route.class.scope(), Some(Scope::Read), "{path}");
+            assert_eq!(route.class.slot(), Slot::Watch, "{path}");
+            assert!(route.class.is_http() && !route.class.is_stream(), "{path}");
+        }
+        for path in [
+            "/api/v1/projects/default/models/alpha",
+            "/api/v1/projects/default/models/events",
+            "/api/v1/projects/default/models//events",
+            "/api/v1/projects/default/models/alpha/events/x",
+            "/api/v1/projects/default/models/alpha/metrics",
+            "/x/api/v1/projects/default/models/alpha/events",
+        ] {
+            assert_eq!(Route::of(path).class, CallClass::HttpRead, "{path}");
+        }
     }
 
     #[test]

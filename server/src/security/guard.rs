@@ -216,16 +216,9 @@ where
             if route.class.slot() == Slot::Watch {
                 // The handler hands it to the watch, which holds it until
                 // the stream ends (the response outlives this call).
-                match policy.watchers.clone().try_acquire_owned() {
-                    Ok(permit) => request.extensions_mut().insert(WatchSlot::new(permit)),
-                    Err(_) => {
-                        return Ok(Status::from(Error::ResourceExhausted(format!(
-                            "the server already holds its limit of {} open watches \
-                             (--max-watchers); retry with backoff",
-                            policy.limits.max_watchers
-                        )))
-                        .into_http());
-                    }
+                match policy.watch_slot() {
+                    Ok(slot) => request.extensions_mut().insert(slot),
+                    Err(error) => return Ok(Status::from(error).into_http()),
                 };
             }
             // A unary call's message charge lasts until its response.
@@ -302,6 +295,14 @@ impl Policy {
             Ok(slots) => slots,
             Err(error) => return refuse(error),
         };
+        if class.slot() == Slot::Watch {
+            // As for a gRPC watch: the events handler moves it into the
+            // feed, which holds it until the client goes away.
+            match self.watch_slot() {
+                Ok(slot) => parts.extensions.insert(slot),
+                Err(error) => return refuse(error),
+            };
+        }
         let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
         let response = if class.slot() == Slot::Call {
             let deadline = self.limits.call_timeout;
@@ -364,6 +365,19 @@ impl Policy {
             scope: identity.scope,
             projects: identity.projects,
         })
+    }
+
+    /// A slot of `--max-watchers`, or RESOURCE_EXHAUSTED (HTTP 429) when
+    /// every one is held.
+    fn watch_slot(&self) -> Result<WatchSlot, Error> {
+        match self.watchers.clone().try_acquire_owned() {
+            Ok(permit) => Ok(WatchSlot::new(permit)),
+            Err(_) => Err(Error::ResourceExhausted(format!(
+                "the server already holds its limit of {} open watches and event streams \
+                 (--max-watchers); retry with backoff",
+                self.limits.max_watchers
+            ))),
+        }
     }
 
     /// A slot of the call's budget: (unary slot, stream slot), or

@@ -155,6 +155,20 @@ pub(super) fn find(
         .optional()?)
 }
 
+/// Component `name` of `kind` in project `project_id` (deleted ones
+/// too) with its tags.
+pub(super) fn find_with_tags(
+    conn: &mut DbConnection,
+    project_id: i64,
+    kind: ComponentKind,
+    name: &str,
+) -> Result<Option<Component>> {
+    let Some(row) = find(conn, project_id, kind, name)? else {
+        return Ok(None);
+    };
+    Ok(with_tags(conn, vec![row])?.pop().map(|(_, component)| component))
+}
+
 /// Components by id (any kind), for attaching to models.
 pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64, Component>> {
     let mut ids = ids.to_vec();

@@ -249,7 +249,7 @@ pub fn model(conn: &mut DbConnection, project_id: i64, name: &str) -> Result<Mod
     let detail = runs::get(conn, project_id, name)?;
     let artifacts = super::artifacts::list(conn, project_id, name)?;
     let component = |conn: &mut DbConnection, kind: ComponentKind, name: &str| {
-        components::find(conn, project_id, kind, name)?
+        components::find_with_tags(conn, project_id, kind, name)?
             .ok_or_else(|| Error::Corrupt(format!("model refers to a missing {} {name:?}", kind.label())))
     };
     let datablob = component(conn, ComponentKind::DataBlob, &detail.model.datablob_name)?;
@@ -260,8 +260,8 @@ pub fn model(conn: &mut DbConnection, project_id: i64, name: &str) -> Result<Mod
     )?;
     Ok(ModelView {
         detail: ModelDetail { artifacts, ..detail },
-        datablob: datablob.into(),
-        template: template.into(),
+        datablob,
+        template,
     })
 }
 

@@ -161,6 +161,11 @@ async fn the_page_shows_filters_sorts_charts_and_compares(backend: Backend) {
             .await
             .contains(&"50000".to_owned())
     );
+    // The components' tags and descriptions.
+    assert_eq!(b.texts("#datablob-tags td").await, ["source", "cifar-10"]);
+    assert_eq!(b.texts("#template-tags td").await, ["family", "feedforward"]);
+    assert_eq!(b.texts("#datablob-description").await, ["the cifar source"]);
+    assert_eq!(b.texts("#template-description").await, ["the mlp family"]);
     let draw = b.js("return window.mlmeta.drawMs;", vec![]).await;
     assert!(draw.as_f64().is_some(), "{draw}");
     b.js("document.getElementById('log-scale').click();", vec![])

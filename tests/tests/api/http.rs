@@ -21,6 +21,7 @@ backend_tests_with_setup! {
     probes_answer_over_tls_with_both_alpn_protocols,
     tokens_guard_http_paths_with_http_statuses,
     probes_need_a_read_token_when_asked_to,
+    keep_alive_http1_outlives_the_handshake_timeout => 60,
 }
 
 async fn http_server(backend: Backend) -> Option<TestServer> {
@@ -281,4 +282,59 @@ async fn binary_http_listen_off_json_logs_and_the_loopback_rule() {
         log.contains(&exposed) && log.contains("--allow-unauthenticated"),
         "{log}"
     );
+}
+
+/// One HTTP/1.1 request on `stream`, its answer read through the end of
+/// its body (`content-length`).
+async fn keep_alive_get(stream: &mut tokio::net::TcpStream, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok());
+            if length.is_some_and(|length| body.len() >= length) {
+                return text;
+            }
+        }
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("an answer within 10 s")
+            .expect("the connection stays open");
+        assert!(
+            read > 0,
+            "the server closed the connection after {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// The handshake deadline (`--handshake-timeout-secs`, which counts the
+/// 24 bytes of an HTTP/2 preface) does not close a keep-alive HTTP/1.1
+/// connection whose first request was read: requests on it keep being
+/// answered after the timeout has passed.
+async fn keep_alive_http1_outlives_the_handshake_timeout(backend: Backend) {
+    let Some(server) = TestServer::with_http(backend, |config| config.handshake_timeout_secs = 1).await
+    else {
+        return;
+    };
+    let mut stream = tokio::net::TcpStream::connect(server.http_addr().unwrap())
+        .await
+        .unwrap();
+    let request = b"GET /healthz HTTP/1.1\r\nhost: a\r\n\r\n";
+    for _ in 0..3 {
+        let answer = keep_alive_get(&mut stream, request).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
 }

@@ -1,7 +1,8 @@
 //! `/metrics` scraped and parsed: the gRPC counters move by exactly the
 //! calls made (unary, client stream, bidirectional stream, errors with
 //! their codes, calls the guard refused), the ingest counters by exactly
-//! the epochs stored and skipped; refusals are counted by reason.
+//! the epochs stored and skipped; refusals are counted by reason; HTTP
+//! requests by route template and status code.
 
 use mlmeta_proto::{
     GetModelRequest, ListModelsRequest, WatchEpochsRequest, WatchModelsRequest, WriteEpochsRequest,
@@ -20,6 +21,7 @@ backend_tests_with_setup! {
     watch_subscribers_are_the_watch_streams_open,
     statements_per_epoch_write_are_pinned,
     watchers_read_this_servers_commits_from_memory,
+    http_requests_are_counted_by_route_template_and_code,
 }
 
 const SERVICE: &str = "mlmeta.v1.MetadataService";
@@ -401,4 +403,88 @@ async fn watchers_read_this_servers_commits_from_memory(backend: Backend) {
         from_memory >= 15.0 && from_database <= 5.0,
         "reads from memory {from_memory}, from the database {from_database}"
     );
+}
+
+/// `http_requests_total{handler,code}` and the duration histogram move by
+/// exactly the HTTP requests made, labelled with route templates (never
+/// raw paths: two models, one series).
+async fn http_requests_are_counted_by_route_template_and_code(backend: Backend) {
+    let Some(server) = TestServer::with_http(backend, |_| {}).await else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "m").await;
+    let addr = server.http_addr().unwrap();
+    let before = scrape(&server).await;
+    let get = async |path: &str, status: u16| {
+        let reply = Get::new(addr, path).send().await;
+        assert_eq!(reply.status, status, "{path}: {reply:?}");
+    };
+    for _ in 0..3 {
+        get("/api/v1/projects/default/models", 200).await;
+    }
+    get("/api/v1/projects/default/models?limit=0", 400).await;
+    get("/api/v1/projects/default/models/m", 200).await;
+    get("/api/v1/projects/default/models/nope", 404).await;
+    get("/api/v1/projects/default/models/other", 404).await;
+    get("/no/such/page", 404).await;
+    get("/healthz", 200).await;
+    let after = scrape(&server).await;
+
+    let models = "/api/v1/projects/{project}/models";
+    let model = "/api/v1/projects/{project}/models/{name}";
+    for (handler, code, count) in [
+        (models, "200", 3.0),
+        (models, "400", 1.0),
+        (model, "200", 1.0),
+        (model, "404", 2.0),
+        ("unmatched", "404", 1.0),
+        ("/healthz", "200", 1.0),
+        // The first scrape (counted once its answer was made).
+        ("/metrics", "200", 1.0),
+    ] {
+        assert_eq!(
+            delta(
+                &before,
+                &after,
+                "http_requests_total",
+                &[("handler", handler), ("code", code)]
+            ),
+            count,
+            "{handler} {code}"
+        );
+    }
+    for (handler, count) in [(models, 4.0), (model, 3.0), ("unmatched", 1.0)] {
+        assert_eq!(
+            delta(
+                &before,
+                &after,
+                "http_request_duration_seconds_count",
+                &[("handler", handler)]
+            ),
+            count,
+            "{handler}"
+        );
+        assert_eq!(
+            delta(
+                &before,
+                &after,
+                "http_request_duration_seconds_bucket",
+                &[("handler", handler), ("le", "+Inf")]
+            ),
+            count,
+            "{handler}"
+        );
+    }
+    assert_eq!(after.types["http_requests_total"], "counter");
+    assert_eq!(after.types["http_request_duration_seconds"], "histogram");
+    // Raw paths never become labels.
+    assert!(
+        after.samples.keys().all(|(_, labels)| labels
+            .get("handler")
+            .is_none_or(|h| !h.contains("nope") && !h.contains("default"))),
+        "a raw path became a label"
+    );
+    // Every request made, and nothing else: the whole family moved by 10.
+    assert_eq!(delta(&before, &after, "http_requests_total", &[]), 10.0);
 }

@@ -3,13 +3,17 @@
 //! filter and its error, bad parameters (400 naming the parameter),
 //! unknown projects and models (404), downsampled and exact curves, NaN
 //! as a string, tokens (Bearer, the login form's cookie, the project
-//! restriction), and server-sent events delivering a new epoch.
+//! restriction), server-sent events delivering a new epoch, and events
+//! streams sharing `--max-watchers` with the gRPC watches.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
-use mlmeta_proto::{EndRunRequest, RunStatus, StartRunRequest};
+use mlmeta_proto::{
+    EndRunRequest, RecordKind, RecordRef, RunStatus, SetDescriptionRequest, StartRunRequest,
+    UpdateTagsRequest,
+};
 use mlmeta_server::security::Scope;
 use mlmeta_server::security::tokens::tokens_file_line;
 use mlmeta_tests::http::Get;
@@ -22,6 +26,7 @@ backend_tests_with_setup! {
     bad_parameters_are_400_naming_the_parameter,
     tokens_cookies_and_projects_guard_the_page,
     events_deliver_each_new_epoch,
+    events_streams_hold_a_watcher_slot => 120,
 }
 
 /// Puts the models the page tests look at: `alpha` (mnist/cnn, 3 epochs),
@@ -50,6 +55,32 @@ pub(crate) async fn seed_zoo(client: &mut Client) {
     ];
     epochs.extend((1..=5_000).map(|i| records::epoch("delta", i, &[("loss", 1.0 / i as f64)])));
     calls::insert_epochs(client, epochs).await;
+    // beta's components have tags and a description (the page shows them).
+    for (kind, name, key, value) in [
+        (RecordKind::Datablob, "cifar", "source", "cifar-10"),
+        (RecordKind::ModelTemplate, "mlp", "family", "feedforward"),
+    ] {
+        let target = Some(RecordRef {
+            kind: kind as i32,
+            name: name.to_owned(),
+        });
+        client
+            .update_tags(UpdateTagsRequest {
+                target: target.clone(),
+                set: [(key.to_owned(), value.to_owned())].into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        client
+            .set_description(SetDescriptionRequest {
+                target,
+                description: format!("the {name} {}", key),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
 }
 
 pub(crate) async fn web_server(backend: Backend) -> Option<TestServer> {
@@ -153,6 +184,30 @@ async fn endpoints_answer_with_sorted_tables_models_and_curves(backend: Backend)
     assert_eq!(model["datablob_detail"]["hyperparams"]["rows"], 60000);
     assert_eq!(model["template_detail"]["hyperparams"]["lr"], 0.01);
     assert_eq!(model["template_detail"]["group_name"], "nets");
+    assert_eq!(model["datablob_detail"]["tags"], serde_json::json!({}));
+    assert_eq!(model["datablob_detail"]["deleted"], false);
+    assert!(model["datablob_detail"]["last_modified_at"].as_i64().unwrap() > 0);
+    let beta = get_json(&server, "/api/v1/projects/default/models/beta").await;
+    assert_eq!(
+        (
+            &beta["datablob_detail"]["tags"],
+            &beta["datablob_detail"]["description"],
+        ),
+        (
+            &serde_json::json!({"source": "cifar-10"}),
+            &Value::from("the cifar source")
+        )
+    );
+    assert_eq!(
+        (
+            &beta["template_detail"]["tags"],
+            &beta["template_detail"]["description"],
+        ),
+        (
+            &serde_json::json!({"family": "feedforward"}),
+            &Value::from("the mlp family")
+        )
+    );
     assert_eq!(model["params"], serde_json::json!({}));
     assert!(model["status_history"].as_array().unwrap().is_empty());
     let summaries: Vec<&str> = model["metrics"]
@@ -546,4 +601,76 @@ async fn events_deliver_each_new_epoch(backend: Backend) {
         .await
         .unwrap();
     read_until("data: {\"status\":\"FINISHED\"}", &mut text).await;
+}
+
+/// Reads `body` until `needle` arrived (20 s at most).
+async fn read_events_until(body: &mut hyper::body::Incoming, needle: &str) {
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !text.contains(needle) {
+            let frame = body.frame().await.expect("the stream stays open").unwrap();
+            if let Some(data) = frame.data_ref() {
+                text.push_str(std::str::from_utf8(data).unwrap());
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} in {text:?}"));
+}
+
+/// An events stream takes a `--max-watchers` slot for its life, shared
+/// with the gRPC watches: with 2 slots, one events stream and one
+/// WatchModels fill them, a third (either kind) is refused with 429
+/// naming the flag while page reads still work, and a client that goes
+/// away frees its slot.
+async fn events_streams_hold_a_watcher_slot(backend: Backend) {
+    let Some(server) = TestServer::with_http(backend, |config| config.max_watchers = 2).await else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "live").await;
+    let addr = server.http_addr().unwrap();
+    let path = "/api/v1/projects/default/models/live/events";
+    let (status, mut first) = Get::new(addr, path).open().await;
+    assert_eq!(status, 200);
+    read_events_until(&mut first, "event: status").await;
+    let mut watch = client
+        .watch_models(mlmeta_proto::WatchModelsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    watch.message().await.unwrap().unwrap();
+
+    let refused = Get::new(addr, path).send().await;
+    assert_eq!(refused.status, 429, "{refused:?}");
+    assert!(refused.body.contains("--max-watchers"), "{refused:?}");
+    assert_eq!(refused.headers["retry-after"], "1");
+    let status = client
+        .watch_models(mlmeta_proto::WatchModelsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
+    assert!(status.message().contains("--max-watchers"), "{status}");
+    // Page reads take unary slots, not watcher ones.
+    get_json(&server, "/api/v1/projects/default/models/live").await;
+
+    // The events client goes away: its slot comes back (for an events
+    // stream or a watch alike).
+    drop(first);
+    let mut second = None;
+    for _ in 0..100 {
+        let (status, body) = Get::new(addr, path).open().await;
+        if status == 200 {
+            second = Some(body);
+            break;
+        }
+        assert_eq!(status, 429);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut second = second.expect("the slot of a closed events stream is freed");
+    read_events_until(&mut second, "event: status").await;
+    // Full again: the freed slot went to the new stream.
+    assert_eq!(Get::new(addr, path).send().await.status, 429);
+    drop(watch);
+    drop(second);
 }
