@@ -172,6 +172,10 @@ pub struct EpochLine {
     metrics: BTreeMap<String, Metric>,
     /// The model's name.
     pub model: String,
+    /// When it was first stored (absent in files written before it was
+    /// exported: the import's time then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recorded_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     steps_per_epoch: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -390,15 +394,16 @@ pub fn lines(record: ExportRecord) -> Result<Vec<Line>, FormatError> {
             .epochs
             .into_iter()
             .map(|e| {
-                Line::Epoch(EpochLine {
+                Ok(Line::Epoch(EpochLine {
                     epoch_num: e.epoch_num,
                     metrics: e.metrics.into_iter().map(|(k, v)| (k, Metric(v))).collect(),
                     model: e.model_name,
+                    recorded_at: optional_time(e.recorded_at.as_ref())?,
                     steps_per_epoch: e.steps_per_epoch,
                     validation_steps_per_epoch: e.validation_steps_per_epoch,
-                })
+                }))
             })
-            .collect(),
+            .collect::<Result<_, FormatError>>()?,
     })
 }
 
@@ -537,7 +542,7 @@ pub fn record(line: Line) -> Result<ExportRecord, FormatError> {
                 .map_err(|e| bad(format!("artifact_chunk.data is not base64: {e}")))?,
         }),
         Line::Epoch(e) => Kind::Epochs(pb::EpochBatch {
-            epochs: vec![epoch(e)],
+            epochs: vec![epoch(e)?],
         }),
     };
     Ok(ExportRecord { record: Some(record) })
@@ -569,15 +574,15 @@ fn parse_component(field: &str, c: ComponentLine) -> Result<ComponentParts, Form
 }
 
 /// The epoch of an epoch line.
-pub fn epoch(e: EpochLine) -> pb::Epoch {
-    pb::Epoch {
+pub fn epoch(e: EpochLine) -> Result<pb::Epoch, FormatError> {
+    Ok(pb::Epoch {
+        recorded_at: parse_optional_time("epoch.recorded_at", e.recorded_at.as_deref())?,
         model_name: e.model,
         epoch_num: e.epoch_num,
         metrics: e.metrics.into_iter().map(|(k, v)| (k, v.0)).collect(),
         steps_per_epoch: e.steps_per_epoch,
         validation_steps_per_epoch: e.validation_steps_per_epoch,
-        recorded_at: None,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -682,10 +682,26 @@ impl Importer<'_> {
             ));
         }
         let count = batch.epochs.len() as u64;
-        let epochs = convert::new_epochs(pb::InsertEpochsRequest {
+        // Imported epochs keep the time they were first stored (one that
+        // lacks it, from an export written before it was carried, gets the
+        // import's time).
+        let now = crate::store::records::now_micros();
+        let recorded_at = batch
+            .epochs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                optional_micros(&format!("epochs.epochs[{i}].recorded_at"), e.recorded_at)
+                    .map(|t| t.unwrap_or(now))
+            })
+            .collect::<Result<Vec<i64>>>()?;
+        let mut epochs = convert::new_epochs(pb::InsertEpochsRequest {
             epochs: batch.epochs,
             ..Default::default()
         })?;
+        for (epoch, at) in epochs.iter_mut().zip(recorded_at) {
+            epoch.recorded_at = Some(at);
+        }
         if outcome == ModelOutcome::Conflict {
             self.answer.epochs_of_conflicts += count;
             return Ok(());

@@ -14,8 +14,8 @@ use diesel::sqlite::SqliteConnection;
 use super::hook::{Committed, CommittedModel};
 use super::model_ids::{ModelIds, Resolution, live_ids};
 use super::prepared::{
-    EpochArrays, EpochRow, PgInsertEpochs, PgLockModels, PgStoreEpochs, PgTouchModels, SqliteInsertBatch,
-    SqliteInsertEpoch, SqliteReviveModel, SqliteTouchModel,
+    EpochArrays, EpochRow, PgInsertEpochs, PgLockModels, PgStoreEpochs, PgTouchImported, PgTouchModels,
+    SqliteInsertBatch, SqliteInsertEpoch, SqliteReviveModel, SqliteTouchImported, SqliteTouchModel,
 };
 use super::summaries;
 use crate::db::DbConnection;
@@ -302,7 +302,7 @@ fn committed(
                     metrics: c.epoch.metrics.clone(),
                     steps_per_epoch: c.epoch.steps_per_epoch,
                     validation_steps_per_epoch: c.epoch.validation_steps_per_epoch,
-                    recorded_at,
+                    recorded_at: c.epoch.recorded_at.unwrap_or(recorded_at),
                 })
                 .collect()
         });
@@ -361,7 +361,7 @@ fn row(candidate: &Resolved<'_>, now: i64) -> EpochRow {
         metrics: metrics_codec::encode(&candidate.epoch.metrics),
         steps_per_epoch: candidate.epoch.steps_per_epoch,
         validation_steps_per_epoch: candidate.epoch.validation_steps_per_epoch,
-        recorded_at: now,
+        recorded_at: candidate.epoch.recorded_at.unwrap_or(now),
     }
 }
 
@@ -480,15 +480,15 @@ fn insert_new_postgres_skipping_stored<'a>(
     rows: &[EpochRow],
 ) -> Result<Vec<Resolved<'a>>> {
     let mut fresh = Vec::with_capacity(candidates.len());
-    let recorded_at = rows.first().map_or(0, |row| row.recorded_at);
     for (chunk, chunk_rows) in candidates
         .chunks(POSTGRES_ROWS_PER_INSERT)
         .zip(rows.chunks(POSTGRES_ROWS_PER_INSERT))
     {
         let columns = EpochColumns::of(chunk_rows);
+        let recorded_at: Vec<i64> = chunk_rows.iter().map(|row| row.recorded_at).collect();
         let keys: Vec<InsertedKey> = PgInsertEpochs {
             epochs: columns.arrays(),
-            recorded_at,
+            recorded_at: &recorded_at,
         }
         .load(conn)?;
         let stored: HashSet<(i64, i64)> = keys.into_iter().map(|k| (k.model_id, k.epoch_num)).collect();
@@ -514,6 +514,11 @@ fn insert_new_postgres_skipping_stored<'a>(
 /// meanwhile fails the transaction with a conflict, after its cache entry
 /// is dropped, and the writer retries it with fresh lookups.
 ///
+/// Models that got only imported epochs (`NewEpoch::recorded_at`) are
+/// counted apart (`PgTouchImported`, `SqliteTouchImported`): their epoch
+/// counts move, their runs are left alone. That statement runs only when a
+/// batch holds imported epochs.
+///
 /// Returns the models touched, with their new `epoch_seq` and whether
 /// their run was CRASHED and is RUNNING again.
 fn touch_models(
@@ -522,11 +527,68 @@ fn touch_models(
     inserted: &[Resolved<'_>],
     now: i64,
 ) -> Result<TouchedModels> {
-    let batch = per_model(inserted);
-    let mut touched = TouchedModels::with_capacity(batch.ids.len());
-    if batch.ids.is_empty() {
-        return Ok(touched);
+    let (batch, imported) = per_model(inserted);
+    let mut touched = TouchedModels::with_capacity(batch.ids.len() + imported.ids.len());
+    if !batch.ids.is_empty() {
+        touch_live(conn, &batch, now, &mut touched)?;
     }
+    if !imported.ids.is_empty() {
+        touch_imported(conn, &imported, &mut touched)?;
+    }
+    if touched.len() != batch.ids.len() + imported.ids.len() {
+        let stale = batch
+            .ids
+            .into_iter()
+            .chain(imported.ids)
+            .filter(|id| !touched.contains_key(id))
+            .collect();
+        return Err(stale_ids(model_ids, stale));
+    }
+    Ok(touched)
+}
+
+/// The models of `batch` that got imported epochs only (see
+/// [`touch_models`]).
+fn touch_imported(conn: &mut DbConnection, batch: &Touched, touched: &mut TouchedModels) -> Result<()> {
+    match conn {
+        DbConnection::Postgres(c) => (PgTouchImported {
+            ids: &batch.ids,
+            counts: &batch.counts,
+            max_epoch_nums: &batch.max_epoch_nums,
+            epoch_lists: &batch.epoch_lists,
+        })
+        .load::<(i64, bool, i64)>(c)?
+        .into_iter()
+        .for_each(|(id, revived, seq)| {
+            touched.insert(id, TouchedModel { seq, revived });
+        }),
+        DbConnection::Sqlite(c) => {
+            for (((id, count), max_epoch_num), epoch_nums) in batch
+                .ids
+                .iter()
+                .zip(&batch.counts)
+                .zip(&batch.max_epoch_nums)
+                .zip(&batch.epoch_lists)
+            {
+                let seq: Option<i64> = SqliteTouchImported {
+                    id,
+                    count,
+                    max_epoch_num,
+                }
+                .get_result(c)
+                .optional()?;
+                if let Some(seq) = seq {
+                    SqliteInsertBatch { id, epoch_nums }.execute(c)?;
+                    touched.insert(*id, TouchedModel { seq, revived: false });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The models of `batch`, which got live epochs (see [`touch_models`]).
+fn touch_live(conn: &mut DbConnection, batch: &Touched, now: i64, touched: &mut TouchedModels) -> Result<()> {
     match conn {
         DbConnection::Postgres(c) => (PgTouchModels {
             ids: &batch.ids,
@@ -564,15 +626,7 @@ fn touch_models(
             }
         }
     }
-    if touched.len() != batch.ids.len() {
-        let stale = batch
-            .ids
-            .into_iter()
-            .filter(|id| !touched.contains_key(id))
-            .collect();
-        return Err(stale_ids(model_ids, stale));
-    }
-    Ok(touched)
+    Ok(())
 }
 
 /// The models that received epochs, in id order, with how many each got
@@ -587,29 +641,45 @@ struct Touched {
     epoch_lists: Vec<String>,
 }
 
-fn per_model(inserted: &[Resolved<'_>]) -> Touched {
-    let mut touched = Touched::default();
-    for candidate in inserted {
-        let epoch_num = candidate.epoch.epoch_num;
-        if touched.ids.last() == Some(&candidate.model_id) {
-            if let (Some(count), Some(max), Some(list)) = (
-                touched.counts.last_mut(),
-                touched.max_epoch_nums.last_mut(),
-                touched.epoch_lists.last_mut(),
-            ) {
-                *count += 1;
-                *max = (*max).max(epoch_num);
-                // Writing into a String cannot fail.
-                let _ = write!(list, ",{epoch_num}");
-            }
+/// The models of `inserted` (in key order): those that got a live epoch,
+/// and those that got imported epochs only.
+fn per_model(inserted: &[Resolved<'_>]) -> (Touched, Touched) {
+    let (mut live, mut imported) = (Touched::default(), Touched::default());
+    for group in inserted.chunk_by(|a, b| a.model_id == b.model_id) {
+        if group.iter().all(|c| c.epoch.recorded_at.is_some()) {
+            imported.add(group);
         } else {
-            touched.ids.push(candidate.model_id);
-            touched.counts.push(1);
-            touched.max_epoch_nums.push(epoch_num);
-            touched.epoch_lists.push(epoch_num.to_string());
+            live.add(group);
         }
     }
-    touched
+    (live, imported)
+}
+
+impl Touched {
+    /// Adds a model's inserted epochs (in epoch order).
+    fn add(&mut self, group: &[Resolved<'_>]) {
+        let touched = self;
+        for candidate in group {
+            let epoch_num = candidate.epoch.epoch_num;
+            if touched.ids.last() == Some(&candidate.model_id) {
+                if let (Some(count), Some(max), Some(list)) = (
+                    touched.counts.last_mut(),
+                    touched.max_epoch_nums.last_mut(),
+                    touched.epoch_lists.last_mut(),
+                ) {
+                    *count += 1;
+                    *max = (*max).max(epoch_num);
+                    // Writing into a String cannot fail.
+                    let _ = write!(list, ",{epoch_num}");
+                }
+            } else {
+                touched.ids.push(candidate.model_id);
+                touched.counts.push(1);
+                touched.max_epoch_nums.push(epoch_num);
+                touched.epoch_lists.push(epoch_num.to_string());
+            }
+        }
+    }
 }
 
 /// The error that rolls back an insert that met stale model ids, after
