@@ -385,8 +385,8 @@ async fn sqlite_to_postgres_reads_back_identically() {
         vec!["list", "models"],
         vec!["list", "datablobs"],
         vec!["list", "templates"],
-        // (`list epochs` differs in `recorded_at` only: an import stores
-        // epochs anew, see the README.)
+        // Epochs keep their recorded_at through the import.
+        vec!["list", "epochs"],
         vec!["best", "--metric", "val_accuracy", "--max"],
         vec!["best", "--metric", "loss", "--min", "--top", "5"],
         vec!["leaderboard", "--metric", "loss", "--min"],
