@@ -9,8 +9,11 @@
 //! slows the reads down.
 //!
 //! The import applies each record as it arrives, in its own short write
-//! (epochs through the group commit, as InsertEpochs), keeping only the
-//! model being imported and the artifact whose content is arriving.
+//! (epochs through the group commit, as InsertEpochs, but as imported
+//! epochs: with their recorded_at, not a heartbeat), keeping only the
+//! model being imported and the artifact whose content is arriving. A
+//! model is stored with its exported run state before its epochs, so an
+//! import cut off anywhere leaves its status the exported one.
 
 use futures::StreamExt as _;
 use mlmeta_proto as pb;
@@ -338,7 +341,7 @@ fn at_record(index: u64, error: Error) -> Status {
 /// What became of the model whose records are arriving.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ModelOutcome {
-    /// This import stored it: its run state is restored after its epochs.
+    /// This import stored it (with its run state).
     Inserted,
     /// It was stored already (identically or with its tags replaced).
     Present,
@@ -510,7 +513,7 @@ impl Importer<'_> {
             record,
             Record::Artifact(_) | Record::ArtifactChunk(_) | Record::Epochs(_)
         ) {
-            self.finish_model().await?;
+            self.finish_model();
         }
         match record {
             Record::Header(_) => Err(Error::invalid("header", "only the first record is the header")),
@@ -648,17 +651,9 @@ impl Importer<'_> {
         }
     }
 
-    /// Restores the run state of the model before, if this import stored it.
-    async fn finish_model(&mut self) -> Result<()> {
-        let Some(current) = self.model.take() else {
-            return Ok(());
-        };
-        if current.outcome == ModelOutcome::Inserted {
-            let record = current.record;
-            self.run(move |store, project| store.restore_run(project, &record))
-                .await?;
-        }
-        Ok(())
+    /// The model before is complete.
+    fn finish_model(&mut self) {
+        self.model = None;
     }
 
     async fn epochs(&mut self, batch: pb::EpochBatch) -> Result<()> {
@@ -949,7 +944,8 @@ impl Importer<'_> {
             ));
         }
         self.settle_pending().await?;
-        self.finish_model().await
+        self.finish_model();
+        Ok(())
     }
 }
 

@@ -8,9 +8,12 @@
 //! stored already is compared: identical is skipped, different immutable
 //! content is a conflict (nothing written), different tags or description
 //! only are a conflict unless `overwrite_mutable`, which replaces them.
-//! Epochs go through the ingest path (`Store::insert_epochs`); a model's run
-//! state and status history are restored after its epochs
-//! ([`Store::restore_run`]), since stored epochs touch a model's heartbeat.
+//! A model's run state and status history are written with the model
+//! itself, before its epochs: its epochs go through the ingest path
+//! (`Store::insert_epochs`) as imported epochs (`NewEpoch::recorded_at`),
+//! which leave a model's run, heartbeat and last change time alone, so an
+//! import cut off anywhere leaves every imported model with its exported
+//! status.
 
 use diesel::prelude::*;
 
@@ -220,6 +223,7 @@ fn import_model(
     let id = model_id(conn, project_id, &record.new.name)?;
     if !put.already_existed {
         write_meta(conn, project_id, RecordKind::Model, id, &record.meta)?;
+        write_run(conn, id, record)?;
         return Ok(Imported::Inserted);
     }
     compare_mutable(
@@ -254,9 +258,8 @@ struct StatusChangeRow<'a> {
 }
 
 /// Writes the exported run state, status history and last change time of
-/// a model this import inserted, over what its epochs did to them.
-fn restore_run(conn: &mut DbConnection, project_id: i64, record: &ImportModel) -> Result<()> {
-    let id = model_id(conn, project_id, &record.new.name)?;
+/// model `id`, which this import just inserted (in its transaction).
+fn write_run(conn: &mut DbConnection, id: i64, record: &ImportModel) -> Result<()> {
     let run = &record.run;
     diesel::update(m::table.filter(m::id.eq(id)))
         .set((
@@ -337,7 +340,8 @@ impl super::Store {
     }
 
     /// Imports an exported model into `project` (its datablob and template
-    /// must be there); its run state waits for [`Store::restore_run`].
+    /// must be there) with its run state and status history, in one
+    /// transaction.
     pub fn import_model(
         &self,
         project: &ProjectScope,
@@ -347,14 +351,6 @@ impl super::Store {
         self.write_models(|conn| {
             let project_id = self.project_ids.find_or_create(conn, project)?;
             import_model(conn, project_id, record, overwrite_mutable)
-        })
-    }
-
-    /// Restores the run state, status history and last change time of a
-    /// model that [`Store::import_model`] inserted, once its epochs are in.
-    pub fn restore_run(&self, project: &ProjectScope, record: &ImportModel) -> Result<()> {
-        self.write_in(project, &record.new.name, |conn, project_id| {
-            restore_run(conn, project_id, record)
         })
     }
 
