@@ -157,6 +157,7 @@ pub fn epoch_filter(request: &pb::ListEpochsRequest) -> Result<EpochFilter> {
         model_names: request.model_names.clone(),
         min_epoch_num: request.min_epoch_num,
         max_epoch_num: request.max_epoch_num,
+        include_deleted: false,
     })
 }
 

@@ -362,6 +362,9 @@ pub struct EpochFilter {
     pub model_names: Vec<String>,
     pub min_epoch_num: Option<i64>,
     pub max_epoch_num: Option<i64>,
+    /// Epochs of deleted models too (an export); otherwise a deleted
+    /// model named is FAILED_PRECONDITION.
+    pub include_deleted: bool,
 }
 
 /// Which way a metric improves.

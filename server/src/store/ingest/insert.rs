@@ -120,17 +120,21 @@ pub(super) fn insert(
     // Models that got no new epoch (all skipped) were not touched: check
     // them here (rare: retries), so that a stale id never passes.
     let touched: HashSet<i64> = inserted.iter().map(|c| c.model_id).collect();
-    let mut untouched: Vec<i64> = candidates
-        .iter()
-        .map(|c| c.model_id)
-        .filter(|id| !touched.contains(id))
-        .collect();
-    untouched.dedup();
-    if !untouched.is_empty() {
-        let live = live_ids(conn, &untouched)?;
-        let stale: HashSet<i64> = untouched.into_iter().filter(|id| !live.contains(id)).collect();
-        if !stale.is_empty() {
-            return Err(stale_ids(model_ids, stale));
+    // (Imported epochs may go to deleted models: those only need to exist.)
+    for imported in [false, true] {
+        let mut untouched: Vec<i64> = candidates
+            .iter()
+            .filter(|c| c.epoch.recorded_at.is_some() == imported)
+            .map(|c| c.model_id)
+            .filter(|id| !touched.contains(id))
+            .collect();
+        untouched.dedup();
+        if !untouched.is_empty() {
+            let live = live_ids(conn, &untouched, imported)?;
+            let stale: HashSet<i64> = untouched.into_iter().filter(|id| !live.contains(id)).collect();
+            if !stale.is_empty() {
+                return Err(stale_ids(model_ids, stale));
+            }
         }
     }
     Ok(finish(
@@ -331,9 +335,14 @@ fn resolve<'a>(
 ) -> Result<()> {
     let first = candidates.len();
     for (index, epoch) in epochs.iter().enumerate() {
-        let Some(&model_id) = ids.live.get(&epoch.model_name) else {
+        // An import stores the epochs of deleted models (exported deleted).
+        let found = ids
+            .live
+            .get(&epoch.model_name)
+            .or_else(|| epoch.recorded_at.and_then(|_| ids.deleted.get(&epoch.model_name)));
+        let Some(&model_id) = found else {
             candidates.truncate(first);
-            if ids.deleted.contains(&epoch.model_name) {
+            if ids.deleted.contains_key(&epoch.model_name) {
                 return Err(Error::FailedPrecondition(format!(
                     "epochs[{index}].model_name: model {:?} is deleted; restore it first (nothing from this request was stored)",
                     epoch.model_name

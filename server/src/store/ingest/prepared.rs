@@ -431,7 +431,9 @@ impl Query for PgTouchImported<'_> {
 }
 
 prepared_statement!(PgTouchImported on Pg, |this, out| {
-    out.push_sql("WITH locked AS (SELECT id FROM models WHERE deleted_at IS NULL AND id = ANY(");
+    // Deleted models too: an import stores the epochs of models it
+    // imported deleted.
+    out.push_sql("WITH locked AS (SELECT id FROM models WHERE id = ANY(");
     out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
     out.push_sql(
         ") ORDER BY id FOR UPDATE), \
@@ -519,7 +521,8 @@ prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
 /// SQLite: counts imported epochs of model `id` (the `epoch_seq`, epoch
 /// count and current epoch of [`SqliteTouchModel`]) without touching its
 /// run: no heartbeat, no status change, `last_modified_at` kept; returns
-/// its new `epoch_seq` (no row: the model is not live).
+/// its new `epoch_seq` (no row: the model was purged). Deleted models
+/// count too: an import stores the epochs of models it imported deleted.
 pub(super) struct SqliteTouchImported<'a> {
     pub id: &'a i64,
     /// Epochs inserted.
@@ -539,7 +542,8 @@ prepared_statement!(SqliteTouchImported on Sqlite, |this, out| {
     out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
     out.push_sql("), ");
     out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
-    out.push_sql(") WHERE deleted_at IS NULL AND id = ");
+    // Deleted models too (see `PgTouchImported`).
+    out.push_sql(") WHERE id = ");
     out.push_bind_param::<BigInt, _>(this.id)?;
     out.push_sql(" RETURNING epoch_seq");
 });
