@@ -201,8 +201,10 @@ fn produce(store: &Store, selection: &Selection, out: &Out<'_>) -> std::result::
                 )?;
             }
         } else {
-            let mut filter = GroupedFilter::default();
-            filter.deletion = Deletion::All;
+            let filter = GroupedFilter {
+                deletion: Deletion::All,
+                ..GroupedFilter::default()
+            };
             each_page(
                 |page| store.list_components(project, kind, &filter, page),
                 |c| out.send(record(c)),

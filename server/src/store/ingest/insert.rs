@@ -539,10 +539,10 @@ fn touch_models(
     let (batch, imported) = per_model(inserted);
     let mut touched = TouchedModels::with_capacity(batch.ids.len() + imported.ids.len());
     if !batch.ids.is_empty() {
-        touch_live(conn, &batch, now, &mut touched)?;
+        touch(conn, &batch, Some(now), &mut touched)?;
     }
     if !imported.ids.is_empty() {
-        touch_imported(conn, &imported, &mut touched)?;
+        touch(conn, &imported, None, &mut touched)?;
     }
     if touched.len() != batch.ids.len() + imported.ids.len() {
         let stale = batch
@@ -556,61 +556,38 @@ fn touch_models(
     Ok(touched)
 }
 
-/// The models of `batch` that got imported epochs only (see
+/// Touches the models of `batch`: with `live` (the time now) as live
+/// epochs' models, otherwise as imported epochs' models (see
 /// [`touch_models`]).
-fn touch_imported(conn: &mut DbConnection, batch: &Touched, touched: &mut TouchedModels) -> Result<()> {
+fn touch(
+    conn: &mut DbConnection,
+    batch: &Touched,
+    live: Option<i64>,
+    touched: &mut TouchedModels,
+) -> Result<()> {
     match conn {
-        DbConnection::Postgres(c) => (PgTouchImported {
-            ids: &batch.ids,
-            counts: &batch.counts,
-            max_epoch_nums: &batch.max_epoch_nums,
-            epoch_lists: &batch.epoch_lists,
-        })
-        .load::<(i64, bool, i64)>(c)?
-        .into_iter()
-        .for_each(|(id, revived, seq)| {
-            touched.insert(id, TouchedModel { seq, revived });
-        }),
-        DbConnection::Sqlite(c) => {
-            for (((id, count), max_epoch_num), epoch_nums) in batch
-                .ids
-                .iter()
-                .zip(&batch.counts)
-                .zip(&batch.max_epoch_nums)
-                .zip(&batch.epoch_lists)
-            {
-                let seq: Option<i64> = SqliteTouchImported {
-                    id,
-                    count,
-                    max_epoch_num,
+        DbConnection::Postgres(c) => {
+            let rows: Vec<(i64, bool, i64)> = match live {
+                Some(now) => PgTouchModels {
+                    ids: &batch.ids,
+                    counts: &batch.counts,
+                    max_epoch_nums: &batch.max_epoch_nums,
+                    epoch_lists: &batch.epoch_lists,
+                    now,
                 }
-                .get_result(c)
-                .optional()?;
-                if let Some(seq) = seq {
-                    SqliteInsertBatch { id, epoch_nums }.execute(c)?;
-                    touched.insert(*id, TouchedModel { seq, revived: false });
+                .load(c)?,
+                None => PgTouchImported {
+                    ids: &batch.ids,
+                    counts: &batch.counts,
+                    max_epoch_nums: &batch.max_epoch_nums,
+                    epoch_lists: &batch.epoch_lists,
                 }
+                .load(c)?,
+            };
+            for (id, revived, seq) in rows {
+                touched.insert(id, TouchedModel { seq, revived });
             }
         }
-    }
-    Ok(())
-}
-
-/// The models of `batch`, which got live epochs (see [`touch_models`]).
-fn touch_live(conn: &mut DbConnection, batch: &Touched, now: i64, touched: &mut TouchedModels) -> Result<()> {
-    match conn {
-        DbConnection::Postgres(c) => (PgTouchModels {
-            ids: &batch.ids,
-            counts: &batch.counts,
-            max_epoch_nums: &batch.max_epoch_nums,
-            epoch_lists: &batch.epoch_lists,
-            now,
-        })
-        .load::<(i64, bool, i64)>(c)?
-        .into_iter()
-        .for_each(|(id, revived, seq)| {
-            touched.insert(id, TouchedModel { seq, revived });
-        }),
         DbConnection::Sqlite(c) => {
             for (((id, count), max_epoch_num), epoch_nums) in batch
                 .ids
@@ -619,15 +596,29 @@ fn touch_live(conn: &mut DbConnection, batch: &Touched, now: i64, touched: &mut 
                 .zip(&batch.max_epoch_nums)
                 .zip(&batch.epoch_lists)
             {
-                let revived = (SqliteReviveModel { id }).execute(c)? == 1;
-                let seq: Option<i64> = SqliteTouchModel {
-                    id,
-                    now: &now,
-                    count,
-                    max_epoch_num,
-                }
-                .get_result(c)
-                .optional()?;
+                let (revived, seq): (bool, Option<i64>) = match &live {
+                    Some(now) => (
+                        (SqliteReviveModel { id }).execute(c)? == 1,
+                        SqliteTouchModel {
+                            id,
+                            now,
+                            count,
+                            max_epoch_num,
+                        }
+                        .get_result(c)
+                        .optional()?,
+                    ),
+                    None => (
+                        false,
+                        SqliteTouchImported {
+                            id,
+                            count,
+                            max_epoch_num,
+                        }
+                        .get_result(c)
+                        .optional()?,
+                    ),
+                };
                 if let Some(seq) = seq {
                     SqliteInsertBatch { id, epoch_nums }.execute(c)?;
                     touched.insert(*id, TouchedModel { seq, revived });
