@@ -76,6 +76,8 @@ pub struct HeaderLine {
 #[serde(deny_unknown_fields)]
 pub struct ComponentLine {
     created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deleted_at: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     description: String,
     group_name: String,
@@ -92,6 +94,8 @@ pub struct ComponentLine {
 pub struct ModelLine {
     created_at: String,
     datablob: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deleted_at: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     description: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,6 +176,10 @@ pub struct EpochLine {
     metrics: BTreeMap<String, Metric>,
     /// The model's name.
     pub model: String,
+    /// When it was first stored (absent in files written before it was
+    /// exported: the import's time then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recorded_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     steps_per_epoch: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -308,24 +316,8 @@ pub fn lines(record: ExportRecord) -> Result<Vec<Line>, FormatError> {
             where_expr: h.r#where,
             with_artifacts: h.with_artifacts,
         })],
-        Kind::Datablob(c) => vec![Line::Datablob(component(
-            c.name,
-            c.group_name,
-            &c.hyperparams_json,
-            c.created_at.as_ref(),
-            c.last_modified_at.as_ref(),
-            c.tags,
-            c.description,
-        )?)],
-        Kind::ModelTemplate(c) => vec![Line::ModelTemplate(component(
-            c.name,
-            c.group_name,
-            &c.hyperparams_json,
-            c.created_at.as_ref(),
-            c.last_modified_at.as_ref(),
-            c.tags,
-            c.description,
-        )?)],
+        Kind::Datablob(c) => vec![Line::Datablob(component(c)?)],
+        Kind::ModelTemplate(c) => vec![Line::ModelTemplate(component(c.into())?)],
         Kind::Model(exported) => {
             let m = exported
                 .model
@@ -333,6 +325,7 @@ pub fn lines(record: ExportRecord) -> Result<Vec<Line>, FormatError> {
             vec![Line::Model(ModelLine {
                 created_at: time(m.created_at.as_ref())?,
                 datablob: m.datablob_name,
+                deleted_at: optional_time(m.deleted_at.as_ref())?,
                 description: m.description,
                 ended_at: optional_time(m.ended_at.as_ref())?,
                 heartbeat_timeout_secs: m.heartbeat_timeout_secs,
@@ -390,35 +383,30 @@ pub fn lines(record: ExportRecord) -> Result<Vec<Line>, FormatError> {
             .epochs
             .into_iter()
             .map(|e| {
-                Line::Epoch(EpochLine {
+                Ok(Line::Epoch(EpochLine {
                     epoch_num: e.epoch_num,
                     metrics: e.metrics.into_iter().map(|(k, v)| (k, Metric(v))).collect(),
                     model: e.model_name,
+                    recorded_at: optional_time(e.recorded_at.as_ref())?,
                     steps_per_epoch: e.steps_per_epoch,
                     validation_steps_per_epoch: e.validation_steps_per_epoch,
-                })
+                }))
             })
-            .collect(),
+            .collect::<Result<_, FormatError>>()?,
     })
 }
 
-fn component(
-    name: String,
-    group_name: String,
-    hyperparams: &str,
-    created_at: Option<&prost_types::Timestamp>,
-    last_modified_at: Option<&prost_types::Timestamp>,
-    tags: BTreeMap<String, String>,
-    description: String,
-) -> Result<ComponentLine, FormatError> {
+/// The line of a datablob (or of a template, converted into one).
+fn component(c: pb::DataBlob) -> Result<ComponentLine, FormatError> {
     Ok(ComponentLine {
-        created_at: time(created_at)?,
-        description,
-        group_name,
-        hyperparams: raw("hyperparams", hyperparams)?,
-        last_modified_at: time(last_modified_at)?,
-        name,
-        tags,
+        created_at: time(c.created_at.as_ref())?,
+        deleted_at: optional_time(c.deleted_at.as_ref())?,
+        description: c.description,
+        group_name: c.group_name,
+        hyperparams: raw("hyperparams", &c.hyperparams_json)?,
+        last_modified_at: time(c.last_modified_at.as_ref())?,
+        name: c.name,
+        tags: c.tags,
     })
 }
 
@@ -446,34 +434,8 @@ pub fn record(line: Line) -> Result<ExportRecord, FormatError> {
             r#where: h.where_expr,
             with_artifacts: h.with_artifacts,
         }),
-        Line::Datablob(c) => {
-            let (name, group_name, hyperparams_json, created_at, last_modified_at, tags, description) =
-                parse_component("datablob", c)?;
-            Kind::Datablob(pb::DataBlob {
-                name,
-                group_name,
-                hyperparams_json,
-                created_at,
-                last_modified_at,
-                tags,
-                description,
-                ..pb::DataBlob::default()
-            })
-        }
-        Line::ModelTemplate(c) => {
-            let (name, group_name, hyperparams_json, created_at, last_modified_at, tags, description) =
-                parse_component("model_template", c)?;
-            Kind::ModelTemplate(pb::ModelTemplate {
-                name,
-                group_name,
-                hyperparams_json,
-                created_at,
-                last_modified_at,
-                tags,
-                description,
-                ..pb::ModelTemplate::default()
-            })
-        }
+        Line::Datablob(c) => Kind::Datablob(parse_component("datablob", c)?),
+        Line::ModelTemplate(c) => Kind::ModelTemplate(parse_component("model_template", c)?.into()),
         Line::Model(m) => Kind::Model(pb::ExportedModel {
             status_changes: m
                 .status_changes
@@ -496,6 +458,7 @@ pub fn record(line: Line) -> Result<ExportRecord, FormatError> {
                 model_template_name: m.model_template,
                 created_at: Some(parse_time("model.created_at", &m.created_at)?),
                 last_modified_at: Some(parse_time("model.last_modified_at", &m.last_modified_at)?),
+                deleted_at: parse_optional_time("model.deleted_at", m.deleted_at.as_deref())?,
                 params_json: m.params.get().to_owned(),
                 tags: m.tags,
                 description: m.description,
@@ -537,47 +500,40 @@ pub fn record(line: Line) -> Result<ExportRecord, FormatError> {
                 .map_err(|e| bad(format!("artifact_chunk.data is not base64: {e}")))?,
         }),
         Line::Epoch(e) => Kind::Epochs(pb::EpochBatch {
-            epochs: vec![epoch(e)],
+            epochs: vec![epoch(e)?],
         }),
     };
     Ok(ExportRecord { record: Some(record) })
 }
 
-type ComponentParts = (
-    String,
-    String,
-    String,
-    Option<prost_types::Timestamp>,
-    Option<prost_types::Timestamp>,
-    BTreeMap<String, String>,
-    String,
-);
-
-fn parse_component(field: &str, c: ComponentLine) -> Result<ComponentParts, FormatError> {
-    Ok((
-        c.name,
-        c.group_name,
-        c.hyperparams.get().to_owned(),
-        Some(parse_time(&format!("{field}.created_at"), &c.created_at)?),
-        Some(parse_time(
+/// A datablob or template line as a DataBlob (a template converts from it).
+fn parse_component(field: &str, c: ComponentLine) -> Result<pb::DataBlob, FormatError> {
+    Ok(pb::DataBlob {
+        name: c.name,
+        group_name: c.group_name,
+        hyperparams_json: c.hyperparams.get().to_owned(),
+        created_at: Some(parse_time(&format!("{field}.created_at"), &c.created_at)?),
+        last_modified_at: Some(parse_time(
             &format!("{field}.last_modified_at"),
             &c.last_modified_at,
         )?),
-        c.tags,
-        c.description,
-    ))
+        deleted_at: parse_optional_time(&format!("{field}.deleted_at"), c.deleted_at.as_deref())?,
+        tags: c.tags,
+        description: c.description,
+        project: String::new(),
+    })
 }
 
 /// The epoch of an epoch line.
-pub fn epoch(e: EpochLine) -> pb::Epoch {
-    pb::Epoch {
+pub fn epoch(e: EpochLine) -> Result<pb::Epoch, FormatError> {
+    Ok(pb::Epoch {
+        recorded_at: parse_optional_time("epoch.recorded_at", e.recorded_at.as_deref())?,
         model_name: e.model,
         epoch_num: e.epoch_num,
         metrics: e.metrics.into_iter().map(|(k, v)| (k, v.0)).collect(),
         steps_per_epoch: e.steps_per_epoch,
         validation_steps_per_epoch: e.validation_steps_per_epoch,
-        recorded_at: None,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -14,6 +14,37 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mlme
 
 pub use v1::*;
 
+/// `From` both ways between two messages with the same fields (the
+/// compiler checks the list is complete: no `..` in the literals).
+macro_rules! same_fields {
+    ($a:ident <-> $b:ident { $($field:ident),* $(,)? }) => {
+        impl From<$a> for $b {
+            fn from(x: $a) -> Self {
+                Self { $($field: x.$field),* }
+            }
+        }
+        impl From<$b> for $a {
+            fn from(x: $b) -> Self {
+                Self { $($field: x.$field),* }
+            }
+        }
+    };
+}
+
+// "Same shape as DataBlob": code that treats both alike (export, import)
+// converts one into the other instead of repeating the field list.
+same_fields!(DataBlob <-> ModelTemplate {
+    name,
+    group_name,
+    hyperparams_json,
+    created_at,
+    last_modified_at,
+    project,
+    tags,
+    description,
+    deleted_at,
+});
+
 pub mod filter;
 pub mod json;
 pub mod rules;

@@ -256,7 +256,8 @@ impl Reader<'_> {
                 if self.epochs.is_empty() {
                     self.epochs_line = number;
                 }
-                self.epochs.push(jsonl::epoch(epoch));
+                self.epochs
+                    .push(jsonl::epoch(epoch).map_err(|e| format!("line {number}: {e}"))?);
                 self.batch_bytes += read;
             } else {
                 self.flush_epochs();

@@ -44,6 +44,7 @@ pub fn append_epochs(field: &str, columns: pb::EpochColumns, out: &mut Vec<NewEp
             metrics: metrics_of_epoch(&metrics, i),
             steps_per_epoch: steps.get(i),
             validation_steps_per_epoch: validation_steps.get(i),
+            recorded_at: None,
         });
     }
     Ok(())

@@ -120,6 +120,9 @@ fn new_epoch(i: usize, epoch: pb::Epoch) -> Result<NewEpoch> {
         metrics: epoch.metrics,
         steps_per_epoch: epoch.steps_per_epoch,
         validation_steps_per_epoch: epoch.validation_steps_per_epoch,
+        // Set by the server (`recorded_at` of the request is ignored); an
+        // import sets it after this.
+        recorded_at: None,
     })
 }
 
@@ -154,6 +157,7 @@ pub fn epoch_filter(request: &pb::ListEpochsRequest) -> Result<EpochFilter> {
         model_names: request.model_names.clone(),
         min_epoch_num: request.min_epoch_num,
         max_epoch_num: request.max_epoch_num,
+        include_deleted: false,
     })
 }
 

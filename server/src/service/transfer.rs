@@ -9,8 +9,11 @@
 //! slows the reads down.
 //!
 //! The import applies each record as it arrives, in its own short write
-//! (epochs through the group commit, as InsertEpochs), keeping only the
-//! model being imported and the artifact whose content is arriving.
+//! (epochs through the group commit, as InsertEpochs, but as imported
+//! epochs: with their recorded_at, not a heartbeat), keeping only the
+//! model being imported and the artifact whose content is arriving. A
+//! model is stored with its exported run state before its epochs, so an
+//! import cut off anywhere leaves its status the exported one.
 
 use futures::StreamExt as _;
 use mlmeta_proto as pb;
@@ -25,8 +28,8 @@ use super::{MetadataApi, Reply, artifacts, caller_of, convert, runs, watch_slot}
 use crate::error::{Error, Result};
 use crate::security::ProjectScope;
 use crate::store::records::{
-    ComponentKind, EpochFilter, GroupedFilter, ModelFilter, ModelView, NewArtifact, PageRequest, RunState,
-    RunStatus, StatusChange, Tags,
+    ComponentKind, Deletion, EpochFilter, GroupedFilter, ModelFilter, ModelView, NewArtifact, PageRequest,
+    RunState, RunStatus, StatusChange, Tags,
 };
 use crate::store::transfer::{ExportedMeta, ImportComponent, ImportModel, Imported};
 use crate::store::{CONTENT_URI_PREFIX, Store};
@@ -69,11 +72,13 @@ pub(super) async fn export(api: &MetadataApi, request: Request<pb::ExportRequest
     for (i, name) in request.model_names.iter().enumerate() {
         validate::name(|| format!("model_names[{i}]"), name)?;
     }
-    let filter = convert::model_filter(Some(pb::ModelFilter {
+    let mut filter = convert::model_filter(Some(pb::ModelFilter {
         names: request.model_names.clone(),
         r#where: request.r#where.clone(),
         ..pb::ModelFilter::default()
     }))?;
+    // A full backup carries everything: deleted records too, as deleted.
+    filter.deletion = Deletion::All;
     let selection = Selection {
         project,
         narrowed: !request.model_names.is_empty() || !request.r#where.trim().is_empty(),
@@ -187,7 +192,8 @@ fn produce(store: &Store, selection: &Selection, out: &Out<'_>) -> std::result::
             )?;
             let names: Vec<String> = names.into_iter().collect();
             for chunk in names.chunks(validate::MAX_FILTER_VALUES) {
-                let filter = GroupedFilter::default().names(chunk.iter().cloned());
+                let mut filter = GroupedFilter::default().names(chunk.iter().cloned());
+                filter.deletion = Deletion::All;
                 each_page(
                     |page| store.list_components(project, kind, &filter, page),
                     |c| out.send(record(c)),
@@ -195,7 +201,10 @@ fn produce(store: &Store, selection: &Selection, out: &Out<'_>) -> std::result::
                 )?;
             }
         } else {
-            let filter = GroupedFilter::default();
+            let filter = GroupedFilter {
+                deletion: Deletion::All,
+                ..GroupedFilter::default()
+            };
             each_page(
                 |page| store.list_components(project, kind, &filter, page),
                 |c| out.send(record(c)),
@@ -225,9 +234,7 @@ fn export_model(
         Err(Error::NotFound(_)) => return Ok(()),
         Err(error) => return Err(error.into()),
     };
-    if detail.model.deleted_at.is_some() {
-        return Ok(());
-    }
+    let deleted = detail.model.deleted_at.is_some();
     let artifacts = detail.artifacts;
     out.send(Record::Model(pb::ExportedModel {
         model: Some(convert::model(detail.model, project.name())),
@@ -238,7 +245,8 @@ fn export_model(
             .collect(),
     }))?;
     for artifact in artifacts {
-        let content = with_artifacts && artifact.content_stored;
+        // (The content of a deleted model's artifacts cannot be read.)
+        let content = with_artifacts && artifact.content_stored && !deleted;
         let artifact_name = artifact.name.clone();
         out.send(Record::Artifact(pb::ExportedArtifact {
             model_name: name.to_owned(),
@@ -258,6 +266,7 @@ fn export_model(
     }
     let filter = EpochFilter {
         model_names: vec![name.to_owned()],
+        include_deleted: true,
         ..EpochFilter::default()
     };
     let mut token = String::new();
@@ -338,7 +347,7 @@ fn at_record(index: u64, error: Error) -> Status {
 /// What became of the model whose records are arriving.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ModelOutcome {
-    /// This import stored it: its run state is restored after its epochs.
+    /// This import stored it (with its run state).
     Inserted,
     /// It was stored already (identically or with its tags replaced).
     Present,
@@ -510,34 +519,16 @@ impl Importer<'_> {
             record,
             Record::Artifact(_) | Record::ArtifactChunk(_) | Record::Epochs(_)
         ) {
-            self.finish_model().await?;
+            self.finish_model();
         }
         match record {
             Record::Header(_) => Err(Error::invalid("header", "only the first record is the header")),
             Record::Datablob(c) => {
-                let record = component(
-                    "datablob",
-                    c.name,
-                    c.group_name,
-                    c.hyperparams_json,
-                    c.created_at,
-                    c.last_modified_at,
-                    c.tags,
-                    c.description,
-                )?;
+                let record = component("datablob", c)?;
                 self.component(index, ComponentKind::DataBlob, record).await
             }
             Record::ModelTemplate(c) => {
-                let record = component(
-                    "model_template",
-                    c.name,
-                    c.group_name,
-                    c.hyperparams_json,
-                    c.created_at,
-                    c.last_modified_at,
-                    c.tags,
-                    c.description,
-                )?;
+                let record = component("model_template", c.into())?;
                 self.component(index, ComponentKind::ModelTemplate, record).await
             }
             Record::Model(model) => self.model(index, model).await,
@@ -568,6 +559,7 @@ impl Importer<'_> {
             last_modified_at: micros("model.last_modified_at", model.last_modified_at)?,
             tags: tags("model.tags", model.tags.clone())?,
             description: description("model.description", model.description.clone())?,
+            deleted_at: optional_micros("model.deleted_at", model.deleted_at)?,
         };
         if let Some(secs) = model.heartbeat_timeout_secs
             && !(1..=crate::config::MAX_HEARTBEAT_TIMEOUT_SECS).contains(&u64::from(secs))
@@ -648,17 +640,9 @@ impl Importer<'_> {
         }
     }
 
-    /// Restores the run state of the model before, if this import stored it.
-    async fn finish_model(&mut self) -> Result<()> {
-        let Some(current) = self.model.take() else {
-            return Ok(());
-        };
-        if current.outcome == ModelOutcome::Inserted {
-            let record = current.record;
-            self.run(move |store, project| store.restore_run(project, &record))
-                .await?;
-        }
-        Ok(())
+    /// The model before is complete.
+    fn finish_model(&mut self) {
+        self.model = None;
     }
 
     async fn epochs(&mut self, batch: pb::EpochBatch) -> Result<()> {
@@ -682,10 +666,26 @@ impl Importer<'_> {
             ));
         }
         let count = batch.epochs.len() as u64;
-        let epochs = convert::new_epochs(pb::InsertEpochsRequest {
+        // Imported epochs keep the time they were first stored (one that
+        // lacks it, from an export written before it was carried, gets the
+        // import's time).
+        let now = crate::store::records::now_micros();
+        let recorded_at = batch
+            .epochs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                optional_micros(&format!("epochs.epochs[{i}].recorded_at"), e.recorded_at)
+                    .map(|t| t.unwrap_or(now))
+            })
+            .collect::<Result<Vec<i64>>>()?;
+        let mut epochs = convert::new_epochs(pb::InsertEpochsRequest {
             epochs: batch.epochs,
             ..Default::default()
         })?;
+        for (epoch, at) in epochs.iter_mut().zip(recorded_at) {
+            epoch.recorded_at = Some(at);
+        }
         if outcome == ModelOutcome::Conflict {
             self.answer.epochs_of_conflicts += count;
             return Ok(());
@@ -699,7 +699,8 @@ impl Importer<'_> {
 
     async fn artifact(&mut self, index: u64, exported: pb::ExportedArtifact) -> Result<()> {
         let model_name = exported.model_name;
-        let outcome = self.current("artifact.model_name", &model_name)?.outcome;
+        let current = self.current("artifact.model_name", &model_name)?;
+        let (outcome, model_deleted) = (current.outcome, current.record.meta.deleted_at.is_some());
         let artifact = convert::required("artifact.artifact", exported.artifact)?;
         let created_at = micros("artifact.artifact.created_at", artifact.created_at)?;
         let content_stored = artifact.content_stored;
@@ -731,6 +732,19 @@ impl Importer<'_> {
                 other => other,
             })?
         };
+        if content_stored && model_deleted {
+            // An export carries no content of deleted models' artifacts.
+            self.count(
+                index,
+                "artifact",
+                &full_name,
+                Imported::Conflict(
+                    "an artifact with uploaded content of a deleted model: its content is not exported"
+                        .to_owned(),
+                ),
+            );
+            return Ok(());
+        }
         if outcome == ModelOutcome::Conflict {
             // Skipped with its model (and its content with it).
             self.answer.artifacts.get_or_insert_default().skipped += 1;
@@ -933,28 +947,21 @@ impl Importer<'_> {
             ));
         }
         self.settle_pending().await?;
-        self.finish_model().await
+        self.finish_model();
+        Ok(())
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn component(
-    field: &str,
-    name: String,
-    group_name: String,
-    hyperparams_json: String,
-    created_at: Option<Timestamp>,
-    last_modified_at: Option<Timestamp>,
-    record_tags: Tags,
-    record_description: String,
-) -> Result<ImportComponent> {
+/// An exported datablob (or template, converted into one) to import.
+fn component(field: &str, c: pb::DataBlob) -> Result<ImportComponent> {
     Ok(ImportComponent {
-        new: convert::new_component(field, &name, &group_name, &hyperparams_json)?,
+        new: convert::new_component(field, &c.name, &c.group_name, &c.hyperparams_json)?,
         meta: ExportedMeta {
-            created_at: micros(&format!("{field}.created_at"), created_at)?,
-            last_modified_at: micros(&format!("{field}.last_modified_at"), last_modified_at)?,
-            tags: tags(&format!("{field}.tags"), record_tags)?,
-            description: description(&format!("{field}.description"), record_description)?,
+            created_at: micros(&format!("{field}.created_at"), c.created_at)?,
+            last_modified_at: micros(&format!("{field}.last_modified_at"), c.last_modified_at)?,
+            tags: tags(&format!("{field}.tags"), c.tags)?,
+            description: description(&format!("{field}.description"), c.description)?,
+            deleted_at: optional_micros(&format!("{field}.deleted_at"), c.deleted_at)?,
         },
     })
 }

@@ -21,7 +21,9 @@ pub fn list(
     filter: &EpochFilter,
     page: &PageRequest,
 ) -> Result<Page<Epoch>> {
-    require_models(conn, project_id, &filter.model_names)?;
+    if !filter.include_deleted {
+        require_models(conn, project_id, &filter.model_names)?;
+    }
     let query_id = page_token::fingerprint(&format!("epochs|{project_name:?}|{filter:?}"));
     let after: Option<(String, i64)> = page_token::decode(query_id, &page.token)?;
     let mut query = epochs::table
@@ -35,10 +37,12 @@ pub fn list(
             epochs::recorded_at,
         ))
         .filter(models_table::project_id.eq(project_id))
-        .filter(models_table::deleted_at.is_null())
         .order((models_table::name.asc(), epochs::epoch_num.asc()))
         .limit(page_limit(page))
         .into_boxed();
+    if !filter.include_deleted {
+        query = query.filter(models_table::deleted_at.is_null());
+    }
     if !filter.model_names.is_empty() {
         query = query.filter(models_table::name.eq_any(&filter.model_names));
     }

@@ -275,6 +275,12 @@ pub struct NewEpoch {
     pub metrics: Metrics,
     pub steps_per_epoch: Option<i64>,
     pub validation_steps_per_epoch: Option<i64>,
+    /// `None`: a live epoch, stored with the time it is stored, and its
+    /// model's heartbeat (a CRASHED run is RUNNING again). `Some`: an
+    /// imported epoch (Import), stored with this time (microseconds since
+    /// the Unix epoch) and not a heartbeat: its model's run state,
+    /// heartbeat and last change time stay as they are.
+    pub recorded_at: Option<i64>,
 }
 
 /// A stored epoch.
@@ -356,6 +362,9 @@ pub struct EpochFilter {
     pub model_names: Vec<String>,
     pub min_epoch_num: Option<i64>,
     pub max_epoch_num: Option<i64>,
+    /// Epochs of deleted models too (an export); otherwise a deleted
+    /// model named is FAILED_PRECONDITION.
+    pub include_deleted: bool,
 }
 
 /// Which way a metric improves.

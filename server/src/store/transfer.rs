@@ -8,9 +8,14 @@
 //! stored already is compared: identical is skipped, different immutable
 //! content is a conflict (nothing written), different tags or description
 //! only are a conflict unless `overwrite_mutable`, which replaces them.
-//! Epochs go through the ingest path (`Store::insert_epochs`); a model's run
-//! state and status history are restored after its epochs
-//! ([`Store::restore_run`]), since stored epochs touch a model's heartbeat.
+//! Deleted records are imported deleted (with their `deleted_at`); a record
+//! whose deletion state differs from the stored one is a conflict.
+//! A model's run state and status history are written with the model
+//! itself, before its epochs: its epochs go through the ingest path
+//! (`Store::insert_epochs`) as imported epochs (`NewEpoch::recorded_at`),
+//! which leave a model's run, heartbeat and last change time alone, so an
+//! import cut off anywhere leaves every imported model with its exported
+//! status.
 
 use diesel::prelude::*;
 
@@ -52,6 +57,8 @@ pub struct ExportedMeta {
     pub tags: Tags,
     /// Empty: none.
     pub description: String,
+    /// Soft-deleted then (microseconds since the Unix epoch).
+    pub deleted_at: Option<i64>,
 }
 
 /// An exported datablob or template.
@@ -168,7 +175,7 @@ fn compare_mutable(
     Ok(Imported::Updated)
 }
 
-fn import_component(
+fn import_live_component(
     conn: &mut DbConnection,
     project_id: i64,
     kind: ComponentKind,
@@ -206,7 +213,7 @@ fn import_component(
     )
 }
 
-fn import_model(
+fn import_live_model(
     conn: &mut DbConnection,
     project_id: i64,
     record: &ImportModel,
@@ -220,6 +227,7 @@ fn import_model(
     let id = model_id(conn, project_id, &record.new.name)?;
     if !put.already_existed {
         write_meta(conn, project_id, RecordKind::Model, id, &record.meta)?;
+        write_run(conn, id, record)?;
         return Ok(Imported::Inserted);
     }
     compare_mutable(
@@ -230,6 +238,153 @@ fn import_model(
         (&put.record.tags, &put.record.description),
         &record.meta,
         overwrite_mutable,
+    )
+}
+
+/// Sets `deleted_at` of the record `kind` with id `id` (`None`: live).
+fn set_deleted(conn: &mut DbConnection, kind: RecordKind, id: i64, deleted_at: Option<i64>) -> Result<()> {
+    match kind {
+        RecordKind::Model => diesel::update(m::table.filter(m::id.eq(id)))
+            .set(m::deleted_at.eq(deleted_at))
+            .execute(conn)?,
+        RecordKind::Component(_) => diesel::update(c::table.filter(c::id.eq(id)))
+            .set(c::deleted_at.eq(deleted_at))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Runs `f` with the deleted records `deleted` ((kind, id, deleted_at))
+/// live, and deletes them again afterwards, in the caller's transaction:
+/// so that the usual put compares an exported deleted record with a
+/// stored deleted one, and puts a deleted model over deleted components.
+/// Nothing outside the transaction ever sees them live.
+fn with_undeleted<T>(
+    conn: &mut DbConnection,
+    deleted: &[(RecordKind, i64, i64)],
+    f: impl FnOnce(&mut DbConnection) -> Result<T>,
+) -> Result<T> {
+    for &(kind, id, _) in deleted {
+        set_deleted(conn, kind, id, None)?;
+    }
+    let outcome = f(conn)?;
+    for &(kind, id, deleted_at) in deleted {
+        set_deleted(conn, kind, id, Some(deleted_at))?;
+    }
+    Ok(outcome)
+}
+
+/// The outcome of importing a record exported with `exported` deletion
+/// state over one stored with `stored` (`None`: not stored before), once
+/// the put compared them as live records: a differing state is a
+/// conflict, not overwritten; a record inserted deleted is deleted.
+fn settle_deletion(
+    conn: &mut DbConnection,
+    kind: RecordKind,
+    id: i64,
+    stored: Option<Option<i64>>,
+    exported: Option<i64>,
+    outcome: Imported,
+) -> Result<Imported> {
+    if matches!(outcome, Imported::Conflict(_)) {
+        return Ok(outcome);
+    }
+    match (stored, exported) {
+        (None, Some(_)) => {
+            set_deleted(conn, kind, id, exported)?;
+            Ok(outcome)
+        }
+        (Some(None), Some(_)) => Ok(Imported::Conflict(format!(
+            "stored live, but deleted in the export (delete it to import it): {} left alone",
+            kind.label()
+        ))),
+        (Some(Some(_)), None) => Ok(Imported::Conflict(format!(
+            "stored deleted, but live in the export (restore it to import it): {} left alone",
+            kind.label()
+        ))),
+        _ => Ok(outcome),
+    }
+}
+
+/// An exported datablob or template, deleted or not (see
+/// [`settle_deletion`]).
+fn import_component(
+    conn: &mut DbConnection,
+    project_id: i64,
+    kind: ComponentKind,
+    record: &ImportComponent,
+    overwrite_mutable: bool,
+) -> Result<Imported> {
+    let target = RecordKind::Component(kind);
+    let stored =
+        components::find(conn, project_id, kind, &record.new.name)?.map(|row| (row.id, row.deleted_at));
+    let undeleted: Vec<(RecordKind, i64, i64)> = stored
+        .and_then(|(id, deleted_at)| deleted_at.map(|at| (target, id, at)))
+        .into_iter()
+        .collect();
+    let outcome = with_undeleted(conn, &undeleted, |conn| {
+        import_live_component(conn, project_id, kind, record, overwrite_mutable)
+    })?;
+    let Some(id) = components::find(conn, project_id, kind, &record.new.name)?.map(|row| row.id) else {
+        return Ok(outcome);
+    };
+    settle_deletion(
+        conn,
+        target,
+        id,
+        stored.map(|(_, deleted_at)| deleted_at),
+        record.meta.deleted_at,
+        outcome,
+    )
+}
+
+/// An exported model, deleted or not (see [`settle_deletion`]); a deleted
+/// one is put over its components even if they are deleted too.
+fn import_model(
+    conn: &mut DbConnection,
+    project_id: i64,
+    record: &ImportModel,
+    overwrite_mutable: bool,
+) -> Result<Imported> {
+    let stored: Option<(i64, Option<i64>)> = m::table
+        .filter(m::project_id.eq(project_id))
+        .filter(m::name.eq(&record.new.name))
+        .select((m::id, m::deleted_at))
+        .first(conn)
+        .optional()?;
+    let mut undeleted: Vec<(RecordKind, i64, i64)> = Vec::new();
+    if record.meta.deleted_at.is_some() {
+        for (kind, name) in [
+            (ComponentKind::DataBlob, &record.new.datablob_name),
+            (ComponentKind::ModelTemplate, &record.new.model_template_name),
+        ] {
+            if let Some(row) = components::find(conn, project_id, kind, name)?
+                && let Some(at) = row.deleted_at
+            {
+                undeleted.push((RecordKind::Component(kind), row.id, at));
+            }
+        }
+    }
+    if let Some((id, Some(at))) = stored {
+        undeleted.push((RecordKind::Model, id, at));
+    }
+    let outcome = match with_undeleted(conn, &undeleted, |conn| {
+        import_live_model(conn, project_id, record, overwrite_mutable)
+    }) {
+        // Its datablob or template is deleted here (and the model is not).
+        Err(Error::FailedPrecondition(message)) => return Ok(Imported::Conflict(message)),
+        other => other?,
+    };
+    let Ok(id) = model_id(conn, project_id, &record.new.name) else {
+        return Ok(outcome);
+    };
+    settle_deletion(
+        conn,
+        RecordKind::Model,
+        id,
+        stored.map(|(_, deleted_at)| deleted_at),
+        record.meta.deleted_at,
+        outcome,
     )
 }
 
@@ -254,9 +409,8 @@ struct StatusChangeRow<'a> {
 }
 
 /// Writes the exported run state, status history and last change time of
-/// a model this import inserted, over what its epochs did to them.
-fn restore_run(conn: &mut DbConnection, project_id: i64, record: &ImportModel) -> Result<()> {
-    let id = model_id(conn, project_id, &record.new.name)?;
+/// model `id`, which this import just inserted (in its transaction).
+fn write_run(conn: &mut DbConnection, id: i64, record: &ImportModel) -> Result<()> {
     let run = &record.run;
     diesel::update(m::table.filter(m::id.eq(id)))
         .set((
@@ -287,7 +441,33 @@ fn restore_run(conn: &mut DbConnection, project_id: i64, record: &ImportModel) -
     Ok(())
 }
 
+/// The artifact of a model (put over the model's deletion, in the
+/// caller's transaction, when the model is deleted: an import stores the
+/// artifacts of deleted models).
 fn import_artifact(
+    conn: &mut DbConnection,
+    project_id: i64,
+    model_name: &str,
+    new: &NewArtifact,
+    created_at: i64,
+) -> Result<Imported> {
+    let (id, deleted_at): (i64, Option<i64>) = m::table
+        .filter(m::project_id.eq(project_id))
+        .filter(m::name.eq(model_name))
+        .select((m::id, m::deleted_at))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("model_name: model {model_name:?} does not exist")))?;
+    let undeleted: Vec<(RecordKind, i64, i64)> = deleted_at
+        .map(|at| (RecordKind::Model, id, at))
+        .into_iter()
+        .collect();
+    with_undeleted(conn, &undeleted, |conn| {
+        import_live_artifact(conn, project_id, model_name, new, created_at)
+    })
+}
+
+fn import_live_artifact(
     conn: &mut DbConnection,
     project_id: i64,
     model_name: &str,
@@ -337,7 +517,8 @@ impl super::Store {
     }
 
     /// Imports an exported model into `project` (its datablob and template
-    /// must be there); its run state waits for [`Store::restore_run`].
+    /// must be there) with its run state and status history, in one
+    /// transaction.
     pub fn import_model(
         &self,
         project: &ProjectScope,
@@ -347,14 +528,6 @@ impl super::Store {
         self.write_models(|conn| {
             let project_id = self.project_ids.find_or_create(conn, project)?;
             import_model(conn, project_id, record, overwrite_mutable)
-        })
-    }
-
-    /// Restores the run state, status history and last change time of a
-    /// model that [`Store::import_model`] inserted, once its epochs are in.
-    pub fn restore_run(&self, project: &ProjectScope, record: &ImportModel) -> Result<()> {
-        self.write_in(project, &record.new.name, |conn, project_id| {
-            restore_run(conn, project_id, record)
         })
     }
 

@@ -42,6 +42,7 @@ mod sorting;
 mod storage;
 mod stream;
 mod tags;
+mod transfer;
 mod validation;
 mod watch;
 mod web_api;

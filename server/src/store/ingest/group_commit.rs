@@ -192,7 +192,14 @@ fn write_fresh(
     requests: &[(&ProjectScope, &[NewEpoch])],
 ) -> Result<Vec<Result<InsertCounts>>> {
     let epochs: usize = requests.iter().map(|(_, epochs)| epochs.len()).sum();
-    let plan = if database.is_postgres() && epochs <= insert::ONE_STATEMENT_MAX_EPOCHS {
+    // Imported epochs (`NewEpoch::recorded_at`) always take the
+    // transaction: the one statement stores live epochs only.
+    let plan = if database.is_postgres()
+        && epochs <= insert::ONE_STATEMENT_MAX_EPOCHS
+        && requests
+            .iter()
+            .all(|(_, epochs)| epochs.iter().all(|e| e.recorded_at.is_none()))
+    {
         Plan::OneStatement
     } else {
         Plan::Transaction

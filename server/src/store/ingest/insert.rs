@@ -14,8 +14,8 @@ use diesel::sqlite::SqliteConnection;
 use super::hook::{Committed, CommittedModel};
 use super::model_ids::{ModelIds, Resolution, live_ids};
 use super::prepared::{
-    EpochArrays, EpochRow, PgInsertEpochs, PgLockModels, PgStoreEpochs, PgTouchModels, SqliteInsertBatch,
-    SqliteInsertEpoch, SqliteReviveModel, SqliteTouchModel,
+    EpochArrays, EpochRow, PgInsertEpochs, PgLockModels, PgStoreEpochs, PgTouchImported, PgTouchModels,
+    SqliteInsertBatch, SqliteInsertEpoch, SqliteReviveModel, SqliteTouchImported, SqliteTouchModel,
 };
 use super::summaries;
 use crate::db::DbConnection;
@@ -120,17 +120,21 @@ pub(super) fn insert(
     // Models that got no new epoch (all skipped) were not touched: check
     // them here (rare: retries), so that a stale id never passes.
     let touched: HashSet<i64> = inserted.iter().map(|c| c.model_id).collect();
-    let mut untouched: Vec<i64> = candidates
-        .iter()
-        .map(|c| c.model_id)
-        .filter(|id| !touched.contains(id))
-        .collect();
-    untouched.dedup();
-    if !untouched.is_empty() {
-        let live = live_ids(conn, &untouched)?;
-        let stale: HashSet<i64> = untouched.into_iter().filter(|id| !live.contains(id)).collect();
-        if !stale.is_empty() {
-            return Err(stale_ids(model_ids, stale));
+    // (Imported epochs may go to deleted models: those only need to exist.)
+    for imported in [false, true] {
+        let mut untouched: Vec<i64> = candidates
+            .iter()
+            .filter(|c| c.epoch.recorded_at.is_some() == imported)
+            .map(|c| c.model_id)
+            .filter(|id| !touched.contains(id))
+            .collect();
+        untouched.dedup();
+        if !untouched.is_empty() {
+            let live = live_ids(conn, &untouched, imported)?;
+            let stale: HashSet<i64> = untouched.into_iter().filter(|id| !live.contains(id)).collect();
+            if !stale.is_empty() {
+                return Err(stale_ids(model_ids, stale));
+            }
         }
     }
     Ok(finish(
@@ -302,7 +306,7 @@ fn committed(
                     metrics: c.epoch.metrics.clone(),
                     steps_per_epoch: c.epoch.steps_per_epoch,
                     validation_steps_per_epoch: c.epoch.validation_steps_per_epoch,
-                    recorded_at,
+                    recorded_at: c.epoch.recorded_at.unwrap_or(recorded_at),
                 })
                 .collect()
         });
@@ -331,9 +335,14 @@ fn resolve<'a>(
 ) -> Result<()> {
     let first = candidates.len();
     for (index, epoch) in epochs.iter().enumerate() {
-        let Some(&model_id) = ids.live.get(&epoch.model_name) else {
+        // An import stores the epochs of deleted models (exported deleted).
+        let found = ids
+            .live
+            .get(&epoch.model_name)
+            .or_else(|| epoch.recorded_at.and_then(|_| ids.deleted.get(&epoch.model_name)));
+        let Some(&model_id) = found else {
             candidates.truncate(first);
-            if ids.deleted.contains(&epoch.model_name) {
+            if ids.deleted.contains_key(&epoch.model_name) {
                 return Err(Error::FailedPrecondition(format!(
                     "epochs[{index}].model_name: model {:?} is deleted; restore it first (nothing from this request was stored)",
                     epoch.model_name
@@ -361,7 +370,7 @@ fn row(candidate: &Resolved<'_>, now: i64) -> EpochRow {
         metrics: metrics_codec::encode(&candidate.epoch.metrics),
         steps_per_epoch: candidate.epoch.steps_per_epoch,
         validation_steps_per_epoch: candidate.epoch.validation_steps_per_epoch,
-        recorded_at: now,
+        recorded_at: candidate.epoch.recorded_at.unwrap_or(now),
     }
 }
 
@@ -480,15 +489,15 @@ fn insert_new_postgres_skipping_stored<'a>(
     rows: &[EpochRow],
 ) -> Result<Vec<Resolved<'a>>> {
     let mut fresh = Vec::with_capacity(candidates.len());
-    let recorded_at = rows.first().map_or(0, |row| row.recorded_at);
     for (chunk, chunk_rows) in candidates
         .chunks(POSTGRES_ROWS_PER_INSERT)
         .zip(rows.chunks(POSTGRES_ROWS_PER_INSERT))
     {
         let columns = EpochColumns::of(chunk_rows);
+        let recorded_at: Vec<i64> = chunk_rows.iter().map(|row| row.recorded_at).collect();
         let keys: Vec<InsertedKey> = PgInsertEpochs {
             epochs: columns.arrays(),
-            recorded_at,
+            recorded_at: &recorded_at,
         }
         .load(conn)?;
         let stored: HashSet<(i64, i64)> = keys.into_iter().map(|k| (k.model_id, k.epoch_num)).collect();
@@ -514,6 +523,11 @@ fn insert_new_postgres_skipping_stored<'a>(
 /// meanwhile fails the transaction with a conflict, after its cache entry
 /// is dropped, and the writer retries it with fresh lookups.
 ///
+/// Models that got only imported epochs (`NewEpoch::recorded_at`) are
+/// counted apart (`PgTouchImported`, `SqliteTouchImported`): their epoch
+/// counts move, their runs are left alone. That statement runs only when a
+/// batch holds imported epochs.
+///
 /// Returns the models touched, with their new `epoch_seq` and whether
 /// their run was CRASHED and is RUNNING again.
 fn touch_models(
@@ -522,24 +536,58 @@ fn touch_models(
     inserted: &[Resolved<'_>],
     now: i64,
 ) -> Result<TouchedModels> {
-    let batch = per_model(inserted);
-    let mut touched = TouchedModels::with_capacity(batch.ids.len());
-    if batch.ids.is_empty() {
-        return Ok(touched);
+    let (batch, imported) = per_model(inserted);
+    let mut touched = TouchedModels::with_capacity(batch.ids.len() + imported.ids.len());
+    if !batch.ids.is_empty() {
+        touch(conn, &batch, Some(now), &mut touched)?;
     }
+    if !imported.ids.is_empty() {
+        touch(conn, &imported, None, &mut touched)?;
+    }
+    if touched.len() != batch.ids.len() + imported.ids.len() {
+        let stale = batch
+            .ids
+            .into_iter()
+            .chain(imported.ids)
+            .filter(|id| !touched.contains_key(id))
+            .collect();
+        return Err(stale_ids(model_ids, stale));
+    }
+    Ok(touched)
+}
+
+/// Touches the models of `batch`: with `live` (the time now) as live
+/// epochs' models, otherwise as imported epochs' models (see
+/// [`touch_models`]).
+fn touch(
+    conn: &mut DbConnection,
+    batch: &Touched,
+    live: Option<i64>,
+    touched: &mut TouchedModels,
+) -> Result<()> {
     match conn {
-        DbConnection::Postgres(c) => (PgTouchModels {
-            ids: &batch.ids,
-            counts: &batch.counts,
-            max_epoch_nums: &batch.max_epoch_nums,
-            epoch_lists: &batch.epoch_lists,
-            now,
-        })
-        .load::<(i64, bool, i64)>(c)?
-        .into_iter()
-        .for_each(|(id, revived, seq)| {
-            touched.insert(id, TouchedModel { seq, revived });
-        }),
+        DbConnection::Postgres(c) => {
+            let rows: Vec<(i64, bool, i64)> = match live {
+                Some(now) => PgTouchModels {
+                    ids: &batch.ids,
+                    counts: &batch.counts,
+                    max_epoch_nums: &batch.max_epoch_nums,
+                    epoch_lists: &batch.epoch_lists,
+                    now,
+                }
+                .load(c)?,
+                None => PgTouchImported {
+                    ids: &batch.ids,
+                    counts: &batch.counts,
+                    max_epoch_nums: &batch.max_epoch_nums,
+                    epoch_lists: &batch.epoch_lists,
+                }
+                .load(c)?,
+            };
+            for (id, revived, seq) in rows {
+                touched.insert(id, TouchedModel { seq, revived });
+            }
+        }
         DbConnection::Sqlite(c) => {
             for (((id, count), max_epoch_num), epoch_nums) in batch
                 .ids
@@ -548,15 +596,29 @@ fn touch_models(
                 .zip(&batch.max_epoch_nums)
                 .zip(&batch.epoch_lists)
             {
-                let revived = (SqliteReviveModel { id }).execute(c)? == 1;
-                let seq: Option<i64> = SqliteTouchModel {
-                    id,
-                    now: &now,
-                    count,
-                    max_epoch_num,
-                }
-                .get_result(c)
-                .optional()?;
+                let (revived, seq): (bool, Option<i64>) = match &live {
+                    Some(now) => (
+                        (SqliteReviveModel { id }).execute(c)? == 1,
+                        SqliteTouchModel {
+                            id,
+                            now,
+                            count,
+                            max_epoch_num,
+                        }
+                        .get_result(c)
+                        .optional()?,
+                    ),
+                    None => (
+                        false,
+                        SqliteTouchImported {
+                            id,
+                            count,
+                            max_epoch_num,
+                        }
+                        .get_result(c)
+                        .optional()?,
+                    ),
+                };
                 if let Some(seq) = seq {
                     SqliteInsertBatch { id, epoch_nums }.execute(c)?;
                     touched.insert(*id, TouchedModel { seq, revived });
@@ -564,15 +626,7 @@ fn touch_models(
             }
         }
     }
-    if touched.len() != batch.ids.len() {
-        let stale = batch
-            .ids
-            .into_iter()
-            .filter(|id| !touched.contains_key(id))
-            .collect();
-        return Err(stale_ids(model_ids, stale));
-    }
-    Ok(touched)
+    Ok(())
 }
 
 /// The models that received epochs, in id order, with how many each got
@@ -587,29 +641,45 @@ struct Touched {
     epoch_lists: Vec<String>,
 }
 
-fn per_model(inserted: &[Resolved<'_>]) -> Touched {
-    let mut touched = Touched::default();
-    for candidate in inserted {
-        let epoch_num = candidate.epoch.epoch_num;
-        if touched.ids.last() == Some(&candidate.model_id) {
-            if let (Some(count), Some(max), Some(list)) = (
-                touched.counts.last_mut(),
-                touched.max_epoch_nums.last_mut(),
-                touched.epoch_lists.last_mut(),
-            ) {
-                *count += 1;
-                *max = (*max).max(epoch_num);
-                // Writing into a String cannot fail.
-                let _ = write!(list, ",{epoch_num}");
-            }
+/// The models of `inserted` (in key order): those that got a live epoch,
+/// and those that got imported epochs only.
+fn per_model(inserted: &[Resolved<'_>]) -> (Touched, Touched) {
+    let (mut live, mut imported) = (Touched::default(), Touched::default());
+    for group in inserted.chunk_by(|a, b| a.model_id == b.model_id) {
+        if group.iter().all(|c| c.epoch.recorded_at.is_some()) {
+            imported.add(group);
         } else {
-            touched.ids.push(candidate.model_id);
-            touched.counts.push(1);
-            touched.max_epoch_nums.push(epoch_num);
-            touched.epoch_lists.push(epoch_num.to_string());
+            live.add(group);
         }
     }
-    touched
+    (live, imported)
+}
+
+impl Touched {
+    /// Adds a model's inserted epochs (in epoch order).
+    fn add(&mut self, group: &[Resolved<'_>]) {
+        let touched = self;
+        for candidate in group {
+            let epoch_num = candidate.epoch.epoch_num;
+            if touched.ids.last() == Some(&candidate.model_id) {
+                if let (Some(count), Some(max), Some(list)) = (
+                    touched.counts.last_mut(),
+                    touched.max_epoch_nums.last_mut(),
+                    touched.epoch_lists.last_mut(),
+                ) {
+                    *count += 1;
+                    *max = (*max).max(epoch_num);
+                    // Writing into a String cannot fail.
+                    let _ = write!(list, ",{epoch_num}");
+                }
+            } else {
+                touched.ids.push(candidate.model_id);
+                touched.counts.push(1);
+                touched.max_epoch_nums.push(epoch_num);
+                touched.epoch_lists.push(epoch_num.to_string());
+            }
+        }
+    }
 }
 
 /// The error that rolls back an insert that met stale model ids, after

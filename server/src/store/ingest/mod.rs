@@ -61,6 +61,7 @@ mod tests {
             metrics: [("loss".to_owned(), 1.0 / (epoch_num + 1) as f64)].into(),
             steps_per_epoch: None,
             validation_steps_per_epoch: None,
+            recorded_at: None,
         }
     }
 

@@ -34,8 +34,9 @@ pub(super) struct ModelIds {
 pub(super) struct Resolution {
     /// Live models: name -> id.
     pub live: HashMap<String, i64>,
-    /// Names of deleted models (not purged).
-    pub deleted: HashSet<String>,
+    /// Deleted models (not purged): name -> id (only imported epochs are
+    /// stored into them, see `insert::resolve`).
+    pub deleted: HashMap<String, i64>,
 }
 
 impl ModelIds {
@@ -63,7 +64,7 @@ impl ModelIds {
             }
             for (name, id, deleted_at) in loaded {
                 if deleted_at.is_some() {
-                    found.deleted.insert(name);
+                    found.deleted.insert(name, id);
                 } else {
                     known.insert((project_id, name.clone()), id);
                     found.live.insert(name, id);
@@ -113,17 +114,16 @@ fn ids_by_name(
     Ok(found)
 }
 
-/// Which of the models `ids` are live.
-pub(super) fn live_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashSet<i64>> {
+/// Which of the models `ids` are live (or, with `deleted_too`, not
+/// purged).
+pub(super) fn live_ids(conn: &mut DbConnection, ids: &[i64], deleted_too: bool) -> Result<HashSet<i64>> {
     let mut live = HashSet::with_capacity(ids.len());
     for chunk in ids.chunks(MAX_BINDS_PER_LIST) {
-        live.extend(
-            models::table
-                .filter(models::id.eq_any(chunk))
-                .filter(models::deleted_at.is_null())
-                .select(models::id)
-                .load::<i64>(conn)?,
-        );
+        let mut query = models::table.filter(models::id.eq_any(chunk)).into_boxed();
+        if !deleted_too {
+            query = query.filter(models::deleted_at.is_null());
+        }
+        live.extend(query.select(models::id).load::<i64>(conn)?);
     }
     Ok(live)
 }

@@ -138,7 +138,8 @@ prepared_statement!(SqliteMergeSummary on Sqlite, |this, out| {
 /// the keys of the rows it stored.
 pub(super) struct PgInsertEpochs<'a> {
     pub epochs: EpochArrays<'a>,
-    pub recorded_at: i64,
+    /// Per row (imported epochs keep their own time).
+    pub recorded_at: &'a [i64],
 }
 
 /// The columns of epoch rows, each bound as one array and expanded by
@@ -175,13 +176,13 @@ impl Query for PgInsertEpochs<'_> {
 prepared_statement!(PgInsertEpochs on Pg, |this, out| {
     out.push_sql(
         "INSERT INTO epochs (model_id, epoch_num, metrics, steps_per_epoch, validation_steps_per_epoch, recorded_at) \
-         SELECT u.model_id, u.epoch_num, u.metrics, u.steps, u.validation_steps, ",
+         SELECT u.model_id, u.epoch_num, u.metrics, u.steps, u.validation_steps, u.recorded_at FROM unnest(",
     );
-    out.push_bind_param::<BigInt, _>(&this.recorded_at)?;
-    out.push_sql(" FROM unnest(");
     this.epochs.push_unnest(&mut out)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.recorded_at)?;
     out.push_sql(
-        ") AS u(model_id, epoch_num, metrics, steps, validation_steps) \
+        ") AS u(model_id, epoch_num, metrics, steps, validation_steps, recorded_at) \
          ON CONFLICT (model_id, epoch_num) DO NOTHING \
          RETURNING model_id, epoch_num",
     );
@@ -412,6 +413,50 @@ prepared_statement!(PgTouchModels on Pg, |this, out| {
     ));
 });
 
+/// PostgreSQL: counts imported epochs of many models as [`PgTouchModels`]
+/// does (epoch count, current epoch, `epoch_seq`, `epoch_batches` row),
+/// without touching their runs: no heartbeat, no status change,
+/// `last_modified_at` kept. Run only for batches holding imported epochs,
+/// after the models are locked (`PgLockModels`). Returns what
+/// [`PgTouchModels`] returns (never revived).
+pub(super) struct PgTouchImported<'a> {
+    pub ids: &'a [i64],
+    pub counts: &'a [i64],
+    pub max_epoch_nums: &'a [i64],
+    pub epoch_lists: &'a [String],
+}
+
+impl Query for PgTouchImported<'_> {
+    type SqlType = (BigInt, diesel::sql_types::Bool, BigInt);
+}
+
+prepared_statement!(PgTouchImported on Pg, |this, out| {
+    // Deleted models too: an import stores the epochs of models it
+    // imported deleted.
+    out.push_sql("WITH locked AS (SELECT id FROM models WHERE id = ANY(");
+    out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
+    out.push_sql(
+        ") ORDER BY id FOR UPDATE), \
+         touched AS (UPDATE models SET epoch_count = models.epoch_count + batch.n, \
+         current_epoch = GREATEST(models.current_epoch, batch.max_epoch_num), \
+         epoch_seq = models.epoch_seq + 1 FROM locked JOIN unnest(",
+    );
+    out.push_bind_param::<Array<BigInt>, _>(&this.ids)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.counts)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<BigInt>, _>(&this.max_epoch_nums)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Array<Text>, _>(&this.epoch_lists)?;
+    out.push_sql(
+        ") AS batch (id, n, max_epoch_num, nums) ON batch.id = locked.id \
+         WHERE models.id = locked.id RETURNING models.id, models.epoch_seq, batch.nums), \
+         batched AS (INSERT INTO epoch_batches (model_id, seq, epoch_nums) \
+         SELECT id, epoch_seq, nums FROM touched ORDER BY id) \
+         SELECT id, false, epoch_seq FROM touched",
+    );
+});
+
 /// SQLite: records that an epoch revives model `id` if its run is CRASHED
 /// (inserts nothing otherwise); runs just before [`SqliteTouchModel`],
 /// under the same write lock.
@@ -469,6 +514,36 @@ prepared_statement!(SqliteTouchModel on Sqlite, |this, out| {
     out.push_sql("), ");
     out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
     out.push_sql(") WHERE deleted_at IS NULL AND id = ");
+    out.push_bind_param::<BigInt, _>(this.id)?;
+    out.push_sql(" RETURNING epoch_seq");
+});
+
+/// SQLite: counts imported epochs of model `id` (the `epoch_seq`, epoch
+/// count and current epoch of [`SqliteTouchModel`]) without touching its
+/// run: no heartbeat, no status change, `last_modified_at` kept; returns
+/// its new `epoch_seq` (no row: the model was purged). Deleted models
+/// count too: an import stores the epochs of models it imported deleted.
+pub(super) struct SqliteTouchImported<'a> {
+    pub id: &'a i64,
+    /// Epochs inserted.
+    pub count: &'a i64,
+    /// Highest epoch_num inserted.
+    pub max_epoch_num: &'a i64,
+}
+
+impl Query for SqliteTouchImported<'_> {
+    type SqlType = BigInt;
+}
+
+prepared_statement!(SqliteTouchImported on Sqlite, |this, out| {
+    out.push_sql("UPDATE models SET epoch_seq = epoch_seq + 1, epoch_count = epoch_count + ");
+    out.push_bind_param::<BigInt, _>(this.count)?;
+    out.push_sql(", current_epoch = max(coalesce(current_epoch, ");
+    out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
+    out.push_sql("), ");
+    out.push_bind_param::<BigInt, _>(this.max_epoch_num)?;
+    // Deleted models too (see `PgTouchImported`).
+    out.push_sql(") WHERE id = ");
     out.push_bind_param::<BigInt, _>(this.id)?;
     out.push_sql(" RETURNING epoch_seq");
 });
