@@ -218,7 +218,16 @@ pub(super) fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<HashMap<i64
 /// (see `store/filter/`); one that does not parse returns from the
 /// enclosing function with INVALID_ARGUMENT.
 macro_rules! filter_models {
-    ($query:expr, $project_id:expr, $filter:expr, $conn:expr) => {{
+    ($query:expr, $project_id:expr, $filter:expr, $conn:expr) => {
+        $crate::store::models::filter_models!(
+            $query,
+            $project_id,
+            $filter,
+            $conn,
+            $crate::store::filter::Membership::Uncorrelated
+        )
+    };
+    ($query:expr, $project_id:expr, $filter:expr, $conn:expr, $membership:expr) => {{
         use diesel::IntoSql as _;
         use diesel::sql_types::Bool;
         use $crate::db::schema::{components as c, models as m};
@@ -227,7 +236,7 @@ macro_rules! filter_models {
         let project_id: i64 = $project_id;
         let mut query = $query.filter(m::project_id.eq(project_id));
         if let Some(text) = &filter.where_expr {
-            query = query.filter($crate::store::filter::compile_where(text, $conn)?);
+            query = query.filter($crate::store::filter::compile_where(text, $conn, $membership)?);
         }
         match filter.deletion {
             Deletion::LiveOnly => query = query.filter(m::deleted_at.is_null()),

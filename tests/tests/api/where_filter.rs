@@ -27,6 +27,7 @@ backend_tests! {
     where_errors_name_the_column,
     where_pages_follow_the_filter,
     last_and_count_through_nan_delete_restore_and_purge,
+    rankings_through_and_past_the_probed_head_match_in_memory => 300,
 }
 
 /// JSON values the generated documents hold: every type, integers around
@@ -647,6 +648,103 @@ async fn the_question_of_the_issue(server: TestServer) {
         .map(|m| m.name)
         .collect();
     assert_eq!(listed, ["hit-tagged"]);
+}
+
+/// Rankings with a `where` first look at the head of the ranking index
+/// (the best 256 rows) with correlated probes and read everything only
+/// when the head does not fill the answer (store/summaries.rs). With 700
+/// models, many tied values and filters of every selectivity, best and
+/// every leaderboard page equal the in-memory ranking: answered from the
+/// head, past it, and on pages that start deep in the ranking.
+async fn rankings_through_and_past_the_probed_head_match_in_memory(server: TestServer) {
+    /// Whether the model with params.i = i matches.
+    type ModelTest = fn(i64) -> bool;
+    let mut client = server.client();
+    calls::put_datablob(&mut client, "d", "dg", "{}").await;
+    calls::put_template(&mut client, "t", "tg", "{}").await;
+    // (name, i, best acc, the epoch that reached it)
+    let mut models: Vec<(String, i64, f64, i64)> = Vec::new();
+    let mut epochs = Vec::new();
+    for i in 0..700_i64 {
+        let name = format!("m-{i:03}");
+        let mut model = records::model(&name, "d", "t");
+        model.params_json = format!(r#"{{"i": {i}, "lr": {}}}"#, (i % 10) as f64 / 1000.0);
+        client.put_model(records::put_model(model, false)).await.unwrap();
+        if i % 7 == 0 {
+            client
+                .update_tags(UpdateTagsRequest {
+                    target: Some(RecordRef {
+                        kind: RecordKind::Model as i32,
+                        name: name.clone(),
+                    }),
+                    set: [("team".to_owned(), "a".to_owned())].into_iter().collect(),
+                    unset: Vec::new(),
+                    project: String::new(),
+                })
+                .await
+                .unwrap();
+        }
+        // 50 distinct values: every value is tied by 14 models, and a
+        // third of those reach it only at epoch 2.
+        let acc = ((i * 37) % 50) as f64 / 50.0;
+        let best_epoch = if i % 3 == 0 { 2 } else { 1 };
+        for epoch_num in 1..=2 {
+            let value = if epoch_num == best_epoch { acc } else { acc - 1.0 };
+            epochs.push(epoch(&name, epoch_num, &[("acc", value), ("loss", -value)]));
+        }
+        models.push((name, i, acc, best_epoch));
+    }
+    insert_epochs(&mut client, epochs).await;
+    let filters: [(&str, ModelTest); 7] = [
+        ("params.i >= 0", |_| true),
+        ("tags.team = 'a'", |i| i % 7 == 0),
+        ("tags.team = 'a' or params.lr < 0.002", |i| {
+            i % 7 == 0 || i % 10 < 2
+        }),
+        ("params.i >= 690", |i| i >= 690),
+        ("params.i = 5", |i| i == 5),
+        ("params.i < 0", |_| false),
+        (
+            "not (params.lr = 0.005) and max(acc) < 0.9 and count(acc) = 2",
+            |i| i % 10 != 5 && ((i * 37) % 50) < 45,
+        ),
+    ];
+    for (text, matches) in filters {
+        for (metric, direction) in [("acc", MetricDirection::Max), ("loss", MetricDirection::Min)] {
+            // Best value first, then the lower epoch, then the name (the
+            // loss is the negated accuracy, so both rankings agree).
+            let mut want: Vec<&(String, i64, f64, i64)> =
+                models.iter().filter(|(_, i, _, _)| matches(*i)).collect();
+            want.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.3.cmp(&b.3)).then(a.0.cmp(&b.0)));
+            let want: Vec<&str> = want.iter().map(|(name, ..)| name.as_str()).collect();
+            for top_k in [1_usize, 3, 32] {
+                let mut request = best(metric, direction, top_k as u32);
+                request.filter = where_filter(text);
+                let got = client.get_best_model(request).await;
+                if want.is_empty() {
+                    expect_status(got, Code::NotFound, &["no model matching the filter"]);
+                    continue;
+                }
+                let got: Vec<String> = got
+                    .unwrap_or_else(|s| panic!("best {metric} top {top_k} where {text}: {s}"))
+                    .into_inner()
+                    .models
+                    .into_iter()
+                    .map(|b| b.model.unwrap().name)
+                    .collect();
+                let expected = &want[..top_k.min(want.len())];
+                assert_eq!(got, expected, "best {metric} top {top_k} where {text}");
+            }
+            let mut request = leaderboard(metric, direction, 9);
+            request.filter = where_filter(text);
+            let ranked: Vec<String> = full_leaderboard(&mut client, request)
+                .await
+                .into_iter()
+                .map(|row| row.model.unwrap().name)
+                .collect();
+            assert_eq!(ranked, want, "leaderboard {metric} where {text}");
+        }
+    }
 }
 
 fn best_request_none() -> mlmeta_proto::GetBestModelRequest {

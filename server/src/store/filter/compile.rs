@@ -2,8 +2,10 @@
 //! the `models` table: model columns directly, components and projects by
 //! correlated subqueries on their ids, JSON values through the typed index
 //! (`json_values`), tags through `tags`, metrics through
-//! `metric_summaries`, each as `id IN (uncorrelated subquery)` so that
-//! the database answers it from an index once per query. Every predicate yields TRUE or FALSE, never NULL, so
+//! `metric_summaries`. Those are written either as `id IN (uncorrelated
+//! subquery)`, which the database answers from an index once per query,
+//! or as correlated `EXISTS`, one index probe per model looked at
+//! ([`Membership`]). Every predicate yields TRUE or FALSE, never NULL, so
 //! that `not` is the exact complement.
 
 use mlmeta_proto::where_lang::{
@@ -35,16 +37,39 @@ fn op_sql(op: CmpOp) -> &'static str {
     }
 }
 
+/// How a test of a JSON value, tag or metric summary joins the model.
+/// Both forms select the same models (ids are never NULL, so `NOT IN` is
+/// as exact as `NOT EXISTS`); they differ in cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Membership {
+    /// `models.id IN (SELECT ...)`: the subquery's matches are read once
+    /// per query, whatever the number of models looked at. Right when most
+    /// models are looked at (listings, rankings that must go deep).
+    Uncorrelated,
+    /// `EXISTS (SELECT ... WHERE owner = models.id ...)`: one index probe
+    /// per model looked at. Right when a query looks at a few hundred
+    /// models at most (the head of a ranking index).
+    Correlated,
+}
+
 struct Compiler {
     dialect: Dialect,
+    membership: Membership,
     now_micros: i64,
     out: WhereSql,
 }
 
-/// Compiles `expr` for `dialect`; `now()` is `now_micros`.
-pub(crate) fn compile(expr: &Expr, dialect: Dialect, now_micros: i64) -> Result<WhereSql> {
+/// Compiles `expr` for `dialect` with tests joined by `membership`;
+/// `now()` is `now_micros`.
+pub(crate) fn compile(
+    expr: &Expr,
+    dialect: Dialect,
+    membership: Membership,
+    now_micros: i64,
+) -> Result<WhereSql> {
     let mut compiler = Compiler {
         dialect,
+        membership,
         now_micros,
         out: WhereSql::default(),
     };
@@ -360,48 +385,72 @@ impl Compiler {
         Ok(())
     }
 
-    /// `<owner id> IN (SELECT v.owner_id FROM json_values v WHERE <value
-    /// at path>` (the caller adds conditions and the closing parenthesis).
+    /// The opening of a test against rows of `table` (alias `alias`, the
+    /// model's id in `owner_column`) for the model's id `model_id`:
+    /// `<model_id> IN (SELECT <owner_column> FROM <table> WHERE ` or
+    /// `EXISTS (SELECT 1 FROM <table> WHERE <owner_column> = <model_id> AND `
+    /// (the caller adds conditions and the closing parenthesis).
+    fn member_open(&mut self, model_id: &'static str, table: &'static str, owner_column: &'static str) {
+        match self.membership {
+            Membership::Uncorrelated => self
+                .out
+                .sql(model_id)
+                .sql(" IN (SELECT ")
+                .sql(owner_column)
+                .sql(" FROM ")
+                .sql(table)
+                .sql(" WHERE "),
+            Membership::Correlated => self
+                .out
+                .sql("EXISTS (SELECT 1 FROM ")
+                .sql(table)
+                .sql(" WHERE ")
+                .sql(owner_column)
+                .sql(" = ")
+                .sql(model_id)
+                .sql(" AND "),
+        };
+    }
+
+    /// A test of the JSON value at `path` of `source` (the caller adds
+    /// conditions on `v` and the closing parenthesis).
     fn json_open(&mut self, source: JsonSource, path: &[String]) {
         let (owner, owner_id) = match source {
             JsonSource::Datablob => (Owner::Component, "models.datablob_id"),
             JsonSource::Template => (Owner::Component, "models.model_template_id"),
             JsonSource::Params => (Owner::Model, "models.id"),
         };
-        // An uncorrelated `IN` (ids are never NULL, so `NOT IN` is exact):
-        // the database reads the index once instead of probing per model.
+        self.member_open(owner_id, "json_values v", "v.owner_id");
         self.out
-            .sql(owner_id)
-            .sql(" IN (SELECT v.owner_id FROM json_values v WHERE v.owner = ")
+            .sql("v.owner = ")
             .text(owner.as_column())
             .sql(" AND v.path = ")
             .text(stored_path(path));
     }
 
+    /// A test of the model's tag `key` (the caller adds conditions on `t`
+    /// and the closing parenthesis).
     fn tag_open(&mut self, key: &str) {
+        self.member_open("models.id", "tags t", "t.target_id");
         self.out
-            .sql("models.id IN (SELECT t.target_id FROM tags t WHERE t.target_kind = ")
+            .sql("t.target_kind = ")
             .text(RecordKind::Model.as_column())
             .sql(" AND t.key = ")
             .text(key);
     }
 
-    /// `models.id IN (SELECT s.model_id FROM <the summary table of
-    /// function> s WHERE s.metric_name = <metric>` (the caller adds
-    /// conditions and the closing parenthesis). `max`/`min` read
+    /// A test of the model's summary of `metric` (the caller adds
+    /// conditions on `s` and the closing parenthesis). `max`/`min` read
     /// `metric_summaries`, which has a row once a non-NaN value came;
     /// `last`/`count` read `metric_latest`, which has one once any value
     /// came (NaN included).
     fn metric_open(&mut self, function: MetricFn, metric: &str) {
         let table = match function {
-            MetricFn::Max | MetricFn::Min => "metric_summaries",
-            MetricFn::Last | MetricFn::Count => "metric_latest",
+            MetricFn::Max | MetricFn::Min => "metric_summaries s",
+            MetricFn::Last | MetricFn::Count => "metric_latest s",
         };
-        self.out
-            .sql("models.id IN (SELECT s.model_id FROM ")
-            .sql(table)
-            .sql(" s WHERE s.metric_name = ")
-            .text(metric);
+        self.member_open("models.id", table, "s.model_id");
+        self.out.sql("s.metric_name = ").text(metric);
     }
 }
 

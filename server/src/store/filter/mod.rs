@@ -7,18 +7,18 @@ pub(crate) mod index;
 pub(crate) mod order;
 mod sql;
 
-pub(crate) use compile::Dialect;
+pub(crate) use compile::{Dialect, Membership};
 pub(crate) use sql::WhereSql;
 
 use crate::db::DbConnection;
 use crate::error::{Error, Result};
 
-/// The SQL of `where` expression `text` for the backend of `conn`, with
-/// `now()` the current time.
-pub(crate) fn compile_where(text: &str, conn: &DbConnection) -> Result<WhereSql> {
+/// The SQL of `where` expression `text` for the backend of `conn`, its
+/// tests joined by `membership`, with `now()` the current time.
+pub(crate) fn compile_where(text: &str, conn: &DbConnection, membership: Membership) -> Result<WhereSql> {
     let expr =
         mlmeta_proto::where_lang::parse(text).map_err(|error| Error::invalid("filter.where", error))?;
-    compile::compile(&expr, dialect(conn), super::records::now_micros())
+    compile::compile(&expr, dialect(conn), membership, super::records::now_micros())
 }
 
 /// The SQL dialect of `conn`'s backend.

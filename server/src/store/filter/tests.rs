@@ -3,11 +3,15 @@
 
 use mlmeta_proto::where_lang::parse;
 
-use super::compile::{Dialect, compile};
+use super::compile::{Dialect, Membership, compile};
 
 fn sql(text: &str, dialect: Dialect) -> (String, usize) {
+    sql_joined(text, dialect, Membership::Uncorrelated)
+}
+
+fn sql_joined(text: &str, dialect: Dialect, membership: Membership) -> (String, usize) {
     let expr = parse(text).unwrap();
-    compile(&expr, dialect, 0).unwrap().text_and_binds()
+    compile(&expr, dialect, membership, 0).unwrap().text_and_binds()
 }
 
 #[test]
@@ -59,5 +63,27 @@ fn last_and_count_read_metric_latest() {
         );
         assert_eq!(text.matches("metric_summaries").count(), 1, "{text}");
         assert_eq!(binds, 5);
+    }
+}
+
+#[test]
+fn correlated_tests_probe_the_model_and_bind_the_same_values() {
+    let text = "params.lr < 0.01 and (tags.team = 'a' or template.group = 'cnn') and not max(acc) > 0.5";
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let (open, open_binds) = sql_joined(text, dialect, Membership::Uncorrelated);
+        let (probe, probe_binds) = sql_joined(text, dialect, Membership::Correlated);
+        assert_eq!(open_binds, probe_binds);
+        assert_eq!(open.matches(" IN (SELECT").count(), 4, "{open}");
+        assert!(!open.contains("EXISTS"), "{open}");
+        // Components stay an uncorrelated IN: there are few of them.
+        assert_eq!(probe.matches(" IN (SELECT fc.id").count(), 1, "{probe}");
+        assert_eq!(probe.matches("EXISTS (SELECT 1 FROM").count(), 3, "{probe}");
+        for probe_of in [
+            "v.owner_id = models.id",
+            "t.target_id = models.id",
+            "s.model_id = models.id",
+        ] {
+            assert!(probe.contains(probe_of), "{probe}");
+        }
     }
 }
