@@ -244,6 +244,18 @@ impl Error {
 }
 
 impl Error {
+    /// Whether the database could not be reached (a lost or refused
+    /// connection).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Self::Storage {
+                fault: StorageFault::Unreachable,
+                ..
+            }
+        )
+    }
+
     /// Whether running the same transaction again will likely succeed.
     pub fn is_transient_conflict(&self) -> bool {
         matches!(self, Self::Conflict(_))

@@ -16,7 +16,9 @@ mod url;
 
 pub(crate) use checkpoint::{CheckpointStats, Checkpointer};
 pub use pool::DbConnection;
-pub(crate) use pool::{DbPool, connect_and_migrate, connection, open_existing_sqlite, open_pool};
+pub(crate) use pool::{
+    DbPool, connect_and_migrate, connection, note_outage, open_existing_sqlite, open_pool,
+};
 pub(crate) use probe::Probe;
 pub(crate) use sqlite_file::SqliteFile;
 pub(crate) use statements::statements_on_this_thread;

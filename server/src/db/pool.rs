@@ -5,7 +5,8 @@
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use diesel::connection::{SimpleConnection, TransactionManager};
 
@@ -43,6 +44,52 @@ const RECONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long SQLite waits for another writer's lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
 
+/// How long after a call found the database unreachable every checked-out
+/// and returned connection is tested with `SELECT 1` (see [`Outage`]).
+const OUTAGE_WINDOW: Duration = Duration::from_secs(30);
+
+/// When a call last found the database unreachable. A PostgreSQL restart
+/// kills every pooled session, but the pool does not test connections
+/// (no round trip per checkout), and a connection that failed outside a
+/// transaction is not always marked broken by diesel: the pool's dead
+/// sessions failed one call after another for about 8 s after the
+/// database was back. For [`OUTAGE_WINDOW`] after such a failure the pool
+/// tests connections as it hands them out and takes them back, and drops
+/// the dead ones; outside it, checkouts cost nothing.
+#[derive(Debug)]
+struct Outage {
+    epoch: Instant,
+    /// Milliseconds after `epoch` of the last unreachable call, plus one
+    /// (0: never).
+    last_ms: AtomicU64,
+}
+
+impl Outage {
+    fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Notes that a call found the database unreachable.
+    fn note(&self) {
+        self.last_ms
+            .store(self.now_ms().saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// Whether connections should be tested now.
+    fn recent(&self) -> bool {
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let window = u64::try_from(OUTAGE_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        last != 0 && self.now_ms().saturating_add(1).saturating_sub(last) < window
+    }
+}
+
 /// A connection to either backend. Queries written with diesel's DSL run on
 /// it directly; backend-specific statements match the variant.
 #[derive(diesel::MultiConnection)]
@@ -67,6 +114,11 @@ pub(crate) struct DbConnectionManager {
     /// its path (it was replaced) is refused.
     sqlite_file: Option<Arc<SqliteFile>>,
 }
+
+/// The outage of this process's pools. One for all (r2d2 does not hand
+/// out its manager): a server has one pool, and a test process with
+/// several only tests connections of the others for a while too.
+static OUTAGE: std::sync::LazyLock<Outage> = std::sync::LazyLock::new(Outage::new);
 
 impl ManageConnection for DbConnectionManager {
     type Connection = DbConnection;
@@ -103,6 +155,7 @@ impl ManageConnection for DbConnectionManager {
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+            || (OUTAGE.recent() && self.is_valid(conn).is_err())
     }
 }
 
@@ -171,7 +224,39 @@ pub(crate) fn open_pool(config: &Config) -> Result<(DbPool, Option<Arc<SqliteFil
 /// A connection from `pool`: waits up to [`BUSY_WAIT`] for one to be free,
 /// but only [`UNREACHABLE_WAIT`] while the pool has none at all (the
 /// database is down), so that calls fail fast then.
+/// Shortly after an outage ([`Outage`]) each connection is tested first,
+/// and a dead one is dropped for the next (at most the pool's size of
+/// them: then the database is down again and the call says so).
 pub(crate) fn connection(pool: &DbPool) -> Result<PooledConnection, Error> {
+    if !OUTAGE.recent() {
+        return checkout(pool);
+    }
+    for _ in 0..pool.max_size() {
+        let mut conn = checkout(pool)?;
+        if conn.batch_execute("SELECT 1").is_ok() {
+            return Ok(conn);
+        }
+        // Back to the pool, whose `has_broken` test drops it.
+        drop(conn);
+    }
+    Err(Error::storage(
+        StorageFault::Unreachable,
+        "every pooled connection failed SELECT 1",
+    ))
+}
+
+/// Notes an outage when `result` says the database was unreachable, so
+/// that the pool tests its connections for a while ([`Outage`]).
+pub(crate) fn note_outage<T>(result: Result<T, Error>) -> Result<T, Error> {
+    if let Err(error) = &result
+        && error.is_unreachable()
+    {
+        OUTAGE.note();
+    }
+    result
+}
+
+fn checkout(pool: &DbPool) -> Result<PooledConnection, Error> {
     let wait = if pool.state().connections == 0 {
         UNREACHABLE_WAIT
     } else {

@@ -37,7 +37,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 
 use crate::config::Config;
-use crate::db::{Checkpointer, DatabaseUrl, DbConnection, DbPool, Probe, SqliteFile, connection, open_pool};
+use crate::db::{
+    Checkpointer, DatabaseUrl, DbConnection, DbPool, Probe, SqliteFile, connection, note_outage, open_pool,
+};
 use crate::error::{Error, Result, StartupError};
 use crate::security::{ProjectScope, Projects};
 use ingest::{CommitHook, CommitHooks, GroupCommit, IngestStats, TraceHook};
@@ -572,7 +574,7 @@ impl Database {
 
     fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         let mut conn = connection(&self.pool)?;
-        f(&mut conn)
+        note_outage(f(&mut conn))
     }
 
     fn write<T>(&self, f: impl Fn(&mut DbConnection) -> Result<T>) -> Result<T> {
@@ -601,7 +603,7 @@ impl Database {
                     attempt += 1;
                     tracing::debug!(%error, attempt, "retrying write transaction");
                 }
-                result => return result,
+                result => return note_outage(result),
             }
         }
     }
@@ -625,7 +627,7 @@ impl Database {
                     attempt += 1;
                     tracing::debug!(%error, attempt, "retrying write statement");
                 }
-                result => return result,
+                result => return note_outage(result),
             }
         }
     }
