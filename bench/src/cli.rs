@@ -6,6 +6,15 @@ use clap::{Parser, ValueEnum};
 
 use crate::BenchResult;
 
+/// What each watcher of the `watchers` workload watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WatchScope {
+    /// Every writer's model.
+    All,
+    /// One writer's model.
+    One,
+}
+
 /// Flags of `mlmeta-bench`.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -133,6 +142,12 @@ pub struct Args {
     /// Watchers of the `watchers` workload.
     #[arg(long, default_value_t = 1_000)]
     pub watchers: usize,
+    /// What each watcher of `watchers` watches: `all` the writers' models
+    /// (every epoch goes to every watcher: the worst case of fan-out), or
+    /// `one` model (watcher `i` watches writer `i mod W`'s model, as a
+    /// dashboard of one run does).
+    #[arg(long, value_enum, default_value_t = WatchScope::All)]
+    pub watch_scope: WatchScope,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,

@@ -136,6 +136,20 @@ impl Target {
         self.pid().and_then(|pid| status_kib(pid, "VmRSS:"))
     }
 
+    /// CPU time (user + system) the spawned server has used so far, in
+    /// seconds (`/proc/PID/stat`, clock ticks of 1/100 s, as on every
+    /// Linux this runs on).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // Fields after the command name, which is in parentheses and may
+        // hold spaces: state is field 3, utime 14, stime 15.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) / 100.0)
+    }
+
     /// Resets the spawned server's VmHWM to its current RSS (Linux
     /// `clear_refs` 5), so the next reading is the peak of what follows.
     /// False when that is not possible.

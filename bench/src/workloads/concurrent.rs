@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::BenchResult;
 use crate::data::{setup_models, stored_epochs};
 use crate::report::Report;
+use crate::server::Target;
 use crate::stats::{micros, rate};
 use crate::workloads::Ctx;
 use crate::workloads::writers::{self, WriterOutcome};
@@ -16,7 +17,7 @@ use crate::workloads::writers::{self, WriterOutcome};
 const GROUPS: usize = 4;
 
 /// Measures concurrent one-epoch-per-call writers.
-pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
+pub async fn run(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchResult<()> {
     let n = ctx.args.writer_epochs;
     for &writers in &ctx.args.writers.clone() {
         let processes = ctx.args.processes.min(writers);
@@ -29,12 +30,14 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         };
         let prefix = format!("conc{writers}");
         let set = Arc::new(setup_models(&ctx.client, &ctx.tag, &prefix, writers, GROUPS).await?);
+        let cpu_before = target.cpu_seconds();
         let (elapsed, outcomes) = if processes > 1 {
             writers::in_processes(&ctx.url, ctx.metrics, &set, n, processes).await?
         } else {
             let indices: Vec<usize> = (0..writers).collect();
             writers::in_this_process(&ctx.url, ctx.metrics, Arc::clone(&set), &indices, n).await?
         };
+        let cpu_after = target.cpu_seconds();
         let mut total = WriterOutcome::default();
         let mut acked = Vec::with_capacity(outcomes.len());
         for (index, outcome) in outcomes {
@@ -53,6 +56,16 @@ pub async fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
             rate(acked_count, elapsed),
             "epochs/s",
         );
+        if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+            // Less noisy than throughput on a shared machine: an A/B of
+            // two servers compares the work each does per epoch.
+            report.add(
+                "concurrent",
+                format!("{label}: server CPU per epoch"),
+                (after - before) * 1e6 / acked_count.max(1) as f64,
+                "µs",
+            );
+        }
         report.add(
             "concurrent",
             format!("{label}: call p50"),

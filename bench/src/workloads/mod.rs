@@ -112,7 +112,7 @@ pub async fn run(args: Args) -> BenchResult<Report> {
             Workload::Best => best::run(&mut ctx, &mut report).await,
             Workload::Stream => stream::run(&mut ctx, &mut report).await,
             Workload::Acked => acked::run(&mut ctx, &mut report).await,
-            Workload::Concurrent => concurrent::run(&mut ctx, &mut report).await,
+            Workload::Concurrent => concurrent::run(&mut ctx, &target, &mut report).await,
             Workload::List => list::run(&mut ctx, &mut report).await,
             Workload::Filter => filter::run(&mut ctx, &mut report).await,
             Workload::Idle => idle::run(&mut ctx, &target, &mut report).await,

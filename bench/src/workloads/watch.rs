@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use mlmeta_proto::{InsertEpochsRequest, WatchEpochsRequest};
 
 use crate::BenchResult;
+use crate::cli::WatchScope;
 use crate::client::connect;
 use crate::data::setup_models;
 use crate::report::Report;
@@ -97,13 +98,25 @@ pub async fn many(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchR
     let writers_n = ctx.args.writers.iter().copied().max().unwrap_or(64);
     let watchers_n = ctx.args.watchers;
     let epochs = ctx.args.writer_epochs;
-    eprintln!("  {writers_n} writers x {epochs} epochs, without and with {watchers_n} watchers");
+    eprintln!(
+        "  {writers_n} writers x {epochs} epochs, without and with {watchers_n} watchers ({:?} models each)",
+        ctx.args.watch_scope
+    );
     let indices: Vec<usize> = (0..writers_n).collect();
 
     let alone = Arc::new(setup_models(&ctx.client, &ctx.tag, "watchless", writers_n, 4).await?);
+    let cpu_before = target.cpu_seconds();
     let (elapsed, outcomes) =
         writers::in_this_process(&ctx.url, ctx.metrics, Arc::clone(&alone), &indices, epochs).await?;
     let acked: u64 = outcomes.iter().map(|(_, o)| o.acked.len() as u64).sum();
+    if let (Some(before), Some(after)) = (cpu_before, target.cpu_seconds()) {
+        report.add(
+            "watchers",
+            "no watchers: server CPU per written epoch",
+            (after - before) * 1e6 / acked.max(1) as f64,
+            "µs",
+        );
+    }
     report.add(
         "watchers",
         format!("W={writers_n}, no watchers: epochs/s"),
@@ -117,13 +130,21 @@ pub async fn many(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchR
     for _ in 0..watchers_n.div_ceil(WATCHERS_PER_CONNECTION) {
         connections.push(connect(&ctx.url).await?);
     }
-    let expected = (writers_n * epochs) as u64;
+    let scope = ctx.args.watch_scope;
+    let expected = match scope {
+        WatchScope::All => (writers_n * epochs) as u64,
+        WatchScope::One => epochs as u64,
+    };
     let mut watchers = Vec::with_capacity(watchers_n);
     for i in 0..watchers_n {
         let mut client = connections[i / WATCHERS_PER_CONNECTION].clone();
+        let model_names = match scope {
+            WatchScope::All => set.names.clone(),
+            WatchScope::One => vec![set.names[i % set.names.len()].clone()],
+        };
         let mut stream = client
             .watch_epochs(WatchEpochsRequest {
-                model_names: set.names.clone(),
+                model_names,
                 ..Default::default()
             })
             .await?
@@ -149,21 +170,30 @@ pub async fn many(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchR
         }));
     }
     let rss_open = target.rss_kib();
+    let cpu_before = target.cpu_seconds();
     let (elapsed, outcomes) =
         writers::in_this_process(&ctx.url, ctx.metrics, Arc::clone(&set), &indices, epochs).await?;
     let acked: u64 = outcomes.iter().map(|(_, o)| o.acked.len() as u64).sum();
     report.add(
         "watchers",
-        format!("W={writers_n}, {watchers_n} watchers: epochs/s"),
+        format!("W={writers_n}, {watchers_n} watchers ({scope:?} models each): epochs/s"),
         rate(acked, elapsed),
         "epochs/s",
     );
     let rss_during = target.rss_kib();
+    let mut acked_by_writer = vec![0_u64; writers_n];
+    for (writer, outcome) in &outcomes {
+        acked_by_writer[*writer] = outcome.acked.len() as u64;
+    }
     let (mut complete, mut repeats) = (0, 0);
     let drained = Instant::now();
-    for watcher in watchers {
+    for (i, watcher) in watchers.into_iter().enumerate() {
         let (got, twice) = watcher.await.map_err(|e| e.to_string())?;
-        if got == acked {
+        let owed = match scope {
+            WatchScope::All => acked,
+            WatchScope::One => acked_by_writer[i % writers_n],
+        };
+        if got == owed {
             complete += 1;
         }
         repeats += twice;
@@ -174,6 +204,20 @@ pub async fn many(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchR
         millis(drained.elapsed()),
         "ms",
     );
+    let delivered: u64 = match scope {
+        WatchScope::All => acked * watchers_n as u64,
+        WatchScope::One => (0..watchers_n).map(|i| acked_by_writer[i % writers_n]).sum(),
+    };
+    if let (Some(before), Some(after)) = (cpu_before, target.cpu_seconds()) {
+        // Writes and deliveries together, from the writers' start to the
+        // last watcher's end.
+        report.add(
+            "watchers",
+            "with watchers: server CPU per delivered epoch (writes included)",
+            (after - before) * 1e6 / delivered.max(1) as f64,
+            "µs",
+        );
+    }
     if let (Some(before), Some(open), Some(during)) = (rss_before, rss_open, rss_during) {
         report.add(
             "watchers",
