@@ -70,6 +70,10 @@ use on_backend;
 /// serialization race is retried before the error reaches the caller.
 const CONFLICT_RETRIES: u32 = 5;
 
+/// Compares of at least this many models read their curves in two halves
+/// at once.
+const PARALLEL_CURVES_FROM: usize = 4;
+
 /// Handle to the database; cheap to clone (it holds a connection pool and
 /// the queue of the epoch writers).
 #[derive(Clone)]
@@ -427,9 +431,25 @@ impl Store {
         model_names: &[String],
         metric_names: &[String],
     ) -> Result<Vec<web::Curve>> {
-        self.read_in_existing(project, |conn, project_id| {
-            web::curves(conn, project_id, model_names, metric_names)
-        })
+        let read = |names: &[String]| {
+            self.read_in_existing(project, |conn, project_id| {
+                web::curves(conn, project_id, names, metric_names)
+            })
+        };
+        // A compare reads every epoch of every model: two halves on two
+        // connections at once (the models need no common snapshot; each
+        // is read by one statement), which nearly halves its time.
+        if model_names.len() < PARALLEL_CURVES_FROM {
+            return read(model_names);
+        }
+        let (first, second) = model_names.split_at(model_names.len() / 2);
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| read(second));
+            (read(first), second.join())
+        });
+        let mut curves = first?;
+        curves.extend(second.map_err(|_| Error::Task("a curves read panicked".to_owned()))??);
+        Ok(curves)
     }
 
     /// Soft-deletes a model, datablob or template of `project` (see
