@@ -69,6 +69,12 @@ pub fn rate(count: u64, elapsed: Duration) -> f64 {
     if secs > 0.0 { count as f64 / secs } else { 0.0 }
 }
 
+/// Server CPU time per item, in µs, from two readings in seconds (`None`
+/// when either is missing: the server was not spawned).
+pub fn cpu_micros_per(before: Option<f64>, after: Option<f64>, items: u64) -> Option<f64> {
+    Some((after? - before?) * 1e6 / items.max(1) as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

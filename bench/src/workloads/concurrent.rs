@@ -9,7 +9,7 @@ use crate::BenchResult;
 use crate::data::{setup_models, stored_epochs};
 use crate::report::Report;
 use crate::server::Target;
-use crate::stats::{micros, rate};
+use crate::stats::{cpu_micros_per, micros, rate};
 use crate::workloads::Ctx;
 use crate::workloads::writers::{self, WriterOutcome};
 
@@ -56,13 +56,13 @@ pub async fn run(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchRe
             rate(acked_count, elapsed),
             "epochs/s",
         );
-        if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-            // Less noisy than throughput on a shared machine: an A/B of
-            // two servers compares the work each does per epoch.
+        // Less noisy than throughput on a shared machine: an A/B of two
+        // servers compares the work each does per epoch.
+        if let Some(per_epoch) = cpu_micros_per(cpu_before, cpu_after, acked_count) {
             report.add(
                 "concurrent",
                 format!("{label}: server CPU per epoch"),
-                (after - before) * 1e6 / acked_count.max(1) as f64,
+                per_epoch,
                 "µs",
             );
         }

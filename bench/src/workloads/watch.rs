@@ -23,7 +23,7 @@ use crate::client::connect;
 use crate::data::setup_models;
 use crate::report::Report;
 use crate::server::Target;
-use crate::stats::{Latencies, millis, rate};
+use crate::stats::{Latencies, cpu_micros_per, millis, rate};
 use crate::workloads::Ctx;
 use crate::workloads::writers;
 
@@ -109,11 +109,11 @@ pub async fn many(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchR
     let (elapsed, outcomes) =
         writers::in_this_process(&ctx.url, ctx.metrics, Arc::clone(&alone), &indices, epochs).await?;
     let acked: u64 = outcomes.iter().map(|(_, o)| o.acked.len() as u64).sum();
-    if let (Some(before), Some(after)) = (cpu_before, target.cpu_seconds()) {
+    if let Some(per_epoch) = cpu_micros_per(cpu_before, target.cpu_seconds(), acked) {
         report.add(
             "watchers",
             "no watchers: server CPU per written epoch",
-            (after - before) * 1e6 / acked.max(1) as f64,
+            per_epoch,
             "µs",
         );
     }
@@ -208,13 +208,13 @@ pub async fn many(ctx: &mut Ctx, target: &Target, report: &mut Report) -> BenchR
         WatchScope::All => acked * watchers_n as u64,
         WatchScope::One => (0..watchers_n).map(|i| acked_by_writer[i % writers_n]).sum(),
     };
-    if let (Some(before), Some(after)) = (cpu_before, target.cpu_seconds()) {
-        // Writes and deliveries together, from the writers' start to the
-        // last watcher's end.
+    // Writes and deliveries together, from the writers' start to the last
+    // watcher's end.
+    if let Some(per_epoch) = cpu_micros_per(cpu_before, target.cpu_seconds(), delivered) {
         report.add(
             "watchers",
             "with watchers: server CPU per delivered epoch (writes included)",
-            (after - before) * 1e6 / delivered.max(1) as f64,
+            per_epoch,
             "µs",
         );
     }
