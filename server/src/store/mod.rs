@@ -11,6 +11,7 @@ mod artifacts;
 pub mod backup;
 mod columns;
 mod components;
+mod curve_cache;
 mod deletion;
 mod epochs;
 pub(crate) mod filter;
@@ -94,6 +95,8 @@ pub struct Store {
     /// PostgreSQL only: hears the other replicas' commits for the
     /// watchers; stops with the last clone of the store.
     _listener: Option<Arc<watch::Listener>>,
+    /// Decoded curves of recently read models (web pages).
+    curves: Arc<curve_cache::CurveCache>,
 }
 
 /// The connection pool and the way to run reads and writes on it.
@@ -206,6 +209,7 @@ impl Store {
             checkpointer,
             sweeper: Arc::new(sweeper),
             _listener: listener,
+            curves: Arc::default(),
         })
     }
 
@@ -433,7 +437,7 @@ impl Store {
     ) -> Result<Vec<web::Curve>> {
         let read = |names: &[String]| {
             self.read_in_existing(project, |conn, project_id| {
-                web::curves(conn, project_id, names, metric_names)
+                web::curves(conn, project_id, names, metric_names, &self.curves)
             })
         };
         // A compare reads every epoch of every model: two halves on two

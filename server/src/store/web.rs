@@ -9,9 +9,11 @@
 //! nor skip rows while nothing changes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use diesel::prelude::*;
 
+use super::curve_cache::{CurveCache, MetricPoints, ModelPoints};
 use super::records::{Component, ComponentKind, Model, ModelDetail, ModelFilter};
 use super::{MAX_BINDS_PER_LIST, components, corrupt, metrics_codec, models, runs};
 use crate::db::DbConnection;
@@ -269,65 +271,157 @@ pub fn model(conn: &mut DbConnection, project_id: i64, name: &str) -> Result<Mod
 /// the live models `names` of project `project_id`, by model in the
 /// order given, then metric name. An epoch without the metric adds no
 /// point; a NaN value is a point (a gap on the chart). An unknown name is
-/// NOT_FOUND naming it.
-pub fn curves(
+/// NOT_FOUND naming it. Read through `cache` (`curve_cache.rs`), which
+/// spares reading the epochs of a model again while it has not changed.
+pub(crate) fn curves(
     conn: &mut DbConnection,
     project_id: i64,
     names: &[String],
     metrics: &[String],
+    cache: &CurveCache,
 ) -> Result<Vec<Curve>> {
-    let mut ids: HashMap<String, i64> = HashMap::with_capacity(names.len());
+    let mut ids: HashMap<String, (i64, Version)> = HashMap::with_capacity(names.len());
     for chunk in names.chunks(MAX_BINDS_PER_LIST) {
-        let found: Vec<(String, i64)> = m::table
+        let found: Vec<(String, i64, i64, i64)> = m::table
             .filter(m::project_id.eq(project_id))
             .filter(m::deleted_at.is_null())
             .filter(m::name.eq_any(chunk))
-            .select((m::name, m::id))
+            .select((m::name, m::id, m::epoch_seq, m::epoch_count))
             .load(conn)?;
-        ids.extend(found);
+        ids.extend(
+            found
+                .into_iter()
+                .map(|(name, id, seq, count)| (name, (id, Version { seq, count }))),
+        );
     }
     let mut curves = Vec::new();
     for name in names {
-        let id = *ids
+        let (id, version) = *ids
             .get(name)
             .ok_or_else(|| Error::NotFound(format!("models: model {name:?} does not exist")))?;
-        // A model has a handful of metrics: a linear search of its
-        // curves beats a map lookup, and no name is copied per epoch.
-        let mut found: Vec<Curve> = Vec::new();
-        for (epoch, blob) in model_epochs(conn, id)? {
-            metrics_codec::for_each(&blob, |metric, value| {
-                if !metrics.is_empty() && !metrics.iter().any(|wanted| wanted == metric) {
-                    return;
-                }
-                let curve = match found.iter().position(|curve| curve.metric == metric) {
-                    Some(at) => &mut found[at],
-                    None => {
-                        found.push(Curve {
-                            model: name.clone(),
-                            metric: metric.to_owned(),
-                            epochs: Vec::new(),
-                            values: Vec::new(),
-                        });
-                        let last = found.len() - 1;
-                        &mut found[last]
-                    }
-                };
-                curve.epochs.push(epoch);
-                curve.values.push(value);
-            })
-            .map_err(|e| corrupt("epoch metrics", e))?;
+        let points = model_points(conn, id, version, cache)?;
+        for metric in &points.metrics {
+            if metrics.is_empty() || metrics.contains(&metric.metric) {
+                curves.push(Curve {
+                    model: name.clone(),
+                    metric: metric.metric.clone(),
+                    epochs: metric.epochs.clone(),
+                    values: metric.values.clone(),
+                });
+            }
         }
-        found.sort_by(|a, b| a.metric.cmp(&b.metric));
-        curves.extend(found);
     }
     Ok(curves)
 }
 
-/// Every epoch of model `id` as (epoch_num, metrics blob), by epoch.
-fn model_epochs(conn: &mut DbConnection, id: i64) -> Result<Vec<(i64, Vec<u8>)>> {
-    Ok(epochs::table
+/// What identifies the state of a model's epochs: its `epoch_seq` (moved
+/// by every commit that stores some) and how many it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    seq: i64,
+    count: i64,
+}
+
+fn version_of(conn: &mut DbConnection, id: i64) -> Result<Option<Version>> {
+    Ok(m::table
+        .filter(m::id.eq(id))
+        .select((m::epoch_seq, m::epoch_count))
+        .first::<(i64, i64)>(conn)
+        .optional()?
+        .map(|(seq, count)| Version { seq, count }))
+}
+
+/// Every metric of model `id` at `version` or later: cached, the cached
+/// points with the epochs after them, or all epochs read.
+fn model_points(
+    conn: &mut DbConnection,
+    id: i64,
+    version: Version,
+    cache: &CurveCache,
+) -> Result<Arc<ModelPoints>> {
+    let cached = cache.get(id);
+    if let Some(cached) = &cached
+        && cached.seq == version.seq
+        && cached.epoch_count == version.count
+    {
+        return Ok(cached.clone());
+    }
+    let extended = match cached {
+        // A run that kept training: only the epochs after the cached
+        // ones are new, if they account for every new epoch and no commit
+        // came while they were read (else one may have stored an epoch
+        // before them that the count included).
+        Some(cached) if cached.epoch_count < version.count && cached.max_epoch.is_some() => {
+            let newer = model_epochs(conn, id, cached.max_epoch)?;
+            let complete = cached.epoch_count + newer.len() as i64 == version.count
+                && version_of(conn, id)? == Some(version);
+            if complete {
+                let mut points = (*cached).clone();
+                points.seq = version.seq;
+                add_epochs(&mut points, &newer)?;
+                Some(points)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    let points = match extended {
+        Some(points) => points,
+        None => {
+            let mut points = ModelPoints {
+                seq: version.seq,
+                ..ModelPoints::default()
+            };
+            add_epochs(&mut points, &model_epochs(conn, id, None)?)?;
+            points
+        }
+    };
+    let points = Arc::new(points);
+    cache.put(id, points.clone());
+    Ok(points)
+}
+
+/// Appends `epochs` (by epoch, all after those of `points`) to `points`.
+fn add_epochs(points: &mut ModelPoints, epochs: &[(i64, Vec<u8>)]) -> Result<()> {
+    let metrics = &mut points.metrics;
+    for (epoch, blob) in epochs {
+        metrics_codec::for_each(blob, |metric, value| {
+            // A model has a handful of metrics: a linear search beats a
+            // map lookup, and no name is copied per epoch.
+            let at = match metrics.iter().position(|m| m.metric == metric) {
+                Some(at) => at,
+                None => {
+                    metrics.push(MetricPoints {
+                        metric: metric.to_owned(),
+                        ..MetricPoints::default()
+                    });
+                    metrics.len() - 1
+                }
+            };
+            metrics[at].epochs.push(*epoch);
+            metrics[at].values.push(value);
+        })
+        .map_err(|e| corrupt("epoch metrics", e))?;
+    }
+    metrics.sort_by(|a, b| a.metric.cmp(&b.metric));
+    points.epoch_count += epochs.len() as i64;
+    if let Some((last, _)) = epochs.last() {
+        points.max_epoch = Some(points.max_epoch.map_or(*last, |max| max.max(*last)));
+    }
+    Ok(())
+}
+
+/// The epochs of model `id` (only those after epoch `after`, when given)
+/// as (epoch_num, metrics blob), by epoch.
+fn model_epochs(conn: &mut DbConnection, id: i64, after: Option<i64>) -> Result<Vec<(i64, Vec<u8>)>> {
+    let mut query = epochs::table
         .filter(epochs::model_id.eq(id))
         .order(epochs::epoch_num.asc())
         .select((epochs::epoch_num, epochs::metrics))
-        .load(conn)?)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(epochs::epoch_num.gt(after));
+    }
+    Ok(query.load(conn)?)
 }

@@ -15,6 +15,7 @@ backend_tests! {
     paging_under_a_sort_has_no_duplicates_or_gaps,
     bad_order_by_columns_and_foreign_tokens_are_invalid_argument,
     columns_equal_the_summaries_of_get_model,
+    last_values_keep_every_double_exactly,
 }
 
 const ACC: &str = "val_accuracy";
@@ -341,5 +342,107 @@ async fn columns_equal_the_summaries_of_get_model(server: TestServer) {
     for model in &sorted_page.models {
         let want = expected_columns(&mut client, &model.name, &columns).await;
         assert_eq!(bits(&values(model)), bits(&want), "sorted {}", model.name);
+    }
+}
+
+/// Doubles whose text is easy to get wrong (shortest digits, extremes,
+/// infinities, a negative zero), as `last(m)` of models written in a
+/// small request (PostgreSQL: the one-statement insert, which builds the
+/// stored value in SQL), in one large request (the transaction, which
+/// builds it here) and over a stored epoch (the merge): the column gives
+/// back the very bits, `last(m) = value` finds them, and the counts add.
+async fn last_values_keep_every_double_exactly(server: TestServer) {
+    const VALUES: [f64; 9] = [
+        0.1 + 0.2,
+        5e-324,
+        1.797_693_134_862_315_7e308,
+        -2.225_073_858_507_201_4e-308,
+        1e21,
+        123_456_789.123_456_78,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+    ];
+    let mut client = server.client();
+    calls::put_datablob(&mut client, "d", "g", "{}").await;
+    calls::put_template(&mut client, "t", "g", "{}").await;
+    let mut large = Vec::new();
+    for (i, value) in VALUES.iter().enumerate() {
+        for kind in ["small", "large", "merged"] {
+            calls::put_model(&mut client, &format!("{kind}{i}"), "d", "t").await;
+        }
+        insert_epochs(
+            &mut client,
+            vec![epoch(&format!("small{i}"), 3, &[("m", *value)])],
+        )
+        .await;
+        insert_epochs(&mut client, vec![epoch(&format!("merged{i}"), 1, &[("m", 7.0)])]).await;
+        large.push(epoch(&format!("large{i}"), 3, &[("m", *value)]));
+        large.push(epoch(&format!("merged{i}"), 3, &[("m", *value)]));
+    }
+    insert_epochs(&mut client, large).await;
+    let listed = client
+        .list_models(ListModelsRequest {
+            columns: vec!["last(m)".to_owned(), "count(m)".to_owned()],
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    assert_eq!(listed.len(), VALUES.len() * 3);
+    for model in &listed {
+        let (kind, i) = model
+            .name
+            .split_at(model.name.find(|c: char| c.is_ascii_digit()).unwrap());
+        let value = VALUES[i.parse::<usize>().unwrap()];
+        let [last, count] = [&model.columns[0], &model.columns[1]].map(|c| c.value.clone());
+        let Some(Value::Number(last)) = last else {
+            panic!("{}: last(m) = {last:?}", model.name)
+        };
+        // PostgreSQL's JSONB has no negative zero: -0.0 reads as 0.0,
+        // which compares equal.
+        if value == 0.0 {
+            assert_eq!(last, 0.0, "{}", model.name);
+        } else {
+            assert_eq!(
+                last.to_bits(),
+                value.to_bits(),
+                "{}: {last:e} vs {value:e}",
+                model.name
+            );
+        }
+        let expected_count = if kind == "merged" { 2 } else { 1 };
+        assert_eq!(count, Some(Value::Integer(expected_count)), "{}", model.name);
+    }
+    for (i, value) in VALUES.iter().enumerate() {
+        let literal = match *value {
+            f64::INFINITY => "inf".to_owned(),
+            f64::NEG_INFINITY => "-inf".to_owned(),
+            v => format!("{v:e}"),
+        };
+        let filter = ModelFilter {
+            r#where: format!("last(m) = {literal}"),
+            ..Default::default()
+        };
+        let mut names: Vec<String> = calls::list_all_models(&mut client, Some(filter), 0)
+            .await
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        names.sort();
+        let mut expected = vec![format!("large{i}"), format!("merged{i}"), format!("small{i}")];
+        if *value == 0.0 {
+            expected.clear();
+            expected.extend(
+                VALUES
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v == 0.0)
+                    .flat_map(|(j, _)| ["large", "merged", "small"].map(|k| format!("{k}{j}"))),
+            );
+        }
+        assert_eq!(names, expected, "last(m) = {literal}");
     }
 }

@@ -27,6 +27,7 @@ backend_tests_with_setup! {
     tokens_cookies_and_projects_guard_the_page,
     events_deliver_each_new_epoch,
     events_streams_hold_a_watcher_slot => 120,
+    curves_read_again_follow_every_new_epoch,
 }
 
 /// Puts the models the page tests look at: `alpha` (mnist/cnn, 3 epochs),
@@ -673,4 +674,89 @@ async fn events_streams_hold_a_watcher_slot(backend: Backend) {
     assert_eq!(Get::new(addr, path).send().await.status, 429);
     drop(watch);
     drop(second);
+}
+
+/// The epochs and values of model `name`'s metric `m`, exact.
+async fn exact_curve(server: &TestServer, name: &str) -> Vec<(i64, f64)> {
+    let answer = get_json(
+        server,
+        &format!("/api/v1/projects/default/models/{name}/metrics?exact=1&metrics=m"),
+    )
+    .await;
+    let Some(curve) = answer["curves"].as_array().unwrap().first() else {
+        return Vec::new();
+    };
+    let epochs = curve["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_i64().unwrap());
+    let values = curve["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap());
+    epochs.zip(values).collect()
+}
+
+/// The server keeps decoded curves between reads: a read after epochs
+/// were appended, stored out of order, or written through a second
+/// request while the first read was cached still shows every epoch, and
+/// a purged and re-created model starts afresh.
+async fn curves_read_again_follow_every_new_epoch(backend: Backend) {
+    let Some(server) = web_server(backend).await else {
+        return;
+    };
+    let mut client = server.client();
+    calls::seed_model(&mut client, "run").await;
+    let point = |n: i64| records::epoch("run", n, &[("m", n as f64 / 8.0)]);
+    let expected = |nums: &[i64]| nums.iter().map(|&n| (n, n as f64 / 8.0)).collect::<Vec<_>>();
+    assert!(exact_curve(&server, "run").await.is_empty());
+    calls::insert_epochs(&mut client, (1..=3).map(point).collect()).await;
+    assert_eq!(exact_curve(&server, "run").await, expected(&[1, 2, 3]));
+    // Appended: read from the cached end on.
+    calls::insert_epochs(&mut client, vec![point(4), point(6)]).await;
+    assert_eq!(exact_curve(&server, "run").await, expected(&[1, 2, 3, 4, 6]));
+    // Before the cached end, and after it in the same request.
+    calls::insert_epochs(&mut client, vec![point(5), point(7)]).await;
+    assert_eq!(
+        exact_curve(&server, "run").await,
+        expected(&[1, 2, 3, 4, 5, 6, 7])
+    );
+    // Only before it; then an epoch without the metric.
+    calls::insert_epochs(&mut client, vec![point(0)]).await;
+    calls::insert_epochs(&mut client, vec![records::epoch("run", 8, &[("other", 1.0)])]).await;
+    assert_eq!(
+        exact_curve(&server, "run").await,
+        expected(&[0, 1, 2, 3, 4, 5, 6, 7])
+    );
+    // A repeat stores nothing and changes nothing.
+    calls::insert_epochs(&mut client, vec![point(2)]).await;
+    assert_eq!(
+        exact_curve(&server, "run").await,
+        expected(&[0, 1, 2, 3, 4, 5, 6, 7])
+    );
+
+    // Purged and created again under the same name: only the new epochs.
+    let target = Some(RecordRef {
+        kind: RecordKind::Model as i32,
+        name: "run".to_owned(),
+    });
+    client
+        .delete_record(mlmeta_proto::DeleteRecordRequest {
+            target,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    client
+        .purge(mlmeta_proto::PurgeRequest {
+            model_name: "run".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    calls::seed_model(&mut client, "run").await;
+    calls::insert_epochs(&mut client, vec![point(9)]).await;
+    assert_eq!(exact_curve(&server, "run").await, expected(&[9]));
 }
