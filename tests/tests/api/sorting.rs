@@ -397,7 +397,7 @@ async fn last_values_keep_every_double_exactly(server: TestServer) {
             .name
             .split_at(model.name.find(|c: char| c.is_ascii_digit()).unwrap());
         let value = VALUES[i.parse::<usize>().unwrap()];
-        let [last, count] = [&model.columns[0], &model.columns[1]].map(|c| c.value.clone());
+        let [last, count] = [&model.columns[0], &model.columns[1]].map(|c| c.value);
         let Some(Value::Number(last)) = last else {
             panic!("{}: last(m) = {last:?}", model.name)
         };
