@@ -208,7 +208,7 @@ pub(crate) fn curves(curves: &[Curve], sampling: Sampling) -> CurvesJson<'_> {
             let total = curve.epochs.len();
             let (epochs, values) = match sampling {
                 Sampling::Exact => (
-                    curve.epochs.clone(),
+                    curve.epochs.to_vec(),
                     curve.values.iter().map(|&v| Number(v)).collect(),
                 ),
                 Sampling::About(points) => {
@@ -265,8 +265,8 @@ mod tests {
         let curve = Curve {
             model: "m".into(),
             metric: "loss".into(),
-            epochs: (1..=5000).collect(),
-            values: (1..=5000).map(|i| 1.0 / f64::from(i)).collect(),
+            epochs: std::sync::Arc::new((1..=5000).collect()),
+            values: std::sync::Arc::new((1..=5000).map(|i| 1.0 / f64::from(i)).collect()),
         };
         let to_value = |c: CurvesJson<'_>| serde_json::to_value(c).unwrap();
         let exact = to_value(curves(std::slice::from_ref(&curve), Sampling::Exact));

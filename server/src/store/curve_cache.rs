@@ -14,12 +14,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// One metric of one model: its epochs and values, by epoch.
+/// One metric of one model: its epochs and values, by epoch, shared with
+/// the answers that show them (no copy per request).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct MetricPoints {
     pub metric: String,
-    pub epochs: Vec<i64>,
-    pub values: Vec<f64>,
+    pub epochs: Arc<Vec<i64>>,
+    pub values: Arc<Vec<f64>>,
 }
 
 /// Every metric of one model (by name), with what identifies the state
@@ -134,8 +135,8 @@ mod tests {
             max_epoch: Some(points as i64),
             metrics: vec![MetricPoints {
                 metric: "m".to_owned(),
-                epochs: (0..points as i64).collect(),
-                values: vec![0.0; points],
+                epochs: Arc::new((0..points as i64).collect()),
+                values: Arc::new(vec![0.0; points]),
             }],
         })
     }

@@ -99,13 +99,14 @@ pub struct ModelView {
     pub template: Component,
 }
 
-/// One metric of one model: epochs and values, by epoch.
+/// One metric of one model: epochs and values, by epoch (shared with the
+/// server's cache of decoded curves).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Curve {
     pub model: String,
     pub metric: String,
-    pub epochs: Vec<i64>,
-    pub values: Vec<f64>,
+    pub epochs: Arc<Vec<i64>>,
+    pub values: Arc<Vec<f64>>,
 }
 
 /// The models of project `project_id` matching the request's filter,
@@ -399,8 +400,9 @@ fn add_epochs(points: &mut ModelPoints, epochs: &[(i64, Vec<u8>)]) -> Result<()>
                     metrics.len() - 1
                 }
             };
-            metrics[at].epochs.push(*epoch);
-            metrics[at].values.push(value);
+            // Copied once if an answer still holds the cached vectors.
+            Arc::make_mut(&mut metrics[at].epochs).push(*epoch);
+            Arc::make_mut(&mut metrics[at].values).push(value);
         })
         .map_err(|e| corrupt("epoch metrics", e))?;
     }
