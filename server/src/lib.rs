@@ -104,6 +104,7 @@ pub async fn serve_on(
             .await
             .map_err(|e| StartupError::Task(e.to_string()))??
     };
+    let threads = store.threads();
     let watched = store.clone();
     let router::App {
         grpc,
@@ -112,7 +113,8 @@ pub async fn serve_on(
         ready,
     } = router::build(store, &config, guard).await?;
     // NOT_SERVING while the database is unusable; stops with the server.
-    let _health_monitor = health::Monitor::spawn(health, ready, &watched);
+    let health_monitor = health::Monitor::spawn(health, ready, &watched);
+    drop(watched);
 
     // Both listeners stop together: gRPC's shutdown signal tells HTTP's.
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
@@ -134,7 +136,11 @@ pub async fn serve_on(
     let grpc_tls = tls.as_ref().map(|tls| tls.grpc.clone());
     let grpc_server = run_listener(builder.clone(), grpc, listeners.grpc, grpc_tls, accepting, signal);
     let http_server = match listeners.http {
-        None => Box::pin(std::future::ready(Ok(()))),
+        None => {
+            // Holds a clone of the store, which must not outlive serving.
+            drop(http);
+            Box::pin(std::future::ready(Ok(())))
+        }
         Some(listener) => run_listener(
             builder.accept_http1(true),
             http,
@@ -162,9 +168,23 @@ pub async fn serve_on(
     if let Some(reloader) = reloader {
         reloader.abort();
     }
+    drop(health_monitor);
+    // The store's threads stop once its last clone is gone (calls still
+    // running past the grace period may hold one): waited for, so that
+    // SQLite's last checkpoint is made and connections are closed before
+    // the process exits.
+    let finished = tokio::task::spawn_blocking(move || threads.wait(THREADS_GRACE))
+        .await
+        .unwrap_or(false);
+    if !finished {
+        warn!(limit = ?THREADS_GRACE, "background threads still running; stopping anyway");
+    }
     info!("server stopped");
     Ok(())
 }
+
+/// How long a stopping server waits for the store's threads.
+const THREADS_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 type ServerFuture = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
 

@@ -34,15 +34,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread;
 use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use diesel::sqlite::SqliteConnection;
 
-use super::SqliteFile;
 use super::pool::sqlite_checkpointer_connection;
+use super::{SqliteFile, Threads};
 use crate::error::StartupError;
 use crate::log_limit::LogLimiter;
 use crate::metrics::{AtomicHistogram, SECONDS};
@@ -96,7 +95,11 @@ impl Checkpointer {
     /// Opens the checkpointer's connection to the SQLite `file` and starts
     /// its thread. `writer` is the lock the epoch writers hold while they
     /// write.
-    pub(crate) fn start(file: Arc<SqliteFile>, writer: Arc<Mutex<()>>) -> Result<Self, StartupError> {
+    pub(crate) fn start(
+        file: Arc<SqliteFile>,
+        writer: Arc<Mutex<()>>,
+        threads: &Threads,
+    ) -> Result<Self, StartupError> {
         let conn = sqlite_checkpointer_connection(file.path())?;
         let (stop, stopped) = mpsc::channel();
         let stats = Arc::new(CheckpointStats {
@@ -104,9 +107,8 @@ impl Checkpointer {
             failures: AtomicU64::new(0),
         });
         let counted = Arc::clone(&stats);
-        thread::Builder::new()
-            .name("sqlite-checkpointer".to_owned())
-            .spawn(move || {
+        threads
+            .spawn("sqlite-checkpointer".to_owned(), move || {
                 let mut thread = Thread {
                     conn,
                     failures: LogLimiter::new(FAILURE_LOG_INTERVAL),

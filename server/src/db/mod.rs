@@ -12,6 +12,7 @@ mod probe;
 pub mod schema;
 mod sqlite_file;
 mod statements;
+mod threads;
 mod url;
 
 pub(crate) use checkpoint::{CheckpointStats, Checkpointer};
@@ -22,4 +23,5 @@ pub(crate) use pool::{
 pub(crate) use probe::Probe;
 pub(crate) use sqlite_file::SqliteFile;
 pub(crate) use statements::statements_on_this_thread;
+pub use threads::Threads;
 pub use url::{DatabaseUrl, DatabaseUrlParser, InvalidDatabaseUrl};

@@ -39,7 +39,8 @@ use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager}
 
 use crate::config::Config;
 use crate::db::{
-    Checkpointer, DatabaseUrl, DbConnection, DbPool, Probe, SqliteFile, connection, note_outage, open_pool,
+    Checkpointer, DatabaseUrl, DbConnection, DbPool, Probe, SqliteFile, Threads, connection, note_outage,
+    open_pool,
 };
 use crate::error::{Error, Result, StartupError};
 use crate::security::{ProjectScope, Projects};
@@ -97,6 +98,8 @@ pub struct Store {
     _listener: Option<Arc<watch::Listener>>,
     /// Decoded curves of recently read models (web pages).
     curves: Arc<curve_cache::CurveCache>,
+    /// Counts the threads above (writers, sweeper, checkpointer, watch).
+    threads: Threads,
 }
 
 /// The connection pool and the way to run reads and writes on it.
@@ -126,6 +129,7 @@ impl Store {
     /// first, whatever `hook` is.
     pub fn open_with_hook(config: &Config, hook: Arc<dyn CommitHook>) -> Result<Self, StartupError> {
         let (pool, sqlite_file) = open_pool(config)?;
+        let threads = Threads::default();
         let is_sqlite = sqlite_file.is_some();
         let hub = watch::Hub::new();
         let database = Database {
@@ -138,17 +142,17 @@ impl Store {
             None
         } else {
             Some(Arc::new(
-                watch::Listener::start(config.database_url.clone(), Arc::clone(&hub)).map_err(|e| {
-                    StartupError::Task(format!("cannot start the watch listener thread: {e}"))
-                })?,
+                watch::Listener::start(config.database_url.clone(), Arc::clone(&hub), &threads).map_err(
+                    |e| StartupError::Task(format!("cannot start the watch listener thread: {e}")),
+                )?,
             ))
         };
         let mut hooks = CommitHooks::new().with(Arc::clone(&hub) as Arc<dyn CommitHook>);
         if !is_sqlite {
             hooks = hooks.with(Arc::new(
-                watch::Notifier::start(config.database_url.clone(), Arc::clone(&hub)).map_err(|e| {
-                    StartupError::Task(format!("cannot start the watch notifier thread: {e}"))
-                })?,
+                watch::Notifier::start(config.database_url.clone(), Arc::clone(&hub), &threads).map_err(
+                    |e| StartupError::Task(format!("cannot start the watch notifier thread: {e}")),
+                )?,
             ));
         }
         let hook: Arc<dyn CommitHook> = Arc::new(hooks.with(hook));
@@ -156,6 +160,7 @@ impl Store {
             (Some(writer), Some(file)) => Some(Arc::new(Checkpointer::start(
                 Arc::clone(file),
                 Arc::clone(writer),
+                &threads,
             )?)),
             _ => None,
         };
@@ -190,6 +195,7 @@ impl Store {
             writers,
             hook,
             Arc::clone(&ingest_stats),
+            &threads,
         )
         .map_err(|e| StartupError::Task(format!("cannot start the epoch writer threads: {e}")))?;
         let sweeper = sweeper::Sweeper::start(
@@ -197,6 +203,7 @@ impl Store {
             std::time::Duration::from_millis(config.sweep_interval_ms),
             i64::try_from(config.heartbeat_timeout_secs).unwrap_or(i64::MAX),
             i64::try_from(config.artifact_grace_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX),
+            &threads,
         )
         .map_err(|e| StartupError::Task(format!("cannot start the run sweeper thread: {e}")))?;
         Ok(Self {
@@ -210,7 +217,14 @@ impl Store {
             sweeper: Arc::new(sweeper),
             _listener: listener,
             curves: Arc::default(),
+            threads,
         })
+    }
+
+    /// The background threads; they finish once every clone of the store
+    /// is dropped.
+    pub fn threads(&self) -> Threads {
+        self.threads.clone()
     }
 
     /// The most content one artifact upload may store (`--max-artifact-bytes`).

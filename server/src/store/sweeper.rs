@@ -8,10 +8,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{Database, artifact_content, planner_stats, runs};
+use crate::db::Threads;
 use crate::error::Result;
 
 /// The running sweeper; dropping it (with the last `Store`) stops the
@@ -39,13 +39,12 @@ impl Sweeper {
         interval: Duration,
         default_timeout_secs: i64,
         artifact_grace_micros: i64,
+        threads: &Threads,
     ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let stats = Arc::new(SweepStats::default());
         let counted = Arc::clone(&stats);
-        thread::Builder::new()
-            .name("run-sweeper".to_owned())
-            .spawn(move || {
+        threads.spawn("run-sweeper".to_owned(), move || {
                 let mut last_statistics = Instant::now();
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
                     let started = Instant::now();

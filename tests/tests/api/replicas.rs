@@ -150,7 +150,8 @@ async fn writers_racing_through_three_servers(url: &str) {
         let status = server.wait_exit(Duration::from_secs(15)).await;
         assert!(
             status.is_some_and(|s| s.success()),
-            "server {i} after SIGTERM: {status:?}"
+            "server {i} after SIGTERM: {status:?}; stderr:\n{}",
+            server.stderr()
         );
     }
 }

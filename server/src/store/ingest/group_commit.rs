@@ -21,7 +21,7 @@ use super::hook::CommitHook;
 use super::insert::{self, Capture, Inserted, Plan};
 use super::model_ids::ModelIds;
 use super::stats::IngestStats;
-use crate::db::statements_on_this_thread;
+use crate::db::{Threads, statements_on_this_thread};
 use crate::error::{Error, Result};
 use crate::security::ProjectScope;
 use crate::store::Database;
@@ -69,6 +69,7 @@ impl GroupCommit {
         writers: usize,
         hook: Arc<dyn CommitHook>,
         stats: Arc<IngestStats>,
+        threads: &Threads,
     ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
@@ -80,9 +81,9 @@ impl GroupCommit {
         });
         for number in 0..writers.max(1) {
             let (queue, database, shared) = (Arc::clone(&queue), database.clone(), Arc::clone(&shared));
-            thread::Builder::new()
-                .name(format!("epoch-writer-{number}"))
-                .spawn(move || write_batches(&queue, &database, &shared))?;
+            threads.spawn(format!("epoch-writer-{number}"), move || {
+                write_batches(&queue, &database, &shared);
+            })?;
         }
         Ok(Self {
             jobs,

@@ -17,7 +17,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::CHANNEL;
 use super::hub::{Change, Hub};
-use crate::db::DatabaseUrl;
+use crate::db::{DatabaseUrl, Threads};
 
 /// How often arrived notifications are read. Commit-to-watcher across
 /// two replicas (bench `watch-latency`, PostgreSQL) measured p50 / p99
@@ -41,12 +41,10 @@ impl Drop for Listener {
 
 impl Listener {
     /// Starts listening on `url` for the hub.
-    pub(crate) fn start(url: DatabaseUrl, hub: Arc<Hub>) -> std::io::Result<Self> {
+    pub(crate) fn start(url: DatabaseUrl, hub: Arc<Hub>, threads: &Threads) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
-        thread::Builder::new()
-            .name("watch-listener".to_owned())
-            .spawn(move || listen(&url, &hub, &stopped))?;
+        threads.spawn("watch-listener".to_owned(), move || listen(&url, &hub, &stopped))?;
         Ok(Self { stop })
     }
 }

@@ -24,7 +24,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::CHANNEL;
 use super::hub::Hub;
-use crate::db::DatabaseUrl;
+use crate::db::{DatabaseUrl, Threads};
 use crate::store::ingest::hook::{CommitHook, Committed};
 
 /// Commits queued for the thread; when it falls this far behind, the
@@ -63,13 +63,13 @@ pub(crate) struct Notifier {
 impl Notifier {
     /// Starts the notifier thread for the database at `url`; it connects
     /// when the first commit arrives.
-    pub(crate) fn start(url: DatabaseUrl, hub: Arc<Hub>) -> std::io::Result<Self> {
+    pub(crate) fn start(url: DatabaseUrl, hub: Arc<Hub>, threads: &Threads) -> std::io::Result<Self> {
         let (queue, received) = mpsc::sync_channel(QUEUE);
         let overflowed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&overflowed);
-        thread::Builder::new()
-            .name("watch-notifier".to_owned())
-            .spawn(move || run(&url, &hub, &received, &flag))?;
+        threads.spawn("watch-notifier".to_owned(), move || {
+            run(&url, &hub, &received, &flag)
+        })?;
         Ok(Self { queue, overflowed })
     }
 }
