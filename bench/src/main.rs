@@ -45,6 +45,8 @@ pub type BenchResult<T> = Result<T, BenchError>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // The `raw` workload connects to PostgreSQL in this process.
+    mlmeta_server::skip_openssl_exit_cleanup();
     let args = cli::Args::parse();
     if args.writer_process {
         return workloads::writers::child_main().await;

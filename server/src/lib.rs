@@ -29,7 +29,7 @@ use tonic::transport::Server;
 use tracing::{info, warn};
 
 pub use config::{Command, Config, HttpListen, LogFormat};
-pub use db::DatabaseUrl;
+pub use db::{DatabaseUrl, skip_openssl_exit_cleanup};
 pub use error::StartupError;
 pub use net::raise_open_files_limit;
 pub use store::backup;

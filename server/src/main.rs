@@ -19,16 +19,15 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// Runs the server (or a subcommand), then ends the process without
 /// running the C library's exit handlers.
 ///
-/// Among those is OpenSSL's `OPENSSL_cleanup` (libpq uses OpenSSL, and
-/// connects over TLS whenever the server offers it, loopback included).
-/// It frees OpenSSL's global state while threads that used OpenSSL may
-/// still be finishing: r2d2's connection workers and tokio's blocking
-/// threads are told to stop but cannot be joined, and a thread's exit runs
-/// OpenSSL's per-thread cleanup. The race crashed a cleanly stopped server
-/// with SIGSEGV or SIGABRT (seen in CI, and 2 exits in 60 of three
-/// PostgreSQL servers stopped under load). Everything that matters is
-/// done by then: calls answered, epochs committed, the store's own
-/// threads finished (`serve_on` waits for them), stdout flushed below.
+/// Their teardown races the threads that are still ending (r2d2's
+/// connection workers and tokio's blocking threads cannot be joined):
+/// OpenSSL's, which libpq brings in, crashed a cleanly stopped server with
+/// SIGSEGV or SIGABRT (seen in CI, and 2 exits in 60 of three PostgreSQL
+/// servers stopped under load). OpenSSL's is also switched off at start
+/// ([`mlmeta_server::skip_openssl_exit_cleanup`]); this covers the
+/// handlers of any other library. Everything that matters is done by
+/// then: calls answered, epochs committed, the store's own threads
+/// finished (`serve_on` waits for them), stdout flushed below.
 fn main() {
     let code = match tokio::runtime::Runtime::new() {
         Ok(runtime) => {
@@ -69,6 +68,8 @@ const FAILURE: u8 = 1;
 const REFUSED: u8 = 2;
 
 async fn run() -> u8 {
+    // Before any connection (the backup's too).
+    mlmeta_server::skip_openssl_exit_cleanup();
     let config = Config::parse();
     init_logging(config.log_format);
     match &config.command {

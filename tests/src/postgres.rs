@@ -43,6 +43,8 @@ impl TestDatabase {
     pub async fn create_with(options: &str) -> Option<Self> {
         let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
         let name = unique_name();
+        // Before this process's first PostgreSQL connection (see there).
+        mlmeta_server::skip_openssl_exit_cleanup();
         let task = {
             let admin_url = admin_url.clone();
             let name = name.clone();
@@ -116,6 +118,7 @@ impl Drop for TestDatabase {
 /// error: for `ALTER DATABASE` and `pg_terminate_backend`. Blocking.
 pub fn run_as_admin(sql: &str) {
     let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    mlmeta_server::skip_openssl_exit_cleanup();
     let mut conn = PgConnection::establish(&admin_url)
         .unwrap_or_else(|e| panic!("connect to {}: {e}", redact(&admin_url)));
     diesel::sql_query(sql)

@@ -7,6 +7,7 @@
 
 mod checkpoint;
 mod migrations;
+mod openssl;
 mod pool;
 mod probe;
 pub mod schema;
@@ -16,6 +17,7 @@ mod threads;
 mod url;
 
 pub(crate) use checkpoint::{CheckpointStats, Checkpointer};
+pub use openssl::skip_openssl_exit_cleanup;
 pub use pool::DbConnection;
 pub(crate) use pool::{
     DbPool, connect_and_migrate, connection, note_outage, open_existing_sqlite, open_pool,

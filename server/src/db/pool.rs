@@ -182,6 +182,7 @@ impl HandleError<R2d2Error> for ConnectErrorLog {
 /// On SQLite, also returns the file the pool's connections must stay on.
 pub(crate) fn open_pool(config: &Config) -> Result<(DbPool, Option<Arc<SqliteFile>>), StartupError> {
     let url = &config.database_url;
+    super::skip_openssl_exit_cleanup();
     let connect_error = |message: String| StartupError::Connect {
         url: url.to_string(),
         message,
